@@ -1,0 +1,42 @@
+// azid/core/access_token.hpp: AccessToken and TokenRequestContext, the values every credential speaks.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "azid/config.hpp"
+
+AZID_BEGIN
+
+/// A bearer token and when it stops (and should stop) being used.
+struct AccessToken {
+  using time_point = std::chrono::system_clock::time_point;
+
+  std::string token;
+  time_point expires_on{};
+  /// When to fetch a replacement ahead of expiry (from the STS's `refresh_in`, or half the
+  /// lifetime of a token that lives two hours or more). Unset: refresh 5 minutes before expiry.
+  std::optional<time_point> refresh_on;
+  std::string token_type = "Bearer";
+
+  /// Expiry as Unix seconds, the unit every Azure SDK exposes.
+  [[nodiscard]] long long expires_on_unix() const noexcept {
+    return std::chrono::duration_cast<std::chrono::seconds>(expires_on.time_since_epoch()).count();
+  }
+};
+
+/// What a caller asks a credential for.
+struct TokenRequestContext {
+  /// At least one scope, e.g. `https://vault.azure.net/.default`.
+  std::vector<std::string> scopes;
+  /// Tenant to get the token in; empty means the credential's own tenant.
+  std::string tenant_id;
+  /// Claims challenge (JSON) from a service's 401; bypasses the cache.
+  std::string claims;
+  /// Declare Continuous Access Evaluation support (client capability `cp1`).
+  bool enable_cae = false;
+};
+
+AZID_END

@@ -1,0 +1,123 @@
+// azid/detail/confidential_client.hpp: what every Entra token-endpoint credential shares: authority
+// and tenant rules, the cache, the request, retries and logging. Credentials add their client
+// authentication (secret, certificate assertion, federated assertion).
+#pragma once
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "azid/cache/token_cache.hpp"
+#include "azid/config.hpp"
+#include "azid/core/access_token.hpp"
+#include "azid/core/log.hpp"
+#include "azid/core/result.hpp"
+#include "azid/detail/entra.hpp"
+#include "azid/detail/http_driver.hpp"
+#include "azid/detail/names.hpp"
+#include "azid/detail/validate.hpp"
+
+AZID_BEGIN
+
+/// Options shared by the credentials that call the Microsoft Entra token endpoint.
+struct EntraCredentialOptions {
+  /// Authority host, e.g. AuthorityHosts::azure_china. Empty: AZURE_AUTHORITY_HOST, then the
+  /// public cloud. Must be https.
+  std::string authority_host;
+  /// Tenants, besides the configured one, that get_token may be asked for; "*" allows any.
+  std::vector<std::string> additionally_allowed_tenants;
+  /// Accepted for parity with other SDKs; azid never performs instance discovery.
+  bool disable_instance_discovery = false;
+  RetryOptions retry;
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds timeout{30'000};
+  CachePolicy cache;
+};
+
+namespace detail {
+
+[[nodiscard]] inline bool env_flag(const std::optional<std::string>& v) {
+  return v && (*v == "1" || iequals(*v, "true"));
+}
+
+template <class P>
+class ConfidentialClient {
+ public:
+  /// Throws std::invalid_argument for a caller mistake: an invalid tenant, an empty client id,
+  /// an authority that is not https.
+  ConfidentialClient(std::string_view credential, P platform, std::string tenant_id, std::string client_id,
+                     const EntraCredentialOptions& opts)
+      : platform_(std::move(platform)),
+        tenant_(std::move(tenant_id)),
+        client_id_(std::move(client_id)),
+        allowed_(opts.additionally_allowed_tenants),
+        retry_(opts.retry),
+        connect_timeout_(opts.connect_timeout),
+        timeout_(opts.timeout),
+        cache_(opts.cache) {
+    if (!valid_tenant_id(tenant_)) throw std::invalid_argument(std::string(invalid_tenant_message));
+    if (client_id_.empty())
+      throw std::invalid_argument(std::string(credential) + ": 'client_id' is required and must not be empty");
+    std::string host = opts.authority_host;
+    if (host.empty()) host = platform_.environment().get(names::azure_authority_host).value_or("");
+    if (host.empty()) host = std::string(names::authority_public);
+    std::string why;
+    auto normalized = normalize_authority(host, why);
+    if (!normalized) throw std::invalid_argument(std::string(credential) + ": " + why);
+    authority_ = std::move(*normalized);
+    multitenant_disabled_ = env_flag(platform_.environment().get(names::azure_identity_disable_multitenantauth));
+  }
+
+  /// Gets a token for `ctx`. `auth(endpoint, fields)` appends the client authentication form
+  /// fields and returns an empty TokenResult, or returns the error that prevents the request.
+  template <class Auth>
+  TokenResult get(std::string_view credential, const TokenRequestContext& ctx, Auth&& auth) const {
+    if (ctx.scopes.empty()) return TokenResult::invalid_argument(credential, std::string(no_scope_message));
+    std::string tenant;
+    if (auto r = resolve_tenant(credential, tenant_, ctx.tenant_id, allowed_, multitenant_disabled_, tenant);
+        r.failure() != Failure::none)
+      return r;
+    TokenResult result = cache_.get_or_fetch(ctx, tenant, platform_.clock(), [&]() -> TokenResult {
+      const std::string endpoint = token_endpoint(authority_, tenant);
+      std::string fields;
+      if (auto r = auth(std::string_view(endpoint), fields); r.failure() != Failure::none) return r;
+      HttpRequest req = make_client_credentials_request(endpoint, client_id_, ctx, fields);
+      req.connect_timeout = connect_timeout_;
+      req.timeout = timeout_;
+      const auto request_time = platform_.clock().now();
+      std::error_code ec;
+      HttpResponse res = send_with_retry(platform_, req, retry_, ec);
+      return token_result(credential, endpoint, res, ec, request_time);
+    });
+    const Logger& log = platform_.logger();
+    if (result.ok()) {
+      if (log.enabled(LogLevel::debug)) log.write(LogLevel::debug, std::string(credential) + ".get_token succeeded");
+    } else if (log.enabled(LogLevel::warning)) {
+      log.write(LogLevel::warning, std::string(credential) + ".get_token failed: " + result.error_info().message);
+    }
+    return result;
+  }
+
+  [[nodiscard]] const P& platform() const noexcept { return platform_; }
+  [[nodiscard]] const std::string& authority() const noexcept { return authority_; }
+  [[nodiscard]] const std::string& tenant_id() const noexcept { return tenant_; }
+  [[nodiscard]] const std::string& client_id() const noexcept { return client_id_; }
+
+ private:
+  P platform_;
+  std::string tenant_;
+  std::string client_id_;
+  std::string authority_;
+  std::vector<std::string> allowed_;
+  RetryOptions retry_;
+  std::chrono::milliseconds connect_timeout_;
+  std::chrono::milliseconds timeout_;
+  bool multitenant_disabled_ = false;
+  TokenCache cache_;
+};
+
+}  // namespace detail
+AZID_END

@@ -1,0 +1,60 @@
+// azid/detail/entra.hpp: the Microsoft Entra token endpoint request and response, shared by every
+// confidential-client credential (secret, certificate, assertion, workload identity, pipelines).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "azid/config.hpp"
+#include "azid/core/access_token.hpp"
+#include "azid/core/result.hpp"
+#include "azid/transport/http_message.hpp"
+
+AZID_BEGIN
+namespace detail {
+
+/// A random (version 4) UUID, lowercase, for `client-request-id` and JWT ids.
+AZID_DECL std::string new_uuid();
+
+/// `{authority}/{tenant}/oauth2/v2.0/token`.
+AZID_DECL std::string token_endpoint(std::string_view authority, std::string_view tenant);
+
+/// The `claims` form value: the challenge claims, merged with the CAE client capability
+/// (`{"access_token":{"xms_cc":{"values":["CP1"]}}}`) when `enable_cae`. Empty when neither.
+AZID_DECL std::string request_claims(std::string_view claims, bool enable_cae);
+
+/// A client-credentials POST to `endpoint`: grant_type, client_id, scope (space-joined), claims
+/// when needed, then `auth_fields` (already form-encoded, e.g. `client_secret=...`), with the
+/// client identification headers of spec README R4.
+AZID_DECL HttpRequest make_client_credentials_request(std::string_view endpoint, std::string_view client_id,
+                                                      const TokenRequestContext& ctx, std::string_view auth_fields);
+
+/// `key=value` form-encoded (both parts percent-encoded), prefixed with '&' when `out` is not empty.
+AZID_DECL void append_form(std::string& out, std::string_view key, std::string_view value);
+
+/// Interprets a token endpoint exchange: a token on 200 with a usable body; otherwise the
+/// failure, named after `credential`, with the STS fields and the guide's advice for known
+/// AADSTS codes. STS errors fail with `sts_failure` (Failure::failed, or auth_required for the
+/// federated pipelines flow). Never includes the request body or a token.
+AZID_DECL TokenResult token_result(std::string_view credential, std::string_view endpoint, const HttpResponse& res,
+                                   const std::error_code& ec, std::chrono::system_clock::time_point request_time,
+                                   Failure sts_failure = Failure::failed);
+
+/// Multi-tenant rules (caching-and-tenants.md §5). On success sets `out` to the tenant to use
+/// and returns an empty result; otherwise returns the error to hand back.
+AZID_DECL TokenResult resolve_tenant(std::string_view credential, std::string_view configured,
+                                     std::string_view requested, const std::vector<std::string>& allowed,
+                                     bool multitenant_disabled, std::string& out);
+
+/// Splits `AZURE_ADDITIONALLY_ALLOWED_TENANTS` on ';', dropping empty items.
+AZID_DECL std::vector<std::string> split_tenant_list(std::string_view value);
+
+}  // namespace detail
+AZID_END
+
+#if defined(AZID_HEADER_ONLY)
+#include "azid/impl/entra.ipp"
+#endif

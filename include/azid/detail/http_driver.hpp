@@ -1,0 +1,112 @@
+// azid/detail/http_driver.hpp: sends a request through the platform's Transport with logging and
+// retries (spec README R4). The one place where credentials do network I/O.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "azid/config.hpp"
+#include "azid/core/error_code.hpp"
+#include "azid/core/log.hpp"
+#include "azid/detail/url.hpp"
+#include "azid/transport/http_message.hpp"
+
+AZID_BEGIN
+
+/// Retries of token requests: azure-core's defaults (3 retries, exponential from 0.8 s, on 408,
+/// 429 and 5xx gateway/availability statuses and on connection failures; Retry-After honoured).
+struct RetryOptions {
+  int max_retries = 3;
+  std::chrono::milliseconds base_delay{800};
+  std::chrono::milliseconds max_delay{60'000};
+};
+
+namespace detail {
+
+/// Query parameters whose values may appear in logs (errors-and-logging.md §4); all others read REDACTED.
+inline constexpr std::array<std::string_view, 8> loggable_query_names = {
+    "api-version", "resource", "client_id", "object_id", "msi_res_id", "mi_res_id", "principal_id",
+    "serviceConnectionId"};
+
+[[nodiscard]] constexpr bool retriable_status(int status) noexcept {
+  return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+[[nodiscard]] inline bool retriable_error(const std::error_code& ec) noexcept {
+  if (ec.category() != error_category()) return false;
+  switch (static_cast<errc>(ec.value())) {
+    case errc::connect_failed:
+    case errc::connect_timeout:
+    case errc::timeout:
+    case errc::connection_closed:
+    case errc::io_error:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// The delay a response asks for: `retry-after-ms`, `x-ms-retry-after-ms` (milliseconds) or
+/// `Retry-After` (seconds); negative when it asks for none or the value is unreadable.
+[[nodiscard]] inline std::chrono::milliseconds retry_after(const HttpHeaders& h) {
+  auto parse = [](std::string_view v, long long& out) {
+    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+    if (v.empty() || v.size() > 12) return false;
+    long long x = 0;
+    for (char c : v) {
+      if (c < '0' || c > '9') return false;
+      x = x * 10 + (c - '0');
+    }
+    out = x;
+    return true;
+  };
+  long long v = 0;
+  if (parse(h.get("retry-after-ms"), v) || parse(h.get("x-ms-retry-after-ms"), v)) return std::chrono::milliseconds(v);
+  if (parse(h.get("Retry-After"), v)) return std::chrono::milliseconds(v * 1000);
+  return std::chrono::milliseconds(-1);
+}
+
+/// One exchange, logged at INFO as `HTTP <method> <url, query redacted> -> <status> (<ms> ms)`.
+template <class P>
+HttpResponse send_logged(const P& platform, const HttpRequest& req, std::error_code& ec) {
+  const auto start = platform.clock().steady_now();
+  HttpResponse res = platform.transport().send(req, ec);
+  const Logger& log = platform.logger();
+  if (log.enabled(LogLevel::info)) {
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(platform.clock().steady_now() - start).count();
+    std::string line = "HTTP " + req.method + " " + redact_url_query(req.url, loggable_query_names) + " -> ";
+    if (ec) line += "error: " + ec.message();
+    else line += std::to_string(res.status);
+    line += " (" + std::to_string(ms) + " ms)";
+    log.write(LogLevel::info, line);
+  }
+  return res;
+}
+
+/// Sends with retries per `opts`. Waits go through the platform's clock.
+template <class P>
+HttpResponse send_with_retry(const P& platform, const HttpRequest& req, const RetryOptions& opts,
+                             std::error_code& ec) {
+  for (int attempt = 0;; ++attempt) {
+    HttpResponse res = send_logged(platform, req, ec);
+    const bool retry = ec ? retriable_error(ec) : retriable_status(res.status);
+    if (!retry || attempt >= opts.max_retries) return res;
+    std::chrono::milliseconds delay = ec ? std::chrono::milliseconds(-1) : retry_after(res.headers);
+    if (delay.count() < 0) delay = opts.base_delay * (std::int64_t{1} << attempt);
+    if (delay > opts.max_delay) delay = opts.max_delay;
+    if (platform.logger().enabled(LogLevel::info))
+      platform.logger().write(LogLevel::info, "Retrying in " + std::to_string(delay.count()) + " ms (attempt " +
+                                                  std::to_string(attempt + 2) + " of " +
+                                                  std::to_string(opts.max_retries + 1) + ")");
+    platform.clock().sleep_for(delay);
+  }
+}
+
+}  // namespace detail
+AZID_END

@@ -1,0 +1,82 @@
+// azid/detail/validate.hpp: argument checks shared by credentials (tenant, scope, authority).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "azid/config.hpp"
+
+AZID_BEGIN
+namespace detail {
+
+inline constexpr std::string_view invalid_tenant_message =
+    "Invalid tenant ID provided. You can locate your tenant ID by following the instructions here: "
+    "https://learn.microsoft.com/partner-center/find-ids-and-domain-names";
+inline constexpr std::string_view invalid_scope_message =
+    "An invalid scope was provided. Only alphanumeric characters, '.', '-', '_', ':', and '/' are allowed.";
+inline constexpr std::string_view no_scope_message = "\"get_token\" requires at least one scope";
+
+[[nodiscard]] constexpr bool is_alnum(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/// Tenant ids: letters, digits, '-' and '.' (spec README R5); they go into URLs and command lines.
+[[nodiscard]] constexpr bool valid_tenant_id(std::string_view t) noexcept {
+  if (t.empty()) return false;
+  for (char c : t)
+    if (!is_alnum(c) && c != '-' && c != '.') return false;
+  return true;
+}
+
+/// Scopes: letters, digits and `_ - . : /` (spec README R5).
+[[nodiscard]] constexpr bool valid_scope(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!is_alnum(c) && c != '_' && c != '-' && c != '.' && c != ':' && c != '/') return false;
+  return true;
+}
+
+/// Normalises an authority host (spec README R3): adds `https://` when there is no scheme,
+/// strips trailing spaces and slashes, and refuses any scheme but https. Returns nullopt and sets
+/// `why` when the value is not acceptable.
+[[nodiscard]] inline std::optional<std::string> normalize_authority(std::string_view a, std::string& why) {
+  while (!a.empty() && (a.front() == ' ' || a.front() == '\t')) a.remove_prefix(1);
+  while (!a.empty() && (a.back() == ' ' || a.back() == '/' || a.back() == '\t')) a.remove_suffix(1);
+  if (a.empty()) {
+    why = "The authority host is empty.";
+    return std::nullopt;
+  }
+  std::string out;
+  const auto sep = a.find("://");
+  if (sep == std::string_view::npos) {
+    out = "https://";
+    out.append(a);
+  } else {
+    std::string scheme(a.substr(0, sep));
+    for (auto& c : scheme)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (scheme != "https") {
+      why = "'" + std::string(a) + "' is an invalid authority. The value must be a TLS protected (https) URL.";
+      return std::nullopt;
+    }
+    out = "https://";
+    out.append(a.substr(sep + 3));
+  }
+  // Host part only (a path is allowed for Azure Stack style authorities); no spaces, no query.
+  for (char c : std::string_view(out).substr(8)) {
+    if (c == ' ' || c == '?' || c == '#' || c == '@' || static_cast<unsigned char>(c) < 0x21 ||
+        static_cast<unsigned char>(c) > 0x7e) {
+      why = "'" + std::string(a) + "' is an invalid authority. The value must be a TLS protected (https) URL.";
+      return std::nullopt;
+    }
+  }
+  if (out.size() == 8) {
+    why = "'" + std::string(a) + "' is an invalid authority. The value must be a TLS protected (https) URL.";
+    return std::nullopt;
+  }
+  return out;
+}
+
+}  // namespace detail
+AZID_END

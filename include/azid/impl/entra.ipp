@@ -1,0 +1,221 @@
+// azid/impl/entra.ipp: token endpoint request building and response interpretation.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+
+#include "azid/core/error_code.hpp"
+#include "azid/detail/entra.hpp"
+#include "azid/detail/names.hpp"
+#include "azid/detail/sts_advice.hpp"
+#include "azid/detail/token_json.hpp"
+#include "azid/detail/url.hpp"
+#include "azid/detail/validate.hpp"
+#include "azid/transport/http_message.hpp"
+
+AZID_BEGIN
+namespace detail {
+
+AZID_DECL std::string new_uuid() {
+  thread_local std::mt19937_64 rng{[] {
+    std::random_device rd;
+    std::seed_seq seq{rd(), rd(), rd(), rd()};
+    return std::mt19937_64(seq);
+  }()};
+  std::uint64_t hi = rng(), lo = rng();
+  hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (int i = 60; i >= 0; i -= 4) {
+    out.push_back(hex[(hi >> i) & 15]);
+    if (i == 32 || i == 16) out.push_back('-');
+  }
+  out.push_back('-');
+  for (int i = 60; i >= 0; i -= 4) {
+    out.push_back(hex[(lo >> i) & 15]);
+    if (i == 48) out.push_back('-');
+  }
+  return out;
+}
+
+AZID_DECL std::string token_endpoint(std::string_view authority, std::string_view tenant) {
+  std::string url(authority);
+  url.push_back('/');
+  url.append(tenant);
+  url.append("/oauth2/v2.0/token");
+  return url;
+}
+
+AZID_DECL std::string request_claims(std::string_view claims, bool enable_cae) {
+  if (!enable_cae) return std::string(claims);
+  if (claims.empty()) return R"({"access_token":{"xms_cc":{"values":["CP1"]}}})";
+  if (auto merged = merge_cae_capability(claims)) return *merged;
+  return std::string(claims);  // not an object: pass it through and let the STS judge it
+}
+
+AZID_DECL void append_form(std::string& out, std::string_view key, std::string_view value) {
+  if (!out.empty()) out.push_back('&');
+  out += url_encode(key);
+  out.push_back('=');
+  out += url_encode(value);
+}
+
+AZID_DECL HttpRequest make_client_credentials_request(std::string_view endpoint, std::string_view client_id,
+                                                      const TokenRequestContext& ctx, std::string_view auth_fields) {
+  HttpRequest req;
+  req.method = "POST";
+  req.url.assign(endpoint);
+  std::string scope;
+  for (const auto& s : ctx.scopes) {
+    if (!scope.empty()) scope.push_back(' ');
+    scope += s;
+  }
+  std::string& body = req.body;
+  body.reserve(256 + auth_fields.size());
+  append_form(body, "grant_type", names::grant_client_credentials);
+  append_form(body, "client_id", client_id);
+  append_form(body, "scope", scope);
+  const std::string claims = request_claims(ctx.claims, ctx.enable_cae);
+  if (!claims.empty()) append_form(body, "claims", claims);
+  if (!auth_fields.empty()) {
+    body.push_back('&');
+    body.append(auth_fields);
+  }
+  req.headers.set("Content-Type", "application/x-www-form-urlencoded");
+  req.headers.set("Accept", "application/json");
+  req.headers.set("User-Agent", "azid/" AZID_VERSION_STRING " (cpp)");
+  req.headers.set("x-client-sku", names::client_sku);
+  req.headers.set("x-client-ver", AZID_VERSION_STRING);
+  req.headers.set("x-client-os", "linux");
+  req.headers.set("x-ms-lib-capability", "retry-after, h429");
+  req.headers.set("client-request-id", new_uuid());
+  req.headers.set("return-client-request-id", "true");
+  return req;
+}
+
+namespace entra_impl {
+
+inline std::string status_text(const HttpResponse& res) {
+  std::string s = std::to_string(res.status);
+  if (!res.reason.empty()) {
+    s += ' ';
+    s += res.reason;
+  }
+  return s;
+}
+
+}  // namespace entra_impl
+
+AZID_DECL TokenResult token_result(std::string_view credential, std::string_view endpoint, const HttpResponse& res,
+                                   const std::error_code& ec, std::chrono::system_clock::time_point request_time,
+                                   Failure sts_failure) {
+  const std::string cred(credential);
+  if (ec) {
+    ErrorInfo info{cred,
+                   cred + " authentication failed: could not get a response from the token endpoint " +
+                       std::string(endpoint) + ": " + ec.message() + ".",
+                   0, {}, {}};
+    if (ec == make_error_code(errc::certificate_untrusted) || ec == make_error_code(errc::certificate_host_mismatch))
+      info.message +=
+          " The server's TLS certificate was refused; if a proxy or private authority host is in use, make its CA "
+          "trusted (SSL_CERT_FILE or SSL_CERT_DIR).";
+    return TokenResult::error(Failure::failed, std::move(info));
+  }
+  if (res.status == 200) {
+    ParsedToken parsed;
+    if (auto perr = parse_token_json(res.body, parsed)) {
+      ErrorInfo info{cred,
+                     cred + " authentication failed: Unexpected response from Microsoft Entra ID (" + perr.message() +
+                         "): " + scrub_body(res.body),
+                     res.status, {}, {}};
+      return TokenResult::error(Failure::failed, std::move(info));
+    }
+    auto token = std::make_shared<AccessToken>();
+    if (auto terr = make_access_token(std::move(parsed), request_time, *token)) {
+      ErrorInfo info{cred,
+                     cred + " authentication failed: Unexpected response from Microsoft Entra ID (" + terr.message() +
+                         "): " + scrub_body(res.body),
+                     res.status, {}, {}};
+      return TokenResult::error(Failure::failed, std::move(info));
+    }
+    return TokenResult(std::shared_ptr<const AccessToken>(std::move(token)));
+  }
+  StsError sts;
+  if (!parse_sts_error(res.body, sts)) {
+    ErrorInfo info{cred,
+                   cred + " authentication failed: the token endpoint answered " + entra_impl::status_text(res) +
+                       (res.body.empty() ? std::string(" with an empty body.") : ": " + scrub_body(res.body)),
+                   res.status, {}, {}};
+    return TokenResult::error(Failure::failed, std::move(info));
+  }
+  // `<Cred> authentication failed: <error>: <code> - <description>` (errors-and-logging.md §3),
+  // then the guide's description of the code and what to do.
+  std::string msg = cred + " authentication failed: " + sts.error;
+  if (sts.code() != 0) msg += ": " + std::to_string(sts.code());
+  if (!sts.error_description.empty()) msg += " - " + sts.error_description;
+  for (long long code : sts.error_codes) {
+    if (const StsAdvice* a = find_sts_advice(code)) {
+      msg += "\n";
+      msg += a->issue;
+      msg += " To fix: ";
+      msg += a->mitigation;
+      msg += " See the azid troubleshooting guide, section \"" + cred + "\".";
+      break;
+    }
+  }
+  Failure kind = sts_failure;
+  if (sts.error == "interaction_required" || sts.error == "login_required" || sts.error == "consent_required")
+    kind = Failure::auth_required;
+  ErrorInfo info{cred, std::move(msg), res.status, std::move(sts), {}};
+  return TokenResult::error(kind, std::move(info));
+}
+
+AZID_DECL TokenResult resolve_tenant(std::string_view credential, std::string_view configured,
+                                     std::string_view requested, const std::vector<std::string>& allowed,
+                                     bool multitenant_disabled, std::string& out) {
+  if (requested.empty() || iequals(requested, configured)) {
+    out.assign(configured);
+    return {};
+  }
+  if (!valid_tenant_id(requested)) return TokenResult::invalid_argument(credential, std::string(invalid_tenant_message));
+  if (iequals(configured, "adfs") || multitenant_disabled) {
+    out.assign(configured);
+    return {};
+  }
+  if (configured.empty()) {
+    out.assign(requested);
+    return {};
+  }
+  for (const auto& a : allowed) {
+    if (a == "*" || iequals(a, requested)) {
+      out.assign(requested);
+      return {};
+    }
+  }
+  std::string msg = std::string(credential) +
+                    ": The current credential is not configured to acquire tokens for tenant " + std::string(requested) +
+                    ". To enable acquiring tokens for this tenant add it to the additionally_allowed_tenants when "
+                    "creating the credential, or add \"*\" to additionally_allowed_tenants to allow acquiring tokens "
+                    "for any tenant. (Environment-configured credentials also read AZURE_ADDITIONALLY_ALLOWED_TENANTS.)";
+  return TokenResult::failed(credential, std::move(msg));
+}
+
+AZID_DECL std::vector<std::string> split_tenant_list(std::string_view value) {
+  std::vector<std::string> out;
+  while (!value.empty()) {
+    const auto semi = value.find(';');
+    std::string_view item = value.substr(0, semi);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) out.emplace_back(item);
+    if (semi == std::string_view::npos) break;
+    value.remove_prefix(semi + 1);
+  }
+  return out;
+}
+
+}  // namespace detail
+AZID_END

@@ -1,0 +1,66 @@
+// azid/platform/default_platform.hpp: DefaultPlatform, the real seams bundled (models Platform).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "azid/config.hpp"
+#include "azid/core/log.hpp"
+#include "azid/platform/clock.hpp"
+#include "azid/platform/environment.hpp"
+#include "azid/platform/file_reader.hpp"
+#include "azid/transport/asio_https.hpp"
+
+AZID_BEGIN
+
+struct DefaultPlatformOptions {
+  TransportOptions transport;
+  /// Fill the transport's proxy settings from HTTPS_PROXY / HTTP_PROXY / NO_PROXY (either case)
+  /// when they are not set in `transport`.
+  bool proxy_from_environment = true;
+  Logger logger;
+};
+
+/// The production platform: AsioHttpsTransport, SystemClock, ProcessEnvironment, PosixFileReader
+/// and a Logger. A cheap handle: copies share one transport (and so its connection pool) and
+/// one logger, so credentials built from one platform reuse connections.
+class DefaultPlatform {
+ public:
+  DefaultPlatform() : DefaultPlatform(DefaultPlatformOptions{}) {}
+  explicit DefaultPlatform(DefaultPlatformOptions options) : state_(std::make_shared<State>(std::move(options))) {}
+
+  [[nodiscard]] AsioHttpsTransport& transport() const noexcept { return state_->transport; }
+  [[nodiscard]] const SystemClock& clock() const noexcept { return state_->clock; }
+  [[nodiscard]] const ProcessEnvironment& environment() const noexcept { return state_->environment; }
+  [[nodiscard]] const PosixFileReader& files() const noexcept { return state_->files; }
+  [[nodiscard]] Logger& logger() const noexcept { return state_->logger; }
+
+ private:
+  static TransportOptions with_proxy_env(TransportOptions t, bool from_env, const ProcessEnvironment& env) {
+    if (!from_env) return t;
+    auto pick = [&](std::string& field, const char* upper, const char* lower) {
+      if (!field.empty()) return;
+      if (auto v = env.get(upper)) field = *v;
+      else if (auto w = env.get(lower)) field = *w;
+    };
+    pick(t.https_proxy, "HTTPS_PROXY", "https_proxy");
+    pick(t.http_proxy, "HTTP_PROXY", "http_proxy");
+    pick(t.no_proxy, "NO_PROXY", "no_proxy");
+    return t;
+  }
+  struct State {
+    explicit State(DefaultPlatformOptions o)
+        : transport(with_proxy_env(std::move(o.transport), o.proxy_from_environment, ProcessEnvironment{})),
+          logger(std::move(o.logger)) {}
+    AsioHttpsTransport transport;
+    SystemClock clock;
+    ProcessEnvironment environment;
+    PosixFileReader files;
+    mutable Logger logger;
+  };
+  std::shared_ptr<State> state_;
+};
+
+AZID_END

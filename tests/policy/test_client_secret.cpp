@@ -1,0 +1,250 @@
+// ClientSecretCredential on testing::Platform: request shape, validation, tenants, retries, errors.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "azid/credentials/client_secret.hpp"
+#include "azid/testing/platform.hpp"
+
+using namespace azid;
+using namespace std::chrono;
+
+namespace {
+constexpr const char* tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+constexpr const char* client = "11111111-2222-3333-4444-555555555555";
+constexpr const char* secret = "s3cr3t~value+with/specials=";
+const std::string ok_body = R"({"token_type":"Bearer","expires_in":3599,"access_token":"header.payload.sig"})";
+
+TokenRequestContext vault() {
+  TokenRequestContext c;
+  c.scopes = {"https://vault.azure.net/.default"};
+  return c;
+}
+using Cred = ClientSecretCredential<testing::Platform>;
+static_assert(Credential<Cred>);
+}  // namespace
+
+TEST_SUITE("client_secret") {
+  TEST_CASE("the token request is a client-credentials POST to the v2 endpoint") {
+    testing::Platform p;
+    p.transport().push(200, ok_body);
+    Cred cred(tenant, client, secret, {}, p);
+    auto tok = cred.get_token(vault());
+    CHECK(tok.token == "header.payload.sig");
+    CHECK(tok.expires_on_unix() == 1'700'000'000 + 3599);
+    auto reqs = p.transport().requests();
+    REQUIRE(reqs.size() == 1);
+    const auto& r = reqs[0];
+    CHECK(r.method == "POST");
+    CHECK(r.url == std::string("https://login.microsoftonline.com/") + tenant + "/oauth2/v2.0/token");
+    CHECK(r.headers.get("Content-Type") == "application/x-www-form-urlencoded");
+    CHECK(r.headers.get("x-client-sku") == "azid.cpp");
+    CHECK(r.headers.get("client-request-id").size() == 36);
+    CHECK(r.body.find("grant_type=client_credentials") != std::string::npos);
+    CHECK(r.body.find(std::string("client_id=") + client) != std::string::npos);
+    CHECK(r.body.find("scope=https%3A%2F%2Fvault.azure.net%2F.default") != std::string::npos);
+    CHECK(r.body.find("client_secret=s3cr3t~value%2Bwith%2Fspecials%3D") != std::string::npos);
+    CHECK(r.body.find("claims=") == std::string::npos);
+  }
+
+  TEST_CASE("a second call is served from the cache") {
+    testing::Platform p;
+    p.transport().push(200, ok_body);
+    Cred cred(tenant, client, secret, {}, p);
+    (void)cred.get_token(vault());
+    (void)cred.get_token(vault());
+    CHECK(p.transport().request_count() == 1);
+  }
+
+  TEST_CASE("CAE adds the cp1 capability to the claims field") {
+    testing::Platform p;
+    p.transport().push(200, ok_body);
+    Cred cred(tenant, client, secret, {}, p);
+    auto ctx = vault();
+    ctx.enable_cae = true;
+    (void)cred.get_token(ctx);
+    CHECK(p.transport().requests()[0].body.find("claims=%7B%22access_token%22%3A%7B%22xms_cc%22") != std::string::npos);
+  }
+
+  TEST_CASE("authority: option, then AZURE_AUTHORITY_HOST, then public cloud; https only") {
+    SUBCASE("environment") {
+      testing::Platform p;
+      p.environment().set("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.us/");
+      Cred cred(tenant, client, secret, {}, p);
+      CHECK(cred.authority() == "https://login.microsoftonline.us");
+    }
+    SUBCASE("option wins and a bare host gets https") {
+      testing::Platform p;
+      p.environment().set("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.us");
+      ClientSecretCredentialOptions o;
+      o.authority_host = "login.chinacloudapi.cn";
+      Cred cred(tenant, client, secret, o, p);
+      CHECK(cred.authority() == "https://login.chinacloudapi.cn");
+    }
+    SUBCASE("http is refused") {
+      testing::Platform p;
+      ClientSecretCredentialOptions o;
+      o.authority_host = "http://login.microsoftonline.com";
+      CHECK_THROWS_WITH_AS(Cred(tenant, client, secret, o, p), doctest::Contains("TLS protected (https)"),
+                           std::invalid_argument);
+    }
+  }
+
+  TEST_CASE("arguments are validated before any request") {
+    testing::Platform p;
+    CHECK_THROWS_WITH_AS(Cred("bad tenant/../x", client, secret, {}, p), doctest::Contains("Invalid tenant ID"),
+                         std::invalid_argument);
+    CHECK_THROWS_AS(Cred("", client, secret, {}, p), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(Cred(tenant, "", secret, {}, p), doctest::Contains("'client_id'"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(Cred(tenant, client, "", {}, p), doctest::Contains("'client_secret'"), std::invalid_argument);
+    Cred cred(tenant, client, secret, {}, p);
+    CHECK_THROWS_WITH_AS((void)cred.get_token(TokenRequestContext{}), doctest::Contains("requires at least one scope"),
+                         std::invalid_argument);
+    auto ctx = vault();
+    ctx.tenant_id = "evil/../../tenant";
+    CHECK_THROWS_AS((void)cred.get_token(ctx), std::invalid_argument);
+    CHECK(p.transport().request_count() == 0);
+  }
+
+  TEST_CASE("multi-tenant: another tenant needs additionally_allowed_tenants") {
+    testing::Platform p;
+    auto ctx = vault();
+    ctx.tenant_id = "contoso.onmicrosoft.com";
+    SUBCASE("refused with the guide's message") {
+      Cred cred(tenant, client, secret, {}, p);
+      auto r = cred.try_get_token(ctx);
+      CHECK(r.failure() == Failure::failed);
+      CHECK(r.error_info().message.find(
+                "The current credential is not configured to acquire tokens for tenant contoso.onmicrosoft.com") !=
+            std::string::npos);
+      CHECK(p.transport().request_count() == 0);
+    }
+    SUBCASE("allowed by name") {
+      p.transport().push(200, ok_body);
+      ClientSecretCredentialOptions o;
+      o.additionally_allowed_tenants = {"contoso.onmicrosoft.com"};
+      Cred cred(tenant, client, secret, o, p);
+      CHECK(cred.try_get_token(ctx).ok());
+      CHECK(p.transport().requests()[0].url.find("/contoso.onmicrosoft.com/oauth2") != std::string::npos);
+    }
+    SUBCASE("allowed by *") {
+      p.transport().push(200, ok_body);
+      ClientSecretCredentialOptions o;
+      o.additionally_allowed_tenants = {"*"};
+      Cred cred(tenant, client, secret, o, p);
+      CHECK(cred.try_get_token(ctx).ok());
+    }
+    SUBCASE("AZURE_IDENTITY_DISABLE_MULTITENANTAUTH keeps the configured tenant") {
+      p.transport().push(200, ok_body);
+      p.environment().set("AZURE_IDENTITY_DISABLE_MULTITENANTAUTH", "true");
+      Cred cred(tenant, client, secret, {}, p);
+      CHECK(cred.try_get_token(ctx).ok());
+      CHECK(p.transport().requests()[0].url.find(tenant) != std::string::npos);
+    }
+  }
+
+  TEST_CASE("429 and 5xx are retried with backoff, honouring Retry-After") {
+    testing::Platform p;
+    p.transport().push(429, "{}", {{"Retry-After", "7"}});
+    p.transport().push(503, "");
+    p.transport().push(200, ok_body);
+    Cred cred(tenant, client, secret, {}, p);
+    CHECK(cred.try_get_token(vault()).ok());
+    CHECK(p.transport().request_count() == 3);
+    auto sleeps = p.clock().sleeps();
+    REQUIRE(sleeps.size() == 2);
+    CHECK(sleeps[0] == seconds(7));
+    CHECK(sleeps[1] == milliseconds(1600));
+  }
+
+  TEST_CASE("retries stop after max_retries and the last status is reported") {
+    testing::Platform p;
+    for (int i = 0; i < 4; ++i) p.transport().push(500, R"({"error":"server_error","error_description":"AADSTS90033: busy","error_codes":[90033]})");
+    Cred cred(tenant, client, secret, {}, p);
+    auto r = cred.try_get_token(vault());
+    CHECK(r.failure() == Failure::failed);
+    CHECK(p.transport().request_count() == 4);
+    CHECK(r.error_info().http_status == 500);
+  }
+
+  TEST_CASE("STS errors name the credential, the code, and the guide's advice") {
+    testing::Platform p;
+    p.transport().push(
+        401,
+        R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided. Trace ID: 0a Correlation ID: 0b Timestamp: 2024-01-01 00:00:00Z","error_codes":[7000215],"timestamp":"2024-01-01 00:00:00Z","trace_id":"0a","correlation_id":"0b"})");
+    Cred cred(tenant, client, secret, {}, p);
+    try {
+      (void)cred.get_token(vault());
+      FAIL("expected an exception");
+    } catch (const CredentialUnavailableError&) {
+      FAIL("an STS refusal is not 'unavailable'");
+    } catch (const ClientAuthenticationError& e) {
+      const std::string m = e.what();
+      CHECK(m.rfind("ClientSecretCredential authentication failed: invalid_client: 7000215 - AADSTS7000215:", 0) == 0);
+      CHECK(m.find("An invalid client secret was provided.") != std::string::npos);
+      CHECK(e.credential() == "ClientSecretCredential");
+      CHECK(e.http_status() == 401);
+      REQUIRE(e.sts());
+      CHECK(e.sts()->correlation_id == "0b");
+      CHECK(e.sts()->trace_id == "0a");
+      CHECK(m.find(secret) == std::string::npos);
+    }
+  }
+
+  TEST_CASE("transport failures and garbage bodies are clear errors") {
+    testing::Platform p;
+    RetryOptions no_retry;
+    no_retry.max_retries = 0;
+    ClientSecretCredentialOptions o;
+    o.retry = no_retry;
+    Cred cred(tenant, client, secret, o, p);
+    SUBCASE("connection refused") {
+      p.transport().push_error(make_error_code(errc::connect_failed));
+      auto r = cred.try_get_token(vault());
+      CHECK(r.failure() == Failure::failed);
+      CHECK(r.error_info().message.find("connection refused") != std::string::npos);
+    }
+    SUBCASE("200 with garbage") {
+      p.transport().push(200, "<html>hello</html>");
+      auto r = cred.try_get_token(vault());
+      CHECK(r.error_info().message.find("Unexpected response from Microsoft Entra ID") != std::string::npos);
+    }
+    SUBCASE("200 whose token has no expiry never leaks the token") {
+      p.transport().push(200, R"({"access_token":"LEAKME"})");
+      auto r = cred.try_get_token(vault());
+      CHECK(r.failure() == Failure::failed);
+      CHECK(r.error_info().message.find("LEAKME") == std::string::npos);
+    }
+    SUBCASE("an HTML error page") {
+      p.transport().push(502, "<html>Bad Gateway</html>");
+      auto r = cred.try_get_token(vault());
+      CHECK(r.error_info().message.find("502") != std::string::npos);
+    }
+  }
+
+  TEST_CASE("logs carry one line per exchange and never the secret or the token") {
+    testing::Platform p;
+    std::vector<std::string> lines;
+    p.logger().set_sink([&](LogLevel, std::string_view m) { lines.emplace_back(m); });
+    p.logger().set_level(LogLevel::debug);
+    p.transport().push(401, R"({"error":"invalid_client","error_description":"AADSTS7000215: bad","error_codes":[7000215]})");
+    p.transport().push(200, ok_body);
+    Cred cred(tenant, client, secret, {}, p);
+    (void)cred.try_get_token(vault());
+    auto ctx = vault();
+    ctx.scopes = {"https://storage.azure.com/.default"};
+    (void)cred.try_get_token(ctx);
+    REQUIRE(lines.size() >= 3);
+    bool saw_http = false;
+    for (const auto& l : lines) {
+      CAPTURE(l);
+      CHECK(l.find(secret) == std::string::npos);
+      CHECK(l.find("header.payload.sig") == std::string::npos);
+      if (l.rfind("HTTP POST https://login.microsoftonline.com/", 0) == 0) saw_http = true;
+    }
+    CHECK(saw_http);
+  }
+}

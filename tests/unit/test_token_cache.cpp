@@ -1,0 +1,216 @@
+// TokenCache freshness, proactive refresh, throttle and single flight, on a manual clock.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "azid/cache/token_cache.hpp"
+#include "azid/testing/platform.hpp"
+
+using namespace azid;
+using namespace std::chrono;
+
+namespace {
+TokenResult make_token(const testing::ManualClock& clock, seconds lifetime, std::string value = "tok",
+                       std::optional<seconds> refresh_in = std::nullopt) {
+  auto t = std::make_shared<AccessToken>();
+  t->token = std::move(value);
+  t->expires_on = clock.now() + lifetime;
+  if (refresh_in) t->refresh_on = clock.now() + *refresh_in;
+  return TokenResult(std::shared_ptr<const AccessToken>(std::move(t)));
+}
+TokenRequestContext ctx_for(std::vector<std::string> scopes) {
+  TokenRequestContext c;
+  c.scopes = std::move(scopes);
+  return c;
+}
+}  // namespace
+
+TEST_SUITE("token_cache") {
+  TEST_CASE("a fresh token is served from the cache without fetching") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    int fetches = 0;
+    auto fetch = [&] {
+      ++fetches;
+      return make_token(clock, hours(1));
+    };
+    auto ctx = ctx_for({"https://vault.azure.net/.default"});
+    CHECK(cache.get_or_fetch(ctx, "t", clock, fetch).ok());
+    clock.advance(minutes(50));
+    CHECK(cache.get_or_fetch(ctx, "t", clock, fetch).ok());
+    CHECK(fetches == 1);
+  }
+
+  TEST_CASE("keys: scope order does not matter, tenant and CAE do") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    int fetches = 0;
+    auto fetch = [&] {
+      ++fetches;
+      return make_token(clock, hours(1));
+    };
+    auto a = ctx_for({"s1", "s2"});
+    auto b = ctx_for({"s2", "s1"});
+    (void)cache.get_or_fetch(a, "t", clock, fetch);
+    (void)cache.get_or_fetch(b, "t", clock, fetch);
+    CHECK(fetches == 1);
+    (void)cache.get_or_fetch(a, "other", clock, fetch);
+    CHECK(fetches == 2);
+    auto c = a;
+    c.enable_cae = true;
+    (void)cache.get_or_fetch(c, "t", clock, fetch);
+    CHECK(fetches == 3);
+    auto dup = ctx_for({"s1", "s1"});
+    (void)cache.get_or_fetch(dup, "t", clock, fetch);
+    (void)cache.get_or_fetch(dup, "t", clock, fetch);
+    CHECK(fetches == 4);
+  }
+
+  TEST_CASE("a token within 5 minutes of expiry is refreshed") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    int fetches = 0;
+    auto fetch = [&] {
+      ++fetches;
+      return make_token(clock, hours(1), "tok" + std::to_string(fetches));
+    };
+    auto ctx = ctx_for({"s"});
+    (void)cache.get_or_fetch(ctx, "t", clock, fetch);
+    clock.advance(minutes(55) + seconds(1));
+    auto r = cache.get_or_fetch(ctx, "t", clock, fetch);
+    CHECK(fetches == 2);
+    CHECK(r.token().token == "tok2");
+  }
+
+  TEST_CASE("refresh_on triggers a proactive refresh") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    int fetches = 0;
+    auto fetch = [&] {
+      ++fetches;
+      return make_token(clock, hours(24), "tok" + std::to_string(fetches), hours(12));
+    };
+    auto ctx = ctx_for({"s"});
+    (void)cache.get_or_fetch(ctx, "t", clock, fetch);
+    clock.advance(hours(11));
+    (void)cache.get_or_fetch(ctx, "t", clock, fetch);
+    CHECK(fetches == 1);
+    clock.advance(hours(1));
+    CHECK(cache.get_or_fetch(ctx, "t", clock, fetch).token().token == "tok2");
+  }
+
+  TEST_CASE("a failed proactive refresh hands out the cached token and waits 30 s before retrying") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    int fetches = 0;
+    bool fail = false;
+    auto fetch = [&] {
+      ++fetches;
+      if (fail) return TokenResult::failed("X", "sts down");
+      return make_token(clock, hours(1), "tok" + std::to_string(fetches));
+    };
+    auto ctx = ctx_for({"s"});
+    (void)cache.get_or_fetch(ctx, "t", clock, fetch);
+    fail = true;
+    clock.advance(minutes(56));
+    auto r = cache.get_or_fetch(ctx, "t", clock, fetch);
+    REQUIRE(r.ok());
+    CHECK(r.token().token == "tok1");
+    CHECK(fetches == 2);
+    clock.advance(seconds(10));
+    CHECK(cache.get_or_fetch(ctx, "t", clock, fetch).token().token == "tok1");
+    CHECK(fetches == 2);  // throttled
+    clock.advance(seconds(21));
+    (void)cache.get_or_fetch(ctx, "t", clock, fetch);
+    CHECK(fetches == 3);
+    fail = false;
+    clock.advance(seconds(31));
+    CHECK(cache.get_or_fetch(ctx, "t", clock, fetch).token().token == "tok4");
+  }
+
+  TEST_CASE("an expired token is never handed out, and its refresh failure propagates") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    bool fail = false;
+    auto fetch = [&] {
+      if (fail) return TokenResult::failed("X", "sts down");
+      return make_token(clock, minutes(10));
+    };
+    auto ctx = ctx_for({"s"});
+    (void)cache.get_or_fetch(ctx, "t", clock, fetch);
+    fail = true;
+    clock.advance(minutes(11));
+    auto r = cache.get_or_fetch(ctx, "t", clock, fetch);
+    CHECK_FALSE(r.ok());
+    CHECK(r.failure() == Failure::failed);
+  }
+
+  TEST_CASE("claims bypass the cached token and replace it") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    int fetches = 0;
+    auto fetch = [&] {
+      ++fetches;
+      return make_token(clock, hours(1), "tok" + std::to_string(fetches));
+    };
+    auto ctx = ctx_for({"s"});
+    (void)cache.get_or_fetch(ctx, "t", clock, fetch);
+    auto challenged = ctx;
+    challenged.claims = R"({"access_token":{"nbf":{"essential":true,"value":"1"}}})";
+    CHECK(cache.get_or_fetch(challenged, "t", clock, fetch).token().token == "tok2");
+    CHECK(cache.get_or_fetch(ctx, "t", clock, fetch).token().token == "tok2");
+    CHECK(fetches == 2);
+  }
+
+  TEST_CASE("many concurrent callers on a miss cause exactly one fetch") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    std::atomic<int> fetches{0};
+    std::atomic<bool> go{false};
+    auto fetch = [&] {
+      fetches.fetch_add(1);
+      std::this_thread::sleep_for(milliseconds(50));
+      return make_token(clock, hours(1));
+    };
+    auto ctx = ctx_for({"s"});
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 16; ++i)
+      threads.emplace_back([&] {
+        while (!go.load()) std::this_thread::yield();
+        if (cache.get_or_fetch(ctx, "t", clock, fetch).ok()) ok.fetch_add(1);
+      });
+    go = true;
+    for (auto& t : threads) t.join();
+    CHECK(fetches.load() == 1);
+    CHECK(ok.load() == 16);
+  }
+
+  TEST_CASE("concurrent callers share one failure instead of each retrying") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    std::atomic<int> fetches{0};
+    std::atomic<bool> go{false};
+    auto fetch = [&] {
+      fetches.fetch_add(1);
+      std::this_thread::sleep_for(milliseconds(50));
+      return TokenResult::failed("X", "sts down");
+    };
+    auto ctx = ctx_for({"s"});
+    std::vector<std::thread> threads;
+    std::atomic<int> failed{0};
+    for (int i = 0; i < 8; ++i)
+      threads.emplace_back([&] {
+        while (!go.load()) std::this_thread::yield();
+        if (cache.get_or_fetch(ctx, "t", clock, fetch).failure() == Failure::failed) failed.fetch_add(1);
+      });
+    go = true;
+    for (auto& t : threads) t.join();
+    CHECK(failed.load() == 8);
+    CHECK(fetches.load() <= 2);  // callers arriving after the failure may start one more
+  }
+}

@@ -1,0 +1,167 @@
+// Token response and STS error JSON, expiry formats, scrubbing.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+
+#include "azid/detail/token_json.hpp"
+
+using namespace azid;
+using namespace std::chrono;
+
+namespace {
+const system_clock::time_point t0{seconds{1'700'000'000}};
+}
+
+TEST_SUITE("token_json") {
+  TEST_CASE("a token endpoint response yields the token and expires_on from expires_in") {
+    detail::ParsedToken p;
+    REQUIRE_FALSE(detail::parse_token_json(
+        R"({"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"abc.def.ghi"})", p));
+    CHECK(p.access_token == "abc.def.ghi");
+    AccessToken t;
+    REQUIRE_FALSE(detail::make_access_token(std::move(p), t0, t));
+    CHECK(t.token == "abc.def.ghi");
+    CHECK(t.token_type == "Bearer");
+    CHECK(t.expires_on_unix() == 1'700'000'000 + 3599);
+    CHECK_FALSE(t.refresh_on.has_value());
+  }
+
+  TEST_CASE("expires_in and expires_on accept numbers and numeric strings") {
+    SUBCASE("string expires_in") {
+      detail::ParsedToken p;
+      REQUIRE_FALSE(detail::parse_token_json(R"({"access_token":"x","expires_in":"3600"})", p));
+      CHECK(*p.expires_in == 3600);
+    }
+    SUBCASE("string expires_on wins over expires_in") {
+      detail::ParsedToken p;
+      REQUIRE_FALSE(detail::parse_token_json(R"({"access_token":"x","expires_in":"60","expires_on":"1700003600"})", p));
+      AccessToken t;
+      REQUIRE_FALSE(detail::make_access_token(std::move(p), t0, t));
+      CHECK(t.expires_on_unix() == 1'700'003'600);
+    }
+    SUBCASE("numeric expires_on") {
+      detail::ParsedToken p;
+      REQUIRE_FALSE(detail::parse_token_json(R"({"access_token":"x","expires_on":1700003600})", p));
+      CHECK(*p.expires_on == 1'700'003'600);
+    }
+    SUBCASE("App Service 2017 date string") {
+      detail::ParsedToken p;
+      REQUIRE_FALSE(detail::parse_token_json(R"({"access_token":"x","expires_on":"11/14/2023 23:13:20 +00:00"})", p));
+      CHECK(*p.expires_on == 1'700'003'600);
+    }
+  }
+
+  TEST_CASE("refresh_on comes from refresh_in, else half of a lifetime of two hours or more") {
+    SUBCASE("refresh_in") {
+      detail::ParsedToken p;
+      REQUIRE_FALSE(detail::parse_token_json(R"({"access_token":"x","expires_in":86399,"refresh_in":43199})", p));
+      AccessToken t;
+      REQUIRE_FALSE(detail::make_access_token(std::move(p), t0, t));
+      REQUIRE(t.refresh_on);
+      CHECK(duration_cast<seconds>(*t.refresh_on - t0).count() == 43199);
+    }
+    SUBCASE("half life at 2 h") {
+      detail::ParsedToken p;
+      REQUIRE_FALSE(detail::parse_token_json(R"({"access_token":"x","expires_in":7200})", p));
+      AccessToken t;
+      REQUIRE_FALSE(detail::make_access_token(std::move(p), t0, t));
+      REQUIRE(t.refresh_on);
+      CHECK(duration_cast<seconds>(*t.refresh_on - t0).count() == 3600);
+    }
+    SUBCASE("none below 2 h") {
+      detail::ParsedToken p;
+      REQUIRE_FALSE(detail::parse_token_json(R"({"access_token":"x","expires_in":7199})", p));
+      AccessToken t;
+      REQUIRE_FALSE(detail::make_access_token(std::move(p), t0, t));
+      CHECK_FALSE(t.refresh_on);
+    }
+  }
+
+  TEST_CASE("bad bodies give a clear error code, never a crash") {
+    const char* cases[] = {"",
+                           "not json",
+                           "[1,2,3]",
+                           R"({"access_token":)",
+                           R"({"access_token":"x","expires_in":3600)",
+                           R"({"access_token":"x","expires_in":3600} trailing)",
+                           R"({"access_token":123,"expires_in":3600})",
+                           "{\"access_token\":\"x\0\"}"};
+    for (const char* c : cases) {
+      CAPTURE(c);
+      detail::ParsedToken p;
+      CHECK(detail::parse_token_json(c, p));
+    }
+    detail::ParsedToken p;
+    CHECK(detail::parse_token_json(R"({"expires_in":3600})", p) == make_error_code(errc::missing_field));
+    CHECK(detail::parse_token_json(R"({"access_token":"x","expires_in":-5})", p) ==
+          make_error_code(errc::invalid_expiry));
+    CHECK(detail::parse_token_json(R"({"access_token":"x","expires_in":"12abc"})", p) ==
+          make_error_code(errc::invalid_expiry));
+    CHECK(detail::parse_token_json(R"({"access_token":"x","expires_on":99999999999999})", p) ==
+          make_error_code(errc::invalid_expiry));
+    CHECK(detail::parse_token_json(R"({"access_token":"x","expires_in":1e300})", p) ==
+          make_error_code(errc::invalid_expiry));
+  }
+
+  TEST_CASE("a token without expiry, or already expired, is refused") {
+    detail::ParsedToken p;
+    REQUIRE_FALSE(detail::parse_token_json(R"({"access_token":"x"})", p));
+    AccessToken t;
+    CHECK(detail::make_access_token(std::move(p), t0, t) == make_error_code(errc::invalid_expiry));
+    detail::ParsedToken q;
+    REQUIRE_FALSE(detail::parse_token_json(R"({"access_token":"x","expires_on":1600000000})", q));
+    CHECK(detail::make_access_token(std::move(q), t0, t) == make_error_code(errc::invalid_expiry));
+  }
+
+  TEST_CASE("expiry text formats of every managed identity source") {
+    CHECK(detail::parse_expiry_text("1700003600") == 1'700'003'600);
+    CHECK(detail::parse_expiry_text("11/14/2023 23:13:20 +00:00") == 1'700'003'600);
+    CHECK(detail::parse_expiry_text("11/14/2023 11:13:20 PM +00:00") == 1'700'003'600);
+    CHECK(detail::parse_expiry_text("1/16/2020 5:24:12 AM +00:00") == 1'579'152'252);
+    CHECK(detail::parse_expiry_text("1/16/2020 12:24:12 AM +00:00") == 1'579'134'252);
+    CHECK(detail::parse_expiry_text("2023-11-14T23:13:20Z") == 1'700'003'600);
+    CHECK(detail::parse_expiry_text("2023-11-15T00:13:20+01:00") == 1'700'003'600);
+    CHECK(detail::parse_expiry_text("2023-11-14T23:13:20.1234567Z") == 1'700'003'600);
+    CHECK(detail::parse_expiry_text("Tue, 14 Nov 2023 23:13:20 GMT") == 1'700'003'600);
+    CHECK_FALSE(detail::parse_expiry_text("2023-02-30T00:00:00Z"));
+    CHECK_FALSE(detail::parse_expiry_text("13/14/2023 23:13:20 +00:00"));
+    CHECK_FALSE(detail::parse_expiry_text("11/14/2023 23:13:20"));
+    CHECK_FALSE(detail::parse_expiry_text("tomorrow"));
+    CHECK_FALSE(detail::parse_expiry_text(""));
+    CHECK_FALSE(detail::parse_expiry_text("99999999999999999"));
+  }
+
+  TEST_CASE("STS error JSON is parsed with all its fields") {
+    StsError e;
+    REQUIRE(detail::parse_sts_error(
+        R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided. Trace ID: t Correlation ID: c Timestamp: 2024-01-01 00:00:00Z","error_codes":[7000215],"timestamp":"2024-01-01 00:00:00Z","trace_id":"t-1","correlation_id":"c-1","error_uri":"https://x/error?code=7000215"})",
+        e));
+    CHECK(e.error == "invalid_client");
+    CHECK(e.code() == 7000215);
+    CHECK(e.trace_id == "t-1");
+    CHECK(e.correlation_id == "c-1");
+    CHECK(e.timestamp == "2024-01-01 00:00:00Z");
+    CHECK(e.error_description.rfind("AADSTS7000215:", 0) == 0);
+    CHECK_FALSE(detail::parse_sts_error("<html>bad gateway</html>", e));
+    CHECK_FALSE(detail::parse_sts_error(R"({"message":"nope"})", e));
+  }
+
+  TEST_CASE("echoed bodies never carry tokens") {
+    const std::string s = detail::scrub_body(R"({"access_token":"SECRET1","refresh_token" : "SECRET2","id_token":"S3","x":1})");
+    CHECK(s.find("SECRET") == std::string::npos);
+    CHECK(s.find("S3") == std::string::npos);
+    CHECK(s.find("\"x\":1") != std::string::npos);
+    const std::string big(5000, 'a');
+    CHECK(detail::scrub_body(big).size() < 1100);
+  }
+
+  TEST_CASE("CAE capability is merged into a claims challenge") {
+    CHECK(*detail::merge_cae_capability("{}") == R"({"access_token":{"xms_cc":{"values":["CP1"]}}})");
+    CHECK(*detail::merge_cae_capability(R"({"access_token":{"nbf":{"essential":true,"value":"1"}}})") ==
+          R"({"access_token":{"nbf":{"essential":true,"value":"1"},"xms_cc":{"values":["CP1"]}}})");
+    CHECK(*detail::merge_cae_capability(R"({"id_token":{"a":1}})") ==
+          R"({"id_token":{"a":1},"access_token":{"xms_cc":{"values":["CP1"]}}})");
+    CHECK_FALSE(detail::merge_cae_capability("not json"));
+  }
+}
