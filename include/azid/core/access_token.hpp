@@ -30,11 +30,11 @@ struct AccessToken {
 /// What a caller asks a credential for.
 struct TokenRequestContext {
   /// At least one scope, e.g. `https://vault.azure.net/.default`.
-  std::vector<std::string> scopes;
+  std::vector<std::string> scopes{};
   /// Tenant to get the token in; empty means the credential's own tenant.
-  std::string tenant_id;
+  std::string tenant_id{};
   /// Claims challenge (JSON) from a service's 401; bypasses the cache.
-  std::string claims;
+  std::string claims{};
   /// Declare Continuous Access Evaluation support (client capability `cp1`).
   bool enable_cae = false;
 };

@@ -1,0 +1,39 @@
+// Under separate compilation every public header is light: no Asio, OpenSSL or simdjson leaks in.
+// This TU is part of azid_tests, which is built with AZID_SEPARATE_COMPILATION.
+#include <doctest/doctest.h>
+
+#include "azid.hpp"
+#include "azid/any_credential.hpp"
+#include "azid/cache/token_cache.hpp"
+#include "azid/detail/base64.hpp"
+#include "azid/detail/confidential_client.hpp"
+#include "azid/detail/entra.hpp"
+#include "azid/detail/http1.hpp"
+#include "azid/detail/http_driver.hpp"
+#include "azid/detail/token_json.hpp"
+#include "azid/detail/url.hpp"
+#include "azid/testing/platform.hpp"
+#include "azid/transport/asio_https.hpp"
+
+#if !defined(AZID_SEPARATE_COMPILATION)
+#error "this check is meaningful only with AZID_SEPARATE_COMPILATION"
+#endif
+#if defined(ASIO_VERSION)
+#error "Asio leaked into a public header"
+#endif
+#if defined(OPENSSL_VERSION_NUMBER)
+#error "OpenSSL leaked into a public header"
+#endif
+#if defined(SIMDJSON_VERSION)
+#error "simdjson leaked into a public header"
+#endif
+
+TEST_SUITE("headers") {
+  TEST_CASE("public headers compile without Asio, OpenSSL or simdjson") {
+    static_assert(azid::Credential<azid::ClientSecretCredential<azid::testing::Platform>>);
+    static_assert(azid::Platform<azid::DefaultPlatform>);
+    static_assert(azid::Platform<azid::testing::Platform>);
+    static_assert(azid::Transport<azid::AsioHttpsTransport>);
+    CHECK(azid::detail::base64_encode("hi", true) == "aGk");
+  }
+}
