@@ -1,0 +1,451 @@
+// Emulator-tier tests for AsioHttpsTransport: real sockets and TLS on 127.0.0.1 against a local
+// test server that misbehaves on request (tests/emulator/transport_test_server.hpp).
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "azid/core/error_code.hpp"
+#include "azid/transport/asio_https.hpp"
+#include "transport_test_server.hpp"
+
+using azid::errc;
+using azid_test::Behavior;
+using azid_test::LeafKind;
+using azid_test::ServerOptions;
+using azid_test::TestServer;
+using namespace std::chrono_literals;
+
+namespace {
+
+const azid_test::TestPki& pki() {
+  static const azid_test::TestPki instance;
+  return instance;
+}
+
+// Trusts only the test CA, so nothing depends on the machine's store.
+azid::TransportOptions trust_test_ca() {
+  azid::TransportOptions o;
+  o.extra_ca_file = pki().ca_file();
+  o.use_system_trust = false;
+  return o;
+}
+
+azid::HttpRequest get(const std::string& url, std::chrono::milliseconds timeout = 2000ms) {
+  azid::HttpRequest r;
+  r.url = url;
+  r.timeout = timeout;
+  r.connect_timeout = 1000ms;
+  return r;
+}
+
+ServerOptions tls_server(Behavior b = Behavior::canned, LeafKind leaf = LeafKind::good) {
+  ServerOptions o;
+  o.behavior = b;
+  o.tls = true;
+  o.leaf = leaf;
+  return o;
+}
+
+ServerOptions plain_server(Behavior b = Behavior::canned) {
+  ServerOptions o;
+  o.behavior = b;
+  return o;
+}
+
+using Clock = std::chrono::steady_clock;
+std::chrono::milliseconds since(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+}
+
+}  // namespace
+
+TEST_SUITE("transport") {
+  TEST_CASE("an https exchange succeeds when the server's CA is added as extra trust") {
+    TestServer server(pki(), tls_server());
+    SUBCASE("by IP address, test CA only") {
+      azid::AsioHttpsTransport t(trust_test_ca());
+      std::error_code ec;
+      azid::HttpRequest req = get(server.url("/tenant/oauth2/v2.0/token"));
+      req.method = "POST";
+      req.body = "grant_type=client_credentials";
+      const azid::HttpResponse res = t.send(req, ec);
+      REQUIRE_MESSAGE(!ec, ec.message());
+      CHECK(res.status == 200);
+      CHECK(res.body == R"({"access_token":"x","expires_in":3600})");
+      CHECK(res.body.capacity() >= res.body.size() + 64);
+      CHECK(res.headers.get("content-type") == "application/json");
+      const std::string head = server.last_request_head();
+      CHECK(head.starts_with("POST /tenant/oauth2/v2.0/token HTTP/1.1\r\n"));
+      CHECK(head.find("Host: 127.0.0.1:" + std::to_string(server.port())) != std::string::npos);
+    }
+    SUBCASE("by host name (SNI and DNS name check), system store plus test CA") {
+      azid::TransportOptions o;
+      o.extra_ca_file = pki().ca_file();
+      azid::AsioHttpsTransport t(o);
+      std::error_code ec;
+      const azid::HttpResponse res = t.send(get(server.url("/token", "localhost")), ec);
+      REQUIRE_MESSAGE(!ec, ec.message());
+      CHECK(res.status == 200);
+    }
+  }
+
+  TEST_CASE("a certificate from a CA the client does not trust is refused") {
+    TestServer server(pki(), tls_server());
+    SUBCASE("system store only") {
+      azid::AsioHttpsTransport t;  // the process-wide system context
+      std::error_code ec;
+      (void)t.send(get(server.url()), ec);
+      CHECK(ec == errc::certificate_untrusted);
+    }
+    SUBCASE("no trust at all") {
+      azid::TransportOptions o;
+      o.use_system_trust = false;
+      azid::AsioHttpsTransport t(o);
+      std::error_code ec;
+      (void)t.send(get(server.url()), ec);
+      CHECK(ec == errc::certificate_untrusted);
+    }
+    CHECK(server.requests() == 0);
+  }
+
+  TEST_CASE("a certificate that names another host is refused") {
+    TestServer server(pki(), tls_server(Behavior::canned, LeafKind::wrong_host));
+    azid::AsioHttpsTransport t(trust_test_ca());
+    std::error_code ec;
+    SUBCASE("by IP address") { (void)t.send(get(server.url()), ec); }
+    SUBCASE("by host name") { (void)t.send(get(server.url("/token", "localhost")), ec); }
+    CHECK(ec == errc::certificate_host_mismatch);
+    CHECK(server.requests() == 0);
+  }
+
+  TEST_CASE("an expired certificate is refused") {
+    TestServer server(pki(), tls_server(Behavior::canned, LeafKind::expired));
+    azid::AsioHttpsTransport t(trust_test_ca());
+    std::error_code ec;
+    (void)t.send(get(server.url()), ec);
+    CHECK(ec == errc::certificate_untrusted);
+  }
+
+  TEST_CASE("a pinned thumbprint replaces chain and name verification") {
+    TestServer server(pki(), tls_server(Behavior::canned, LeafKind::self_signed));
+    azid::TransportOptions o;
+    o.use_system_trust = false;
+    azid::AsioHttpsTransport t(o);
+    std::error_code ec;
+    azid::HttpRequest req = get(server.url());
+    SUBCASE("SHA-1, upper case") {
+      req.pinned_thumbprint = server.leaf_sha1();
+      CHECK(t.send(req, ec).status == 200);
+      CHECK(!ec);
+    }
+    SUBCASE("SHA-256, lower case") {
+      req.pinned_thumbprint = server.leaf_sha256();
+      for (char& c : req.pinned_thumbprint) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      CHECK(t.send(req, ec).status == 200);
+      CHECK(!ec);
+    }
+    SUBCASE("a different thumbprint") {
+      req.pinned_thumbprint = std::string(40, 'A');
+      (void)t.send(req, ec);
+      CHECK(ec == errc::certificate_pin_mismatch);
+    }
+    SUBCASE("a thumbprint of the wrong length") {
+      req.pinned_thumbprint = server.leaf_sha1().substr(0, 30);
+      (void)t.send(req, ec);
+      CHECK(ec == errc::certificate_pin_mismatch);
+    }
+    SUBCASE("no pin: the self-signed certificate is untrusted") {
+      (void)t.send(req, ec);
+      CHECK(ec == errc::certificate_untrusted);
+    }
+  }
+
+  TEST_CASE("kept-alive connections are reused") {
+    SUBCASE("https: three sends, one connection") {
+      TestServer server(pki(), tls_server());
+      azid::AsioHttpsTransport t(trust_test_ca());
+      for (int i = 0; i < 3; ++i) {
+        std::error_code ec;
+        CHECK(t.send(get(server.url()), ec).status == 200);
+        CHECK(!ec);
+      }
+      CHECK(t.connections_opened() == 1);
+      CHECK(server.connections() == 1);
+      CHECK(server.requests() == 3);
+    }
+    SUBCASE("plain http: chunked bodies keep the connection too") {
+      TestServer server(pki(), plain_server(Behavior::chunked));
+      azid::AsioHttpsTransport t;
+      for (int i = 0; i < 3; ++i) {
+        std::error_code ec;
+        CHECK(t.send(get(server.url()), ec).body == R"({"access_token":"x","expires_in":3600})");
+        CHECK(!ec);
+      }
+      CHECK(t.connections_opened() == 1);
+    }
+    SUBCASE("Connection: close from the server is honoured") {
+      ServerOptions o = plain_server();
+      o.close_after_response = true;
+      TestServer server(pki(), o);
+      azid::AsioHttpsTransport t;
+      for (int i = 0; i < 2; ++i) {
+        std::error_code ec;
+        CHECK(t.send(get(server.url()), ec).status == 200);
+        CHECK(!ec);
+      }
+      CHECK(t.connections_opened() == 2);
+    }
+    SUBCASE("close_idle empties the pool") {
+      TestServer server(pki(), plain_server());
+      azid::AsioHttpsTransport t;
+      std::error_code ec;
+      (void)t.send(get(server.url()), ec);
+      t.close_idle();
+      (void)t.send(get(server.url()), ec);
+      CHECK(!ec);
+      CHECK(t.connections_opened() == 2);
+    }
+    SUBCASE("an idle connection past idle_timeout is not reused") {
+      TestServer server(pki(), plain_server());
+      azid::TransportOptions o;
+      o.idle_timeout = 1ms;
+      azid::AsioHttpsTransport t(o);
+      std::error_code ec;
+      (void)t.send(get(server.url()), ec);
+      std::this_thread::sleep_for(20ms);
+      (void)t.send(get(server.url()), ec);
+      CHECK(!ec);
+      CHECK(t.connections_opened() == 2);
+    }
+  }
+
+  TEST_CASE("a pooled connection the server dropped is retried once on a fresh one") {
+    ServerOptions o = tls_server();
+    o.quiet_close_after = 1;  // advertises keep-alive, then hangs up
+    TestServer server(pki(), o);
+    azid::AsioHttpsTransport t(trust_test_ca());
+    for (int i = 0; i < 3; ++i) {
+      std::error_code ec;
+      CHECK(t.send(get(server.url()), ec).status == 200);
+      CHECK_MESSAGE(!ec, ec.message());
+      std::this_thread::sleep_for(20ms);  // let the close arrive before the next send
+    }
+    CHECK(t.connections_opened() == 3);
+    CHECK(server.requests() == 3);
+  }
+
+  TEST_CASE("a closed port fails at once with connect_failed") {
+    std::uint16_t port = 0;
+    {
+      asio::io_context io;
+      asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+      port = a.local_endpoint().port();
+    }
+    azid::AsioHttpsTransport t;
+    std::error_code ec;
+    const auto start = Clock::now();
+    (void)t.send(get("http://127.0.0.1:" + std::to_string(port) + "/"), ec);
+    CHECK(ec == errc::connect_failed);
+    CHECK(since(start) < 500ms);
+    CHECK(t.connections_opened() == 0);
+  }
+
+  TEST_CASE("a server that accepts and stays silent times out within the request timeout") {
+    ServerOptions o = plain_server(Behavior::silent);
+    SUBCASE("plain http: no response") {}
+    SUBCASE("https: no TLS handshake") { o.tls = true; }
+    TestServer server(pki(), o);
+    azid::AsioHttpsTransport t(trust_test_ca());
+    std::error_code ec;
+    const auto start = Clock::now();
+    (void)t.send(get(server.url(), 300ms), ec);
+    const auto took = since(start);
+    CHECK(ec == errc::timeout);
+    CHECK(took >= 290ms);
+    CHECK(took < 900ms);  // generous: CI machines are slow, the bug would be seconds
+  }
+
+  TEST_CASE("a server trickling bytes is cut off at the request timeout") {
+    ServerOptions o = plain_server(Behavior::trickle);
+    o.trickle_interval = 20ms;
+    SUBCASE("plain http") {}
+    SUBCASE("https") { o.tls = true; }
+    TestServer server(pki(), o);
+    azid::AsioHttpsTransport t(trust_test_ca());
+    std::error_code ec;
+    const auto start = Clock::now();
+    (void)t.send(get(server.url(), 400ms), ec);
+    const auto took = since(start);
+    CHECK(ec == errc::timeout);
+    CHECK(took >= 390ms);
+    CHECK(took < 1000ms);
+  }
+
+  TEST_CASE("a connection closed before the response is complete is connection_closed") {
+    ServerOptions o;
+    SUBCASE("reset mid-body, plain") { o.behavior = Behavior::close_mid_body; }
+    SUBCASE("reset mid-body, https") {
+      o.behavior = Behavior::close_mid_body;
+      o.tls = true;
+    }
+    SUBCASE("closed mid-headers, plain") { o.behavior = Behavior::close_mid_headers; }
+    SUBCASE("closed mid-headers, https") {
+      o.behavior = Behavior::close_mid_headers;
+      o.tls = true;
+    }
+    TestServer server(pki(), o);
+    azid::AsioHttpsTransport t(trust_test_ca());
+    std::error_code ec;
+    const azid::HttpResponse res = t.send(get(server.url()), ec);
+    CHECK(ec == errc::connection_closed);
+    CHECK(res.status == 0);
+    CHECK(t.connections_opened() == 1);  // a fresh connection is never retried
+  }
+
+  TEST_CASE("an announced 1 GiB body is refused without reading it") {
+    ServerOptions o = plain_server(Behavior::huge_length);
+    SUBCASE("plain") {}
+    SUBCASE("https") { o.tls = true; }
+    TestServer server(pki(), o);
+    azid::AsioHttpsTransport t(trust_test_ca());
+    std::error_code ec;
+    const auto start = Clock::now();
+    (void)t.send(get(server.url()), ec);
+    CHECK(ec == errc::body_too_large);
+    CHECK(since(start) < 500ms);
+  }
+
+  TEST_CASE("response headers over max_header_bytes are refused") {
+    ServerOptions o = plain_server();
+    TestServer server(pki(), o);
+    azid::TransportOptions to;
+    to.max_header_bytes = 40;
+    azid::AsioHttpsTransport t(to);
+    std::error_code ec;
+    (void)t.send(get(server.url()), ec);
+    CHECK(ec == errc::headers_too_large);
+  }
+
+  TEST_CASE("a chunked body over https is decoded") {
+    ServerOptions o = tls_server(Behavior::chunked);
+    o.body = std::string(1000, 'a') + "end";
+    TestServer server(pki(), o);
+    azid::AsioHttpsTransport t(trust_test_ca());
+    std::error_code ec;
+    const azid::HttpResponse res = t.send(get(server.url()), ec);
+    REQUIRE(!ec);
+    CHECK(res.body == o.body);
+    SUBCASE("and a small max_body_bytes refuses it") {
+      azid::HttpRequest req = get(server.url());
+      req.max_body_bytes = 100;
+      (void)t.send(req, ec);
+      CHECK(ec == errc::body_too_large);
+    }
+  }
+
+  TEST_CASE("https requests go through a CONNECT proxy unless no_proxy matches") {
+    TestServer origin(pki(), tls_server());
+    ServerOptions po = plain_server(Behavior::proxy);
+    azid::TransportOptions o = trust_test_ca();
+    SUBCASE("tunnelled, and the tunnel is kept alive") {
+      TestServer proxy(pki(), po);
+      o.https_proxy = "http://127.0.0.1:" + std::to_string(proxy.port());
+      azid::AsioHttpsTransport t(o);
+      for (int i = 0; i < 2; ++i) {
+        std::error_code ec;
+        CHECK(t.send(get(origin.url()), ec).status == 200);
+        CHECK_MESSAGE(!ec, ec.message());
+      }
+      CHECK(proxy.tunnels() == 1);
+      CHECK(t.connections_opened() == 1);
+      CHECK(origin.requests() == 2);
+      CHECK(proxy.last_request_head().starts_with(
+          "CONNECT 127.0.0.1:" + std::to_string(origin.port()) + " HTTP/1.1\r\n"));
+    }
+    SUBCASE("a proxy without a scheme is taken as http://") {
+      TestServer proxy(pki(), po);
+      o.https_proxy = "127.0.0.1:" + std::to_string(proxy.port());
+      azid::AsioHttpsTransport t(o);
+      std::error_code ec;
+      CHECK(t.send(get(origin.url()), ec).status == 200);
+      CHECK(proxy.tunnels() == 1);
+    }
+    SUBCASE("bypassed by no_proxy") {
+      TestServer proxy(pki(), po);
+      o.https_proxy = "http://127.0.0.1:" + std::to_string(proxy.port());
+      o.no_proxy = "example.com, 127.0.0.1";
+      azid::AsioHttpsTransport t(o);
+      std::error_code ec;
+      CHECK(t.send(get(origin.url()), ec).status == 200);
+      CHECK(!ec);
+      CHECK(proxy.connections() == 0);
+    }
+    SUBCASE("a refused CONNECT is proxy_failed") {
+      po.refuse_connect = true;
+      TestServer proxy(pki(), po);
+      o.https_proxy = "http://127.0.0.1:" + std::to_string(proxy.port());
+      azid::AsioHttpsTransport t(o);
+      std::error_code ec;
+      (void)t.send(get(origin.url()), ec);
+      CHECK(ec == errc::proxy_failed);
+      CHECK(origin.connections() == 0);
+    }
+  }
+
+  TEST_CASE("plain http requests through a proxy use the absolute form") {
+    TestServer proxy(pki(), plain_server(Behavior::proxy));
+    azid::TransportOptions o;
+    o.http_proxy = "http://127.0.0.1:" + std::to_string(proxy.port());
+    azid::AsioHttpsTransport t(o);
+    std::error_code ec;
+    // The proxy answers itself; nothing listens on port 9.
+    const azid::HttpResponse res = t.send(get("http://127.0.0.1:9/metadata/identity?x=1"), ec);
+    REQUIRE(!ec);
+    CHECK(res.body == "GET http://127.0.0.1:9/metadata/identity?x=1 HTTP/1.1");
+  }
+
+  TEST_CASE("bad configuration and bad URLs are reported") {
+    SUBCASE("an https:// proxy is refused at construction") {
+      azid::TransportOptions o;
+      o.https_proxy = "https://127.0.0.1:3128";
+      CHECK_THROWS_AS(azid::AsioHttpsTransport{o}, std::invalid_argument);
+    }
+    SUBCASE("a missing extra CA file is refused at construction") {
+      azid::TransportOptions o;
+      o.extra_ca_file = "/nonexistent/azid-ca.pem";
+      CHECK_THROWS_AS(azid::AsioHttpsTransport{o}, std::invalid_argument);
+    }
+    SUBCASE("an invalid URL never opens a connection") {
+      azid::AsioHttpsTransport t;
+      std::error_code ec;
+      (void)t.send(get("ftp://127.0.0.1/"), ec);
+      CHECK(ec == errc::invalid_url);
+      CHECK(t.connections_opened() == 0);
+    }
+  }
+
+  TEST_CASE("concurrent sends from four threads share a bounded pool") {
+    TestServer server(pki(), tls_server());
+    azid::AsioHttpsTransport t(trust_test_ca());
+    std::atomic<int> ok{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i) {
+      threads.emplace_back([&] {
+        for (int j = 0; j < 10; ++j) {
+          std::error_code ec;
+          const azid::HttpResponse res = t.send(get(server.url()), ec);
+          if (!ec && res.status == 200) ok.fetch_add(1);
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    CHECK(ok.load() == 40);
+    CHECK(t.connections_opened() >= 1);
+    CHECK(t.connections_opened() <= 4);
+    CHECK(server.requests() == 40);
+  }
+}

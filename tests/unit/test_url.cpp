@@ -1,0 +1,165 @@
+// Unit tests for azid/detail/url.hpp: URL parsing, percent-encoding, proxy bypass, query redaction.
+#include <doctest/doctest.h>
+
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "azid/detail/url.hpp"
+
+using azid::errc;
+using azid::detail::Url;
+
+namespace {
+Url parse_ok(std::string_view text) {
+  Url u;
+  const std::error_code ec = azid::detail::parse_url(text, u);
+  REQUIRE_MESSAGE(!ec, text);
+  return u;
+}
+bool rejected(std::string_view text) {
+  Url u;
+  return azid::detail::parse_url(text, u) == errc::invalid_url;
+}
+}  // namespace
+
+TEST_SUITE("url") {
+  TEST_CASE("parse_url splits an absolute URL into scheme, host, port and target") {
+    SUBCASE("https with path and query takes port 443") {
+      const Url u = parse_ok("https://login.microsoftonline.com/tenant/oauth2/v2.0/token?x=1");
+      CHECK(u.scheme == "https");
+      CHECK(u.host == "login.microsoftonline.com");
+      CHECK(u.port == 443);
+      CHECK(u.target == "/tenant/oauth2/v2.0/token?x=1");
+    }
+    SUBCASE("http takes port 80 and an empty path becomes /") {
+      const Url u = parse_ok("http://169.254.169.254");
+      CHECK(u.scheme == "http");
+      CHECK(u.port == 80);
+      CHECK(u.target == "/");
+    }
+    SUBCASE("a query without a path gets a leading slash") {
+      CHECK(parse_ok("http://h?api-version=1").target == "/?api-version=1");
+    }
+    SUBCASE("scheme and host are lower-cased, the path is not") {
+      const Url u = parse_ok("HTTPS://Login.Example.COM:8443/Path/To?Q=V");
+      CHECK(u.scheme == "https");
+      CHECK(u.host == "login.example.com");
+      CHECK(u.port == 8443);
+      CHECK(u.target == "/Path/To?Q=V");
+    }
+    SUBCASE("a fragment is dropped") {
+      CHECK(parse_ok("https://h/p?q=1#frag").target == "/p?q=1");
+      CHECK(parse_ok("https://h#frag").target == "/");
+    }
+    SUBCASE("a bracketed IPv6 literal is stored without brackets") {
+      const Url u = parse_ok("http://[::1]:8080/x");
+      CHECK(u.host == "::1");
+      CHECK(u.port == 8080);
+      CHECK(azid::detail::is_ipv6_host(u));
+      CHECK(parse_ok("https://[FE80::1]").host == "fe80::1");
+    }
+    SUBCASE("ports at the edges of the range") {
+      CHECK(parse_ok("http://h:1/").port == 1);
+      CHECK(parse_ok("http://h:65535/").port == 65535);
+    }
+  }
+
+  TEST_CASE("parse_url rejects what a token client must never send") {
+    SUBCASE("schemes other than http and https") {
+      CHECK(rejected("ftp://h/"));
+      CHECK(rejected("file:///etc/passwd"));
+      CHECK(rejected("h/path"));
+      CHECK(rejected("://h/"));
+      CHECK(rejected("httpx://h/"));
+    }
+    SUBCASE("userinfo") {
+      CHECK(rejected("https://user:pass@h/"));
+      CHECK(rejected("https://login.microsoftonline.com@evil.example/"));
+    }
+    SUBCASE("an empty host") {
+      CHECK(rejected("https:///path"));
+      CHECK(rejected("https://:443/"));
+      CHECK(rejected("http://[]/"));
+    }
+    SUBCASE("bad ports") {
+      CHECK(rejected("http://h:/"));
+      CHECK(rejected("http://h:0/"));
+      CHECK(rejected("http://h:65536/"));
+      CHECK(rejected("http://h:123456/"));
+      CHECK(rejected("http://h:8a/"));
+      CHECK(rejected("http://h:-1/"));
+      CHECK(rejected("http://[::1]x/"));
+    }
+    SUBCASE("spaces, control bytes and non-ASCII anywhere") {
+      CHECK(rejected("http://h/a b"));
+      CHECK(rejected("http://h/a\r\nHost: evil"));
+      CHECK(rejected(std::string_view("http://h/\0", 10)));
+      CHECK(rejected("http://h/\x7f"));
+      CHECK(rejected("http://h\xc3\xa9.com/"));
+      CHECK(rejected(" http://h/"));
+    }
+    SUBCASE("odd host characters and broken IPv6 literals") {
+      CHECK(rejected("http://h;x/"));
+      CHECK(rejected("http://h%41/"));
+      CHECK(rejected("http://[::1/"));
+      CHECK(rejected("http://[::1%25eth0]/"));
+      CHECK(rejected("http://[127.0.0.1]/"));
+    }
+  }
+
+  TEST_CASE("url_encode keeps unreserved characters and percent-encodes the rest in upper case") {
+    CHECK(azid::detail::url_encode("") == "");
+    CHECK(azid::detail::url_encode("AZaz09-._~") == "AZaz09-._~");
+    CHECK(azid::detail::url_encode("a b+c/d?e=f&g") == "a%20b%2Bc%2Fd%3Fe%3Df%26g");
+    CHECK(azid::detail::url_encode("https://management.azure.com/.default") ==
+          "https%3A%2F%2Fmanagement.azure.com%2F.default");
+    CHECK(azid::detail::url_encode("\xc3\xa9\x01") == "%C3%A9%01");
+  }
+
+  TEST_CASE("redact_url_query keeps allow-listed values and hides all others") {
+    constexpr std::array<std::string_view, 2> allowed{"api-version", "resource"};
+    using azid::detail::redact_url_query;
+    SUBCASE("names compare case-insensitively") {
+      CHECK(redact_url_query("http://h/msi/token?API-Version=2019&client_secret=s3cr3t&resource=x",
+                             allowed) ==
+            "http://h/msi/token?API-Version=2019&client_secret=REDACTED&resource=x");
+    }
+    SUBCASE("no query leaves the URL alone") {
+      CHECK(redact_url_query("https://h/path", allowed) == "https://h/path");
+    }
+    SUBCASE("bare names and empty values") {
+      CHECK(redact_url_query("https://h/?flag&sig=&resource=", allowed) ==
+            "https://h/?flag&sig=REDACTED&resource=");
+    }
+    SUBCASE("a fragment is hidden too") {
+      CHECK(redact_url_query("https://h/?a=1#access_token=x", allowed) == "https://h/?a=REDACTED#REDACTED");
+    }
+    SUBCASE("an empty allow-list hides every value") {
+      CHECK(redact_url_query("https://h/?sv=1&sig=abc", {}) == "https://h/?sv=REDACTED&sig=REDACTED");
+    }
+  }
+
+  TEST_CASE("bypasses_proxy follows NO_PROXY conventions") {
+    using azid::detail::bypasses_proxy;
+    SUBCASE("empty list bypasses nothing") { CHECK_FALSE(bypasses_proxy("", "example.com")); }
+    SUBCASE("star bypasses everything") { CHECK(bypasses_proxy("foo, *", "example.com")); }
+    SUBCASE("exact and domain-suffix matches, with or without a leading dot") {
+      CHECK(bypasses_proxy("example.com", "example.com"));
+      CHECK(bypasses_proxy("example.com", "login.example.com"));
+      CHECK(bypasses_proxy(".example.com", "login.example.com"));
+      CHECK(bypasses_proxy(".example.com", "example.com"));
+      CHECK_FALSE(bypasses_proxy("example.com", "badexample.com"));
+      CHECK_FALSE(bypasses_proxy("login.example.com", "example.com"));
+    }
+    SUBCASE("case, spaces and ports are ignored") {
+      CHECK(bypasses_proxy(" other.net , Example.COM:8443 ", "api.example.com"));
+      CHECK(bypasses_proxy("127.0.0.1:8080", "127.0.0.1"));
+    }
+    SUBCASE("IPv6 entries, bracketed or not") {
+      CHECK(bypasses_proxy("[::1]:80", "::1"));
+      CHECK(bypasses_proxy("::1", "::1"));
+      CHECK(bypasses_proxy("::1", "[::1]"));
+    }
+  }
+}
