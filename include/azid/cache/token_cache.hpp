@@ -1,9 +1,13 @@
 // azid/cache/token_cache.hpp: TokenCache, one per credential instance: freshness rules, proactive
-// refresh, the 30 s retry throttle and single-flight refresh (caching-and-tenants.md §1-§2).
+// refresh, the 30 s retry throttle and single-flight refresh (caching-and-tenants.md §1-§2), with a
+// hit path that takes no lock, makes no allocation and no system call.
 #pragma once
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
+#include <concepts>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -30,12 +34,52 @@ struct CachePolicy {
   std::chrono::seconds retry_delay{30};
 };
 
+namespace detail {
+
+/// Per-thread view of recently read cache entries. Each slot keeps its own shared_ptr control
+/// block pointing at the cached token (an aliasing shared_ptr), so handing out a token on a hit
+/// bumps a reference count on a cache line no other thread writes: hits scale across cores
+/// instead of fighting over the token's shared control block.
+struct ReaderSlot {
+  std::uint64_t cache_uid = 0;
+  const void* entry = nullptr;
+  std::uint64_t version = 0;
+  std::shared_ptr<const AccessToken> token;  // control block private to this thread
+};
+struct ReaderSlots {
+  std::array<ReaderSlot, 8> slots{};
+  unsigned next = 0;
+};
+inline ReaderSlots& reader_slots() noexcept {
+  thread_local ReaderSlots s;
+  return s;
+}
+inline std::uint64_t next_cache_uid() noexcept {
+  static std::atomic<std::uint64_t> counter{1};
+  return counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+/// A clock's cheapest reading of wall time: `coarse_now()` when it has one (vDSO, no syscall),
+/// else `now()`. Freshness is judged with minutes of margin, so millisecond precision is moot.
+template <class Clock>
+[[nodiscard]] std::chrono::system_clock::time_point cheap_now(const Clock& c) {
+  if constexpr (requires { { c.coarse_now() } -> std::same_as<std::chrono::system_clock::time_point>; })
+    return c.coarse_now();
+  else
+    return c.now();
+}
+
+}  // namespace detail
+
 /// Thread-safe cache of access tokens keyed by (scope set, tenant, CAE flag).
 ///
-/// A request with claims skips the lookup and overwrites the entry on success, so a token the
-/// resource rejected is not handed out again. Concurrent callers of a key share one fetch:
-/// when no valid token exists they wait for it (and share its failure); when a still-valid token
-/// is being refreshed ahead of time they get the cached token without waiting.
+/// Hit path: finds the entry without locking (entries are published once and never removed),
+/// checks its version against this thread's slot, and returns the token sharing a per-thread
+/// control block; no mutex, no allocation, no system call. Misses and refreshes take the
+/// entry's mutex: concurrent callers of a key share one fetch. When no valid token exists they
+/// wait for it (and share its failure); when a still-valid token is being refreshed ahead of
+/// time they get the cached token without waiting. A request with claims skips the lookup and
+/// overwrites the entry on success, so a token the resource rejected is not handed out again.
 class TokenCache {
  public:
   explicit TokenCache(CachePolicy policy = {}) : policy_(policy) {}
@@ -47,7 +91,87 @@ class TokenCache {
   template <class Clock, class Fetch>
   TokenResult get_or_fetch(const TokenRequestContext& ctx, std::string_view tenant, const Clock& clock,
                            Fetch&& fetch) const {
-    Entry& e = entry_for(ctx, tenant);
+    if (ctx.claims.empty()) {
+      if (Entry* e = find_published(ctx, tenant)) {
+        if (const auto* slot = fresh_slot(*e, detail::cheap_now(clock))) return TokenResult(slot->token);
+      }
+    }
+    return slow_path(entry_for(ctx, tenant), ctx, clock, std::forward<Fetch>(fetch));
+  }
+
+  /// Drops every cached token.
+  void clear() const {
+    std::unique_lock lk(map_mu_);
+    for (auto& e : entries_) {
+      std::lock_guard g(e->mu);
+      e->token.reset();
+      e->attempted = false;
+      e->version.fetch_add(1, std::memory_order_release);
+    }
+  }
+
+ private:
+  struct Entry {
+    // Key: immutable once the entry is published.
+    std::vector<std::string> scopes;  // sorted
+    std::string tenant;
+    bool cae = false;
+
+    // Bumped (release) whenever `token` changes; readers compare it with their slot's copy.
+    std::atomic<std::uint64_t> version{0};
+
+    std::mutex mu;  // guards everything below
+    std::condition_variable cv;
+    std::shared_ptr<const AccessToken> token;
+    std::chrono::steady_clock::time_point last_attempt{};
+    bool attempted = false;
+    bool refreshing = false;
+    std::uint64_t generation = 0;
+    TokenResult last_error;
+  };
+
+  static constexpr std::size_t published_capacity = 16;
+
+  [[nodiscard]] bool fresh(const AccessToken& t, std::chrono::system_clock::time_point now) const noexcept {
+    return now + policy_.refresh_offset < t.expires_on && !(t.refresh_on && now >= *t.refresh_on);
+  }
+
+  // The calling thread's slot for `e`, refreshed from the entry when its version moved;
+  // nullptr when the entry's token is absent or no longer fresh.
+  const detail::ReaderSlot* fresh_slot(Entry& e, std::chrono::system_clock::time_point now) const {
+    auto& rs = detail::reader_slots();
+    const std::uint64_t v = e.version.load(std::memory_order_acquire);
+    detail::ReaderSlot* slot = nullptr;
+    for (auto& s : rs.slots)
+      if (s.cache_uid == uid_ && s.entry == &e) {
+        slot = &s;
+        break;
+      }
+    if (slot != nullptr && slot->version == v && slot->token) return fresh(*slot->token, now) ? slot : nullptr;
+    // First read of this entry on this thread, or it changed: copy the token under the lock
+    // (rare: once per token per thread).
+    std::shared_ptr<const AccessToken> master;
+    std::uint64_t version;
+    {
+      std::lock_guard lk(e.mu);
+      master = e.token;
+      version = e.version.load(std::memory_order_relaxed);
+    }
+    if (!master || !fresh(*master, now)) return nullptr;
+    if (slot == nullptr) {
+      slot = &rs.slots[rs.next];
+      rs.next = (rs.next + 1) % rs.slots.size();
+    }
+    auto holder = std::make_shared<std::shared_ptr<const AccessToken>>(std::move(master));
+    slot->token = std::shared_ptr<const AccessToken>(holder, holder->get());
+    slot->cache_uid = uid_;
+    slot->entry = &e;
+    slot->version = version;
+    return slot;
+  }
+
+  template <class Clock, class Fetch>
+  TokenResult slow_path(Entry& e, const TokenRequestContext& ctx, const Clock& clock, Fetch&& fetch) const {
     std::unique_lock lk(e.mu);
     const bool bypass = !ctx.claims.empty();
     for (;;) {
@@ -61,7 +185,7 @@ class TokenCache {
         e.cv.wait(lk, [&] { return !e.refreshing; });
         if (e.generation != gen && !bypass) {
           if (e.token && e.token->expires_on > clock.now()) return TokenResult(e.token);
-          if (!e.last_error.ok() && e.last_error.failure() != Failure::none) return e.last_error;
+          if (e.last_error.failure() != Failure::none) return e.last_error;
         }
         continue;
       }
@@ -70,53 +194,28 @@ class TokenCache {
       e.last_attempt = clock.steady_now();
       e.attempted = true;
       lk.unlock();
-      TokenResult fresh;
+      TokenResult fresh_result;
       try {
-        fresh = fetch();
+        fresh_result = fetch();
       } catch (...) {
         lk.lock();
         finish(e, TokenResult::failed("TokenCache", "token fetch threw an exception"));
         throw;
       }
       lk.lock();
-      if (fresh.ok()) {
-        e.token = fresh.shared_token();
+      if (fresh_result.ok()) {
+        e.token = fresh_result.shared_token();
+        e.version.fetch_add(1, std::memory_order_release);
         finish(e, TokenResult{});
-        return fresh;
+        return fresh_result;
       }
       // A proactive refresh failed while the cached token is still valid: keep using it.
       const bool still_valid = e.token && e.token->expires_on > clock.now();
-      finish(e, fresh);
+      finish(e, fresh_result);
       if (still_valid && !bypass) return TokenResult(e.token);
-      return fresh;
+      return fresh_result;
     }
   }
-
-  /// Drops every cached token.
-  void clear() const {
-    std::unique_lock lk(map_mu_);
-    for (auto& e : entries_) {
-      std::lock_guard g(e->mu);
-      e->token.reset();
-      e->attempted = false;
-    }
-  }
-
- private:
-  struct Entry {
-    std::vector<std::string> scopes;  // sorted
-    std::string tenant;
-    bool cae = false;
-
-    std::mutex mu;
-    std::condition_variable cv;
-    std::shared_ptr<const AccessToken> token;
-    std::chrono::steady_clock::time_point last_attempt{};
-    bool attempted = false;
-    bool refreshing = false;
-    std::uint64_t generation = 0;
-    TokenResult last_error;
-  };
 
   bool should_refresh(const Entry& e, std::chrono::system_clock::time_point now,
                       std::chrono::steady_clock::time_point steady) const {
@@ -134,8 +233,9 @@ class TokenCache {
   }
 
   // Multiset equality without allocating: request scope lists are short (usually one).
-  static bool same_scopes(const std::vector<std::string>& sorted, const std::vector<std::string>& req) {
+  static bool same_scopes(const std::vector<std::string>& sorted, const std::vector<std::string>& req) noexcept {
     if (sorted.size() != req.size()) return false;
+    if (req.size() == 1) return sorted.front() == req.front();
     for (const auto& s : req) {
       const auto [lo, hi] = std::equal_range(sorted.begin(), sorted.end(), s);
       if (lo == hi) return false;
@@ -143,28 +243,50 @@ class TokenCache {
     }
     return true;
   }
+  static bool matches(const Entry& e, const TokenRequestContext& ctx, std::string_view tenant) noexcept {
+    return e.cae == ctx.enable_cae && e.tenant == tenant && same_scopes(e.scopes, ctx.scopes);
+  }
+
+  // Lock-free lookup among the first `published_capacity` entries.
+  Entry* find_published(const TokenRequestContext& ctx, std::string_view tenant) const noexcept {
+    const std::size_t n = published_count_.load(std::memory_order_acquire);
+    for (std::size_t i = 0; i < n; ++i) {
+      Entry* e = published_[i].load(std::memory_order_relaxed);
+      if (matches(*e, ctx, tenant)) return e;
+    }
+    return nullptr;
+  }
 
   Entry& entry_for(const TokenRequestContext& ctx, std::string_view tenant) const {
     {
       std::shared_lock lk(map_mu_);
       for (auto& e : entries_)
-        if (e->cae == ctx.enable_cae && e->tenant == tenant && same_scopes(e->scopes, ctx.scopes)) return *e;
+        if (matches(*e, ctx, tenant)) return *e;
     }
     std::unique_lock lk(map_mu_);
     for (auto& e : entries_)
-      if (e->cae == ctx.enable_cae && e->tenant == tenant && same_scopes(e->scopes, ctx.scopes)) return *e;
+      if (matches(*e, ctx, tenant)) return *e;
     auto e = std::make_unique<Entry>();
     e->scopes = ctx.scopes;
     std::sort(e->scopes.begin(), e->scopes.end());
     e->tenant.assign(tenant);
     e->cae = ctx.enable_cae;
     entries_.push_back(std::move(e));
-    return *entries_.back();
+    Entry& added = *entries_.back();
+    const std::size_t n = published_count_.load(std::memory_order_relaxed);
+    if (n < published_capacity) {
+      published_[n].store(&added, std::memory_order_relaxed);
+      published_count_.store(n + 1, std::memory_order_release);
+    }
+    return added;
   }
 
   CachePolicy policy_;
+  std::uint64_t uid_ = detail::next_cache_uid();
   mutable std::shared_mutex map_mu_;
   mutable std::vector<std::unique_ptr<Entry>> entries_;
+  mutable std::array<std::atomic<Entry*>, published_capacity> published_{};
+  mutable std::atomic<std::size_t> published_count_{0};
 };
 
 AZID_END

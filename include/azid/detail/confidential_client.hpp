@@ -76,7 +76,7 @@ class ConfidentialClient {
   template <class Auth>
   TokenResult get(std::string_view credential, const TokenRequestContext& ctx, Auth&& auth) const {
     if (ctx.scopes.empty()) return TokenResult::invalid_argument(credential, std::string(no_scope_message));
-    std::string tenant;
+    std::string_view tenant;
     if (auto r = resolve_tenant(credential, tenant_, ctx.tenant_id, allowed_, multitenant_disabled_, tenant);
         r.failure() != Failure::none)
       return r;

@@ -47,7 +47,7 @@ AZID_DECL TokenResult token_result(std::string_view credential, std::string_view
 /// and returns an empty result; otherwise returns the error to hand back.
 AZID_DECL TokenResult resolve_tenant(std::string_view credential, std::string_view configured,
                                      std::string_view requested, const std::vector<std::string>& allowed,
-                                     bool multitenant_disabled, std::string& out);
+                                     bool multitenant_disabled, std::string_view& out);
 
 /// Splits `AZURE_ADDITIONALLY_ALLOWED_TENANTS` on ';', dropping empty items.
 AZID_DECL std::vector<std::string> split_tenant_list(std::string_view value);

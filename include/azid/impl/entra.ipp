@@ -175,23 +175,23 @@ AZID_DECL TokenResult token_result(std::string_view credential, std::string_view
 
 AZID_DECL TokenResult resolve_tenant(std::string_view credential, std::string_view configured,
                                      std::string_view requested, const std::vector<std::string>& allowed,
-                                     bool multitenant_disabled, std::string& out) {
+                                     bool multitenant_disabled, std::string_view& out) {
   if (requested.empty() || iequals(requested, configured)) {
-    out.assign(configured);
+    out = configured;
     return {};
   }
   if (!valid_tenant_id(requested)) return TokenResult::invalid_argument(credential, std::string(invalid_tenant_message));
   if (iequals(configured, "adfs") || multitenant_disabled) {
-    out.assign(configured);
+    out = configured;
     return {};
   }
   if (configured.empty()) {
-    out.assign(requested);
+    out = requested;
     return {};
   }
   for (const auto& a : allowed) {
     if (a == "*" || iequals(a, requested)) {
-      out.assign(requested);
+      out = requested;
       return {};
     }
   }
