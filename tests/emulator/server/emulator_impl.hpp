@@ -1,0 +1,92 @@
+// Internal: the state behind Emulator, shared by the HTTP server (emulator.cpp) and the endpoint
+// handlers (emulator_entra.cpp, emulator_resource.cpp). Asio stays out of this header; the server
+// lives behind `Server`, defined in emulator.cpp only.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "emulator.hpp"
+#include "emulator_crypto.hpp"
+#include "emulator_router.hpp"
+
+namespace azid_emulator {
+
+namespace detail {
+class Server;
+}
+
+struct Emulator::Impl {
+  explicit Impl(Options opts);
+  ~Impl();
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  // Fixed after construction; read without locking.
+  Options options;
+  detail::PkeyPtr signing_key;
+  std::string signing_kid;
+  std::string signing_public_pem;
+  std::string ca_file;
+  std::string temp_dir;  // removed at destruction when we created it
+  std::uint16_t port = 0;
+  std::string base_url;
+
+  // Mutable state, guarded by `mutex`.
+  struct QueuedFault {
+    std::string prefix;
+    Fault fault;
+  };
+  mutable std::mutex mutex;
+  mutable std::condition_variable requests_changed;
+  std::vector<App> apps;
+  std::deque<QueuedFault> faults;
+  std::vector<RecordedRequest> records;
+  std::map<std::string, std::string, std::less<>> secrets;
+  detail::Router router;
+
+  std::atomic<std::size_t> open_connections{0};
+
+  std::unique_ptr<detail::Server> server;
+
+  // Called by the server for each parsed request, in this order.
+  void record(const RecordedRequest& request);
+  std::optional<Fault> take_fault(std::string_view path);
+  /// Routes the request; never throws (handler exceptions become 500).
+  Reply dispatch(const RecordedRequest& request);
+
+  std::optional<App> find_app(std::string_view tenant, std::string_view client_id) const;
+  bool has_tenant(std::string_view tenant) const;
+  std::optional<std::string> find_secret(std::string_view name) const;
+  std::string resource_tenant() const;
+
+  std::string issue_token(std::string_view tenant, std::string_view client_id,
+                          std::string_view resource, std::chrono::seconds lifetime,
+                          std::chrono::seconds not_before_offset) const;
+  /// Checks format, alg, kid and signature; on success stores the payload JSON.
+  bool verify_signature(std::string_view jwt, std::string& payload_json) const;
+};
+
+namespace detail {
+/// Registers the token endpoint and the discovery keys endpoint (emulator_entra.cpp).
+void install_entra_routes(Emulator::Impl& impl);
+/// Registers the protected resource (emulator_resource.cpp).
+void install_resource_routes(Emulator::Impl& impl);
+
+/// Seconds since the Unix epoch.
+long long unix_now();
+/// "YYYY-MM-DD hh:mm:ssZ" (Entra's timestamp format), UTC.
+std::string sts_timestamp();
+/// A JSON reply with the usual content type.
+Reply json_reply(int status, std::string body);
+}  // namespace detail
+
+}  // namespace azid_emulator
