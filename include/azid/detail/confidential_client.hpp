@@ -76,10 +76,12 @@ class ConfidentialClient {
   template <class Auth>
   TokenResult get(std::string_view credential, const TokenRequestContext& ctx, Auth&& auth) const {
     if (ctx.scopes.empty()) return TokenResult::invalid_argument(credential, std::string(no_scope_message));
-    std::string_view tenant;
-    if (auto r = resolve_tenant(credential, tenant_, ctx.tenant_id, allowed_, multitenant_disabled_, tenant);
-        r.failure() != Failure::none)
-      return r;
+    std::string_view tenant = tenant_;
+    if (!ctx.tenant_id.empty()) {  // the common case (no tenant requested) stays inline
+      if (auto r = resolve_tenant(credential, tenant_, ctx.tenant_id, allowed_, multitenant_disabled_, tenant);
+          r.failure() != Failure::none)
+        return r;
+    }
     TokenResult result = cache_.get_or_fetch(ctx, tenant, platform_.clock(), [&]() -> TokenResult {
       const std::string endpoint = token_endpoint(authority_, tenant);
       std::string fields;
