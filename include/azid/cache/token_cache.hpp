@@ -92,8 +92,18 @@ class TokenCache {
   TokenResult get_or_fetch(const TokenRequestContext& ctx, std::string_view tenant, const Clock& clock,
                            Fetch&& fetch) const {
     if (ctx.claims.empty()) {
+      const auto now = detail::cheap_now(clock);
+      // This thread's slots first: one short loop and no shared writes on a hit.
+      for (auto& s : detail::reader_slots().slots) {
+        if (s.cache_uid != uid_) continue;
+        const Entry& e = *static_cast<const Entry*>(s.entry);
+        if (!matches(e, ctx, tenant)) continue;
+        if (s.version == e.version.load(std::memory_order_acquire) && fresh(*s.token, now))
+          return TokenResult(s.token);
+        break;
+      }
       if (Entry* e = find_published(ctx, tenant)) {
-        if (const auto* slot = fresh_slot(*e, detail::cheap_now(clock))) return TokenResult(slot->token);
+        if (const auto* slot = refill_slot(*e, now)) return TokenResult(slot->token);
       }
     }
     return slow_path(entry_for(ctx, tenant), ctx, clock, std::forward<Fetch>(fetch));
@@ -136,20 +146,9 @@ class TokenCache {
     return now + policy_.refresh_offset < t.expires_on && !(t.refresh_on && now >= *t.refresh_on);
   }
 
-  // The calling thread's slot for `e`, refreshed from the entry when its version moved;
-  // nullptr when the entry's token is absent or no longer fresh.
-  const detail::ReaderSlot* fresh_slot(Entry& e, std::chrono::system_clock::time_point now) const {
-    auto& rs = detail::reader_slots();
-    const std::uint64_t v = e.version.load(std::memory_order_acquire);
-    detail::ReaderSlot* slot = nullptr;
-    for (auto& s : rs.slots)
-      if (s.cache_uid == uid_ && s.entry == &e) {
-        slot = &s;
-        break;
-      }
-    if (slot != nullptr && slot->version == v && slot->token) return fresh(*slot->token, now) ? slot : nullptr;
-    // First read of this entry on this thread, or it changed: copy the token under the lock
-    // (rare: once per token per thread).
+  // Points this thread's slot for `e` at the entry's current token (rare: once per token per
+  // thread); nullptr when the entry has no fresh token.
+  const detail::ReaderSlot* refill_slot(Entry& e, std::chrono::system_clock::time_point now) const {
     std::shared_ptr<const AccessToken> master;
     std::uint64_t version;
     {
@@ -158,10 +157,18 @@ class TokenCache {
       version = e.version.load(std::memory_order_relaxed);
     }
     if (!master || !fresh(*master, now)) return nullptr;
+    auto& rs = detail::reader_slots();
+    detail::ReaderSlot* slot = nullptr;
+    for (auto& s : rs.slots)
+      if (s.cache_uid == uid_ && s.entry == &e) {
+        slot = &s;
+        break;
+      }
     if (slot == nullptr) {
       slot = &rs.slots[rs.next];
       rs.next = (rs.next + 1) % rs.slots.size();
     }
+    // The slot's own control block: hits on this thread bump a count no other thread writes.
     auto holder = std::make_shared<std::shared_ptr<const AccessToken>>(std::move(master));
     slot->token = std::shared_ptr<const AccessToken>(holder, holder->get());
     slot->cache_uid = uid_;

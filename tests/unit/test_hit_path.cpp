@@ -1,0 +1,92 @@
+// The cached-token path: no heap allocation on a hit, and concurrent readers across refreshes.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <new>
+#include <thread>
+#include <vector>
+
+#include "azid/credentials/client_secret.hpp"
+#include "azid/testing/platform.hpp"
+
+namespace {
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+// Counts every allocation of the test binary; only deltas around hit loops are asserted.
+void* operator new(std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+using namespace azid;
+using namespace std::chrono;
+
+namespace {
+using Cred = ClientSecretCredential<testing::Platform>;
+constexpr const char* tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+constexpr const char* client = "11111111-2222-3333-4444-555555555555";
+
+std::string token_body(int n, int expires_in = 3600) {
+  return R"({"token_type":"Bearer","expires_in":)" + std::to_string(expires_in) + R"(,"access_token":"tok)" +
+         std::to_string(n) + R"("})";
+}
+}  // namespace
+
+TEST_SUITE("hit_path") {
+  TEST_CASE("a cache hit allocates nothing") {
+    testing::Platform p;
+    p.transport().push(200, token_body(1));
+    Cred cred(tenant, client, "secret", {}, p);
+    TokenRequestContext ctx;
+    ctx.scopes = {"https://vault.azure.net/.default"};
+    REQUIRE(cred.try_get_token(ctx).ok());  // miss
+    REQUIRE(cred.try_get_token(ctx).ok());  // first hit on this thread fills its slot
+    const long before = g_allocations.load();
+    std::size_t total = 0;
+    for (int i = 0; i < 1000; ++i) {
+      TokenResult r = cred.try_get_token(ctx);
+      total += r.token().token.size();
+    }
+    CHECK(g_allocations.load() - before == 0);
+    CHECK(total == 4000);
+    CHECK(p.transport().request_count() == 1);
+  }
+
+  TEST_CASE("readers on many threads keep getting valid tokens across refreshes") {
+    testing::Platform p;
+    for (int i = 1; i <= 8; ++i) p.transport().push(200, token_body(i));
+    Cred cred(tenant, client, "secret", {}, p);
+    TokenRequestContext ctx;
+    ctx.scopes = {"https://vault.azure.net/.default"};
+    REQUIRE(cred.try_get_token(ctx).ok());
+    std::atomic<bool> stop{false};
+    std::atomic<long> bad{0}, calls{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 4; ++t)
+      readers.emplace_back([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+          const auto asked_at = p.clock().now();  // the clock only moves forward
+          TokenResult r = cred.try_get_token(ctx);
+          if (!r.ok() || r.token().token.rfind("tok", 0) != 0 || r.token().expires_on <= asked_at) bad++;
+          calls++;
+        }
+      });
+    // Move time past the refresh point a few times while the readers run.
+    for (int i = 0; i < 4; ++i) {
+      std::this_thread::sleep_for(milliseconds(20));
+      p.clock().advance(minutes(56));
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+    stop = true;
+    for (auto& t : readers) t.join();
+    CHECK(bad.load() == 0);
+    CHECK(calls.load() > 0);
+    CHECK(p.transport().request_count() == 5);  // the first token and one refresh per advance
+  }
+}
