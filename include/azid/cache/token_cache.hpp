@@ -82,9 +82,12 @@ template <class Clock>
 /// overwrites the entry on success, so a token the resource rejected is not handed out again.
 class TokenCache {
  public:
-  explicit TokenCache(CachePolicy policy = {}) : policy_(policy) {}
+  explicit TokenCache(CachePolicy policy = {}) : policy_(policy), s_(std::make_unique<Shared>()) {}
   TokenCache(const TokenCache&) = delete;
   TokenCache& operator=(const TokenCache&) = delete;
+  /// Moves keep the entries (and so every thread's slots) valid; a moved-from cache must not be used.
+  TokenCache(TokenCache&&) noexcept = default;
+  TokenCache& operator=(TokenCache&&) noexcept = default;
 
   /// Returns a fresh cached token for `ctx` (with `tenant` already resolved), or calls
   /// `fetch()` (a callable returning TokenResult) to get one. `clock` models Clock.
@@ -93,9 +96,10 @@ class TokenCache {
                            Fetch&& fetch) const {
     if (ctx.claims.empty()) {
       const auto now = detail::cheap_now(clock);
+      const std::uint64_t uid = s_->uid;
       // This thread's slots first: one short loop and no shared writes on a hit.
       for (auto& s : detail::reader_slots().slots) {
-        if (s.cache_uid != uid_) continue;
+        if (s.cache_uid != uid) continue;
         const Entry& e = *static_cast<const Entry*>(s.entry);
         if (!matches(e, ctx, tenant)) continue;
         if (s.version == e.version.load(std::memory_order_acquire) && fresh(*s.token, now))
@@ -111,8 +115,8 @@ class TokenCache {
 
   /// Drops every cached token.
   void clear() const {
-    std::unique_lock lk(map_mu_);
-    for (auto& e : entries_) {
+    std::unique_lock lk(s_->map_mu);
+    for (auto& e : s_->entries) {
       std::lock_guard g(e->mu);
       e->token.reset();
       e->attempted = false;
@@ -160,7 +164,7 @@ class TokenCache {
     auto& rs = detail::reader_slots();
     detail::ReaderSlot* slot = nullptr;
     for (auto& s : rs.slots)
-      if (s.cache_uid == uid_ && s.entry == &e) {
+      if (s.cache_uid == s_->uid && s.entry == &e) {
         slot = &s;
         break;
       }
@@ -171,7 +175,7 @@ class TokenCache {
     // The slot's own control block: hits on this thread bump a count no other thread writes.
     auto holder = std::make_shared<std::shared_ptr<const AccessToken>>(std::move(master));
     slot->token = std::shared_ptr<const AccessToken>(holder, holder->get());
-    slot->cache_uid = uid_;
+    slot->cache_uid = s_->uid;
     slot->entry = &e;
     slot->version = version;
     return slot;
@@ -256,9 +260,9 @@ class TokenCache {
 
   // Lock-free lookup among the first `published_capacity` entries.
   Entry* find_published(const TokenRequestContext& ctx, std::string_view tenant) const noexcept {
-    const std::size_t n = published_count_.load(std::memory_order_acquire);
+    const std::size_t n = s_->published_count.load(std::memory_order_acquire);
     for (std::size_t i = 0; i < n; ++i) {
-      Entry* e = published_[i].load(std::memory_order_relaxed);
+      Entry* e = s_->published[i].load(std::memory_order_relaxed);
       if (matches(*e, ctx, tenant)) return e;
     }
     return nullptr;
@@ -266,34 +270,38 @@ class TokenCache {
 
   Entry& entry_for(const TokenRequestContext& ctx, std::string_view tenant) const {
     {
-      std::shared_lock lk(map_mu_);
-      for (auto& e : entries_)
+      std::shared_lock lk(s_->map_mu);
+      for (auto& e : s_->entries)
         if (matches(*e, ctx, tenant)) return *e;
     }
-    std::unique_lock lk(map_mu_);
-    for (auto& e : entries_)
+    std::unique_lock lk(s_->map_mu);
+    for (auto& e : s_->entries)
       if (matches(*e, ctx, tenant)) return *e;
     auto e = std::make_unique<Entry>();
     e->scopes = ctx.scopes;
     std::sort(e->scopes.begin(), e->scopes.end());
     e->tenant.assign(tenant);
     e->cae = ctx.enable_cae;
-    entries_.push_back(std::move(e));
-    Entry& added = *entries_.back();
-    const std::size_t n = published_count_.load(std::memory_order_relaxed);
+    s_->entries.push_back(std::move(e));
+    Entry& added = *s_->entries.back();
+    const std::size_t n = s_->published_count.load(std::memory_order_relaxed);
     if (n < published_capacity) {
-      published_[n].store(&added, std::memory_order_relaxed);
-      published_count_.store(n + 1, std::memory_order_release);
+      s_->published[n].store(&added, std::memory_order_relaxed);
+      s_->published_count.store(n + 1, std::memory_order_release);
     }
     return added;
   }
 
+  // Behind a pointer so credentials (which own a cache) can be moved.
+  struct Shared {
+    std::uint64_t uid = detail::next_cache_uid();
+    std::shared_mutex map_mu;
+    std::vector<std::unique_ptr<Entry>> entries;
+    std::array<std::atomic<Entry*>, published_capacity> published{};
+    std::atomic<std::size_t> published_count{0};
+  };
   CachePolicy policy_;
-  std::uint64_t uid_ = detail::next_cache_uid();
-  mutable std::shared_mutex map_mu_;
-  mutable std::vector<std::unique_ptr<Entry>> entries_;
-  mutable std::array<std::atomic<Entry*>, published_capacity> published_{};
-  mutable std::atomic<std::size_t> published_count_{0};
+  std::unique_ptr<Shared> s_;
 };
 
 AZID_END

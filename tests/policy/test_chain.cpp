@@ -1,0 +1,157 @@
+// Chain<Cs...>: order, unavailable vs failed, the aggregated message, stickiness.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "azid/chain.hpp"
+#include "azid/credentials/client_secret.hpp"
+#include "azid/testing/platform.hpp"
+
+using namespace azid;
+
+namespace {
+
+// A credential whose next outcomes are scripted; copies share the script.
+struct FakeBase {
+  struct State {
+    Failure next = Failure::none;
+    std::string message;
+    std::atomic<int> calls{0};
+  };
+  std::shared_ptr<State> s = std::make_shared<State>();
+  std::string_view my_name;
+
+  TokenResult try_get_token(const TokenRequestContext&) const {
+    s->calls++;
+    if (s->next == Failure::none) {
+      auto t = std::make_shared<AccessToken>();
+      t->token = std::string(my_name) + "-token";
+      t->expires_on = std::chrono::system_clock::now() + std::chrono::hours(1);
+      return TokenResult(std::shared_ptr<const AccessToken>(std::move(t)));
+    }
+    return TokenResult::error(s->next, ErrorInfo{std::string(my_name), std::string(my_name) + ": " + s->message, 0, {}, {}});
+  }
+  AccessToken get_token(const TokenRequestContext& c) const { return try_get_token(c).value(); }
+};
+struct FakeA : FakeBase {
+  static constexpr std::string_view name = "FakeA";
+  FakeA() { my_name = name; }
+};
+struct FakeB : FakeBase {
+  static constexpr std::string_view name = "FakeB";
+  FakeB() { my_name = name; }
+};
+struct FakeC : FakeBase {
+  static constexpr std::string_view name = "FakeC";
+  FakeC() { my_name = name; }
+};
+static_assert(Credential<FakeA>);
+static_assert(Credential<Chain<FakeA, FakeB>>);
+
+TokenRequestContext ctx() {
+  TokenRequestContext c;
+  c.scopes = {"https://vault.azure.net/.default"};
+  return c;
+}
+
+}  // namespace
+
+TEST_SUITE("chain") {
+  TEST_CASE("the first member that produces a token wins; later members are not called") {
+    FakeA a;
+    FakeB b;
+    a.s->next = Failure::unavailable;
+    a.s->message = "not configured";
+    Chain<FakeA, FakeB, FakeC> chain(a, b, FakeC{});
+    auto r = chain.try_get_token(ctx());
+    REQUIRE(r.ok());
+    CHECK(r.token().token == "FakeB-token");
+    CHECK(a.s->calls == 1);
+    CHECK(chain.member<2>().s->calls == 0);
+  }
+
+  TEST_CASE("all unavailable: CredentialUnavailableError listing every credential and why") {
+    FakeA a;
+    FakeB b;
+    a.s->next = b.s->next = Failure::unavailable;
+    a.s->message = "AZURE_TENANT_ID is not set.";
+    b.s->message = "line one\nline two";
+    Chain<FakeA, FakeB> chain(a, b);
+    auto r = chain.try_get_token(ctx());
+    REQUIRE(r.failure() == Failure::unavailable);
+    const auto& m = r.error_info().message;
+    CHECK(m.rfind("ChainedTokenCredential failed to retrieve a token from the included credentials.", 0) == 0);
+    CHECK(m.find("\n\tFakeA: AZURE_TENANT_ID is not set.") != std::string::npos);
+    CHECK(m.find("\n\tFakeB: line one\n\t  line two") != std::string::npos);
+    REQUIRE(r.error_info().attempts.size() == 2);
+    CHECK(r.error_info().attempts[0].unavailable);
+    CHECK_THROWS_AS((void)chain.get_token(ctx()), CredentialUnavailableError);
+  }
+
+  TEST_CASE("an authentication failure stops the chain and keeps its type") {
+    FakeA a;
+    FakeB b;
+    a.s->next = Failure::failed;
+    a.s->message = "AADSTS7000215: bad secret";
+    Chain<FakeA, FakeB> chain(a, b);
+    auto r = chain.try_get_token(ctx());
+    REQUIRE(r.failure() == Failure::failed);
+    CHECK(b.s->calls == 0);
+    CHECK(r.error_info().message.find("FakeA: AADSTS7000215: bad secret") != std::string::npos);
+    try {
+      (void)chain.get_token(ctx());
+      FAIL("expected an exception");
+    } catch (const CredentialUnavailableError&) {
+      FAIL("a hard failure must not look unavailable");
+    } catch (const ClientAuthenticationError& e) {
+      CHECK(e.credential() == "ChainedTokenCredential");
+    }
+    a.s->next = Failure::auth_required;
+    CHECK_THROWS_AS((void)chain.get_token(ctx()), AuthenticationRequiredError);
+  }
+
+  TEST_CASE("a sticky chain keeps using the member that first succeeded") {
+    FakeA a;
+    FakeB b;
+    a.s->next = Failure::unavailable;
+    Chain<FakeA, FakeB> chain(ChainOptions{true, "DefaultAzureCredential"}, a, b);
+    CHECK(chain.try_get_token(ctx()).ok());
+    CHECK(chain.selected() == 1);
+    a.s->next = Failure::none;  // A would work now, but B was chosen
+    CHECK(chain.try_get_token(ctx()).token().token == "FakeB-token");
+    b.s->next = Failure::failed;  // and B's failures propagate as they are
+    auto r = chain.try_get_token(ctx());
+    CHECK(r.failure() == Failure::failed);
+    CHECK(r.error_info().credential == "FakeB");
+    CHECK(a.s->calls == 1);
+  }
+
+  TEST_CASE("chains nest, and a nested all-unavailable chain lets the outer one move on") {
+    FakeA a;
+    FakeB b;
+    a.s->next = b.s->next = Failure::unavailable;
+    using Inner = Chain<FakeA, FakeB>;
+    Chain<Inner, FakeC> outer(Inner(a, b), FakeC{});
+    auto r = outer.try_get_token(ctx());
+    REQUIRE(r.ok());
+    CHECK(r.token().token == "FakeC-token");
+  }
+
+  TEST_CASE("real credentials compose, and the chain logs which one produced the token") {
+    testing::Platform p;
+    std::vector<std::string> lines;
+    p.logger().set_level(LogLevel::info);
+    p.logger().set_sink([&](LogLevel, std::string_view m) { lines.emplace_back(m); });
+    p.transport().push(200, R"({"token_type":"Bearer","expires_in":3600,"access_token":"real"})");
+    using Cs = ClientSecretCredential<testing::Platform>;
+    Chain<Cs, FakeA> chain(Cs("72f988bf-86f1-41af-91ab-2d7cd011db47", "11111111-2222-3333-4444-555555555555", "s", {}, p),
+                           FakeA{});
+    CHECK(chain.get_token(ctx()).token == "real");
+    bool saw = false;
+    for (const auto& l : lines) saw |= l == "ChainedTokenCredential acquired a token from ClientSecretCredential";
+    CHECK(saw);
+  }
+}
