@@ -17,7 +17,15 @@
 
 #include "azid/any_credential.hpp"
 #include "azid/core/errors.hpp"
+#include "azid/credentials/azure_cli.hpp"
+#include "azid/credentials/azure_developer_cli.hpp"
+#include "azid/credentials/azure_powershell.hpp"
+#include "azid/credentials/azure_pipelines.hpp"
+#include "azid/credentials/certificate.hpp"
 #include "azid/credentials/client_secret.hpp"
+#include "azid/credentials/environment.hpp"
+#include "azid/credentials/workload_identity.hpp"
+#include "azid/credentials/managed_identity.hpp"
 #include "azid/detail/names.hpp"
 #include "azid/detail/token_json.hpp"
 #include "azid/platform/default_platform.hpp"
@@ -43,8 +51,9 @@ KIND: default | environment | workload-identity | managed-identity | azure-cli |
 
 Prints {"token_type":"Bearer","access_token":"...","expires_on":<unix seconds>,"credential":"<name>"}.
 Options not given come from the standard variables (AZURE_TENANT_ID, AZURE_CLIENT_ID,
-AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST, ...). Prefer AZURE_CLIENT_SECRET to --client-secret:
-command lines are visible to other users of the machine.
+AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST, ...). Prefer AZURE_CLIENT_SECRET to --client-secret,
+AZURE_CLIENT_CERTIFICATE_PASSWORD to --certificate-password and SYSTEM_ACCESSTOKEN to
+--system-access-token: command lines are visible to other users of the machine.
 Exit codes: 0 success, 1 authentication failed, 2 credential unavailable, 64 usage error.
 )";
 
@@ -140,8 +149,80 @@ azid::AnyCredential make_credential(std::string_view kind, const Args& a, const 
     if (secret.empty()) throw UsageError("client-secret needs AZURE_CLIENT_SECRET (or --client-secret)");
     return azid::AnyCredential::make<azid::ClientSecretCredential<>>(tenant, client, secret, entra, platform);
   }
+  if (kind == "azure-cli" || kind == "azure-developer-cli" || kind == "azure-powershell") {
+    // The developer tools pick their own tenant unless told: --tenant (the request's tenant,
+    // already in ctx) or --tenant-id (the credential's); AZURE_TENANT_ID is not read here.
+    azid::DeveloperToolOptions tool;
+    if (auto t = a.one("tenant-id")) tool.tenant_id = *t;
+    tool.additionally_allowed_tenants = entra.additionally_allowed_tenants;
+    if (kind == "azure-cli") {
+      azid::AzureCliCredentialOptions cli;
+      cli.tenant_id = tool.tenant_id;
+      cli.additionally_allowed_tenants = tool.additionally_allowed_tenants;
+      if (auto s = a.one("subscription")) cli.subscription = *s;
+      return azid::AnyCredential::make<azid::AzureCliCredential<>>(cli, platform);
+    }
+    if (a.one("subscription")) throw UsageError("--subscription applies to --credential azure-cli only");
+    if (kind == "azure-developer-cli")
+      return azid::AnyCredential::make<azid::AzureDeveloperCliCredential<>>(tool, platform);
+    return azid::AnyCredential::make<azid::AzurePowerShellCredential<>>(tool, platform);
+  }
+  if (kind == "managed-identity") {
+    azid::ManagedIdentityCredentialOptions mi;
+    const auto cid = a.one("managed-identity-client-id");
+    const auto oid = a.one("managed-identity-object-id");
+    const auto rid = a.one("managed-identity-resource-id");
+    if (int(cid.has_value()) + int(oid.has_value()) + int(rid.has_value()) > 1)
+      throw UsageError("--managed-identity-client-id, --managed-identity-object-id and --managed-identity-resource-id "
+                       "are mutually exclusive");
+    mi.client_id = cid.value_or("");
+    mi.object_id = oid.value_or("");
+    mi.resource_id = rid.value_or("");
+    return azid::AnyCredential::make<azid::ManagedIdentityCredential<>>(std::move(mi), platform);
+  }
+  if (kind == "certificate") {
+    azid::CertificateCredentialOptions cert;
+    static_cast<azid::EntraCredentialOptions&>(cert) = entra;
+    const std::string tenant = from_option_or_env(a, "tenant-id", azid::names::azure_tenant_id);
+    const std::string client = from_option_or_env(a, "client-id", azid::names::azure_client_id);
+    const std::string path = from_option_or_env(a, "certificate", azid::names::azure_client_certificate_path);
+    cert.password = from_option_or_env(a, "certificate-password", azid::names::azure_client_certificate_password);
+    cert.send_certificate_chain =
+        a.flag("send-certificate-chain") ||
+        azid::detail::env_flag(azid::ProcessEnvironment{}.get(azid::names::azure_client_send_certificate_chain));
+    if (tenant.empty()) throw UsageError("certificate needs --tenant-id or AZURE_TENANT_ID");
+    if (client.empty()) throw UsageError("certificate needs --client-id or AZURE_CLIENT_ID");
+    if (path.empty()) throw UsageError("certificate needs --certificate or AZURE_CLIENT_CERTIFICATE_PATH");
+    return azid::AnyCredential::make<azid::CertificateCredential<>>(tenant, client, path, std::move(cert), platform);
+  }
+  if (kind == "environment") return azid::AnyCredential::make<azid::EnvironmentCredential<>>(entra, platform);
+  if (kind == "workload-identity") {
+    // Options given here win; the rest comes from the variables the webhook injects.
+    azid::WorkloadIdentityCredentialOptions wi;
+    static_cast<azid::EntraCredentialOptions&>(wi) = entra;
+    wi.tenant_id = a.one("tenant-id").value_or("");
+    wi.client_id = a.one("client-id").value_or("");
+    wi.token_file_path = a.one("token-file").value_or("");
+    return azid::AnyCredential::make<azid::WorkloadIdentityCredential<>>(std::move(wi), platform);
+  }
+  if (kind == "azure-pipelines") {
+    const std::string tenant = from_option_or_env(a, "tenant-id", azid::names::azure_tenant_id);
+    const std::string client = from_option_or_env(a, "client-id", azid::names::azure_client_id);
+    const std::string connection = a.one("service-connection-id").value_or("");
+    // $(System.AccessToken) is mapped into SYSTEM_ACCESSTOKEN by the pipeline; prefer it to the
+    // option, which other users of the agent could read from the process list.
+    const std::string token = from_option_or_env(a, "system-access-token", azid::names::system_accesstoken);
+    if (tenant.empty()) throw UsageError("azure-pipelines needs --tenant-id or AZURE_TENANT_ID");
+    if (client.empty()) throw UsageError("azure-pipelines needs --client-id or AZURE_CLIENT_ID");
+    if (connection.empty()) throw UsageError("azure-pipelines needs --service-connection-id");
+    if (token.empty()) throw UsageError("azure-pipelines needs SYSTEM_ACCESSTOKEN (or --system-access-token)");
+    return azid::AnyCredential::make<azid::AzurePipelinesCredential<>>(tenant, client, connection, token, entra,
+                                                                       platform);
+  }
   throw UsageError("--credential " + std::string(kind) +
-                   " is not available in this build of azid yet; available: client-secret");
+                   " is not available in this build of azid yet; available: client-secret, azure-cli, "
+                   "azure-developer-cli, azure-powershell, managed-identity, certificate, environment, "
+                   "workload-identity, azure-pipelines");
 }
 
 int cmd_token(const Args& a) {

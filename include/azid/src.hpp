@@ -10,4 +10,8 @@
 #include "azid/impl/http1.ipp"
 #include "azid/impl/json.ipp"
 #include "azid/impl/entra.ipp"
+#include "azid/impl/crypto.ipp"
 #include "azid/impl/asio_https.ipp"
+#include "azid/impl/spawn_posix.ipp"
+#include "azid/impl/dev_tool.ipp"
+#include "azid/impl/managed_identity.ipp"

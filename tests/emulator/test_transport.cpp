@@ -384,6 +384,17 @@ TEST_SUITE("transport") {
       CHECK(!ec);
       CHECK(proxy.connections() == 0);
     }
+    SUBCASE("bypassed by the request (IMDS is never proxied)") {
+      TestServer proxy(pki(), po);
+      o.https_proxy = "http://127.0.0.1:" + std::to_string(proxy.port());
+      azid::AsioHttpsTransport t(o);
+      azid::HttpRequest req = get(origin.url());
+      req.bypass_proxy = true;
+      std::error_code ec;
+      CHECK(t.send(req, ec).status == 200);
+      CHECK(!ec);
+      CHECK(proxy.connections() == 0);
+    }
     SUBCASE("a refused CONNECT is proxy_failed") {
       po.refuse_connect = true;
       TestServer proxy(pki(), po);

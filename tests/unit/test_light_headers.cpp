@@ -5,11 +5,27 @@
 #include "azid.hpp"
 #include "azid/any_credential.hpp"
 #include "azid/cache/token_cache.hpp"
+#include "azid/credentials/managed_identity.hpp"
+#include "azid/credentials/managed_identity/app_service.hpp"
+#include "azid/credentials/managed_identity/arc.hpp"
+#include "azid/credentials/managed_identity/azure_ml.hpp"
+#include "azid/credentials/managed_identity/cloud_shell.hpp"
+#include "azid/credentials/managed_identity/imds.hpp"
+#include "azid/credentials/managed_identity/options.hpp"
+#include "azid/credentials/managed_identity/service_fabric.hpp"
+#include "azid/credentials/azure_pipelines.hpp"
+#include "azid/credentials/certificate.hpp"
+#include "azid/credentials/client_assertion.hpp"
+#include "azid/credentials/environment.hpp"
+#include "azid/credentials/workload_identity.hpp"
 #include "azid/detail/base64.hpp"
+#include "azid/detail/client_auth.hpp"
 #include "azid/detail/confidential_client.hpp"
+#include "azid/detail/crypto.hpp"
 #include "azid/detail/entra.hpp"
 #include "azid/detail/http1.hpp"
 #include "azid/detail/http_driver.hpp"
+#include "azid/detail/managed_identity.hpp"
 #include "azid/detail/token_json.hpp"
 #include "azid/detail/url.hpp"
 #include "azid/testing/platform.hpp"
@@ -31,6 +47,13 @@
 TEST_SUITE("headers") {
   TEST_CASE("public headers compile without Asio, OpenSSL or simdjson") {
     static_assert(azid::Credential<azid::ClientSecretCredential<azid::testing::Platform>>);
+    static_assert(azid::Credential<azid::CertificateCredential<azid::testing::Platform>>);
+    static_assert(azid::Credential<azid::ClientAssertionCredential<azid::testing::Platform>>);
+    static_assert(azid::Credential<azid::EnvironmentCredential<azid::testing::Platform>>);
+    static_assert(azid::Credential<azid::WorkloadIdentityCredential<azid::testing::Platform>>);
+    static_assert(azid::Credential<azid::AzurePipelinesCredential<azid::testing::Platform>>);
+    static_assert(azid::Credential<azid::ManagedIdentityCredential<azid::testing::Platform>>);
+    static_assert(azid::Credential<azid::ManagedIdentityCredential<azid::testing::Platform, azid::mi::Imds>>);
     static_assert(azid::Platform<azid::DefaultPlatform>);
     static_assert(azid::Platform<azid::testing::Platform>);
     static_assert(azid::Transport<azid::AsioHttpsTransport>);

@@ -1,4 +1,5 @@
-// azid/core/concepts.hpp: the seams (Transport, Clock, Environment, FileReader, Platform) and Credential.
+// azid/core/concepts.hpp: the seams (Transport, Clock, Environment, FileReader, ProcessRunner,
+// Platform) and Credential.
 #pragma once
 
 #include <chrono>
@@ -13,6 +14,7 @@
 #include "azid/core/access_token.hpp"
 #include "azid/core/log.hpp"
 #include "azid/core/result.hpp"
+#include "azid/platform/process_runner.hpp"
 #include "azid/transport/http_message.hpp"
 
 AZID_BEGIN
@@ -55,6 +57,16 @@ concept Environment = requires(const E& e, std::string_view name) {
 template <class F>
 concept FileReader = requires(const F& f, const std::string& path, std::size_t n, std::error_code& ec) {
   { f.read(path, n, ec) } -> std::same_as<std::string>;
+};
+
+/// ProcessRunner requirements (r: const R&, spec: const ProcessSpec&, ec: std::error_code&)
+/// | expression        | type          | semantics |
+/// |-------------------|---------------|-----------|
+/// | `r.run(spec, ec)` | ProcessResult | runs spec.argv (never through a shell) to completion with stdin from /dev/null, stdout and stderr captured separately up to spec.max_output_bytes each; kills the child and its process group at spec.timeout and reaps it; a non-zero exit is not an error; sets `ec` (errc::process_not_found, process_spawn_failed, process_timeout, process_output_too_large) instead of throwing; safe to call from several threads at once |
+/// Not (yet) part of Platform: credentials that spawn tools require it on their own template.
+template <class R>
+concept ProcessRunner = requires(const R& r, const ProcessSpec& spec, std::error_code& ec) {
+  { r.run(spec, ec) } -> std::same_as<ProcessResult>;
 };
 
 /// Platform requirements: one bundle of the seams, so a credential has one template parameter.

@@ -33,6 +33,10 @@ enum class errc {
   file_not_found,          ///< a file could not be opened
   file_too_large,          ///< a file exceeds the size allowed for it
   file_read_failed,        ///< a file could not be read
+  process_not_found,       ///< the program is not on PATH (or not executable)
+  process_spawn_failed,    ///< the program could not be started
+  process_timeout,         ///< the process did not finish in time and was killed
+  process_output_too_large, ///< the process wrote more than the limit and was killed
 };
 
 namespace detail {
@@ -63,6 +67,10 @@ class errc_category_impl final : public std::error_category {
       case errc::file_not_found: return "file not found";
       case errc::file_too_large: return "file too large";
       case errc::file_read_failed: return "file could not be read";
+      case errc::process_not_found: return "program not found on PATH";
+      case errc::process_spawn_failed: return "program could not be started";
+      case errc::process_timeout: return "process timed out and was killed";
+      case errc::process_output_too_large: return "process output too large";
     }
     return "unknown azid error";
   }

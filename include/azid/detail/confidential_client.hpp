@@ -73,8 +73,10 @@ class ConfidentialClient {
 
   /// Gets a token for `ctx`. `auth(endpoint, fields)` appends the client authentication form
   /// fields and returns an empty TokenResult, or returns the error that prevents the request.
+  /// STS refusals fail with `sts_failure` (AzurePipelinesCredential reports auth_required).
   template <class Auth>
-  TokenResult get(std::string_view credential, const TokenRequestContext& ctx, Auth&& auth) const {
+  TokenResult get(std::string_view credential, const TokenRequestContext& ctx, Auth&& auth,
+                  Failure sts_failure = Failure::failed) const {
     if (ctx.scopes.empty()) return TokenResult::invalid_argument(credential, std::string(no_scope_message));
     std::string_view tenant = tenant_;
     if (!ctx.tenant_id.empty()) {  // the common case (no tenant requested) stays inline
@@ -92,7 +94,7 @@ class ConfidentialClient {
       const auto request_time = platform_.clock().now();
       std::error_code ec;
       HttpResponse res = send_with_retry(platform_, req, retry_, ec);
-      return token_result(credential, endpoint, res, ec, request_time);
+      return token_result(credential, endpoint, res, ec, request_time, sts_failure);
     });
     const Logger& log = platform_.logger();
     if (result.ok()) {

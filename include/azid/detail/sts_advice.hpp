@@ -41,6 +41,13 @@ inline constexpr StsAdvice sts_advice_table[] = {
     {50027, "JWT token is invalid or malformed.",
      "The client assertion is not a well-formed JWT: check how it is produced (header, payload and "
      "signature, base64url-encoded, separated by dots)."},
+    {700024, "Client assertion is not within its valid time range.",
+     "The assertion (or federated token) has expired or is not valid yet: check the clock of this machine, "
+     "and for workload identity that the projected token file is being rotated."},
+    {70021, "No matching federated identity record found for presented assertion.",
+     "The app's federated identity credentials must name exactly the issuer, subject and audience "
+     "(api://AzureADTokenExchange) of the presented token, e.g. the cluster's OIDC issuer and "
+     "system:serviceaccount:<namespace>:<name>."},
 };
 
 [[nodiscard]] constexpr const StsAdvice* find_sts_advice(long long code) noexcept {

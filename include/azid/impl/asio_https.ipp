@@ -533,7 +533,7 @@ AZID_DECL HttpResponse AsioHttpsTransport::send(const HttpRequest& request, std:
   const std::string pin = https ? request.pinned_thumbprint : std::string{};
 
   Route route;
-  if (!detail::bypasses_proxy(impl.options.no_proxy, url.host)) {
+  if (!request.bypass_proxy && !detail::bypasses_proxy(impl.options.no_proxy, url.host)) {
     if (https && impl.https_proxy) {
       route.proxy = &*impl.https_proxy;
       route.tunnel = true;

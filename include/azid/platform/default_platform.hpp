@@ -11,6 +11,7 @@
 #include "azid/platform/clock.hpp"
 #include "azid/platform/environment.hpp"
 #include "azid/platform/file_reader.hpp"
+#include "azid/platform/process_runner.hpp"
 #include "azid/transport/asio_https.hpp"
 
 AZID_BEGIN
@@ -23,9 +24,9 @@ struct DefaultPlatformOptions {
   Logger logger;
 };
 
-/// The production platform: AsioHttpsTransport, SystemClock, ProcessEnvironment, PosixFileReader
-/// and a Logger. A cheap handle: copies share one transport (and so its connection pool) and
-/// one logger, so credentials built from one platform reuse connections.
+/// The production platform: AsioHttpsTransport, SystemClock, ProcessEnvironment, PosixFileReader,
+/// PosixProcessRunner and a Logger. A cheap handle: copies share one transport (and so its
+/// connection pool) and one logger, so credentials built from one platform reuse connections.
 class DefaultPlatform {
  public:
   DefaultPlatform() : DefaultPlatform(DefaultPlatformOptions{}) {}
@@ -35,6 +36,7 @@ class DefaultPlatform {
   [[nodiscard]] const SystemClock& clock() const noexcept { return state_->clock; }
   [[nodiscard]] const ProcessEnvironment& environment() const noexcept { return state_->environment; }
   [[nodiscard]] const PosixFileReader& files() const noexcept { return state_->files; }
+  [[nodiscard]] const PosixProcessRunner& process_runner() const noexcept { return state_->process_runner; }
   [[nodiscard]] Logger& logger() const noexcept { return state_->logger; }
 
  private:
@@ -58,6 +60,7 @@ class DefaultPlatform {
     SystemClock clock;
     ProcessEnvironment environment;
     PosixFileReader files;
+    PosixProcessRunner process_runner;
     mutable Logger logger;
   };
   std::shared_ptr<State> state_;

@@ -18,6 +18,7 @@
 #include "azid/config.hpp"
 #include "azid/core/error_code.hpp"
 #include "azid/core/log.hpp"
+#include "azid/platform/process_runner.hpp"
 #include "azid/transport/http_message.hpp"
 
 AZID_BEGIN
@@ -170,6 +171,9 @@ class BasicPlatform {
     ManualClock clock;
     MapEnvironment environment;
     MapFiles files;
+    // Real processes: tests of the developer-tool credentials run small scripts, and PATH (read
+    // through `environment`) decides which ones.
+    PosixProcessRunner process_runner;
     Logger logger;
   };
   template <class... A>
@@ -180,6 +184,7 @@ class BasicPlatform {
   [[nodiscard]] ManualClock& clock() const noexcept { return state_->clock; }
   [[nodiscard]] MapEnvironment& environment() const noexcept { return state_->environment; }
   [[nodiscard]] MapFiles& files() const noexcept { return state_->files; }
+  [[nodiscard]] const PosixProcessRunner& process_runner() const noexcept { return state_->process_runner; }
   [[nodiscard]] Logger& logger() const noexcept { return state_->logger; }
 
  private:

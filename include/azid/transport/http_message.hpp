@@ -82,6 +82,9 @@ struct HttpRequest {
   /// Pin the server certificate by its SHA-1 (or SHA-256) thumbprint, hex, instead of
   /// verifying it against the trust store (Service Fabric's managed identity endpoint).
   std::string pinned_thumbprint;
+  /// Go straight to the host even when a proxy is configured. IMDS must never be reached
+  /// through a proxy (it refuses proxied calls; managed-identity.md §4).
+  bool bypass_proxy = false;
 };
 
 /// A complete response. `body` has spare capacity so JSON parsers may read past its end.

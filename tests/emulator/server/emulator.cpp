@@ -405,6 +405,7 @@ Emulator::Impl::Impl(Options opts) : options(std::move(opts)) {
                                       : valid;
       server_cert = make_server_certificate(server_key.get(), ca_cert.get(), ca_key.get(),
                                             options.server_names, server_validity);
+      server_thumbprint = certificate_sha1_hex(server_cert.get());
       std::filesystem::path dir;
       if (options.cert_dir.empty()) {
         std::string tmpl =
@@ -426,6 +427,8 @@ Emulator::Impl::Impl(Options opts) : options(std::move(opts)) {
 
     install_entra_routes(*this);
     install_resource_routes(*this);
+    install_pipelines_routes(*this);
+    install_managed_identity_routes(*this);
 
     server = std::make_unique<Server>(*this, server_cert.get(), server_key.get(), options.port);
     port = server->port();

@@ -8,8 +8,14 @@
 //     else AADSTS900023), tenant exists (= some app registered in it, else AADSTS90002),
 //     grant_type (AADSTS900144 / 70003), client_id (AADSTS900144 / 700016), scope (one resource
 //     with "/.default", else AADSTS1002012 / 28000), then the client secret (AADSTS7000215 /
-//     7000222; none at all: AADSTS7000218). client_assertion is recognised but not verified yet
-//     (AADSTS9002313).
+//     7000222; none at all: AADSTS7000218). A client_assertion is verified for real
+//     (emulator_assertion.cpp): a certificate's JWT against the app's registered certificates
+//     (signature, x5t / x5t#S256, aud, iss = sub = client id, exp), or a federated token from a
+//     registered issuer (signature, aud api://AzureADTokenExchange, subject).
+//   POST /{org}/{project}/_apis/distributedtask/hubs/build/plans/{plan}/jobs/{job}/oidctoken
+//     Azure Pipelines' OIDC token endpoint (emulator_pipelines.cpp).
+//   Managed identity sources (emulator_managed_identity.cpp): IMDS, App Service, Arc, Service
+//     Fabric, Cloud Shell and Azure ML token endpoints.
 //   GET /{tenant}/discovery/v2.0/keys  JWKS with the token signing key.
 //   GET /secrets/{name}    Key Vault-shaped resource; needs a valid, unexpired token from this
 //     emulator whose aud is "https://vault.azure.net" or base_url().
@@ -114,6 +120,17 @@ struct RouteMatch {
 /// Route handlers run on the emulator's pool threads; they must be thread-safe and must not block.
 using Handler = std::function<Reply(const RecordedRequest&, const RouteMatch&)>;
 
+/// A managed identity of the emulated Azure resource (emulator_managed_identity.cpp).
+struct ManagedIdentity {
+  std::string client_id;
+  std::string object_id;    // principal id
+  std::string resource_id;  // /subscriptions/.../userAssignedIdentities/<name>
+};
+
+/// What GET /metadata/identity/oauth2/token is on this instance: the three sources share that
+/// path, so an Arc or Service Fabric endpoint is a second emulator instance.
+enum class MetadataHost { imds, arc, service_fabric };
+
 struct Options {
   bool tls = true;
   std::uint16_t port = 0;  // 0 picks a free port
@@ -131,6 +148,10 @@ struct Options {
   /// Tenant named in the protected resource's WWW-Authenticate challenge; empty: the tenant of the
   /// first registered app, or "organizations" when none is registered.
   std::string resource_tenant;
+  /// Managed identity: which source /metadata/identity/oauth2/token emulates, and where the Arc
+  /// challenge writes its key files (empty: a temp dir removed at destruction).
+  MetadataHost metadata_host = MetadataHost::imds;
+  std::string arc_key_dir;
 };
 
 class Emulator {
@@ -185,6 +206,46 @@ class Emulator {
   /// exactly one segment and a trailing `{*x}` matches the rest. `method` "*" matches any method.
   /// Routes added later take precedence over earlier ones (and over the built-in routes).
   void add_route(std::string method, std::string pattern, Handler handler);
+
+  /// Registers a certificate (PEM) as a credential of the app, as uploading it to the app
+  /// registration does. Client assertions naming it by x5t or x5t#S256 are checked against its
+  /// public key. Throws std::runtime_error when the PEM holds no certificate.
+  void register_certificate(std::string_view tenant, std::string_view client_id,
+                            std::string_view certificate_pem);
+  /// A federated identity credential of the app: tokens from `issuer` with subject `subject` and
+  /// audience api://AzureADTokenExchange are accepted as its client assertion.
+  void register_federated_credential(std::string_view tenant, std::string_view client_id,
+                                     std::string issuer, std::string subject);
+  /// The emulator's own OIDC issuer (stands in for a Kubernetes cluster's service account issuer).
+  std::string oidc_issuer() const;
+  /// A federated token signed by the emulator's key: `issuer` empty means oidc_issuer().
+  std::string issue_federated_token(
+      std::string_view subject, std::chrono::seconds lifetime = std::chrono::seconds{3600},
+      std::string_view audience = "api://AzureADTokenExchange", std::string_view issuer = {}) const;
+
+  /// An Azure Pipelines service connection using workload identity federation for the app:
+  /// the OIDC endpoint hands a federated token for it to callers presenting
+  /// `system_access_token`, and the app trusts that token.
+  void set_pipelines_service_connection(std::string connection_id, std::string system_access_token,
+                                        std::string_view tenant, std::string_view client_id);
+  /// What Azure Pipelines puts in SYSTEM_OIDCREQUESTURI for a job on this emulator.
+  std::string pipelines_oidc_request_uri() const;
+
+  /// Managed identity endpoints (emulator_managed_identity.cpp): IMDS (and AKS pod identity),
+  /// App Service GET /msi/token, Azure Arc, Service Fabric, Cloud Shell POST /oauth2/token and
+  /// Azure ML GET /MSI/auth, each with its api-version, secret header and token shape.
+  /// The system-assigned identity (enabled by default with generated ids; nullopt disables it).
+  void set_system_identity(std::optional<ManagedIdentity> identity);
+  std::optional<ManagedIdentity> system_identity() const;
+  /// Assigns a user-assigned identity to the emulated resource.
+  void assign_identity(ManagedIdentity identity);
+  /// The secret App Service (X-IDENTITY-HEADER), Service Fabric (Secret) and Azure ML (secret)
+  /// requests must carry.
+  void set_identity_header(std::string value);
+  /// Folder the Arc challenge writes key files to ("" unless metadata_host is arc).
+  std::string arc_key_dir() const;
+  /// SHA-1 thumbprint (hex, lower case) of the TLS server certificate ("" without TLS).
+  std::string server_certificate_thumbprint() const;
 
   /// Mints a token as the token endpoint would, for tests that need unusual claims: `lifetime`
   /// may be negative (already expired) and `not_before_offset` shifts nbf relative to now.

@@ -161,7 +161,9 @@ std::optional<StsError> authenticate_with_secret(const App& app, const Form& for
   return std::nullopt;
 }
 
-std::optional<StsError> authenticate_with_assertion(const App&, const Form& form) {
+std::optional<StsError> authenticate_with_assertion(const Emulator::Impl& impl,
+                                                    std::string_view tenant, const App& app,
+                                                    const Form& form) {
   const std::string* type = form_field(form, "client_assertion_type");
   if (type == nullptr) return missing_parameter("client_assertion_type");
   if (*type != jwt_bearer_assertion_type) {
@@ -169,15 +171,22 @@ std::optional<StsError> authenticate_with_assertion(const App&, const Form& form
                     "Client assertion type '" + *type + "' is not supported. Use '" +
                         std::string(jwt_bearer_assertion_type) + "'."};
   }
-  return StsError{400, "invalid_request", 9002313,
-                  "Invalid request. Request is malformed or invalid. The emulator does not verify "
-                  "client assertions yet; authenticate with client_secret."};
+  auto rejection = verify_client_assertion(impl, app, tenant, *form_field(form, "client_assertion"));
+  if (!rejection) return std::nullopt;
+  return StsError{rejection->status, std::move(rejection->error), rejection->code,
+                  std::move(rejection->message)};
 }
 
-std::optional<StsError> authenticate_client(const App& app, const Form& form) {
-  static const std::array<std::pair<std::string_view, Authenticator>, 2> methods = {{
+std::optional<StsError> authenticate_client(const Emulator::Impl& impl, std::string_view tenant,
+                                            const App& app, const Form& form) {
+  // The assertion check needs the endpoint it was presented to (its aud), so this table is
+  // built per request.
+  const std::array<std::pair<std::string_view, Authenticator>, 2> methods = {{
       {"client_secret", authenticate_with_secret},
-      {"client_assertion", authenticate_with_assertion},
+      {"client_assertion",
+       [&impl, tenant](const App& a, const Form& f) {
+         return authenticate_with_assertion(impl, tenant, a, f);
+       }},
   }};
   const Authenticator* chosen = nullptr;
   for (const auto& [field, authenticator] : methods) {
@@ -283,7 +292,8 @@ Reply token_endpoint(Emulator::Impl& impl, const RecordedRequest& request,
   std::string resource;
   if (auto error = resource_from_scope(form_field(form, "scope"), resource))
     return render_error(ctx, *error);
-  if (auto error = authenticate_client(*app, form)) return render_error(ctx, *error);
+  if (auto error = authenticate_client(impl, tenant, *app, form))
+    return render_error(ctx, *error);
 
   const long long lifetime = impl.options.token_lifetime.count();
   JsonObject body;

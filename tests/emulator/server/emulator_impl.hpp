@@ -22,6 +22,7 @@ namespace azid_emulator {
 
 namespace detail {
 class Server;
+struct ManagedIdentityState;
 }
 
 struct Emulator::Impl {
@@ -51,7 +52,33 @@ struct Emulator::Impl {
   std::deque<QueuedFault> faults;
   std::vector<RecordedRequest> records;
   std::map<std::string, std::string, std::less<>> secrets;
+  // Client assertion credentials (emulator_assertion.cpp, emulator_pipelines.cpp).
+  struct RegisteredCertificate {
+    std::string tenant;
+    std::string client_id;
+    std::string sha1;    // thumbprints of the DER, raw bytes
+    std::string sha256;
+    std::string der;
+    std::shared_ptr<EVP_PKEY> public_key;
+  };
+  struct FederatedCredential {
+    std::string tenant;
+    std::string client_id;
+    std::string issuer;
+    std::string subject;
+  };
+  struct ServiceConnection {
+    std::string id;
+    std::string system_access_token;
+    std::string subject;
+  };
+  std::vector<RegisteredCertificate> certificates;
+  std::vector<FederatedCredential> federated_credentials;
+  std::vector<ServiceConnection> service_connections;
   detail::Router router;
+  // Managed identity endpoints (emulator_managed_identity.cpp); thread-safe on its own.
+  std::shared_ptr<detail::ManagedIdentityState> managed_identity;
+  std::string server_thumbprint;  // SHA-1 hex of the TLS server certificate
 
   std::atomic<std::size_t> open_connections{0};
 
@@ -73,6 +100,9 @@ struct Emulator::Impl {
                           std::chrono::seconds not_before_offset) const;
   /// Checks format, alg, kid and signature; on success stores the payload JSON.
   bool verify_signature(std::string_view jwt, std::string& payload_json) const;
+  /// An RS256 JWT with the signing key: issuer, subject and audience as given (federated tokens).
+  std::string issue_federated_token(std::string_view issuer, std::string_view subject,
+                                    std::string_view audience, std::chrono::seconds lifetime) const;
 };
 
 namespace detail {
@@ -80,6 +110,27 @@ namespace detail {
 void install_entra_routes(Emulator::Impl& impl);
 /// Registers the protected resource (emulator_resource.cpp).
 void install_resource_routes(Emulator::Impl& impl);
+/// Registers Azure Pipelines' OIDC token endpoint (emulator_pipelines.cpp).
+void install_pipelines_routes(Emulator::Impl& impl);
+/// Registers the managed identity endpoints (emulator_managed_identity.cpp).
+void install_managed_identity_routes(Emulator::Impl& impl);
+/// Lower-case hex SHA-1 of a certificate's DER (emulator_managed_identity.cpp).
+std::string certificate_sha1_hex(X509* cert);
+
+/// Why a client assertion was refused, as the token endpoint reports it.
+struct AssertionRejection {
+  int status;
+  std::string error;
+  int code;
+  std::string message;
+};
+/// Verifies a client assertion presented for `app` at the token endpoint of `tenant`
+/// (emulator_assertion.cpp). nullopt when it proves the app's identity.
+std::optional<AssertionRejection> verify_client_assertion(const Emulator::Impl& impl,
+                                                          const App& app, std::string_view tenant,
+                                                          std::string_view assertion);
+/// The issuer of the emulator's Azure Pipelines OIDC tokens.
+std::string pipelines_issuer(const Emulator::Impl& impl);
 
 /// Seconds since the Unix epoch.
 long long unix_now();

@@ -1,0 +1,214 @@
+// azid/credentials/managed_identity.hpp: ManagedIdentityCredential, the identity Azure gives the
+// resource the code runs on (models Credential).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "azid/cache/token_cache.hpp"
+#include "azid/config.hpp"
+#include "azid/core/access_token.hpp"
+#include "azid/core/concepts.hpp"
+#include "azid/core/log.hpp"
+#include "azid/core/result.hpp"
+#include "azid/credentials/managed_identity/app_service.hpp"
+#include "azid/credentials/managed_identity/arc.hpp"
+#include "azid/credentials/managed_identity/azure_ml.hpp"
+#include "azid/credentials/managed_identity/cloud_shell.hpp"
+#include "azid/credentials/managed_identity/imds.hpp"
+#include "azid/credentials/managed_identity/options.hpp"
+#include "azid/credentials/managed_identity/service_fabric.hpp"
+#include "azid/detail/managed_identity.hpp"
+#include "azid/detail/url.hpp"
+#include "azid/platform/default_platform.hpp"
+
+AZID_BEGIN
+
+namespace detail::msi {
+template <class... S>
+struct source_variant {
+  using type = std::variant<NoSource, S...>;
+};
+// No sources named: all six (the order here is irrelevant; detection follows detection_rank).
+template <>
+struct source_variant<> {
+  using type =
+      std::variant<NoSource, mi::ServiceFabric, mi::AppService, mi::AzureMl, mi::AzureArc, mi::CloudShell, mi::Imds>;
+};
+template <class... S>
+inline constexpr bool distinct_sources = true;
+template <class H, class... T>
+inline constexpr bool distinct_sources<H, T...> = (!std::is_same_v<H, T> && ...) && distinct_sources<T...>;
+}  // namespace detail::msi
+
+/// Gets tokens for the managed identity of the Azure resource the program runs on.
+///
+/// The source is chosen once, at construction, from the environment, in the order of
+/// managed-identity.md §2 (first match wins): Service Fabric (IDENTITY_ENDPOINT + IDENTITY_HEADER
+/// + IDENTITY_SERVER_THUMBPRINT), App Service and Functions (IDENTITY_ENDPOINT + IDENTITY_HEADER),
+/// Azure Machine Learning (MSI_ENDPOINT + MSI_SECRET), Azure Arc (IDENTITY_ENDPOINT +
+/// IMDS_ENDPOINT, or the Arc agent installed), Cloud Shell (MSI_ENDPOINT), else IMDS (VMs, scale
+/// sets, AKS pod identity through AZURE_POD_IDENTITY_AUTHORITY_HOST). `Sources...` narrows the
+/// candidates at compile time, e.g. `ManagedIdentityCredential<DefaultPlatform, mi::Imds>` on a
+/// VM fleet; the sources left out are not compiled. None named: all six.
+///
+/// Exactly one scope per request (it becomes the `resource`); a requested tenant is ignored.
+/// The constructor does no network I/O: it reads the environment (and, for Arc, whether the agent
+/// is installed) and logs the chosen source at INFO.
+///
+/// Errors (see the README's Troubleshooting): CredentialUnavailableError when no source is
+/// configured, when IMDS says the identity is not assigned (400; remembered, later calls fail
+/// at once), when the probe finds no endpoint, or when pod identity keeps answering 404;
+/// ClientAuthenticationError for the rest (gateway errors, "Multiple attempts failed", no
+/// response, bad responses, Arc key file problems, a Service Fabric certificate that does not
+/// match its pin); std::invalid_argument when more than one user-assigned id is set, when the
+/// source does not support the kind of id given, or for a request without exactly one scope.
+/// No message or log line contains IDENTITY_HEADER, MSI_SECRET, the Arc key or a token.
+///
+/// Thread safety: get_token and try_get_token may be called concurrently on a const object.
+/// Tokens are cached per scope; concurrent callers of one scope share one fetch.
+template <Platform P = DefaultPlatform, class... Sources>
+class ManagedIdentityCredential {
+  static_assert(detail::msi::distinct_sources<Sources...>, "a managed identity source is listed twice");
+  using SourceVariant = typename detail::msi::source_variant<Sources...>::type;
+
+ public:
+  static constexpr std::string_view name = "ManagedIdentityCredential";
+
+  explicit ManagedIdentityCredential(ManagedIdentityCredentialOptions options = {}, P platform = P{})
+      : platform_(std::move(platform)), options_(std::move(options)), cache_(options_.cache) {
+    identity_error_ = detail::msi::resolve_identity(options_, id_);
+    detect(std::make_index_sequence<std::variant_size_v<SourceVariant> - 1>{});
+    if (source_.index() == 0) source_.template emplace<0>(detail::msi::NoSource{no_source_message()});
+    if (identity_error_.empty()) {
+      identity_error_ = std::visit(
+          [&](const auto& s) -> std::string {
+            if constexpr (std::is_same_v<std::decay_t<decltype(s)>, detail::msi::NoSource>)
+              return {};
+            else
+              return s.unsupported_identity(id_);
+          },
+          source_);
+    }
+    const Logger& log = platform_.logger();
+    if (log.enabled(LogLevel::info)) {
+      std::string line = std::string(name);
+      std::visit(
+          [&](const auto& s) {
+            if constexpr (std::is_same_v<std::decay_t<decltype(s)>, detail::msi::NoSource>)
+              line += ": no managed identity source is configured";
+            else
+              line += " will use the " + std::string(to_string(s.kind)) + " source: " + s.describe();
+          },
+          source_);
+      log.write(LogLevel::info, line);
+    }
+  }
+  explicit ManagedIdentityCredential(P platform)
+      : ManagedIdentityCredential(ManagedIdentityCredentialOptions{}, std::move(platform)) {}
+
+  /// A token, or the reason there is none (no exceptions for authentication failures).
+  [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const {
+    if (ctx.scopes.size() != 1) {
+      // spec README R1/R2.
+      return TokenResult::invalid_argument(
+          name, ctx.scopes.empty()
+                    ? std::string(name) + ": \"get_token\" requires at least one scope"
+                    : std::string(name) + ": This credential requires exactly one scope per token request.");
+    }
+    if (!identity_error_.empty()) return TokenResult::invalid_argument(name, identity_error_);
+    // Managed identity lives in one tenant: a requested tenant is ignored (caching-and-tenants.md §5).
+    TokenResult result = cache_.get_or_fetch(ctx, std::string_view{}, platform_.clock(), [&] { return fetch(ctx); });
+    const Logger& log = platform_.logger();
+    if (result.ok()) {
+      if (log.enabled(LogLevel::debug)) log.write(LogLevel::debug, std::string(name) + ".get_token succeeded");
+    } else {
+      // Inside a chain a failure is routine; standalone it deserves a warning (errors-and-logging.md §4).
+      const LogLevel level = options_.within_default_chain ? LogLevel::debug : LogLevel::warning;
+      if (log.enabled(level)) log.write(level, std::string(name) + ".get_token failed: " + result.error_info().message);
+    }
+    return result;
+  }
+
+  /// @throws CredentialUnavailableError, ClientAuthenticationError or std::invalid_argument (see above).
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const { return try_get_token(ctx).value(); }
+
+  /// The source chosen at construction (ManagedIdentitySource::none when none is configured).
+  [[nodiscard]] ManagedIdentitySource source() const noexcept {
+    return std::visit(
+        [](const auto& s) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(s)>, detail::msi::NoSource>)
+            return ManagedIdentitySource::none;
+          else
+            return std::decay_t<decltype(s)>::kind;
+        },
+        source_);
+  }
+  [[nodiscard]] const ManagedIdentityId& identity() const noexcept { return id_; }
+  [[nodiscard]] const P& platform() const noexcept { return platform_; }
+
+ private:
+  template <std::size_t... I>
+  void detect(std::index_sequence<I...>) {
+    // The spec's order (managed-identity.md §2), whatever order Sources... were listed in.
+    for (int rank = 0; rank < 6 && source_.index() == 0; ++rank) (void)(try_detect<I + 1>(rank) || ...);
+  }
+  template <std::size_t I>
+  bool try_detect(int rank) {
+    using S = std::variant_alternative_t<I, SourceVariant>;
+    if (S::detection_rank != rank) return false;
+    auto s = S::detect(platform_, options_);
+    if (!s) return false;
+    source_.template emplace<I>(std::move(*s));
+    return true;
+  }
+
+  std::string no_source_message() const {
+    // The guide's row for App Service without its variables, generalised to the sources this
+    // credential was compiled with.
+    std::string msg = std::string(name) +
+                      " authentication unavailable. The environment variables configured by the host weren't "
+                      "present; this credential looks for ";
+    append_requirements(msg, std::make_index_sequence<std::variant_size_v<SourceVariant> - 1>{});
+    msg += ". Check that managed identity is enabled on the resource and that the host sets these variables.";
+    return msg;
+  }
+  template <std::size_t... I>
+  static void append_requirements(std::string& msg, std::index_sequence<I...>) {
+    bool first = true;
+    ((msg += (first ? "" : "; "), msg += std::variant_alternative_t<I + 1, SourceVariant>::requirement, first = false),
+     ...);
+  }
+
+  TokenResult fetch(const TokenRequestContext& ctx) const {
+    const std::string resource = detail::msi::resource_from_scope(ctx.scopes.front());
+    const detail::msi::Call call{
+        resource,       id_,          options_.within_default_chain, options_.connect_timeout, options_.timeout,
+        options_.retry, options_.imds};
+    return std::visit(
+        [&](const auto& s) -> TokenResult {
+          if constexpr (std::is_same_v<std::decay_t<decltype(s)>, detail::msi::NoSource>)
+            return TokenResult::unavailable(name, s.message);
+          else
+            return s.fetch(platform_, call, state_);
+        },
+        source_);
+  }
+
+  P platform_;
+  ManagedIdentityCredentialOptions options_;
+  ManagedIdentityId id_;
+  std::string identity_error_;
+  SourceVariant source_;
+  mutable detail::msi::State state_;
+  mutable TokenCache cache_;
+};
+
+static_assert(Credential<ManagedIdentityCredential<DefaultPlatform>>);
+static_assert(Credential<ManagedIdentityCredential<DefaultPlatform, mi::Imds>>);
+
+AZID_END

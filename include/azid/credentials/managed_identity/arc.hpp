@@ -1,0 +1,99 @@
+// azid/credentials/managed_identity/arc.hpp: mi::AzureArc, Azure Arc-enabled servers (challenge
+// and key file), a ManagedIdentityCredential source policy.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "azid/config.hpp"
+#include "azid/core/error_code.hpp"
+#include "azid/core/result.hpp"
+#include "azid/credentials/managed_identity/options.hpp"
+#include "azid/detail/managed_identity.hpp"
+#include "azid/detail/names.hpp"
+
+AZID_BEGIN
+namespace mi {
+
+/// Azure Arc (managed-identity.md §6). Detected by IDENTITY_ENDPOINT + IMDS_ENDPOINT, or by the
+/// Arc agent (`himds`) being installed, then `http://localhost:40342/...`. Two requests:
+///   1. `GET {endpoint}?api-version=2020-06-01&resource=R` with `Metadata: true`, answered 401
+///      with `WWW-Authenticate: Basic realm=<key file path>`;
+///   2. the same with `Authorization: Basic <key file contents>`.
+/// The key file must sit directly in the agent's key folder, end in `.key`, be a regular file
+/// (not a symbolic link) and hold at most 4096 bytes; it is checked on the file system before it
+/// is read (through the platform's FileReader) and its contents are never logged.
+/// User-assigned identities are not supported.
+class AzureArc {
+ public:
+  static constexpr ManagedIdentitySource kind = ManagedIdentitySource::azure_arc;
+  static constexpr int detection_rank = 3;
+  static constexpr std::string_view requirement =
+      "Azure Arc: IDENTITY_ENDPOINT and IMDS_ENDPOINT, or the Arc agent (himds) installed";
+
+  template <class P>
+  [[nodiscard]] static std::optional<AzureArc> detect(const P& platform, const ManagedIdentityCredentialOptions& o) {
+    const auto& env = platform.environment();
+    std::string key_dir = o.arc_key_directory;
+    if (key_dir.empty()) key_dir = detail::msi::arc_default_key_directory(env.get("ProgramData"));
+    auto endpoint = env.get(names::identity_endpoint);
+    if (endpoint && env.get(names::imds_endpoint)) return AzureArc(std::move(*endpoint), std::move(key_dir));
+    // Newer agents may not export the variables; the agent binary is the other sign of Arc.
+    const std::string himds =
+        o.arc_himds_path == "default" ? detail::msi::arc_default_himds_path(env.get("ProgramFiles")) : o.arc_himds_path;
+    if (himds.empty()) return std::nullopt;
+    std::error_code ec;
+    (void)platform.files().read(himds, 0, ec);  // exists: reads nothing, or stops at "too large"
+    if (ec == errc::file_not_found) return std::nullopt;
+    return AzureArc(std::string(names::arc_default_endpoint), std::move(key_dir));
+  }
+
+  [[nodiscard]] static std::string unsupported_identity(const ManagedIdentityId& id) {
+    if (!id.user_assigned()) return {};
+    // [CPP]'s wording (managed-identity.md §6).
+    return std::string(detail::msi::credential_name) +
+           ": User assigned identity is not supported by the Azure Arc Managed Identity Endpoint. To authenticate "
+           "with the system assigned identity, omit the client, object, or resource ID when constructing the "
+           "ManagedIdentityCredential.";
+  }
+
+  [[nodiscard]] std::string describe() const { return "Azure Arc at " + endpoint_ + " (key folder " + key_dir_ + ")"; }
+
+  template <class P>
+  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c, detail::msi::State&) const {
+    HttpRequest req;
+    req.url = endpoint_;
+    detail::msi::append_query(req.url, "api-version", names::arc_api_version);
+    detail::msi::append_query(req.url, "resource", c.resource);
+    req.headers.set(names::header_metadata, "true");
+    std::error_code ec;
+    HttpResponse challenge = detail::msi::send_source(platform, req, c, ec);
+    if (ec) return detail::msi::no_response(kind, req.url, ec, c.within_chain);
+    std::string path;
+    if (auto r = detail::msi::arc_key_file(challenge, key_dir_, path); r.failure() != Failure::none) return r;
+    std::string key = platform.files().read(path, detail::msi::arc_key_max_bytes, ec);
+    if (ec) {
+      return TokenResult::failed(detail::msi::credential_name, std::string(detail::msi::credential_name) +
+                                                                   " authentication failed. The Azure Arc key file " +
+                                                                   path + " could not be read: " + ec.message() + ".");
+    }
+    req.headers.set("Authorization", "Basic " + key);
+    key.assign(key.size(), '\0');  // best effort: do not leave the key lying around
+    const auto request_time = platform.clock().now();
+    HttpResponse res = detail::msi::send_source(platform, req, c, ec);
+    req.headers.erase("Authorization");
+    return detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain);
+  }
+
+  [[nodiscard]] const std::string& key_directory() const noexcept { return key_dir_; }
+
+ private:
+  AzureArc(std::string endpoint, std::string key_dir) : endpoint_(std::move(endpoint)), key_dir_(std::move(key_dir)) {}
+  std::string endpoint_;
+  std::string key_dir_;
+};
+
+}  // namespace mi
+AZID_END

@@ -1,0 +1,312 @@
+// azid/impl/crypto.ipp: certificate loading, thumbprints and JWS signing with OpenSSL 3. Included
+// only by detail/crypto.hpp (header-only) or src.hpp.
+#pragma once
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "azid/detail/base64.hpp"
+#include "azid/detail/crypto.hpp"
+#include "azid/detail/entra.hpp"
+#include "azid/detail/token_json.hpp"
+
+AZID_BEGIN
+namespace detail {
+namespace crypto_impl {
+
+struct BioFree {
+  void operator()(BIO* p) const noexcept { BIO_free(p); }
+};
+struct PkeyFree {
+  void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
+};
+struct X509Free {
+  void operator()(X509* p) const noexcept { X509_free(p); }
+};
+struct P12Free {
+  void operator()(PKCS12* p) const noexcept { PKCS12_free(p); }
+};
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
+};
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+using P12Ptr = std::unique_ptr<PKCS12, P12Free>;
+using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+
+// OpenSSL reports failures on a per-thread queue; a failed parse must not leave entries behind
+// that a later, unrelated TLS error message would pick up.
+struct ClearErrorsOnExit {
+  ~ClearErrorsOnExit() { ERR_clear_error(); }
+};
+
+inline BioPtr memory_bio(std::string_view data) {
+  if (data.size() > static_cast<std::size_t>(INT_MAX)) return nullptr;
+  return BioPtr(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+}
+
+// Hands the password to PEM_read_bio_PrivateKey. A null password (none given) answers 0 bytes,
+// which makes decryption of an encrypted key fail instead of prompting on a terminal.
+inline int pem_password(char* buf, int size, int, void* user) {
+  const auto* pw = static_cast<const std::string_view*>(user);
+  if (pw == nullptr || pw->empty() || size <= 0) return 0;
+  const int n = static_cast<int>(pw->size() < static_cast<std::size_t>(size) ? pw->size() : static_cast<std::size_t>(size));
+  std::memcpy(buf, pw->data(), static_cast<std::size_t>(n));
+  return n;
+}
+
+inline std::string der_of(X509* cert) {
+  unsigned char* der = nullptr;
+  const int len = i2d_X509(cert, &der);
+  if (len <= 0) return {};
+  std::string out(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len));
+  OPENSSL_free(der);
+  return out;
+}
+
+inline std::string digest(const EVP_MD* md, std::string_view data) {
+  unsigned char buf[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  if (EVP_Digest(data.data(), data.size(), buf, &len, md, nullptr) != 1) return {};
+  return std::string(reinterpret_cast<const char*>(buf), len);
+}
+
+// Key checks shared by both formats: RSA only (Entra certificate credentials sign with RSA).
+inline bool check_key_type(EVP_PKEY* key, std::string& error) {
+  const int id = EVP_PKEY_get_base_id(key);
+  if (id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS) return true;
+  if (id == EVP_PKEY_EC)
+    error =
+        "has an EC private key. ECDSA private keys are not supported: the certificate must have an RSA private "
+        "key because RS256 is used for signing";
+  else
+    error = "has an unsupported private key type; the certificate must have an RSA private key";
+  return false;
+}
+
+// Fills `out` from a key and its certificates: the signing certificate is the one the key
+// belongs to, and goes first.
+inline bool finish(PkeyPtr key, std::vector<X509Ptr> certs, CertificateMaterial::Parts& out, std::string& error) {
+  if (!check_key_type(key.get(), error)) return false;
+  std::size_t signer = certs.size();
+  for (std::size_t i = 0; i < certs.size(); ++i) {
+    if (X509_check_private_key(certs[i].get(), key.get()) == 1) {
+      signer = i;
+      break;
+    }
+  }
+  if (signer == certs.size()) {
+    error = "has a private key that belongs to none of its certificates";
+    return false;
+  }
+  std::vector<std::string> chain;
+  chain.push_back(der_of(certs[signer].get()));
+  for (std::size_t i = 0; i < certs.size(); ++i)
+    if (i != signer) chain.push_back(der_of(certs[i].get()));
+  for (const auto& d : chain) {
+    if (d.empty()) {
+      error = "has a certificate that could not be encoded";
+      return false;
+    }
+  }
+  out.sha1 = digest(EVP_sha1(), chain.front());
+  out.sha256 = digest(EVP_sha256(), chain.front());
+  out.chain = std::move(chain);
+  out.key = std::shared_ptr<void>(key.release(), [](void* p) { EVP_PKEY_free(static_cast<EVP_PKEY*>(p)); });
+  return true;
+}
+
+inline bool load_pem(std::string_view data, std::string_view password, CertificateMaterial::Parts& out,
+                     std::string& error) {
+  const bool encrypted = data.find("ENCRYPTED PRIVATE KEY") != std::string_view::npos ||
+                         data.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos;
+  if (data.find("PRIVATE KEY-----") == std::string_view::npos) {
+    error = "contains no private key (a PEM file must hold the private key and the certificate)";
+    return false;
+  }
+  // Certificates first: they are independent of the password.
+  std::vector<X509Ptr> certs;
+  {
+    BioPtr bio = memory_bio(data);
+    if (!bio) {
+      error = "could not be read";
+      return false;
+    }
+    while (X509* c = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) certs.emplace_back(c);
+  }
+  PkeyPtr key;
+  {
+    BioPtr bio = memory_bio(data);
+    std::string_view pw = password;
+    if (bio) key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, pem_password, &pw));
+  }
+  if (!key) {
+    if (encrypted && password.empty())
+      error = "has an encrypted private key and no password was given";
+    else if (encrypted)
+      error = "has an encrypted private key that the given password does not decrypt (wrong password?)";
+    else
+      error = "has a private key block that could not be read (Failed to read certificate private key.)";
+    return false;
+  }
+  if (certs.empty()) {
+    error = "contains no certificate (PEM file does not contain certificate.)";
+    return false;
+  }
+  return finish(std::move(key), std::move(certs), out, error);
+}
+
+inline bool load_pkcs12(std::string_view data, std::string_view password, CertificateMaterial::Parts& out,
+                        std::string& error) {
+  BioPtr bio = memory_bio(data);
+  P12Ptr p12(bio ? d2i_PKCS12_bio(bio.get(), nullptr) : nullptr);
+  if (!p12) {
+    error = "is neither PEM nor PKCS#12 (Failed to deserialize certificate in PEM or PKCS12 format)";
+    return false;
+  }
+  // An empty password may have been encoded as "" or as no password at all; try both.
+  const std::string pw(password);
+  const char* candidates[2] = {pw.c_str(), nullptr};
+  const char* chosen = nullptr;
+  bool matched = false;
+  for (int i = 0; i < (pw.empty() ? 2 : 1); ++i) {
+    if (PKCS12_verify_mac(p12.get(), candidates[i], candidates[i] ? -1 : 0) == 1) {
+      chosen = candidates[i];
+      matched = true;
+      break;
+    }
+  }
+  if (!matched) {
+    error = password.empty() ? "is a password-protected PKCS#12 file and no password was given"
+                             : "is a PKCS#12 file that the given password does not open (wrong password?)";
+    return false;
+  }
+  EVP_PKEY* raw_key = nullptr;
+  X509* raw_cert = nullptr;
+  STACK_OF(X509)* raw_ca = nullptr;
+  if (PKCS12_parse(p12.get(), chosen, &raw_key, &raw_cert, &raw_ca) != 1) {
+    // The usual cause is a file exported with RC2 or 3DES, which OpenSSL 3 only reads with its
+    // legacy provider; loading that is the application's call, not a library's.
+    error =
+        "is a PKCS#12 file that could not be decoded (Failed to deserialize certificate in PEM or PKCS12 format); "
+        "if it was exported with legacy RC2/3DES encryption, re-export it with AES-256 "
+        "(openssl pkcs12 -export -keypbe AES-256-CBC -certpbe AES-256-CBC) or as PEM";
+    return false;
+  }
+  PkeyPtr key(raw_key);
+  std::vector<X509Ptr> certs;
+  if (raw_cert != nullptr) certs.emplace_back(raw_cert);
+  if (raw_ca != nullptr) {
+    while (X509* c = sk_X509_shift(raw_ca)) certs.emplace_back(c);
+    sk_X509_free(raw_ca);
+  }
+  if (!key || certs.empty()) {
+    error = !key ? "is a PKCS#12 file without a private key (Your PFX file shall contain both private key and cert)"
+                 : "is a PKCS#12 file without a certificate (Your PFX file shall contain both private key and cert)";
+    return false;
+  }
+  return finish(std::move(key), std::move(certs), out, error);
+}
+
+}  // namespace crypto_impl
+
+AZID_DECL bool load_certificate(std::string_view data, std::string_view password, CertificateMaterial& out,
+                                std::string& error) {
+  crypto_impl::ClearErrorsOnExit clear;
+  error.clear();
+  if (data.empty()) {
+    error = "is empty";
+    return false;
+  }
+  if (data.size() > max_certificate_bytes) {
+    error = "is larger than the " + std::to_string(max_certificate_bytes / 1024) + " KiB allowed for a certificate";
+    return false;
+  }
+  CertificateMaterial::Parts parts;
+  const bool ok = data.find("-----BEGIN") != std::string_view::npos
+                      ? crypto_impl::load_pem(data, password, parts, error)
+                      : crypto_impl::load_pkcs12(data, password, parts, error);
+  if (!ok) return false;
+  out = CertificateMaterial(std::move(parts));
+  return true;
+}
+
+AZID_DECL std::string CertificateMaterial::sign(JwsAlgorithm alg, std::string_view data, std::string& error) const {
+  crypto_impl::ClearErrorsOnExit clear;
+  if (parts_.key == nullptr) {
+    error = "no certificate is loaded";
+    return {};
+  }
+  auto* key = static_cast<EVP_PKEY*>(parts_.key.get());
+  crypto_impl::MdCtxPtr ctx(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pctx = nullptr;
+  std::size_t len = 0;
+  const auto* in = reinterpret_cast<const unsigned char*>(data.data());
+  bool ok = ctx && EVP_DigestSignInit(ctx.get(), &pctx, EVP_sha256(), nullptr, key) == 1;
+  if (ok && alg == JwsAlgorithm::ps256) {
+    // JWA (RFC 7518 §3.5): PSS with MGF1-SHA-256 and a salt as long as the hash.
+    ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+         EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1 &&
+         EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) == 1;
+  }
+  ok = ok && EVP_DigestSign(ctx.get(), nullptr, &len, in, data.size()) == 1;
+  std::string sig(ok ? len : 0, '\0');
+  ok = ok && EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in, data.size()) == 1;
+  if (!ok) {
+    error = "signing the client assertion failed";
+    return {};
+  }
+  sig.resize(len);
+  return sig;
+}
+
+AZID_DECL std::string make_client_assertion(const CertificateMaterial& cert, const AssertionParams& p,
+                                            std::string& error) {
+  std::string header = "{\"alg\":";
+  header += p.alg == JwsAlgorithm::ps256 ? "\"PS256\"" : "\"RS256\"";
+  header += ",\"typ\":\"JWT\"";
+  if (p.alg == JwsAlgorithm::ps256)
+    header += ",\"x5t#S256\":" + json_quote(base64_encode(cert.thumbprint_sha256(), true));
+  else
+    header += ",\"x5t\":" + json_quote(base64_encode(cert.thumbprint_sha1(), true));
+  if (p.send_certificate_chain) {
+    // Standard base64 (not url), one element per certificate, signing certificate first (RFC 7515 §4.1.6).
+    header += ",\"x5c\":[";
+    bool first = true;
+    for (const auto& der : cert.chain_der()) {
+      if (!first) header.push_back(',');
+      first = false;
+      header += json_quote(base64_encode(der, false));
+    }
+    header.push_back(']');
+  }
+  header.push_back('}');
+  const long long now = std::chrono::duration_cast<std::chrono::seconds>(p.now.time_since_epoch()).count();
+  std::string payload = "{\"aud\":" + json_quote(p.audience) + ",\"iss\":" + json_quote(p.client_id) +
+                        ",\"sub\":" + json_quote(p.client_id) + ",\"jti\":" + json_quote(new_uuid()) +
+                        ",\"nbf\":" + std::to_string(now) + ",\"iat\":" + std::to_string(now) +
+                        ",\"exp\":" + std::to_string(now + p.lifetime.count()) + "}";
+  std::string jwt = base64_encode(header, true);
+  jwt.push_back('.');
+  jwt += base64_encode(payload, true);
+  std::string sig = cert.sign(p.alg, jwt, error);
+  if (sig.empty()) return {};
+  jwt.push_back('.');
+  jwt += base64_encode(sig, true);
+  return jwt;
+}
+
+}  // namespace detail
+AZID_END

@@ -1,0 +1,387 @@
+// azid/impl/managed_identity.ipp: managed identity request building, response interpretation,
+// messages (errors-and-logging.md §1, managed-identity.md §3-§9) and the Arc key file checks.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <system_error>
+
+#include "azid/core/error_code.hpp"
+#include "azid/detail/managed_identity.hpp"
+#include "azid/detail/names.hpp"
+#include "azid/detail/token_json.hpp"
+#include "azid/detail/url.hpp"
+
+AZID_BEGIN
+namespace detail::msi {
+
+namespace impl {
+
+inline std::string prefix_unavailable() { return std::string(credential_name) + " authentication unavailable. "; }
+inline std::string prefix_failed() { return std::string(credential_name) + " authentication failed. "; }
+
+inline TokenResult with_status(Failure kind, std::string message, int status) {
+  return TokenResult::error(kind, ErrorInfo{std::string(credential_name), std::move(message), status, {}, {}});
+}
+
+inline std::string source_label(ManagedIdentitySource s) { return std::string(to_string(s)); }
+
+// The URL without its query: enough to say where, and a query could carry a user's ids that
+// need not be repeated in every message.
+inline std::string_view without_query(std::string_view url) { return url.substr(0, url.find('?')); }
+
+}  // namespace impl
+
+AZID_DECL std::string body_detail(std::string_view body) {
+  if (auto d = json_string_member(body, "error_description")) return excerpt(*d);
+  if (auto m = json_string_member(body, "message")) return excerpt(*m);
+  return excerpt(body);
+}
+
+AZID_DECL std::string resource_from_scope(std::string_view scope) {
+  constexpr std::string_view suffix = "/.default";
+  if (scope.size() >= suffix.size() && scope.substr(scope.size() - suffix.size()) == suffix)
+    scope.remove_suffix(suffix.size());
+  return std::string(scope);
+}
+
+AZID_DECL std::string resolve_identity(const ManagedIdentityCredentialOptions& o, ManagedIdentityId& out) {
+  const int given = int(!o.client_id.empty()) + int(!o.object_id.empty()) + int(!o.resource_id.empty());
+  if (given > 1) {
+    out = ManagedIdentityId::system_assigned();
+    // MSAL's wording (managed-identity.md §1).
+    return std::string(credential_name) +
+           ": You shall specify one of the three parameters: client_id, resource_id, object_id.";
+  }
+  if (!o.client_id.empty())
+    out = ManagedIdentityId::from_client_id(o.client_id);
+  else if (!o.object_id.empty())
+    out = ManagedIdentityId::from_object_id(o.object_id);
+  else if (!o.resource_id.empty())
+    out = ManagedIdentityId::from_resource_id(o.resource_id);
+  else
+    out = ManagedIdentityId::system_assigned();
+  return {};
+}
+
+AZID_DECL void append_query(std::string& url, std::string_view key, std::string_view value) {
+  url.push_back(url.find('?') == std::string::npos ? '?' : '&');
+  url.append(key);
+  url.push_back('=');
+  url.append(url_encode(value));
+}
+
+AZID_DECL std::string imds_url(std::string_view authority, std::string_view resource, const ManagedIdentityId& id) {
+  std::string url(authority);
+  url.append(names::imds_token_path);
+  append_query(url, "api-version", names::imds_api_version);
+  append_query(url, "resource", resource);
+  switch (id.kind()) {
+    case ManagedIdentityId::Kind::client_id:
+      append_query(url, "client_id", id.value());
+      break;
+    case ManagedIdentityId::Kind::object_id:
+      append_query(url, "object_id", id.value());
+      break;
+    case ManagedIdentityId::Kind::resource_id:
+      append_query(url, "msi_res_id", id.value());
+      break;
+    case ManagedIdentityId::Kind::system_assigned:
+      break;
+  }
+  return url;
+}
+
+AZID_DECL std::optional<std::string> normalize_imds_authority(std::string_view authority, std::string& why) {
+  while (!authority.empty() && (authority.back() == '/' || authority.back() == ' ')) authority.remove_suffix(1);
+  Url parsed;
+  if (authority.empty() || parse_url(authority, parsed) || parsed.target != "/") {
+    why = "'" + std::string(authority) + "' is not a valid IMDS authority (expected http://host[:port]).";
+    return std::nullopt;
+  }
+  return std::string(authority);
+}
+
+AZID_DECL std::optional<std::string> normalize_thumbprint(std::string_view thumbprint) {
+  std::string out;
+  for (char c : thumbprint) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ':') continue;
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
+    out.push_back(c);
+  }
+  if (out.size() != 40) return std::nullopt;
+  return out;
+}
+
+AZID_DECL std::string excerpt(std::string_view body, std::size_t max_bytes) { return scrub_body(body, max_bytes); }
+
+AZID_DECL TokenResult token_from_response(const HttpResponse& res, std::chrono::system_clock::time_point request_time) {
+  ParsedToken parsed;
+  AccessToken token;
+  std::error_code ec = parse_token_json(res.body, parsed);
+  if (!ec) ec = make_access_token(std::move(parsed), request_time, token);
+  if (ec) {
+    // The spec's text (managed-identity.md §3); the body is scrubbed of any token it holds.
+    return impl::with_status(Failure::failed,
+                             impl::prefix_unavailable() + "Unexpected response \"" + excerpt(res.body) + "\" (" +
+                                 ec.message() + "). Check that the endpoint is a managed identity endpoint.",
+                             res.status);
+  }
+  return TokenResult(std::make_shared<const AccessToken>(std::move(token)));
+}
+
+AZID_DECL TokenResult no_response(ManagedIdentitySource source, std::string_view endpoint, const std::error_code& ec,
+                                  bool within_chain) {
+  if (ec == errc::certificate_pin_mismatch) {
+    return TokenResult::failed(credential_name,
+                               impl::prefix_failed() + "The " + impl::source_label(source) + " endpoint " +
+                                   std::string(impl::without_query(endpoint)) +
+                                   " presented a certificate whose thumbprint is not IDENTITY_SERVER_THUMBPRINT, "
+                                   "so the connection was refused. Check that IDENTITY_SERVER_THUMBPRINT is the "
+                                   "cluster's current certificate thumbprint.");
+  }
+  // The guide's row (errors-and-logging.md §1): no response, or the request timed out.
+  std::string msg = impl::prefix_unavailable() + "No response received from the managed identity endpoint (" +
+                    impl::source_label(source) + " at " + std::string(impl::without_query(endpoint)) + ": " +
+                    ec.message() +
+                    "). Check that managed identity is enabled for this resource and that the "
+                    "endpoint is reachable from this host.";
+  return within_chain ? TokenResult::unavailable(credential_name, std::move(msg))
+                      : TokenResult::failed(credential_name, std::move(msg));
+}
+
+AZID_DECL TokenResult endpoint_failed(ManagedIdentitySource source, const HttpResponse& res) {
+  return impl::with_status(Failure::failed,
+                           impl::prefix_failed() + "The " + impl::source_label(source) +
+                               " managed identity endpoint answered " + std::to_string(res.status) + ": " +
+                               body_detail(res.body) +
+                               ". Check the identity requested and the resource's managed identity settings.",
+                           res.status);
+}
+
+AZID_DECL TokenResult source_result(ManagedIdentitySource source, std::string_view endpoint, const HttpResponse& res,
+                                    const std::error_code& ec, std::chrono::system_clock::time_point request_time,
+                                    bool within_chain) {
+  if (ec) return no_response(source, endpoint, ec, within_chain);
+  if (res.status == 200) return token_from_response(res, request_time);
+  return endpoint_failed(source, res);
+}
+
+AZID_DECL bool connect_error(const std::error_code& ec) noexcept {
+  if (ec.category() != error_category()) return false;
+  switch (static_cast<errc>(ec.value())) {
+    case errc::invalid_url:
+    case errc::resolve_failed:
+    case errc::connect_failed:
+    case errc::connect_timeout:
+    case errc::proxy_failed:
+    case errc::tls_handshake_failed:
+    case errc::certificate_untrusted:
+    case errc::certificate_host_mismatch:
+    case errc::certificate_pin_mismatch:
+      return true;
+    default:
+      return false;
+  }
+}
+
+AZID_DECL bool docker_unreachable(const HttpResponse& res) {
+  // Case-sensitive, as @azure/identity does (managed-identity.md §4.2).
+  return res.status == 403 && res.body.find("unreachable") != std::string::npos;
+}
+
+AZID_DECL std::chrono::milliseconds imds_backoff(const ImdsOptions& o, int n, double factor) {
+  double ms = static_cast<double>(o.base_delay.count());
+  for (int i = 1; i < n && ms < static_cast<double>(o.max_delay.count()); ++i) ms *= 2;
+  ms = std::min(ms, static_cast<double>(o.max_delay.count())) * factor;
+  return std::chrono::milliseconds(static_cast<long long>(std::llround(std::max(ms, 0.0))));
+}
+
+AZID_DECL double jitter_factor(double jitter) {
+  if (!(jitter > 0)) return 1.0;
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  std::uniform_real_distribution<double> d(1.0 - jitter, 1.0 + jitter);
+  return d(rng);
+}
+
+AZID_DECL std::chrono::milliseconds requested_delay(const HttpHeaders& h, std::chrono::system_clock::time_point now) {
+  auto d = retry_after(h);
+  if (d.count() >= 0) return d;
+  // Retry-After may also be an HTTP-date (RFC 9110 §10.2.3).
+  const std::string_view v = h.get("Retry-After");
+  if (v.empty()) return std::chrono::milliseconds(-1);
+  if (auto at = parse_expiry_text(v)) {
+    const auto until = std::chrono::system_clock::time_point(std::chrono::seconds(*at));
+    if (until <= now) return std::chrono::milliseconds(0);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(until - now);
+  }
+  return std::chrono::milliseconds(-1);
+}
+
+AZID_DECL TokenResult imds_not_assigned(const HttpResponse& res, const ManagedIdentityId& id) {
+  // The guide's phrase, then the upstream detail and what to do (managed-identity.md §4.3).
+  std::string msg = impl::prefix_unavailable() + "The requested identity hasn't been assigned to this resource.";
+  if (id.user_assigned()) {
+    msg += " Error: " + body_detail(res.body) +
+           ". Check that the user-assigned identity's id is correct and that the identity is assigned to this "
+           "virtual machine.";
+  } else {
+    msg += " No identity has been assigned to this resource. Error: " + body_detail(res.body) +
+           ". Enable the system-assigned identity of this virtual machine, or name a user-assigned one.";
+  }
+  return impl::with_status(Failure::unavailable, std::move(msg), res.status);
+}
+
+AZID_DECL TokenResult imds_unreachable_network(const HttpResponse& res) {
+  return impl::with_status(Failure::unavailable,
+                           impl::prefix_unavailable() + "The IMDS address answered 403 \"" + body_detail(res.body) +
+                               "\": this host (e.g. Docker Desktop) has no route to IMDS, so it is not an Azure VM.",
+                           res.status);
+}
+
+AZID_DECL TokenResult imds_probe_failed(std::string_view url, const std::error_code& ec) {
+  if (connect_error(ec)) {
+    // Nothing accepted the connection: this is not an Azure host (or pod identity is absent).
+    return TokenResult::unavailable(credential_name,
+                                    std::string(credential_name) +
+                                        " authentication unavailable, no managed identity endpoint found. "
+                                        "No managed identity endpoint found at " +
+                                        std::string(impl::without_query(url)) + " (" + ec.message() +
+                                        "); this host does not look like an Azure VM.");
+  }
+  return TokenResult::unavailable(credential_name,
+                                  std::string(credential_name) +
+                                      " authentication unavailable, no response from the IMDS endpoint. "
+                                      "No response received from the managed identity endpoint " +
+                                      std::string(impl::without_query(url)) + " (" + ec.message() + ").");
+}
+
+AZID_DECL TokenResult imds_exhausted(const std::vector<Attempt>& attempts, std::chrono::milliseconds elapsed,
+                                     bool within_chain) {
+  std::string inner;
+  int i = 0;
+  bool all_silent = !attempts.empty();
+  for (const auto& a : attempts) {
+    ++i;
+    inner += (i == 1 ? "" : "; ") + std::string("attempt ") + std::to_string(i) + ": ";
+    inner += a.status == 0 ? "no response (" + a.detail + ")" : std::to_string(a.status) + " " + a.detail;
+    all_silent = all_silent && a.status == 0;
+  }
+  const int last = attempts.empty() ? 0 : attempts.back().status;
+  const std::string summary = " Multiple attempts failed to obtain a token from the managed identity endpoint. (" +
+                              std::to_string(attempts.size()) + " attempts in " +
+                              std::to_string(elapsed.count() / 1000) + " s: " + inner + ")";
+  if (all_silent) {
+    std::string msg = impl::prefix_unavailable() + "No response received from the managed identity endpoint." +
+                      summary + " Check that IMDS is reachable from this host (see the README's Troubleshooting).";
+    return within_chain ? TokenResult::unavailable(credential_name, std::move(msg))
+                        : TokenResult::failed(credential_name, std::move(msg));
+  }
+  if (last == 502 || last == 504) {
+    return impl::with_status(
+        Failure::failed,
+        impl::prefix_unavailable() + "The request failed due to a gateway error." + summary +
+            " Calls via proxy or gateway aren't supported by IMDS: disable proxies or gateways for requests to "
+            "http://169.254.169.254/ (add it to NO_PROXY).",
+        last);
+  }
+  if (last == 404) {
+    // AKS pod identity (NMI) answers 404 until the pod's identity is ready (the guide's row).
+    return impl::with_status(
+        Failure::unavailable,
+        impl::prefix_unavailable() + "No managed identity endpoint found." + summary +
+            " With AKS pod identity this happens when the pod authenticates before its identity is assigned: "
+            "check the pod's labels, and configure NMI to send Retry-After so clients wait for it.",
+        last);
+  }
+  return impl::with_status(Failure::failed,
+                           impl::prefix_unavailable() + summary.substr(1) +
+                               " Check that managed identity is configured on this VM and that IMDS is reachable "
+                               "(see the README's Troubleshooting); the attempts above are the inner failures.",
+                           last);
+}
+
+AZID_DECL std::string arc_default_key_directory(const std::optional<std::string>& program_data) {
+#if defined(__linux__)
+  (void)program_data;
+  return "/var/opt/azcmagent/tokens";
+#elif defined(_WIN32)
+  return program_data ? *program_data + "\\AzureConnectedMachineAgent\\Tokens" : std::string();
+#else
+  (void)program_data;
+  return {};
+#endif
+}
+
+AZID_DECL std::string arc_default_himds_path(const std::optional<std::string>& program_files) {
+#if defined(__linux__)
+  (void)program_files;
+  return "/opt/azcmagent/bin/himds";
+#elif defined(_WIN32)
+  return program_files ? *program_files + "\\AzureConnectedMachineAgent\\himds.exe" : std::string();
+#else
+  (void)program_files;
+  return {};
+#endif
+}
+
+AZID_DECL TokenResult arc_key_file(const HttpResponse& challenge, std::string_view key_directory, std::string& path) {
+  namespace fs = std::filesystem;
+  constexpr std::string_view about =
+      "The file specified in the 'WWW-Authenticate' header in the response from Azure Arc Managed Identity Endpoint";
+  auto fail = [&](std::string what) {
+    return impl::with_status(Failure::failed, impl::prefix_failed() + std::move(what), challenge.status);
+  };
+  if (challenge.status != 401) {
+    return fail("Azure Arc's managed identity endpoint answered " + std::to_string(challenge.status) + " (" +
+                body_detail(challenge.body) + ") instead of the expected 401 challenge.");
+  }
+  if (!challenge.headers.contains("WWW-Authenticate"))
+    return fail(
+        "Did not receive expected 'WWW-Authenticate' header in the response from Azure Arc Managed Identity "
+        "Endpoint.");
+  const std::string_view header = challenge.headers.get("WWW-Authenticate");
+  const auto eq = header.find('=');
+  if (eq == std::string_view::npos || header.find('=', eq + 1) != std::string_view::npos)
+    return fail(
+        "The 'WWW-Authenticate' header in the response from Azure Arc Managed Identity Endpoint did not match "
+        "the expected format.");
+  const std::string_view given = header.substr(eq + 1);
+  if (key_directory.empty()) return fail("Unsupported OS. Arc supports only Linux and Windows.");
+
+  // Judge the path as written: it must name a file directly inside the agent's key folder
+  // (`..` segments are resolved first, so they cannot climb out of it).
+  fs::path dir = fs::path(std::string(key_directory)).lexically_normal();
+  if (!dir.has_filename()) dir = dir.parent_path();
+  const fs::path named = fs::path(std::string(given)).lexically_normal();
+  if (given.empty() || named.parent_path() != dir || !named.has_filename())
+    return fail("The key file path is invalid: Unexpected file path from HIMDS service: " + std::string(given) + ". " +
+                std::string(about) + " has an unexpected file path.");
+  if (named.extension() != ".key" || named.stem().empty())
+    return fail("The key file path is invalid: The file path must have a '.key' extension.");
+  // Rebuilt from the stem, as MSAL does, so nothing but the file name comes from the server.
+  const fs::path file = dir / (named.stem().string() + ".key");
+  std::error_code ec;
+  const fs::file_status st = fs::symlink_status(file, ec);
+  if (ec || !fs::exists(st)) return fail("The key file path is invalid: " + file.string() + " does not exist.");
+  if (fs::is_symlink(st))
+    return fail("The key file path is invalid: " + file.string() +
+                " is a symbolic link; the Arc agent writes regular files, so this one is refused.");
+  if (!fs::is_regular_file(st))
+    return fail("The key file path is invalid: " + file.string() + " is not a regular file.");
+  const auto size = fs::file_size(file, ec);
+  if (ec) return fail("The key file path is invalid: " + file.string() + " cannot be read.");
+  if (size > arc_key_max_bytes)
+    return fail("The key file path is invalid: The file size must be less than or equal to 4096 bytes. " +
+                std::string(about) + " is larger than 4096 bytes.");
+  path = file.string();
+  return {};
+}
+
+}  // namespace detail::msi
+AZID_END

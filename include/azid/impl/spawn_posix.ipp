@@ -1,0 +1,323 @@
+// azid/impl/spawn_posix.ipp: PosixProcessRunner (posix_spawn, poll on both pipes, process-group
+// kill on timeout). Included only by platform/process_runner.hpp (header-only) or src.hpp.
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "azid/core/error_code.hpp"
+#include "azid/platform/process_runner.hpp"
+
+extern char** environ;  // POSIX: the caller's environment, which the child inherits
+
+AZID_BEGIN
+namespace detail {
+namespace spawn_impl {
+
+// A descriptor closed on scope exit.
+struct Fd {
+  int fd = -1;
+  Fd() = default;
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+  void reset() noexcept {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+};
+
+// O_CLOEXEC from birth, so a child spawned concurrently by another thread never inherits our
+// ends; the read end is non-blocking so one poll() wake-up can drain it.
+inline bool make_pipe(Fd& read_end, Fd& write_end) noexcept {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return false;
+  read_end.fd = p[0];
+  write_end.fd = p[1];
+  const int flags = ::fcntl(read_end.fd, F_GETFL);
+  return flags >= 0 && ::fcntl(read_end.fd, F_SETFL, flags | O_NONBLOCK) == 0;
+}
+
+inline bool has_nul(std::string_view s) noexcept { return s.find('\0') != std::string_view::npos; }
+
+inline std::string_view var_name(std::string_view entry) noexcept { return entry.substr(0, entry.find('=')); }
+
+// The caller's environment with spec.env applied (later entries win).
+inline std::vector<std::string> child_environment(const ProcessSpec& spec) {
+  std::vector<std::string> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    const auto name = var_name(entry);
+    const bool replaced =
+        std::any_of(spec.env.begin(), spec.env.end(), [&](const auto& kv) { return kv.first == name; });
+    if (!replaced) out.emplace_back(entry);
+  }
+  for (const auto& [name, value] : spec.env) {
+    out.erase(std::remove_if(out.begin(), out.end(), [&](const std::string& s) { return var_name(s) == name; }),
+              out.end());
+    out.push_back(name + "=" + value);
+  }
+  return out;
+}
+
+inline std::string search_path(const ProcessSpec& spec) {
+  for (auto it = spec.env.rbegin(); it != spec.env.rend(); ++it)
+    if (it->first == "PATH") return it->second;
+  if (const char* p = std::getenv("PATH")) return p;
+  return "/usr/bin:/bin";
+}
+
+// Child state without reaping it: WNOWAIT keeps an exited child as a zombie, so its pid (and its
+// process group id) cannot be reused before we decide whether to signal the group.
+inline bool has_exited(pid_t pid) noexcept {
+  siginfo_t si{};
+  for (;;) {
+    if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0) return si.si_pid == pid;
+    if (errno != EINTR) return true;  // ECHILD: someone else reaped it (SIGCHLD ignored)
+  }
+}
+
+struct Reader {
+  Fd fd;
+  std::string* sink = nullptr;
+  bool open = true;
+};
+
+// Reads what is available; false when the limit was exceeded.
+inline bool drain(Reader& r, std::size_t limit) {
+  char buf[16384];
+  for (;;) {
+    const ssize_t n = ::read(r.fd.fd, buf, sizeof buf);
+    if (n > 0) {
+      const auto got = static_cast<std::size_t>(n);
+      if (r.sink->size() + got > limit) {
+        r.sink->append(buf, limit - r.sink->size());
+        return false;
+      }
+      r.sink->append(buf, got);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    r.open = false;  // EOF, or an error we cannot recover from on this pipe
+    r.fd.reset();
+    return true;
+  }
+}
+
+// After the child itself has exited, keep reading this long for output that is still in
+// flight; past it, something the child left behind holds the pipes and we stop waiting.
+inline constexpr std::chrono::milliseconds straggler_grace{250};
+// Upper bound of one poll() so a child that exits while a descendant holds the pipes is noticed.
+inline constexpr std::chrono::milliseconds poll_slice{100};
+
+}  // namespace spawn_impl
+
+AZID_DECL std::optional<std::string> find_program(std::string_view program, std::string_view path) {
+  if (program.empty() || spawn_impl::has_nul(program)) return std::nullopt;
+  if (program.find('/') != std::string_view::npos) return std::string(program);
+  while (!path.empty()) {
+    const auto colon = path.find(':');
+    const std::string_view dir = path.substr(0, colon);
+    path = colon == std::string_view::npos ? std::string_view{} : path.substr(colon + 1);
+    if (dir.empty() || dir.front() != '/') continue;
+    std::string candidate(dir);
+    if (candidate.back() != '/') candidate.push_back('/');
+    candidate.append(program);
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
+      return candidate;
+  }
+  return std::nullopt;
+}
+
+}  // namespace detail
+
+AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec, std::error_code& ec) const {
+  namespace si = detail::spawn_impl;
+  using std::chrono::steady_clock;
+  ec.clear();
+  ProcessResult result;
+  if (spec.argv.empty()) {
+    ec = make_error_code(errc::process_not_found);
+    return result;
+  }
+  for (const auto& a : spec.argv)
+    if (si::has_nul(a)) {
+      ec = make_error_code(errc::process_spawn_failed);
+      return result;
+    }
+  for (const auto& [k, v] : spec.env)
+    if (k.empty() || k.find('=') != std::string::npos || si::has_nul(k) || si::has_nul(v)) {
+      ec = make_error_code(errc::process_spawn_failed);
+      return result;
+    }
+
+  // Our own PATH search: a missing tool is reported as such, not as exit status 127 from a shell.
+  auto program = detail::find_program(spec.argv.front(), si::search_path(spec));
+  if (!program) {
+    ec = make_error_code(errc::process_not_found);
+    return result;
+  }
+  result.program = *program;
+
+  std::vector<char*> argv;
+  argv.reserve(spec.argv.size() + 1);
+  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const std::vector<std::string> env = si::child_environment(spec);
+  std::vector<char*> envp;
+  envp.reserve(env.size() + 1);
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+
+  si::Reader out_r, err_r;
+  si::Fd out_w, err_w;
+  if (!si::make_pipe(out_r.fd, out_w) || !si::make_pipe(err_r.fd, err_w)) {
+    ec = make_error_code(errc::process_spawn_failed);
+    return result;
+  }
+  out_r.sink = &result.out;
+  err_r.sink = &result.err;
+
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  if (::posix_spawn_file_actions_init(&actions) != 0) {
+    ec = make_error_code(errc::process_spawn_failed);
+    return result;
+  }
+  if (::posix_spawnattr_init(&attr) != 0) {
+    ::posix_spawn_file_actions_destroy(&actions);
+    ec = make_error_code(errc::process_spawn_failed);
+    return result;
+  }
+  bool setup_ok = ::posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) == 0 &&
+                  ::posix_spawn_file_actions_adddup2(&actions, out_w.fd, 1) == 0 &&
+                  ::posix_spawn_file_actions_adddup2(&actions, err_w.fd, 2) == 0;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  // Descriptors the application opened without O_CLOEXEC must not reach the tool either.
+  setup_ok = setup_ok && ::posix_spawn_file_actions_addclosefrom_np(&actions, 3) == 0;
+#endif
+  if (!spec.cwd.empty()) {
+#if (defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))) || defined(__APPLE__)
+    setup_ok = setup_ok && !si::has_nul(spec.cwd) &&
+               ::posix_spawn_file_actions_addchdir_np(&actions, spec.cwd.c_str()) == 0;
+#else
+    setup_ok = false;  // no way to change directory between fork and exec here
+#endif
+  }
+  // Own process group (so a timeout can kill grandchildren too), no blocked signals, and every
+  // catchable signal back to its default: an application that ignores SIGPIPE or SIGINT must
+  // not pass that on to the tool.
+  sigset_t no_signals, all_signals;
+  sigemptyset(&no_signals);
+  sigfillset(&all_signals);
+  sigdelset(&all_signals, SIGKILL);
+  sigdelset(&all_signals, SIGSTOP);
+  setup_ok = setup_ok &&
+             ::posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                                                  POSIX_SPAWN_SETSIGDEF)) == 0 &&
+             ::posix_spawnattr_setpgroup(&attr, 0) == 0 && ::posix_spawnattr_setsigmask(&attr, &no_signals) == 0 &&
+             ::posix_spawnattr_setsigdefault(&attr, &all_signals) == 0;
+
+  pid_t pid = -1;
+  int spawn_error = setup_ok ? ::posix_spawn(&pid, program->c_str(), &actions, &attr, argv.data(), envp.data())
+                             : EINVAL;
+  ::posix_spawn_file_actions_destroy(&actions);
+  ::posix_spawnattr_destroy(&attr);
+  out_w.reset();
+  err_w.reset();
+  if (spawn_error != 0) {
+    // glibc reports exec failures from the child (CLONE_VFORK), so ENOENT here means the file
+    // vanished after the search, or a script's interpreter is missing.
+    ec = make_error_code(spawn_error == ENOENT && ::access(program->c_str(), F_OK) != 0 ? errc::process_not_found
+                                                                                        : errc::process_spawn_failed);
+    return result;
+  }
+
+  // A year stands in for "no limit" and keeps the deadline arithmetic from overflowing.
+  const auto deadline = steady_clock::now() + std::clamp(spec.timeout, std::chrono::milliseconds::zero(),
+                                                         std::chrono::milliseconds{std::chrono::hours{24 * 365}});
+  bool too_large = false, exited_seen = false;
+  steady_clock::time_point exited_at{};
+
+  // Phase 1: read both pipes until they close, the deadline passes or the output is too large.
+  while (out_r.open || err_r.open) {
+    const auto now = steady_clock::now();
+    if (now >= deadline) {
+      result.timed_out = true;
+      break;
+    }
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+    pollfd fds[2] = {{out_r.open ? out_r.fd.fd : -1, POLLIN, 0}, {err_r.open ? err_r.fd.fd : -1, POLLIN, 0}};
+    const int n = ::poll(fds, 2, static_cast<int>(std::min(left, si::poll_slice).count()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;  // cannot wait on the pipes any more; fall through to waiting for the child
+    }
+    if (n == 0) {
+      if (si::has_exited(pid)) {
+        if (!exited_seen) {
+          exited_seen = true;
+          exited_at = now;
+        } else if (now - exited_at >= si::straggler_grace) {
+          break;
+        }
+      }
+      continue;
+    }
+    for (int i = 0; i < 2 && !too_large; ++i) {
+      si::Reader& r = i == 0 ? out_r : err_r;
+      if (r.open && (fds[i].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0)
+        too_large = !si::drain(r, spec.max_output_bytes);
+    }
+    if (too_large) break;
+  }
+
+  // Phase 2: the pipes are closed but the child may still run (it can close them and carry on).
+  if (!result.timed_out && !too_large) {
+    auto pause = std::chrono::milliseconds{1};
+    while (!si::has_exited(pid)) {
+      const auto now = steady_clock::now();
+      if (now >= deadline) {
+        result.timed_out = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::min({pause, std::chrono::ceil<std::chrono::milliseconds>(deadline - now)}));
+      pause = std::min(pause * 2, std::chrono::milliseconds{50});
+    }
+  }
+
+  // The child is not reaped yet, so `pid` still names its process group: safe to signal.
+  if (result.timed_out || too_large) ::kill(-pid, SIGKILL);
+
+  int status = 0;
+  pid_t reaped;
+  do {
+    reaped = ::waitpid(pid, &status, 0);
+  } while (reaped < 0 && errno == EINTR);
+  if (reaped == pid) {
+    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status)) result.term_signal = WTERMSIG(status);
+  }
+  if (result.timed_out) ec = make_error_code(errc::process_timeout);
+  else if (too_large) ec = make_error_code(errc::process_output_too_large);
+  return result;
+}
+
+AZID_END

@@ -1,0 +1,79 @@
+// azid/platform/process_runner.hpp: ProcessSpec, ProcessResult and PosixProcessRunner, the real
+// ProcessRunner (models ProcessRunner; declarations only, spawning lives in impl/spawn_posix.ipp).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "azid/config.hpp"
+#include "azid/core/error_code.hpp"
+
+AZID_BEGIN
+
+/// What to run. There is no shell anywhere: `argv` goes to the program as it is, so no value in
+/// it can be re-read as shell syntax.
+struct ProcessSpec {
+  /// The program and its arguments. A program name without '/' is looked up on PATH (the PATH
+  /// in `env` when it sets one, else the caller's), and only in absolute PATH directories.
+  std::vector<std::string> argv;
+  /// Variables set (or replaced) in the child's environment; the rest is inherited.
+  std::vector<std::pair<std::string, std::string>> env;
+  /// Working directory of the child; empty keeps the caller's.
+  std::string cwd;
+  /// The child (and every process in its process group) is killed with SIGKILL at this deadline.
+  std::chrono::milliseconds timeout{10'000};
+  /// Limit for each of stdout and stderr; a child that writes more is killed.
+  std::size_t max_output_bytes = 1024 * 1024;
+};
+
+/// How a process ended and what it wrote. stdin is always /dev/null.
+struct ProcessResult {
+  /// Exit status when the process exited by itself; -1 when it was killed by a signal.
+  int exit_code = -1;
+  /// The signal that ended it (e.g. SIGKILL after a timeout), 0 when it exited.
+  int term_signal = 0;
+  /// The deadline passed and the process group was killed.
+  bool timed_out = false;
+  /// Everything read from stdout and stderr (up to ProcessSpec::max_output_bytes each).
+  std::string out;
+  std::string err;
+  /// The file that was executed, after the PATH search.
+  std::string program;
+};
+
+namespace detail {
+/// The file `program` names: itself when it holds a '/', else the first executable regular file
+/// called `program` in an absolute directory of `path` (a relative or empty PATH entry would
+/// depend on the working directory, so it is skipped). nullopt when there is none.
+AZID_DECL std::optional<std::string> find_program(std::string_view program, std::string_view path);
+}  // namespace detail
+
+/// Spawns programs with posix_spawn (models ProcessRunner).
+///
+/// The child gets its own process group, stdin from /dev/null, stdout and stderr on two pipes
+/// that are read together with poll() (so a child that fills one pipe while we wait on the
+/// other cannot deadlock), signal dispositions reset to default, and no other descriptors of
+/// ours. At the deadline the whole group is killed with SIGKILL, so grandchildren go too. The
+/// child is always reaped before run() returns.
+///
+/// Thread safety: run() may be called from several threads at once; the object holds no state.
+class PosixProcessRunner {
+ public:
+  /// Runs `spec` to completion. A non-zero exit is not an error here (ec stays clear); ec is set
+  /// to errc::process_not_found (nothing was started), errc::process_spawn_failed,
+  /// errc::process_timeout (result.timed_out, output read so far is kept) or
+  /// errc::process_output_too_large. Never throws for these; std::bad_alloc can escape.
+  AZID_DECL ProcessResult run(const ProcessSpec& spec, std::error_code& ec) const;
+};
+
+AZID_END
+
+#if defined(AZID_HEADER_ONLY)
+#include "azid/impl/spawn_posix.ipp"
+#endif

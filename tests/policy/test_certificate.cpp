@@ -1,0 +1,260 @@
+// CertificateCredential on testing::Platform: the assertion request, assertion reuse, every
+// certificate shape and the bad-file matrix, tenants and clouds.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../emulator/test_certs.hpp"
+#include "azid/credentials/certificate.hpp"
+#include "azid/detail/token_json.hpp"
+#include "azid/testing/platform.hpp"
+#include "form_fields.hpp"
+
+using namespace azid;
+using namespace std::chrono;
+
+namespace {
+constexpr const char* tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+constexpr const char* client = "11111111-2222-3333-4444-555555555555";
+constexpr const char* path = "/etc/azid/app.pem";
+const std::string ok_body = R"({"token_type":"Bearer","expires_in":3599,"access_token":"header.payload.sig"})";
+
+TokenRequestContext scope(std::string s = "https://vault.azure.net/.default") {
+  TokenRequestContext c;
+  c.scopes = {std::move(s)};
+  return c;
+}
+using Cred = CertificateCredential<testing::Platform>;
+static_assert(Credential<Cred>);
+
+std::string assertion_of(const HttpRequest& r) { return azid_test::form_value(r.body, "client_assertion").value_or(""); }
+}  // namespace
+
+TEST_SUITE("certificate") {
+  TEST_CASE("the token request carries a signed assertion instead of a secret") {
+    testing::Platform p;
+    p.files().set(path, azid_test::registered_cert().pem);
+    p.transport().push(200, ok_body);
+    Cred cred(tenant, client, path, {}, p);
+    CHECK(cred.get_token(scope()).token == "header.payload.sig");
+    const auto r = p.transport().requests().at(0);
+    const std::string endpoint = std::string("https://login.microsoftonline.com/") + tenant + "/oauth2/v2.0/token";
+    CHECK(r.url == endpoint);
+    CHECK(azid_test::form_value(r.body, "client_assertion_type") ==
+          "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+    CHECK_FALSE(azid_test::form_value(r.body, "client_secret"));
+    CHECK(azid_test::form_value(r.body, "grant_type") == "client_credentials");
+    const std::string jwt = assertion_of(r);
+    const std::string header = azid_test::jwt_header(jwt);
+    CHECK(detail::json_string_member(header, "alg") == "RS256");
+    CHECK(detail::json_string_member(header, "x5t"));
+    const std::string payload = *detail::jwt_payload(jwt);
+    CHECK(detail::json_string_member(payload, "aud") == endpoint);
+    CHECK(detail::json_string_member(payload, "iss") == client);
+    CHECK(detail::json_string_member(payload, "sub") == client);
+    CHECK(payload.find("\"exp\":1700000600") != std::string::npos);
+  }
+
+  TEST_CASE("an assertion is reused until 60 s before it expires, then signed again") {
+    testing::Platform p;
+    p.files().set(path, azid_test::registered_cert().pem);
+    for (int i = 0; i < 4; ++i) p.transport().push(200, ok_body);
+    Cred cred(tenant, client, path, {}, p);
+    (void)cred.get_token(scope("https://a/.default"));
+    p.clock().advance(seconds(539));
+    (void)cred.get_token(scope("https://b/.default"));
+    CHECK(cred.assertions_signed() == 1);
+    p.clock().advance(seconds(2));  // 541 s: less than 60 s left
+    (void)cred.get_token(scope("https://c/.default"));
+    CHECK(cred.assertions_signed() == 2);
+    const auto reqs = p.transport().requests();
+    CHECK(assertion_of(reqs[0]) == assertion_of(reqs[1]));
+    CHECK(assertion_of(reqs[1]) != assertion_of(reqs[2]));
+  }
+
+  TEST_CASE("concurrent cache misses sign one assertion and all send it") {
+    testing::Platform p;
+    p.files().set(path, azid_test::registered_cert().pem);
+    constexpr int n = 8;
+    for (int i = 0; i < n; ++i) p.transport().push(200, ok_body);
+    Cred cred(tenant, client, path, {}, p);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i)
+      threads.emplace_back([&, i] { CHECK(cred.try_get_token(scope("https://r" + std::to_string(i) + "/.default")).ok()); });
+    for (auto& t : threads) t.join();
+    CHECK(cred.assertions_signed() == 1);
+    const auto reqs = p.transport().requests();
+    REQUIRE(reqs.size() == n);
+    for (const auto& r : reqs) CHECK(assertion_of(r) == assertion_of(reqs[0]));
+  }
+
+  TEST_CASE("each tenant's endpoint gets its own assertion audience") {
+    testing::Platform p;
+    p.files().set(path, azid_test::registered_cert().pem);
+    p.transport().push(200, ok_body);
+    p.transport().push(200, ok_body);
+    CertificateCredentialOptions o;
+    o.additionally_allowed_tenants = {"*"};
+    Cred cred(tenant, client, path, o, p);
+    (void)cred.get_token(scope());
+    auto ctx = scope();
+    ctx.tenant_id = "contoso.onmicrosoft.com";
+    (void)cred.get_token(ctx);
+    const auto reqs = p.transport().requests();
+    CHECK(detail::json_string_member(*detail::jwt_payload(assertion_of(reqs[1])), "aud") ==
+          "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token");
+    CHECK(cred.assertions_signed() == 2);
+  }
+
+  TEST_CASE("every supported certificate shape authenticates, from a path or from bytes") {
+    const auto& c = azid_test::registered_cert();
+    struct Case {
+      const char* what;
+      std::string data;
+      std::string password;
+    };
+    for (const Case& k : {Case{"PEM", c.pem, ""}, Case{"encrypted PEM", c.encrypted_pem, c.password},
+                          Case{"PKCS#12", c.pkcs12, c.password}, Case{"PKCS#12, no password", c.pkcs12_no_password, ""}}) {
+      CAPTURE(k.what);
+      testing::Platform p;
+      p.files().set(path, k.data);
+      p.transport().push(200, ok_body);
+      p.transport().push(200, ok_body);
+      CertificateCredentialOptions o;
+      o.password = k.password;
+      CHECK(Cred(tenant, client, path, o, p).try_get_token(scope()).ok());
+      o.certificate_data = k.data;
+      CHECK(Cred(tenant, client, "", o, p).try_get_token(scope()).ok());
+    }
+  }
+
+  TEST_CASE("PS256 and the certificate chain are options") {
+    testing::Platform p;
+    p.files().set(path, azid_test::registered_cert().pem);
+    p.transport().push(200, ok_body);
+    CertificateCredentialOptions o;
+    o.use_pss = true;
+    o.send_certificate_chain = true;
+    Cred cred(tenant, client, path, o, p);
+    (void)cred.get_token(scope());
+    const std::string header = azid_test::jwt_header(assertion_of(p.transport().requests().at(0)));
+    CHECK(detail::json_string_member(header, "alg") == "PS256");
+    CHECK(detail::json_string_member(header, "x5t#S256"));
+    CHECK(header.find("\"x5c\":[\"MII") != std::string::npos);
+  }
+
+  TEST_CASE("bad certificate files fail clearly, name the file, and never show the password") {
+    const auto& c = azid_test::registered_cert();
+    struct Case {
+      const char* what;
+      std::optional<std::string> data;  // nullopt: the file does not exist
+      std::string password;
+      const char* expect;
+    };
+    const std::string secret_pw = "N0t-Th1s-0ne!";
+    const Case cases[] = {
+        {"wrong password (PEM)", c.encrypted_pem, secret_pw, "does not decrypt (wrong password?)"},
+        {"wrong password (PKCS#12)", c.pkcs12, secret_pw, "does not open (wrong password?)"},
+        {"missing password", c.encrypted_pem, "", "no password was given"},
+        {"missing key", c.cert_pem, "", "contains no private key"},
+        {"EC key", azid_test::ec_pem(), "", "ECDSA private keys are not supported"},
+        {"corrupt file", std::string("\x30\x82\x01\x00garbage", 12), "", "neither PEM nor PKCS#12"},
+        {"empty file", std::string(), "", "is empty"},
+        {"huge file", std::string(2 * 1024 * 1024, 'x'), "", "larger than the 1024 KiB"},
+        {"missing file", std::nullopt, "", "could not be read: file not found"},
+        {"PEM with key but no certificate", c.key_pem, "", "PEM file does not contain certificate."},
+        {"PKCS#12 without key", c.pkcs12_no_key, secret_pw, "wrong password?"},
+        {"PKCS#12 without key (right password)", c.pkcs12_no_key, c.password, "Your PFX file shall contain both"},
+    };
+    for (const auto& k : cases) {
+      CAPTURE(k.what);
+      testing::Platform p;
+      if (k.data) p.files().set(path, *k.data);
+      CertificateCredentialOptions o;
+      o.password = k.password;
+      Cred cred(tenant, client, path, o, p);
+      auto r = cred.try_get_token(scope());
+      REQUIRE(r.failure() == Failure::failed);
+      const std::string& m = r.error_info().message;
+      CAPTURE(m);
+      CHECK(m.rfind(std::string("CertificateCredential: the certificate file '") + path + "'", 0) == 0);
+      CHECK(m.find(k.expect) != std::string::npos);
+      CHECK(m.find(secret_pw) == std::string::npos);
+      if (!k.password.empty()) CHECK(m.find(k.password) == std::string::npos);
+      CHECK(p.transport().request_count() == 0);
+      CHECK_THROWS_AS((void)cred.get_token(scope()), ClientAuthenticationError);
+    }
+  }
+
+  TEST_CASE("a file fixed after a failed load is picked up") {
+    testing::Platform p;
+    p.files().set(path, "");
+    p.transport().push(200, ok_body);
+    CertificateCredentialOptions o;
+    o.cache.retry_delay = seconds(0);
+    Cred cred(tenant, client, path, o, p);
+    CHECK(cred.try_get_token(scope()).failure() == Failure::failed);
+    p.files().set(path, azid_test::registered_cert().pem);
+    CHECK(cred.try_get_token(scope()).ok());
+  }
+
+  TEST_CASE("path and data: exactly one is required") {
+    testing::Platform p;
+    CHECK_THROWS_WITH_AS(Cred(tenant, client, "", {}, p),
+                         "CertificateCredential requires a value for either \"certificate_path\" or \"certificate_data\"",
+                         std::invalid_argument);
+    CertificateCredentialOptions o;
+    o.certificate_data = "x";
+    CHECK_THROWS_WITH_AS(Cred(tenant, client, path, o, p),
+                         "Please specify either \"certificate_path\" or \"certificate_data\", not both",
+                         std::invalid_argument);
+    CHECK_THROWS_AS(Cred("bad tenant", client, path, {}, p), std::invalid_argument);
+    CHECK_THROWS_AS(Cred(tenant, "", path, {}, p), std::invalid_argument);
+  }
+
+  TEST_CASE("multi-tenant: a tenant that is not allowed is refused with the guide's message") {
+    testing::Platform p;
+    p.files().set(path, azid_test::registered_cert().pem);
+    Cred cred(tenant, client, path, {}, p);
+    auto ctx = scope();
+    ctx.tenant_id = "fabrikam.onmicrosoft.com";
+    auto r = cred.try_get_token(ctx);
+    REQUIRE(r.failure() == Failure::failed);
+    CHECK(r.error_info().message.find(
+              "The current credential is not configured to acquire tokens for tenant fabrikam.onmicrosoft.com") !=
+          std::string::npos);
+    CHECK(p.transport().request_count() == 0);
+    p.transport().push(200, ok_body);
+    CertificateCredentialOptions o;
+    o.additionally_allowed_tenants = {"fabrikam.onmicrosoft.com"};
+    CHECK(Cred(tenant, client, path, o, p).try_get_token(ctx).ok());
+  }
+
+  TEST_CASE("sovereign clouds: the named authority hosts address their token endpoints") {
+    struct Cloud {
+      std::string_view host;
+      const char* url;
+    };
+    for (const Cloud& c : {Cloud{AuthorityHosts::azure_public_cloud, "https://login.microsoftonline.com/"},
+                           Cloud{AuthorityHosts::azure_china, "https://login.chinacloudapi.cn/"},
+                           Cloud{AuthorityHosts::azure_government, "https://login.microsoftonline.us/"}}) {
+      CAPTURE(c.url);
+      testing::Platform p;
+      p.files().set(path, azid_test::registered_cert().pem);
+      p.transport().push(200, ok_body);
+      CertificateCredentialOptions o;
+      o.authority_host = std::string(c.host);
+      Cred cred(tenant, client, path, o, p);
+      CHECK(cred.authority() + "/" == c.url);
+      (void)cred.get_token(scope());
+      const auto r = p.transport().requests().at(0);
+      const std::string endpoint = std::string(c.url) + tenant + "/oauth2/v2.0/token";
+      CHECK(r.url == endpoint);
+      CHECK(detail::json_string_member(*detail::jwt_payload(assertion_of(r)), "aud") == endpoint);
+    }
+  }
+}

@@ -1,0 +1,317 @@
+// PosixProcessRunner with real child processes: argv without a shell, both pipes, limits,
+// timeouts that take the whole process group, PATH search, environment and working directory.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../emulator/fake_tools/fake_tools.hpp"
+#include "azid/core/concepts.hpp"
+#include "azid/platform/process_runner.hpp"
+#include "azid/testing/scripted_process.hpp"
+
+using namespace azid;
+using namespace std::chrono;
+using azid_test::ToolDir;
+
+static_assert(ProcessRunner<PosixProcessRunner>);
+static_assert(ProcessRunner<testing::ScriptedProcessRunner>);
+
+extern char** environ;
+
+namespace {
+
+ProcessResult run(const ProcessSpec& spec, std::error_code& ec) { return PosixProcessRunner{}.run(spec, ec); }
+
+ProcessSpec sh(std::string script, milliseconds timeout = milliseconds{10'000}) {
+  ProcessSpec s;
+  s.argv = {"/bin/sh", "-c", std::move(script)};
+  s.timeout = timeout;
+  return s;
+}
+
+// Gone, or a zombie nobody has reaped yet (containers often run without an init that reaps).
+bool process_dead(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  if (!f) return true;
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const auto paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+}
+
+bool becomes_dead(pid_t pid, milliseconds within) {
+  const auto until = steady_clock::now() + within;
+  while (steady_clock::now() < until) {
+    if (process_dead(pid)) return true;
+    std::this_thread::sleep_for(milliseconds{10});
+  }
+  return process_dead(pid);
+}
+
+}  // namespace
+
+TEST_SUITE("process_runner") {
+  TEST_CASE("stdout, stderr and the exit status are captured separately") {
+    std::error_code ec;
+    auto r = run(sh("printf hello; printf oops >&2; exit 3"), ec);
+    CHECK_FALSE(ec);
+    CHECK(r.out == "hello");
+    CHECK(r.err == "oops");
+    CHECK(r.exit_code == 3);
+    CHECK(r.term_signal == 0);
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.program == "/bin/sh");
+  }
+
+  TEST_CASE("arguments reach the program byte for byte, never through a shell") {
+    ToolDir dir;
+    dir.script("echo-args", "printf '%s\\n' \"$@\"");
+    ProcessSpec s;
+    s.argv = {"echo-args", "$(touch " + dir.file("pwned") + ")", "a b;c", "'q'\"d\"", "*", ""};
+    s.env = {{"PATH", dir.path()}};
+    std::error_code ec;
+    auto r = run(s, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.out == "$(touch " + dir.file("pwned") + ")\na b;c\n'q'\"d\"\n*\n\n");
+    CHECK_FALSE(dir.exists("pwned"));
+  }
+
+  TEST_CASE("a child filling both pipes at once does not deadlock, and nothing is lost") {
+    std::error_code ec;
+    ProcessSpec s = sh("/usr/bin/head -c 3000000 /dev/zero >&2 & /usr/bin/head -c 2500000 /dev/zero; wait");
+    s.max_output_bytes = 4'000'000;
+    auto r = run(s, ec);
+    CHECK_FALSE(ec);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.size() == 2'500'000);
+    CHECK(r.err.size() == 3'000'000);
+  }
+
+  TEST_CASE("output beyond the limit kills the child and keeps exactly the limit") {
+    std::error_code ec;
+    ProcessSpec s;
+    s.argv = {"/usr/bin/yes"};
+    s.max_output_bytes = 64 * 1024;
+    const auto t0 = steady_clock::now();
+    auto r = run(s, ec);
+    CHECK(ec == errc::process_output_too_large);
+    CHECK(r.out.size() == 64 * 1024);
+    CHECK(r.term_signal == SIGKILL);
+    CHECK(steady_clock::now() - t0 < seconds{5});
+  }
+
+  TEST_CASE("a hanging child is killed at the deadline together with its grandchildren") {
+    ToolDir dir;
+    std::error_code ec;
+    const auto t0 = steady_clock::now();
+    auto r = run(sh("/bin/sleep 30 & echo $! > " + dir.file("grandchild") + "; /bin/sleep 30", milliseconds{300}),
+                 ec);
+    const auto took = steady_clock::now() - t0;
+    CHECK(ec == errc::process_timeout);
+    CHECK(r.timed_out);
+    CHECK(r.term_signal == SIGKILL);
+    CHECK(r.exit_code == -1);
+    CHECK(took >= milliseconds{300});
+    CHECK(took < seconds{3});
+    const auto lines = dir.lines("grandchild");
+    REQUIRE(lines.size() == 1);
+    CHECK(becomes_dead(static_cast<pid_t>(std::stol(lines[0])), seconds{2}));
+  }
+
+  TEST_CASE("an enormous timeout means no limit, not an overflow") {
+    std::error_code ec;
+    auto r = run(sh("exit 0", milliseconds::max()), ec);
+    CHECK_FALSE(ec);
+    CHECK(r.exit_code == 0);
+  }
+
+  TEST_CASE("a child that closes its pipes but keeps running still times out") {
+    std::error_code ec;
+    const auto t0 = steady_clock::now();
+    auto r = run(sh("exec >/dev/null 2>&1; /bin/sleep 30", milliseconds{300}), ec);
+    CHECK(ec == errc::process_timeout);
+    CHECK(r.timed_out);
+    CHECK(steady_clock::now() - t0 < seconds{3});
+  }
+
+  TEST_CASE("a background process left holding the pipes does not hold up the result") {
+    ToolDir dir;
+    std::error_code ec;
+    const auto t0 = steady_clock::now();
+    auto r = run(sh("/bin/sleep 20 & echo $! > " + dir.file("bg") + "; echo done", seconds{10}), ec);
+    CHECK_FALSE(ec);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "done\n");
+    CHECK(steady_clock::now() - t0 < seconds{3});
+    const auto lines = dir.lines("bg");
+    if (lines.size() == 1) ::kill(static_cast<pid_t>(std::stol(lines[0])), SIGKILL);
+  }
+
+  TEST_CASE("a program missing from PATH is reported as not found, without starting anything") {
+    ToolDir dir;
+    dir.write("not-executable", "#!/bin/sh\necho hi\n");  // mode 0644
+    ProcessSpec s;
+    s.env = {{"PATH", dir.path() + ":relative/dir::"}};
+    std::error_code ec;
+    SUBCASE("absent") {
+      s.argv = {"azid-no-such-tool"};
+      auto r = run(s, ec);
+      CHECK(ec == errc::process_not_found);
+      CHECK(r.program.empty());
+    }
+    SUBCASE("present but not executable") {
+      s.argv = {"not-executable"};
+      (void)run(s, ec);
+      CHECK(ec == errc::process_not_found);
+    }
+    SUBCASE("an explicit path that does not exist") {
+      s.argv = {dir.file("nope")};
+      (void)run(s, ec);
+      CHECK(ec == errc::process_not_found);
+    }
+    SUBCASE("empty argv") {
+      s.argv = {};
+      (void)run(s, ec);
+      CHECK(ec == errc::process_not_found);
+    }
+  }
+
+  TEST_CASE("PATH search: the first absolute directory wins, relative entries are ignored") {
+    ToolDir a, b;
+    a.script("tool", "echo a");
+    b.script("tool", "echo b");
+    CHECK(detail::find_program("tool", "relative:" + b.path() + ":" + a.path()) == b.file("tool"));
+    CHECK(detail::find_program("tool", a.path() + "/:" + b.path()) == a.path() + "/tool");
+    CHECK_FALSE(detail::find_program("tool", "").has_value());
+    CHECK(detail::find_program("/bin/sh", "") == "/bin/sh");
+  }
+
+  TEST_CASE("the environment is inherited, with the spec's variables set or replaced") {
+    REQUIRE(environ != nullptr);
+    REQUIRE(environ[0] != nullptr);
+    const std::string inherited = environ[0];
+    ProcessSpec s;
+    s.argv = {"/usr/bin/env"};
+    s.env = {{"AZID_TEST_VALUE", "a b=c"}, {"HOME", "/replaced"}};
+    std::error_code ec;
+    auto r = run(s, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(r.out.find("AZID_TEST_VALUE=a b=c\n") != std::string::npos);
+    const std::string all = "\n" + r.out;
+    CHECK(all.find("\nHOME=/replaced\n") != std::string::npos);
+    CHECK(all.find("\nHOME=", all.find("\nHOME=") + 1) == std::string::npos);
+    if (inherited.rfind("HOME=", 0) != 0) CHECK(r.out.find(inherited + "\n") != std::string::npos);
+  }
+
+  TEST_CASE("the working directory is the spec's; a missing one fails to spawn") {
+    ToolDir dir;
+    ProcessSpec s;
+    s.argv = {"/bin/pwd"};
+    s.cwd = dir.path();
+    std::error_code ec;
+    auto r = run(s, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(std::filesystem::equivalent(std::filesystem::path(r.out.substr(0, r.out.size() - 1)), dir.path()));
+    s.cwd = dir.file("missing");
+    (void)run(s, ec);
+    CHECK(ec == errc::process_spawn_failed);
+  }
+
+  TEST_CASE("stdin is /dev/null, the child leads its own process group and gets none of our descriptors") {
+    std::error_code ec;
+    ProcessSpec cat;
+    cat.argv = {"/bin/cat"};
+    cat.timeout = seconds{5};
+    auto r = run(cat, ec);
+    CHECK_FALSE(ec);
+    CHECK(r.out.empty());
+    CHECK(r.exit_code == 0);
+
+    ProcessSpec stat;
+    stat.argv = {"/bin/cat", "/proc/self/stat"};
+    r = run(stat, ec);
+    REQUIRE_FALSE(ec);
+    // pid (comm) state ppid pgrp ...
+    const auto close_paren = r.out.rfind(')');
+    REQUIRE(close_paren != std::string::npos);
+    std::istringstream fields(r.out.substr(close_paren + 2));
+    std::string state, ppid, pgrp;
+    fields >> state >> ppid >> pgrp;
+    CHECK(pgrp == r.out.substr(0, r.out.find(' ')));
+    CHECK(pgrp != std::to_string(::getpgrp()));
+
+    int leaked[3];
+    for (int& fd : leaked) fd = ::open("/dev/null", O_RDONLY);  // deliberately without O_CLOEXEC
+    ProcessSpec fds;
+    fds.argv = {"/bin/ls", "/proc/self/fd"};
+    r = run(fds, ec);
+    for (int fd : leaked) ::close(fd);
+    REQUIRE_FALSE(ec);
+    std::istringstream list(r.out);
+    std::vector<std::string> open_fds;
+    for (std::string fd; list >> fd;) open_fds.push_back(fd);
+    // 0, 1, 2 and the directory ls itself is reading.
+    CHECK(open_fds.size() <= 4);
+    for (int fd : leaked)
+      if (fd > 3) CHECK(std::find(open_fds.begin(), open_fds.end(), std::to_string(fd)) == open_fds.end());
+  }
+
+  TEST_CASE("arguments or variables holding NUL are refused") {
+    std::error_code ec;
+    ProcessSpec s;
+    s.argv = {"/bin/echo", std::string("a\0b", 3)};
+    (void)run(s, ec);
+    CHECK(ec == errc::process_spawn_failed);
+    s.argv = {"/bin/echo"};
+    s.env = {{"BAD=NAME", "x"}};
+    (void)run(s, ec);
+    CHECK(ec == errc::process_spawn_failed);
+  }
+
+  TEST_CASE("several threads can run processes at once") {
+    std::vector<std::thread> threads;
+    std::atomic<int> good{0};
+    for (int t = 0; t < 4; ++t)
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 5; ++i) {
+          std::error_code ec;
+          auto r = run(sh("printf " + std::to_string(t * 10 + i)), ec);
+          if (!ec && r.exit_code == 0 && r.out == std::to_string(t * 10 + i)) ++good;
+        }
+      });
+    for (auto& th : threads) th.join();
+    CHECK(good == 20);
+  }
+
+  TEST_CASE("ScriptedProcessRunner replays results and records specs") {
+    testing::ScriptedProcessRunner fake;
+    fake.push(0, "out", "err");
+    fake.push_error(make_error_code(errc::process_timeout));
+    ProcessSpec s;
+    s.argv = {"az", "x"};
+    std::error_code ec;
+    auto r = fake.run(s, ec);
+    CHECK_FALSE(ec);
+    CHECK(r.out == "out");
+    CHECK(r.program == "az");
+    r = fake.run(s, ec);
+    CHECK(ec == errc::process_timeout);
+    CHECK(r.timed_out);
+    (void)fake.run(s, ec);
+    CHECK(ec == errc::process_not_found);
+    CHECK(fake.run_count() == 3);
+    CHECK(fake.specs()[0].argv == std::vector<std::string>{"az", "x"});
+  }
+}
