@@ -12,6 +12,7 @@
 #include "azid/config.hpp"
 #include "azid/core/error_code.hpp"
 #include "azid/core/log.hpp"
+#include "azid/detail/token_json.hpp"
 #include "azid/detail/url.hpp"
 #include "azid/transport/http_message.hpp"
 
@@ -51,8 +52,10 @@ inline constexpr std::array<std::string_view, 8> loggable_query_names = {
 }
 
 /// The delay a response asks for: `retry-after-ms`, `x-ms-retry-after-ms` (milliseconds) or
-/// `Retry-After` (seconds); negative when it asks for none or the value is unreadable.
-[[nodiscard]] inline std::chrono::milliseconds retry_after(const HttpHeaders& h) {
+/// `Retry-After` (seconds, or an HTTP-date measured from `now`, RFC 9110 §10.2.3); negative when
+/// it asks for none or the value is unreadable.
+[[nodiscard]] inline std::chrono::milliseconds retry_after(const HttpHeaders& h,
+                                                           std::chrono::system_clock::time_point now) {
   auto parse = [](std::string_view v, long long& out) {
     while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
     while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
@@ -67,7 +70,15 @@ inline constexpr std::array<std::string_view, 8> loggable_query_names = {
   };
   long long v = 0;
   if (parse(h.get("retry-after-ms"), v) || parse(h.get("x-ms-retry-after-ms"), v)) return std::chrono::milliseconds(v);
-  if (parse(h.get("Retry-After"), v)) return std::chrono::milliseconds(v * 1000);
+  const std::string_view ra = h.get("Retry-After");
+  if (parse(ra, v)) return std::chrono::milliseconds(v * 1000);
+  if (!ra.empty()) {
+    if (auto at = parse_expiry_text(ra)) {
+      const auto until = std::chrono::system_clock::time_point(std::chrono::seconds(*at));
+      if (until <= now) return std::chrono::milliseconds(0);
+      return std::chrono::duration_cast<std::chrono::milliseconds>(until - now);
+    }
+  }
   return std::chrono::milliseconds(-1);
 }
 
@@ -97,7 +108,8 @@ HttpResponse send_with_retry(const P& platform, const HttpRequest& req, const Re
     HttpResponse res = send_logged(platform, req, ec);
     const bool retry = ec ? retriable_error(ec) : retriable_status(res.status);
     if (!retry || attempt >= opts.max_retries) return res;
-    std::chrono::milliseconds delay = ec ? std::chrono::milliseconds(-1) : retry_after(res.headers);
+    std::chrono::milliseconds delay =
+        ec ? std::chrono::milliseconds(-1) : retry_after(res.headers, platform.clock().now());
     if (delay.count() < 0) delay = opts.base_delay * (std::int64_t{1} << attempt);
     if (delay > opts.max_delay) delay = opts.max_delay;
     if (platform.logger().enabled(LogLevel::info))

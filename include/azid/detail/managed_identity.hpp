@@ -114,10 +114,6 @@ AZID_DECL std::string body_detail(std::string_view body);
 [[nodiscard]] AZID_DECL std::chrono::milliseconds imds_backoff(const ImdsOptions& o, int n, double jitter_factor);
 /// A random factor in [1 - jitter, 1 + jitter].
 [[nodiscard]] AZID_DECL double jitter_factor(double jitter);
-/// The wait a response asks for: Retry-After in seconds or as an HTTP-date, or the millisecond
-/// headers; negative when none.
-[[nodiscard]] AZID_DECL std::chrono::milliseconds requested_delay(const HttpHeaders& h,
-                                                                  std::chrono::system_clock::time_point now);
 AZID_DECL TokenResult imds_not_assigned(const HttpResponse& res, const ManagedIdentityId& id);
 AZID_DECL TokenResult imds_unreachable_network(const HttpResponse& res);
 AZID_DECL TokenResult imds_probe_failed(std::string_view url, const std::error_code& ec);
@@ -237,7 +233,7 @@ TokenResult imds_fetch(const P& p, std::string_view authority, bool probe, const
     if (n >= o.max_retries && !(gone && elapsed < o.gone_window)) break;
     auto delay = imds_backoff(o, n + 1, jitter_factor(o.jitter));
     if (gone) delay = std::max(delay, o.gone_interval);
-    if (!ec) delay = std::max(delay, requested_delay(res.headers, p.clock().now()));
+    if (!ec) delay = std::max(delay, retry_after(res.headers, p.clock().now()));
     if (elapsed + delay >= o.max_total) break;
     if (p.logger().enabled(LogLevel::info))
       log_line(p.logger(), LogLevel::info,

@@ -209,20 +209,6 @@ AZID_DECL double jitter_factor(double jitter) {
   return d(rng);
 }
 
-AZID_DECL std::chrono::milliseconds requested_delay(const HttpHeaders& h, std::chrono::system_clock::time_point now) {
-  auto d = retry_after(h);
-  if (d.count() >= 0) return d;
-  // Retry-After may also be an HTTP-date (RFC 9110 §10.2.3).
-  const std::string_view v = h.get("Retry-After");
-  if (v.empty()) return std::chrono::milliseconds(-1);
-  if (auto at = parse_expiry_text(v)) {
-    const auto until = std::chrono::system_clock::time_point(std::chrono::seconds(*at));
-    if (until <= now) return std::chrono::milliseconds(0);
-    return std::chrono::duration_cast<std::chrono::milliseconds>(until - now);
-  }
-  return std::chrono::milliseconds(-1);
-}
-
 AZID_DECL TokenResult imds_not_assigned(const HttpResponse& res, const ManagedIdentityId& id) {
   // The guide's phrase, then the upstream detail and what to do (managed-identity.md §4.3).
   std::string msg = impl::prefix_unavailable() + "The requested identity hasn't been assigned to this resource.";
