@@ -4,7 +4,7 @@
 #
 #   examples/azurite/run.sh build/examples/azid-example-azurite
 #
-# Needs node, openssl (for a throw-away certificate) and the azurite npm package, looked up in
+# Needs node 20+, openssl (for a throw-away certificate) and the azurite npm package, looked up in
 #   $AZID_AZURITE_DIR (a directory holding node_modules/azurite), else next to this script:
 #   npm install --prefix examples/azurite azurite@3.35.0
 # Exits 77 (ctest: skipped) when any of them is missing.
@@ -17,6 +17,9 @@ azurite_js=$prefix/node_modules/azurite/dist/src/blob/main.js
 
 skip() { echo "SKIP: $*"; exit 77; }
 command -v node >/dev/null || skip "node is not installed"
+# Azurite 3.35.0's dependencies (the @azure/core-* packages npm resolves today) need node 20.
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+(( node_major >= 20 )) || skip "node $(node --version) is too old for azurite 3.35.0's dependencies (need 20+)"
 command -v openssl >/dev/null || skip "openssl (the command) is not installed"
 [[ -f $azurite_js ]] || skip "azurite not found under $prefix (npm install --prefix $prefix azurite@3.35.0)"
 
