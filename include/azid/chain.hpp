@@ -2,10 +2,13 @@
 #pragma once
 
 #include <atomic>
+#include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -23,6 +26,12 @@ struct ChainOptions {
   bool sticky = false;
   /// Name used in messages and logs ("ChainedTokenCredential" unless a wrapper sets its own).
   std::string_view display_name = "ChainedTokenCredential";
+  /// Bit i set: member i is tried (DefaultAzureCredential narrows its compiled members at run
+  /// time with AZURE_TOKEN_CREDENTIALS). Members whose bit is clear are skipped and not listed.
+  std::uint32_t enabled = 0xFFFF'FFFFu;
+  /// Where the chain logs; null: through each member's platform (when it exposes one). Must
+  /// outlive the chain (a platform's logger lives in the platform's shared state).
+  const Logger* logger = nullptr;
 };
 
 namespace detail {
@@ -56,6 +65,17 @@ inline std::string chain_failure_message(std::string_view chain, const std::vect
   return m;
 }
 
+/// Holds one chain member. Built either from a member (moved in) or in place from a factory
+/// returning one, for members that cannot be moved (ManagedIdentityCredential holds a mutex).
+template <class C>
+struct ChainSlot {
+  explicit ChainSlot(C&& c) : value(std::move(c)) {}
+  template <class F>
+    requires std::same_as<std::invoke_result_t<F&>, C>
+  explicit ChainSlot(F&& make) : value(make()) {}
+  C value;
+};
+
 template <class C>
 const Logger* logger_of(const C& c) noexcept {
   if constexpr (requires { c.platform().logger(); }) return &static_cast<const Logger&>(c.platform().logger());
@@ -81,6 +101,11 @@ class Chain {
 
   explicit Chain(Cs... members) : members_(std::move(members)...) {}
   Chain(ChainOptions options, Cs... members) : members_(std::move(members)...), options_(options) {}
+  /// Builds member i in place from `make_i()`, which returns a Cs_i by value (no move needed).
+  template <class... Fs>
+    requires(sizeof...(Fs) == sizeof...(Cs))
+  Chain(std::in_place_t, ChainOptions options, Fs&&... make)
+      : members_(std::forward<Fs>(make)...), options_(options) {}
 
   Chain(Chain&& o) noexcept
       : members_(std::move(o.members_)), options_(o.options_), selected_(o.selected_.load(std::memory_order_relaxed)) {}
@@ -97,7 +122,7 @@ class Chain {
   /// The I-th member.
   template <std::size_t I>
   [[nodiscard]] const auto& member() const noexcept {
-    return std::get<I>(members_);
+    return std::get<I>(members_).value;
   }
   /// Index of the member a sticky chain settled on, or -1.
   [[nodiscard]] int selected() const noexcept { return selected_.load(std::memory_order_acquire); }
@@ -107,7 +132,7 @@ class Chain {
   template <std::size_t... I>
   TokenResult call_one(std::size_t index, const TokenRequestContext& ctx, std::index_sequence<I...>) const {
     TokenResult out;
-    (void)((index == I ? (out = std::get<I>(members_).try_get_token(ctx), true) : false) || ...);
+    (void)((index == I ? (out = std::get<I>(members_).value.try_get_token(ctx), true) : false) || ...);
     return out;
   }
   TokenResult call_one(std::size_t index, const TokenRequestContext& ctx) const {
@@ -121,7 +146,8 @@ class Chain {
     bool done = false;
     auto step = [&](auto index) {
       constexpr std::size_t i = decltype(index)::value;
-      const auto& m = std::get<i>(members_);
+      if (((options_.enabled >> i) & 1u) == 0) return false;  // narrowed out at run time
+      const auto& m = std::get<i>(members_).value;
       using M = std::remove_cvref_t<decltype(m)>;
       TokenResult r = m.try_get_token(ctx);
       switch (r.failure()) {
@@ -158,16 +184,17 @@ class Chain {
     info.credential = std::string(options_.display_name);
     info.message = detail::chain_failure_message(options_.display_name, attempts);
     info.attempts = std::move(attempts);
-    log(LogLevel::warning, std::get<0>(members_), [&] { return info.message; });
+    log(LogLevel::warning, std::get<0>(members_).value, [&] { return info.message; });
     return TokenResult::error(Failure::unavailable, std::move(info));
   }
 
   template <class M, class F>
-  static void log(LogLevel level, const M& m, F&& text) {
-    if (const Logger* l = detail::logger_of(m); l != nullptr && l->enabled(level)) l->write(level, text());
+  void log(LogLevel level, const M& m, F&& text) const {
+    const Logger* l = options_.logger != nullptr ? options_.logger : detail::logger_of(m);
+    if (l != nullptr && l->enabled(level)) l->write(level, text());
   }
 
-  std::tuple<Cs...> members_;
+  std::tuple<detail::ChainSlot<Cs>...> members_;
   ChainOptions options_;
   mutable std::atomic<int> selected_{-1};
 };
