@@ -67,10 +67,12 @@ inline std::vector<std::string> child_environment(const ProcessSpec& spec) {
         std::any_of(spec.env.begin(), spec.env.end(), [&](const auto& kv) { return kv.first == name; });
     if (!replaced) out.emplace_back(entry);
   }
-  for (const auto& [name, value] : spec.env) {
+  // Not a structured binding: clang before 16 cannot capture one in the lambda.
+  for (const auto& kv : spec.env) {
+    const std::string& name = kv.first;
     out.erase(std::remove_if(out.begin(), out.end(), [&](const std::string& s) { return var_name(s) == name; }),
               out.end());
-    out.push_back(name + "=" + value);
+    out.push_back(name + "=" + kv.second);
   }
   return out;
 }
