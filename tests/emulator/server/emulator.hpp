@@ -18,7 +18,8 @@
 //     Fabric, Cloud Shell and Azure ML token endpoints.
 //   GET /{tenant}/discovery/v2.0/keys  JWKS with the token signing key.
 //   GET /secrets/{name}    Key Vault-shaped resource; needs a valid, unexpired token from this
-//     emulator whose aud is "https://vault.azure.net" or base_url().
+//     emulator whose aud is "https://vault.azure.net" or base_url() (and, in claims-challenge
+//     mode, the required `acrs` value: require_resource_claims).
 //
 // This header is deliberately std-only: Asio and OpenSSL live behind a pimpl so that test files
 // including it do not inherit the emulator's build settings.
@@ -201,6 +202,12 @@ class Emulator {
 
   /// Contents of the protected resource GET /secrets/<name>.
   void set_secret(std::string name, std::string value);
+  /// Claims-challenge mode of the protected resource (emulator_cae.cpp): while set, a valid
+  /// token whose `acrs` claim lacks `auth_context` is answered 401 with `WWW-Authenticate: Bearer
+  /// ..., error="insufficient_claims", claims="<base64url of {"access_token":{"acrs":{"essential":
+  /// true,"value":"<auth_context>"}}}>"`. The token endpoint puts the `acrs` values (and `xms_cc`)
+  /// of a request's `claims` parameter into the token it issues. Empty turns the mode off.
+  void require_resource_claims(std::string auth_context);
 
   /// Adds a route. `pattern` is a path such as "/{tenant}/oauth2/v2.0/token" where `{x}` matches
   /// exactly one segment and a trailing `{*x}` matches the rest. `method` "*" matches any method.

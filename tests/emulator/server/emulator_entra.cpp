@@ -299,9 +299,12 @@ Reply token_endpoint(Emulator::Impl& impl, const RecordedRequest& request,
   JsonObject body;
   body.str("token_type", "Bearer").num("expires_in", lifetime).num("ext_expires_in", lifetime);
   if (impl.options.refresh_in) body.num("refresh_in", impl.options.refresh_in->count());
+  const std::string* claims = form_field(form, "claims");
   body.str("access_token",
            impl.issue_token(tenant, app->client_id, resource, impl.options.token_lifetime,
-                            std::chrono::seconds{-300}));
+                            std::chrono::seconds{-300},
+                            claims ? requested_token_claims(*claims)
+                                   : std::vector<std::pair<std::string, std::string>>{}));
   return Reply{200, ctx.headers(), body.done()};
 }
 
@@ -362,7 +365,9 @@ void install_entra_routes(Emulator::Impl& impl) {
 
 std::string Emulator::Impl::issue_token(std::string_view tenant, std::string_view client_id,
                                         std::string_view resource, std::chrono::seconds lifetime,
-                                        std::chrono::seconds not_before_offset) const {
+                                        std::chrono::seconds not_before_offset,
+                                        const std::vector<std::pair<std::string, std::string>>&
+                                            extra_claims) const {
   using namespace detail;
   const std::optional<App> app = find_app(tenant, client_id);
   // Tokens for unregistered apps (tests minting odd tokens) still need a stable-looking oid.
@@ -375,7 +380,7 @@ std::string Emulator::Impl::issue_token(std::string_view tenant, std::string_vie
 
   const std::string header =
       JsonObject().str("typ", "JWT").str("alg", "RS256").str("kid", signing_kid).done();
-  const std::string payload = JsonObject()
+  JsonObject claims_out = JsonObject()
                                   .str("aud", resource)
                                   .str("iss", issuer)
                                   .num("iat", now)
@@ -392,8 +397,9 @@ std::string Emulator::Impl::issue_token(std::string_view tenant, std::string_vie
                                   .str("tid", tenant)
                                   .str("uti", uti)
                                   .str("jti", uti)
-                                  .str("ver", v1 ? "1.0" : "2.0")
-                                  .done();
+                                  .str("ver", v1 ? "1.0" : "2.0");
+  for (const auto& [name, value] : extra_claims) claims_out.raw(name, value);
+  const std::string payload = claims_out.done();
   const std::string signing_input = base64url_encode(header) + "." + base64url_encode(payload);
   return signing_input + "." + base64url_encode(rs256_sign(signing_key.get(), signing_input));
 }

@@ -52,6 +52,7 @@ struct Emulator::Impl {
   std::deque<QueuedFault> faults;
   std::vector<RecordedRequest> records;
   std::map<std::string, std::string, std::less<>> secrets;
+  std::string resource_required_acrs;  // claims-challenge mode (emulator_cae.cpp); "" = off
   // Client assertion credentials (emulator_assertion.cpp, emulator_pipelines.cpp).
   struct RegisteredCertificate {
     std::string tenant;
@@ -95,9 +96,12 @@ struct Emulator::Impl {
   std::optional<std::string> find_secret(std::string_view name) const;
   std::string resource_tenant() const;
 
+  /// `extra_claims`: more payload members, as (name, serialised JSON value).
   std::string issue_token(std::string_view tenant, std::string_view client_id,
                           std::string_view resource, std::chrono::seconds lifetime,
-                          std::chrono::seconds not_before_offset) const;
+                          std::chrono::seconds not_before_offset,
+                          const std::vector<std::pair<std::string, std::string>>& extra_claims =
+                              {}) const;
   /// Checks format, alg, kid and signature; on success stores the payload JSON.
   bool verify_signature(std::string_view jwt, std::string& payload_json) const;
   /// An RS256 JWT with the signing key: issuer, subject and audience as given (federated tokens).
@@ -131,6 +135,14 @@ std::optional<AssertionRejection> verify_client_assertion(const Emulator::Impl& 
                                                           std::string_view assertion);
 /// The issuer of the emulator's Azure Pipelines OIDC tokens.
 std::string pipelines_issuer(const Emulator::Impl& impl);
+
+/// Token claims asked for by a token request's `claims` JSON (emulator_cae.cpp): `acrs` from
+/// access_token.acrs.value/values and `xms_cc` from access_token.xms_cc.values, as JSON arrays.
+std::vector<std::pair<std::string, std::string>> requested_token_claims(std::string_view claims_json);
+/// The protected resource's claims challenge for a valid token's payload, or nullopt when the
+/// token satisfies the required authentication context (or the mode is off).
+std::optional<Reply> resource_claims_challenge(const Emulator::Impl& impl,
+                                               std::string_view payload_json);
 
 /// Seconds since the Unix epoch.
 long long unix_now();

@@ -27,13 +27,13 @@ Reply unauthorized(const Emulator::Impl& impl, std::string_view message) {
 }
 
 // Returns an empty string when the bearer token is acceptable, else the reason it is not.
-std::string check_bearer(const Emulator::Impl& impl, const RecordedRequest& request) {
+std::string check_bearer(const Emulator::Impl& impl, const RecordedRequest& request,
+                         std::string& payload) {
   const std::string authorization = request.header("Authorization");
   if (authorization.empty()) return "AKV10000: Request is missing a Bearer or PoP token.";
   if (!istarts_with(authorization, "Bearer ")) return "AKV10001: Unsupported authorization scheme.";
   std::string_view token = std::string_view(authorization).substr(7);
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  std::string payload;
   if (!impl.verify_signature(token, payload))
     return "AKV10000: Invalid token: signature validation failed.";
   const long long now = unix_now();
@@ -56,7 +56,10 @@ std::string check_bearer(const Emulator::Impl& impl, const RecordedRequest& requ
 Reply get_secret(const Emulator::Impl& impl, const RecordedRequest& request,
                  const RouteMatch& match) {
   // Authentication comes first, as in Key Vault: an anonymous caller learns nothing about names.
-  if (std::string why = check_bearer(impl, request); !why.empty()) return unauthorized(impl, why);
+  std::string payload;
+  if (std::string why = check_bearer(impl, request, payload); !why.empty())
+    return unauthorized(impl, why);
+  if (auto challenge = resource_claims_challenge(impl, payload)) return std::move(*challenge);
   const std::string name = match.param("name");
   const std::optional<std::string> value = impl.find_secret(name);
   if (!value) {
