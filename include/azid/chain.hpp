@@ -36,6 +36,9 @@ struct ChainOptions {
 
 namespace detail {
 
+/// azid/async's walk of a chain (async/get_token.hpp); records a sticky chain's selection.
+struct ChainAsync;
+
 /// The chain's failure message (default-and-chain.md §1): the guide's phrase, then every
 /// credential tried and why.
 inline std::string chain_failure_message(std::string_view chain, const std::vector<CredentialAttempt>& attempts) {
@@ -197,6 +200,8 @@ class Chain {
   std::tuple<detail::ChainSlot<Cs>...> members_;
   ChainOptions options_;
   mutable std::atomic<int> selected_{-1};
+
+  friend struct detail::ChainAsync;
 };
 
 AZID_END

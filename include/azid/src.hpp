@@ -12,6 +12,7 @@
 #include "azid/impl/entra.ipp"
 #include "azid/impl/crypto.ipp"
 #include "azid/impl/asio_https.ipp"
+#include "azid/impl/async_https.ipp"
 #include "azid/impl/spawn_posix.ipp"
 #include "azid/impl/dev_tool.ipp"
 #include "azid/impl/managed_identity.ipp"

@@ -69,6 +69,22 @@ template <class Clock>
     return c.now();
 }
 
+/// An asynchronous caller queued behind a fetch in flight (TokenCache::async_begin, used by
+/// azid/async). The cache calls wake() once, with the entry's lock held, when that fetch ends:
+/// wake() may only schedule work (post to an executor), never call back into the cache.
+struct CacheWaiter {
+  virtual void wake() noexcept = 0;
+
+  // The cache's bookkeeping, guarded by the entry's mutex; callers leave it alone.
+  void* entry_ = nullptr;
+  CacheWaiter* next_ = nullptr;
+  std::uint64_t generation_ = 0;
+  bool queued_ = false;
+
+ protected:
+  ~CacheWaiter() = default;
+};
+
 }  // namespace detail
 
 /// Thread-safe cache of access tokens keyed by (scope set, tenant, CAE flag).
@@ -124,6 +140,88 @@ class TokenCache {
     }
   }
 
+  /// Asynchronous callers (azid/async) walk the slow path in steps that never block a thread;
+  /// they share single flight with synchronous callers of the same entry.
+  enum class AsyncStep {
+    done,    ///< `out` holds the outcome (a cached token, or the shared failure of a fetch)
+    fetch,   ///< this caller fetches, then calls async_finish (or async_abandon) with `w`
+    queued,  ///< a fetch is in flight: `w.wake()` is called when it ends; then call again
+  };
+
+  /// One non-blocking step for `ctx` (with `tenant` resolved). Call again with the same waiter
+  /// after wake(); `w` must stay alive while queued (async_unqueue takes it back).
+  template <class Clock>
+  AsyncStep async_begin(const TokenRequestContext& ctx, std::string_view tenant, const Clock& clock,
+                        detail::CacheWaiter& w, TokenResult& out) const {
+    Entry& e = w.entry_ != nullptr ? *static_cast<Entry*>(w.entry_) : entry_for(ctx, tenant);
+    w.entry_ = &e;
+    std::lock_guard lk(e.mu);
+    const bool bypass = !ctx.claims.empty();
+    const auto now = clock.now();
+    if (w.queued_) {  // woken: share the outcome of the fetch we waited for, as slow_path does
+      w.queued_ = false;
+      if (e.generation != w.generation_ && !bypass) {
+        if (e.token && e.token->expires_on > now) return out = TokenResult(e.token), AsyncStep::done;
+        if (e.last_error.failure() != Failure::none) return out = e.last_error, AsyncStep::done;
+      }
+    }
+    const bool usable = e.token && e.token->expires_on > now;
+    if (usable && !bypass) {
+      if (!should_refresh(e, now, clock.steady_now()) || e.refreshing)
+        return out = TokenResult(e.token), AsyncStep::done;
+    } else if (e.refreshing) {
+      w.generation_ = e.generation;
+      w.queued_ = true;
+      w.next_ = e.waiters;
+      e.waiters = &w;
+      return AsyncStep::queued;
+    }
+    e.refreshing = true;
+    e.last_attempt = clock.steady_now();
+    e.attempted = true;
+    return AsyncStep::fetch;
+  }
+
+  /// Ends the fetch async_begin handed to `w`: stores a token, wakes every waiter (synchronous and
+  /// asynchronous) and returns what this caller gets, as slow_path would.
+  template <class Clock>
+  TokenResult async_finish(detail::CacheWaiter& w, const TokenRequestContext& ctx, const Clock& clock,
+                           TokenResult fetched) const {
+    Entry& e = *static_cast<Entry*>(w.entry_);
+    std::lock_guard lk(e.mu);
+    if (fetched.ok()) {
+      e.token = fetched.shared_token();
+      e.version.fetch_add(1, std::memory_order_release);
+      finish(e, TokenResult{});
+      return fetched;
+    }
+    const bool still_valid = e.token && e.token->expires_on > clock.now();
+    finish(e, fetched);
+    if (still_valid && ctx.claims.empty()) return TokenResult(e.token);
+    return fetched;
+  }
+
+  /// Gives up the fetch handed to `w` without an outcome (cancelled): waiters wake and one of
+  /// them fetches instead of sharing an error that was not theirs.
+  void async_abandon(detail::CacheWaiter& w) const {
+    Entry& e = *static_cast<Entry*>(w.entry_);
+    std::lock_guard lk(e.mu);
+    finish(e, TokenResult{});
+  }
+
+  /// Takes a queued waiter back (its caller was cancelled); harmless when already woken.
+  void async_unqueue(detail::CacheWaiter& w) const {
+    if (w.entry_ == nullptr) return;
+    Entry& e = *static_cast<Entry*>(w.entry_);
+    std::lock_guard lk(e.mu);
+    for (detail::CacheWaiter** p = &e.waiters; *p != nullptr; p = &(*p)->next_)
+      if (*p == &w) {
+        *p = w.next_;
+        break;
+      }
+    w.queued_ = false;
+  }
+
  private:
   struct Entry {
     // Key: immutable once the entry is published.
@@ -142,6 +240,7 @@ class TokenCache {
     bool refreshing = false;
     std::uint64_t generation = 0;
     TokenResult last_error;
+    detail::CacheWaiter* waiters = nullptr;  // asynchronous callers queued behind the fetch
   };
 
   static constexpr std::size_t published_capacity = 16;
@@ -241,6 +340,11 @@ class TokenCache {
     ++e.generation;
     e.last_error = std::move(error);
     e.cv.notify_all();
+    for (detail::CacheWaiter* w = std::exchange(e.waiters, nullptr); w != nullptr;) {
+      detail::CacheWaiter* next = w->next_;  // read first: wake() may let the waiter go
+      w->wake();
+      w = next;
+    }
   }
 
   // Multiset equality without allocating: request scope lists are short (usually one).

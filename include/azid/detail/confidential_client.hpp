@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -38,6 +39,39 @@ struct EntraCredentialOptions {
 };
 
 namespace detail {
+
+/// What ConfidentialClient::get records, instead of fetching, while a PlanScope is active on the
+/// calling thread. azid/async calls a credential's try_get_token under a PlanScope to learn the
+/// tenant and the client authentication it would use (validation and tenant rules run as usual;
+/// a cache hit returns the token), then performs the same exchange asynchronously.
+struct ConfidentialPlan {
+  const void* platform = nullptr;     ///< the client's P
+  const TokenCache* cache = nullptr;  ///< the client's cache
+  std::string tenant;                 ///< resolved
+  std::string endpoint;               ///< token endpoint of that tenant
+  std::string client_id;
+  std::function<TokenResult(std::string_view, std::string&)> auth;  ///< the credential's client authentication
+  Failure sts_failure = Failure::failed;
+  RetryOptions retry;
+  std::chrono::milliseconds connect_timeout{};
+  std::chrono::milliseconds timeout{};
+  bool captured = false;
+};
+inline ConfidentialPlan*& active_plan() noexcept {
+  thread_local ConfidentialPlan* plan = nullptr;
+  return plan;
+}
+/// Makes `plan` the calling thread's plan for its lifetime.
+class PlanScope {
+ public:
+  explicit PlanScope(ConfidentialPlan& plan) noexcept : previous_(std::exchange(active_plan(), &plan)) {}
+  ~PlanScope() { active_plan() = previous_; }
+  PlanScope(const PlanScope&) = delete;
+  PlanScope& operator=(const PlanScope&) = delete;
+
+ private:
+  ConfidentialPlan* previous_;
+};
 
 [[nodiscard]] inline bool env_flag(const std::optional<std::string>& v) {
   return v && (*v == "1" || iequals(*v, "true"));
@@ -83,6 +117,20 @@ class ConfidentialClient {
       if (auto r = resolve_tenant(credential, tenant_, ctx.tenant_id, allowed_, multitenant_disabled_, tenant);
           r.failure() != Failure::none)
         return r;
+    }
+    if (ConfidentialPlan* plan = active_plan(); plan != nullptr) [[unlikely]] {
+      plan->platform = &platform_;
+      plan->cache = &cache_;
+      plan->tenant.assign(tenant);
+      plan->endpoint = token_endpoint(authority_, tenant);
+      plan->client_id = client_id_;
+      plan->auth = auth;
+      plan->sts_failure = sts_failure;
+      plan->retry = retry_;
+      plan->connect_timeout = connect_timeout_;
+      plan->timeout = timeout_;
+      plan->captured = true;
+      return TokenResult::failed(credential, std::string(credential) + ": planned, not fetched");
     }
     TokenResult result = cache_.get_or_fetch(ctx, tenant, platform_.clock(), [&]() -> TokenResult {
       const std::string endpoint = token_endpoint(authority_, tenant);

@@ -420,11 +420,9 @@ inline std::error_code connect(TransportState& impl, Connection& c, const Url& u
   return {};
 }
 
-/// TLS handshake with peer and host-name verification (or pin checking) within `deadline`.
-inline std::error_code handshake(TransportState& impl, Connection& c, const Url& url,
-                                 const std::string& pin, steady::time_point deadline) {
-  c.tls.emplace(std::move(c.socket), impl.tls_context());
-  SSL* ssl = c.tls->native_handle();
+/// Peer and host-name verification (or none, for a pinned endpoint) and SNI on a fresh TLS
+/// connection; shared by both transports (azid/async uses it too).
+inline void prepare_tls(SSL* ssl, const Url& url, const std::string& pin) {
   const bool ip_literal = is_ip_literal(url.host);
   if (!pin.empty()) {
     // A pinned endpoint (Service Fabric) presents a self-signed certificate for a name we
@@ -438,14 +436,10 @@ inline std::error_code handshake(TransportState& impl, Connection& c, const Url&
   }
   // SNI carries names only (RFC 6066 §3 forbids IP literals).
   if (!ip_literal) SSL_set_tlsext_host_name(ssl, url.host.c_str());
+}
 
-  bool done = false;
-  std::error_code result;
-  c.tls->async_handshake(asio::ssl::stream_base::client, [&](const std::error_code& e) {
-    result = e;
-    done = true;
-  });
-  if (!run_until(c, done, deadline)) return make_error_code(errc::timeout);
+/// The verdict on a finished handshake (`result` is its outcome): azid::errc, or none.
+inline std::error_code handshake_verdict(SSL* ssl, const std::string& pin, const std::error_code& result) {
   if (result) {
     const long verify = SSL_get_verify_result(ssl);
     if (pin.empty() && verify != X509_V_OK) {
@@ -463,6 +457,22 @@ inline std::error_code handshake(TransportState& impl, Connection& c, const Url&
     if (!ok) return make_error_code(errc::certificate_pin_mismatch);
   }
   return {};
+}
+
+/// TLS handshake with peer and host-name verification (or pin checking) within `deadline`.
+inline std::error_code handshake(TransportState& impl, Connection& c, const Url& url,
+                                 const std::string& pin, steady::time_point deadline) {
+  c.tls.emplace(std::move(c.socket), impl.tls_context());
+  SSL* ssl = c.tls->native_handle();
+  prepare_tls(ssl, url, pin);
+  bool done = false;
+  std::error_code result;
+  c.tls->async_handshake(asio::ssl::stream_base::client, [&](const std::error_code& e) {
+    result = e;
+    done = true;
+  });
+  if (!run_until(c, done, deadline)) return make_error_code(errc::timeout);
+  return handshake_verdict(ssl, pin, result);
 }
 
 struct Exchange {
@@ -497,18 +507,21 @@ inline Exchange exchange(TransportState& impl, Connection& c, const HttpRequest&
 }  // namespace asio_https_impl
 }  // namespace detail
 
-AZID_DECL AsioHttpsTransport::AsioHttpsTransport(TransportOptions options)
-    : impl_(std::make_unique<Impl>()) {
-  using namespace detail::asio_https_impl;
-  impl_->options = std::move(options);
-  const TransportOptions& o = impl_->options;
-  if (!o.https_proxy.empty()) impl_->https_proxy = parse_proxy_option(o.https_proxy, "https_proxy");
-  if (!o.http_proxy.empty()) impl_->http_proxy = parse_proxy_option(o.http_proxy, "http_proxy");
+namespace detail {
+namespace asio_https_impl {
+
+/// Fills `state` from `options`: proxies parsed, and a TLS context of its own when the trust
+/// anchors differ from the system's. Shared by both transports (azid/async uses it too).
+inline void configure(TransportState& state, TransportOptions options) {
+  state.options = std::move(options);
+  const TransportOptions& o = state.options;
+  if (!o.https_proxy.empty()) state.https_proxy = parse_proxy_option(o.https_proxy, "https_proxy");
+  if (!o.http_proxy.empty()) state.http_proxy = parse_proxy_option(o.http_proxy, "http_proxy");
   if (!o.extra_ca_file.empty() || !o.use_system_trust) {
     // Different anchors need a context of their own; it is built once, here, and shared by
     // every connection of this transport.
-    impl_->own_context.emplace(make_client_context());
-    X509_STORE* store = SSL_CTX_get_cert_store(impl_->own_context->native_handle());
+    state.own_context.emplace(make_client_context());
+    X509_STORE* store = SSL_CTX_get_cert_store(state.own_context->native_handle());
     if (o.use_system_trust) add_system_trust(store);
     if (!o.extra_ca_file.empty() && X509_STORE_load_file(store, o.extra_ca_file.c_str()) != 1) {
       ERR_clear_error();
@@ -516,6 +529,39 @@ AZID_DECL AsioHttpsTransport::AsioHttpsTransport(TransportOptions options)
     }
     warm_certificate_caches(store);
   }
+}
+
+/// The route of a request to `url` under the transport's proxy settings.
+inline Route route_for(const TransportState& state, const HttpRequest& request, const Url& url) {
+  Route route;
+  const bool https = url.scheme == "https";
+  if (!request.bypass_proxy && !bypasses_proxy(state.options.no_proxy, url.host)) {
+    if (https && state.https_proxy) {
+      route.proxy = &*state.https_proxy;
+      route.tunnel = true;
+    } else if (!https && state.http_proxy) {
+      route.proxy = &*state.http_proxy;
+      route.absolute_form = true;
+    }
+  }
+  return route;
+}
+
+/// The pool slot of a connection. Pinned and unpinned connections never share one: a connection
+/// accepted by a pin was never chain-verified.
+inline std::string pool_key(const Url& url, const Route& route, const std::string& pin) {
+  std::string key = url.scheme + "://" + host_port(url);
+  if (route.proxy) key += " via " + host_port(*route.proxy);
+  if (!pin.empty()) key += " pin " + pin;
+  return key;
+}
+
+}  // namespace asio_https_impl
+}  // namespace detail
+
+AZID_DECL AsioHttpsTransport::AsioHttpsTransport(TransportOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  detail::asio_https_impl::configure(*impl_, std::move(options));
 }
 
 AZID_DECL AsioHttpsTransport::~AsioHttpsTransport() = default;
@@ -532,21 +578,8 @@ AZID_DECL HttpResponse AsioHttpsTransport::send(const HttpRequest& request, std:
   const bool https = url.scheme == "https";
   const std::string pin = https ? request.pinned_thumbprint : std::string{};
 
-  Route route;
-  if (!request.bypass_proxy && !detail::bypasses_proxy(impl.options.no_proxy, url.host)) {
-    if (https && impl.https_proxy) {
-      route.proxy = &*impl.https_proxy;
-      route.tunnel = true;
-    } else if (!https && impl.http_proxy) {
-      route.proxy = &*impl.http_proxy;
-      route.absolute_form = true;
-    }
-  }
-  // Pinned and unpinned connections never share a pool slot: a connection accepted by a pin
-  // was never chain-verified.
-  std::string key = url.scheme + "://" + host_port(url);
-  if (route.proxy) key += " via " + host_port(*route.proxy);
-  if (!pin.empty()) key += " pin " + pin;
+  const Route route = route_for(impl, request, url);
+  const std::string key = pool_key(url, route, pin);
 
   try {
     for (int attempt = 0;; ++attempt) {

@@ -1,0 +1,600 @@
+// azid/async/get_token.hpp: azid::async_get_token and azid::async_try_get_token, asynchronous token
+// acquisition for every credential and for chains, following Asio's completion-token conventions.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/cancellation_type.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/error.hpp>
+#include <asio/execution/outstanding_work.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/post.hpp>
+#include <asio/prefer.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "azid/async/https_transport.hpp"
+#include "azid/async/platform.hpp"
+#include "azid/cache/token_cache.hpp"
+#include "azid/chain.hpp"
+#include "azid/config.hpp"
+#include "azid/core/access_token.hpp"
+#include "azid/core/concepts.hpp"
+#include "azid/core/log.hpp"
+#include "azid/core/result.hpp"
+#include "azid/credentials/certificate.hpp"
+#include "azid/credentials/client_assertion.hpp"
+#include "azid/credentials/client_secret.hpp"
+#include "azid/credentials/environment.hpp"
+#include "azid/credentials/workload_identity.hpp"
+#include "azid/detail/confidential_client.hpp"
+#include "azid/detail/entra.hpp"
+#include "azid/detail/http_driver.hpp"
+#include "azid/detail/url.hpp"
+
+AZID_BEGIN
+
+// ---------------------------------------------------------------------------------------------
+// Error codes
+
+/// How async_get_token reports a TokenResult's failure (category "azid.token"). The detailed
+/// message, identical to the synchronous one, comes with async_try_get_token's TokenResult.
+enum class token_errc {
+  credential_unavailable = 1,  ///< CredentialUnavailableError: a chain would move on
+  authentication_failed,       ///< ClientAuthenticationError
+  authentication_required,     ///< AuthenticationRequiredError
+  invalid_argument,            ///< the request or configuration is wrong (std::invalid_argument)
+};
+
+namespace detail {
+class token_category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "azid.token"; }
+  std::string message(int ev) const override {
+    switch (static_cast<token_errc>(ev)) {
+      case token_errc::credential_unavailable: return "credential unavailable";
+      case token_errc::authentication_failed: return "authentication failed";
+      case token_errc::authentication_required: return "authentication required";
+      case token_errc::invalid_argument: return "invalid argument";
+    }
+    return "unknown azid.token error";
+  }
+};
+}  // namespace detail
+
+[[nodiscard]] inline const std::error_category& token_category() noexcept {
+  static const detail::token_category_impl cat;
+  return cat;
+}
+[[nodiscard]] inline std::error_code make_error_code(token_errc e) noexcept { return {static_cast<int>(e), token_category()}; }
+
+/// The error code of a result: none on success, else its Failure as token_errc.
+[[nodiscard]] inline std::error_code to_error_code(const TokenResult& r) noexcept {
+  if (r.ok()) return {};
+  switch (r.failure()) {
+    case Failure::unavailable: return make_error_code(token_errc::credential_unavailable);
+    case Failure::auth_required: return make_error_code(token_errc::authentication_required);
+    case Failure::invalid_argument: return make_error_code(token_errc::invalid_argument);
+    default: return make_error_code(token_errc::authentication_failed);
+  }
+}
+
+AZID_END
+
+template <>
+struct std::is_error_code_enum<azid::token_errc> : std::true_type {};
+
+AZID_BEGIN
+namespace detail {
+
+inline constexpr auto use_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
+
+/// Whether the calling coroutine has been asked to stop.
+inline asio::awaitable<bool> cancelled() {
+  asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+  co_return cs.cancelled() != asio::cancellation_type::none;
+}
+
+/// Waits `d` on an Asio timer (retry backoff); returns early when cancelled.
+inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, d);
+  auto [ec] = co_await timer.async_wait(use_tuple_awaitable);
+  (void)ec;
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP: one exchange, logged, with retries (http_driver.hpp's rules, waits on timers)
+
+template <class T>
+asio::awaitable<Outcome<HttpResponse>> send_async(T& transport, HttpRequest req) {
+  if constexpr (requires { { transport.exchange(std::move(req)) } -> std::same_as<asio::awaitable<Outcome<HttpResponse>>>; }) {
+    co_return co_await transport.exchange(std::move(req));  // already a coroutine: no second spawn
+  } else {
+    auto [ec, res] = co_await transport.async_send(std::move(req), use_tuple_awaitable);
+    co_return Outcome<HttpResponse>{ec, std::move(res)};
+  }
+}
+
+/// send_logged, awaited: the same INFO line (`HTTP <method> <url, query redacted> -> ...`).
+template <class P>
+asio::awaitable<Outcome<HttpResponse>> send_logged_async(const P& platform, const HttpRequest& req) {
+  const auto start = platform.clock().steady_now();
+  Outcome<HttpResponse> out = co_await send_async(platform.transport(), req);
+  const Logger& log = platform.logger();
+  if (log.enabled(LogLevel::info)) {
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(platform.clock().steady_now() - start).count();
+    std::string line = "HTTP " + req.method + " " + redact_url_query(req.url, loggable_query_names) + " -> ";
+    if (out.ec) line += "error: " + out.ec.message();
+    else line += std::to_string(out.value.status);
+    line += " (" + std::to_string(ms) + " ms)";
+    log.write(LogLevel::info, line);
+  }
+  co_return out;
+}
+
+/// send_with_retry, awaited: the same retry rules and delays, on an Asio timer. Stops retrying
+/// once cancelled.
+template <class P>
+asio::awaitable<Outcome<HttpResponse>> send_with_retry_async(const P& platform, const HttpRequest& req,
+                                                             const RetryOptions& opts) {
+  for (int attempt = 0;; ++attempt) {
+    Outcome<HttpResponse> out = co_await send_logged_async(platform, req);
+    const bool retry = out.ec ? retriable_error(out.ec) : retriable_status(out.value.status);
+    if (!retry || attempt >= opts.max_retries || co_await cancelled()) co_return out;
+    std::chrono::milliseconds delay =
+        out.ec ? std::chrono::milliseconds(-1) : retry_after(out.value.headers, platform.clock().now());
+    if (delay.count() < 0) delay = opts.base_delay * (std::int64_t{1} << attempt);
+    if (delay > opts.max_delay) delay = opts.max_delay;
+    if (platform.logger().enabled(LogLevel::info))
+      platform.logger().write(LogLevel::info, "Retrying in " + std::to_string(delay.count()) + " ms (attempt " +
+                                                  std::to_string(attempt + 2) + " of " +
+                                                  std::to_string(opts.max_retries + 1) + ")");
+    co_await sleep_for(delay);
+    if (co_await cancelled()) co_return out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cache's single flight, awaited
+
+/// A coroutine queued behind a fetch in flight: wake() (called by the cache, under its lock, from
+/// whichever thread ends the fetch) posts a cancel of the timer the coroutine waits on to the
+/// coroutine's own executor, so no thread blocks and the timer is touched on one strand only.
+class QueuedWaiter final : public CacheWaiter, public std::enable_shared_from_this<QueuedWaiter> {
+ public:
+  explicit QueuedWaiter(const asio::any_io_executor& ex) : timer_(ex) {}
+
+  void wake() noexcept override {
+    try {
+      asio::post(timer_.get_executor(), [self = shared_from_this()] { self->timer_.cancel(); });
+    } catch (...) {
+      // Out of memory: the waiter's own cancellation (or its caller's timeout) still ends it.
+    }
+  }
+  /// Suspends until wake() or cancellation.
+  asio::awaitable<void> wait() {
+    timer_.expires_at(asio::steady_timer::time_point::max());
+    auto [ec] = co_await timer_.async_wait(use_tuple_awaitable);
+    (void)ec;
+  }
+
+ private:
+  asio::steady_timer timer_;
+};
+
+/// Ends a fetch the cache handed to this coroutine: finish() stores the outcome and wakes every
+/// waiter; a coroutine that stops without an outcome (cancelled, destroyed) abandons it so a
+/// waiter fetches instead.
+struct FetchGuard {
+  const TokenCache& cache;
+  CacheWaiter& waiter;
+  bool open = true;
+  template <class Clock>
+  TokenResult finish(const TokenRequestContext& ctx, const Clock& clock, TokenResult fetched) {
+    open = false;
+    return cache.async_finish(waiter, ctx, clock, std::move(fetched));
+  }
+  ~FetchGuard() {
+    if (open) cache.async_abandon(waiter);
+  }
+  FetchGuard(const TokenCache& c, CacheWaiter& w) : cache(c), waiter(w) {}
+  FetchGuard(const FetchGuard&) = delete;
+  FetchGuard& operator=(const FetchGuard&) = delete;
+};
+
+/// Takes a coroutine's waiter off the cache's queue when the coroutine ends for any reason.
+struct QueueGuard {
+  const TokenCache& cache;
+  CacheWaiter& waiter;
+  ~QueueGuard() { cache.async_unqueue(waiter); }
+};
+
+inline TokenResult cancelled_result(std::string_view credential) {
+  return TokenResult::failed(credential, std::string(credential) + ": the token request was cancelled.");
+}
+
+/// Gets a token for `ctx` from `cache`, fetching with `fetch()` (a coroutine returning
+/// TokenResult) when this caller is the one to; concurrent callers of one key, synchronous or
+/// not, share that fetch.
+template <class Clock, class Fetch>
+asio::awaitable<TokenResult> cached_async(std::string_view credential, const TokenCache& cache,
+                                          const TokenRequestContext& ctx, std::string_view tenant,
+                                          const Clock& clock, Fetch fetch) {
+  auto waiter = std::make_shared<QueuedWaiter>(co_await asio::this_coro::executor);
+  QueueGuard queue_guard{cache, *waiter};
+  for (;;) {
+    TokenResult out;
+    switch (cache.async_begin(ctx, tenant, clock, *waiter, out)) {
+      case TokenCache::AsyncStep::done:
+        co_return out;
+      case TokenCache::AsyncStep::queued:
+        co_await waiter->wait();
+        if (co_await cancelled()) co_return cancelled_result(credential);
+        continue;
+      case TokenCache::AsyncStep::fetch:
+        break;
+    }
+    FetchGuard guard(cache, *waiter);
+    TokenResult fetched = co_await fetch();
+    if (co_await cancelled()) co_return cancelled_result(credential);  // the guard abandons
+    co_return guard.finish(ctx, clock, std::move(fetched));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credentials
+
+/// The platform type of the credentials that fetch through ConfidentialClient.
+template <class C>
+struct confidential_platform {};
+template <class P>
+struct confidential_platform<ClientSecretCredential<P>> {
+  using type = P;
+};
+template <class P>
+struct confidential_platform<CertificateCredential<P>> {
+  using type = P;
+};
+template <class P>
+struct confidential_platform<ClientAssertionCredential<P>> {
+  using type = P;
+};
+template <class P>
+struct confidential_platform<WorkloadIdentityCredential<P>> {
+  using type = P;
+};
+template <class P>
+struct confidential_platform<EnvironmentCredential<P>> {
+  using type = P;
+};
+
+template <class P>
+concept AsyncCapablePlatform = requires(const P& p) {
+  requires AsyncTransport<std::remove_cvref_t<decltype(p.transport())>>;
+};
+
+/// Credentials with a native asynchronous path: the confidential family on a platform whose
+/// transport is asynchronous.
+template <class C>
+concept NativeConfidential = requires { typename confidential_platform<C>::type; } &&
+                             AsyncCapablePlatform<typename confidential_platform<C>::type>;
+
+template <class C>
+struct is_chain : std::false_type {};
+template <class... Cs>
+struct is_chain<Chain<Cs...>> : std::true_type {};
+
+/// Grants the asynchronous walk the chain's sticky selection.
+struct ChainAsync {
+  template <class Ch>
+  static void select(const Ch& chain, int index) noexcept {
+    chain.selected_.store(index, std::memory_order_release);
+  }
+};
+
+template <class C>
+asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestContext ctx);
+
+/// The confidential family: the credential's own try_get_token, under a PlanScope, validates the
+/// request, resolves the tenant, answers from the cache on a hit, and otherwise says what it would
+/// send; that exchange then runs here, asynchronously, through the same cache.
+template <class C>
+asio::awaitable<TokenResult> confidential_async(const C& cred, TokenRequestContext ctx) {
+  using P = typename confidential_platform<C>::type;
+  ConfidentialPlan plan;
+  TokenResult early;
+  {
+    PlanScope scope(plan);
+    early = cred.try_get_token(ctx);
+  }
+  if (!plan.captured) co_return early;  // a cache hit, or a failure found before any I/O
+  const P& platform = *static_cast<const P*>(plan.platform);
+  const std::string_view name = C::name;
+  TokenResult result = co_await cached_async(
+      name, *plan.cache, ctx, plan.tenant, platform.clock(),
+      [&]() -> asio::awaitable<TokenResult> {
+        std::string fields;
+        if (auto r = plan.auth(plan.endpoint, fields); r.failure() != Failure::none) co_return r;
+        HttpRequest req = make_client_credentials_request(plan.endpoint, plan.client_id, ctx, fields);
+        req.connect_timeout = plan.connect_timeout;
+        req.timeout = plan.timeout;
+        const auto request_time = platform.clock().now();
+        Outcome<HttpResponse> sent = co_await send_with_retry_async(platform, req, plan.retry);
+        co_return token_result(name, plan.endpoint, sent.value, sent.ec, request_time, plan.sts_failure);
+      });
+  const Logger& log = platform.logger();
+  if (result.ok()) {
+    if (log.enabled(LogLevel::debug)) log.write(LogLevel::debug, std::string(name) + ".get_token succeeded");
+  } else if (log.enabled(LogLevel::warning)) {
+    log.write(LogLevel::warning, std::string(name) + ".get_token failed: " + result.error_info().message);
+  }
+  co_return result;
+}
+
+/// Credentials without a native path (developer tools, managed identity, Azure Pipelines, or any
+/// credential on a platform without an asynchronous transport): the blocking try_get_token runs
+/// on a thread of its own, and the result is posted back to the caller's executor, which is
+/// never blocked (and is kept from running out of work meanwhile). The call itself cannot be
+/// cancelled; a cancelled caller is completed when it returns.
+template <class C>
+asio::awaitable<TokenResult> blocking_async(const C& cred, TokenRequestContext ctx) {
+  auto ex = co_await asio::this_coro::executor;
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(TokenResult)>(
+      [&cred, ex](auto handler, TokenRequestContext c) {
+        auto work = asio::prefer(ex, asio::execution::outstanding_work.tracked);
+        std::thread([&cred, c = std::move(c), h = std::move(handler), work]() mutable {
+          TokenResult r;
+          try {
+            r = cred.try_get_token(c);
+          } catch (const std::exception& e) {
+            r = TokenResult::failed(C::name, std::string(C::name) + ": " + e.what());
+          }
+          auto target = asio::get_associated_executor(h, work);
+          asio::post(target, [h = std::move(h), r = std::move(r)]() mutable { std::move(h)(std::move(r)); });
+        }).detach();
+      },
+      asio::use_awaitable, std::move(ctx));
+}
+
+template <std::size_t I, class... Cs>
+asio::awaitable<TokenResult> chain_member_async(const Chain<Cs...>& chain, std::size_t index,
+                                                const TokenRequestContext& ctx) {
+  if constexpr (I < sizeof...(Cs)) {
+    if (index == I) co_return co_await try_get_token_async(chain.template member<I>(), ctx);
+    co_return co_await chain_member_async<I + 1>(chain, index, ctx);
+  } else {
+    co_return TokenResult::failed(chain.options().display_name, "no such chain member");
+  }
+}
+
+template <class M>
+void chain_log(const M& member, LogLevel level, const std::string& text) {
+  if (const Logger* l = logger_of(member); l != nullptr && l->enabled(level)) l->write(level, text);
+}
+
+/// Chain::walk, awaited member by member: unavailable moves on, anything else stops, the failure
+/// lists every attempt, sticky chains remember the member that succeeded.
+template <std::size_t I, class... Cs>
+asio::awaitable<TokenResult> chain_walk_async(const Chain<Cs...>& chain, const TokenRequestContext& ctx,
+                                              std::vector<CredentialAttempt> attempts) {
+  const ChainOptions& o = chain.options();
+  if constexpr (I == sizeof...(Cs)) {
+    ErrorInfo info;
+    info.credential = std::string(o.display_name);
+    info.message = chain_failure_message(o.display_name, attempts);
+    info.attempts = std::move(attempts);
+    chain_log(chain.template member<0>(), LogLevel::warning, info.message);
+    co_return TokenResult::error(Failure::unavailable, std::move(info));
+  } else {
+    const auto& m = chain.template member<I>();
+    using M = std::remove_cvref_t<decltype(m)>;
+    TokenResult r = co_await try_get_token_async(m, ctx);
+    switch (r.failure()) {
+      case Failure::none:
+        if (!r.ok()) break;
+        if (o.sticky) ChainAsync::select(chain, static_cast<int>(I));
+        chain_log(m, LogLevel::info,
+                  std::string(o.display_name) + " acquired a token from " + std::string(M::name));
+        co_return r;
+      case Failure::unavailable:
+        attempts.push_back({std::string(M::name), r.error_info().message, true});
+        break;
+      case Failure::invalid_argument:
+        co_return r;  // the caller's mistake: no other member would do better
+      default: {
+        attempts.push_back({std::string(M::name), r.error_info().message, false});
+        ErrorInfo info = r.error_info();
+        info.credential = std::string(o.display_name);
+        info.message = chain_failure_message(o.display_name, attempts);
+        info.attempts = std::move(attempts);
+        chain_log(m, LogLevel::warning, info.message);
+        co_return TokenResult::error(r.failure(), std::move(info));
+      }
+    }
+    if (co_await cancelled()) co_return cancelled_result(o.display_name);
+    co_return co_await chain_walk_async<I + 1>(chain, ctx, std::move(attempts));
+  }
+}
+
+template <class... Cs>
+asio::awaitable<TokenResult> chain_async(const Chain<Cs...>& chain, TokenRequestContext ctx) {
+  if (chain.options().sticky) {
+    if (const int s = chain.selected(); s >= 0)
+      co_return co_await chain_member_async<0>(chain, static_cast<std::size_t>(s), ctx);
+  }
+  co_return co_await chain_walk_async<0>(chain, ctx, {});
+}
+
+/// The dispatch: native where the credential has a native path, else the blocking fallback.
+template <class C>
+asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestContext ctx) {
+  if constexpr (is_chain<C>::value)
+    co_return co_await chain_async(cred, std::move(ctx));
+  else if constexpr (NativeConfidential<C>)
+    co_return co_await confidential_async(cred, std::move(ctx));
+  else
+    co_return co_await blocking_async(cred, std::move(ctx));
+}
+
+/// Whether `C` gets a token without a thread of its own (a chain: when all its members do).
+template <class C>
+struct is_native_async : std::bool_constant<NativeConfidential<C>> {};
+template <class... Cs>
+struct is_native_async<Chain<Cs...>> : std::bool_constant<(is_native_async<Cs>::value && ...)> {};
+
+/// The executor a credential's asynchronous work defaults to: its transport's (for a chain, that
+/// of the first member that has one).
+template <class C>
+concept HasAsyncExecutor = requires(const C& c) {
+  { c.platform().transport().get_executor() } -> std::convertible_to<asio::any_io_executor>;
+};
+
+template <class C>
+constexpr bool has_default_executor() {
+  if constexpr (HasAsyncExecutor<C>) return true;
+  else if constexpr (is_chain<C>::value) return []<class... Cs>(std::type_identity<Chain<Cs...>>) {
+    return (has_default_executor<Cs>() || ...);
+  }(std::type_identity<C>{});
+  else return false;
+}
+
+template <class C>
+asio::any_io_executor default_executor(const C& cred) {
+  if constexpr (HasAsyncExecutor<C>) {
+    return cred.platform().transport().get_executor();
+  } else {
+    return [&]<class... Cs>(const Chain<Cs...>& chain) {
+      return [&]<std::size_t... I>(std::index_sequence<I...>) {
+        asio::any_io_executor ex;
+        auto pick = [&](const auto& member) {
+          if constexpr (has_default_executor<std::remove_cvref_t<decltype(member)>>()) {
+            ex = default_executor(member);
+            return true;
+          } else {
+            return false;
+          }
+        };
+        (void)(pick(chain.template member<I>()) || ...);
+        return ex;
+      }(std::index_sequence_for<Cs...>{});
+    }(cred);
+  }
+}
+
+/// The top-level coroutine: the result, or operation_aborted when the caller cancelled.
+template <class C>
+asio::awaitable<Outcome<TokenResult>> top_async(const C& cred, TokenRequestContext ctx) {
+  // Cancellation is observed where it matters (cancelled() below and in the steps), not thrown
+  // from the next co_await: a fetch must get to release its cache entry.
+  co_await asio::this_coro::throw_if_cancelled(false);
+  Outcome<TokenResult> out;
+  out.value = co_await try_get_token_async(cred, std::move(ctx));
+  if (co_await cancelled()) out.ec = asio::error::operation_aborted;
+  co_return out;
+}
+
+template <class C>
+asio::awaitable<Outcome<AccessToken>> access_token_async(const C& cred, TokenRequestContext ctx) {
+  Outcome<TokenResult> r = co_await top_async(cred, std::move(ctx));
+  Outcome<AccessToken> out;
+  out.ec = r.ec ? r.ec : to_error_code(r.value);
+  if (!out.ec) out.value = r.value.token();
+  co_return out;
+}
+
+}  // namespace detail
+
+/// Whether `async_get_token` on a `C` runs without a thread of its own (see the functions below).
+template <class C>
+inline constexpr bool is_native_async_v = detail::is_native_async<C>::value;
+
+/// Gets a token asynchronously; completes with `void(std::error_code, AccessToken)`.
+///
+/// `ec` is empty on success, otherwise a `token_errc` naming the kind of failure (the message
+/// itself comes with async_try_get_token), or asio::error::operation_aborted when the operation
+/// was cancelled through the completion handler's cancellation slot. Any Asio completion token
+/// works: a callback, asio::use_future, asio::use_awaitable (C++20 coroutines), deferred.
+///
+/// Work runs on a strand of `ex`; the handler runs on its associated executor (default: that
+/// strand); it is never invoked from inside this call. A cache hit completes without I/O.
+/// Concurrent callers for one key share one request with each other and with synchronous callers:
+/// asynchronous waiters are queued handlers, not blocked threads.
+///
+/// Native (no thread of its own, I/O on `ex`'s io_context): ClientSecretCredential,
+/// CertificateCredential, ClientAssertionCredential, WorkloadIdentityCredential and
+/// EnvironmentCredential on a platform whose transport models AsyncTransport (AsyncPlatform),
+/// and chains of them. Every other credential runs its blocking try_get_token on a thread of its
+/// own and completes on `ex` (is_native_async_v says which applies).
+///
+/// `cred` must outlive the operation; `ctx` is copied.
+template <class C, class CompletionToken>
+  requires Credential<C>
+auto async_get_token(asio::any_io_executor ex, const C& cred, const TokenRequestContext& ctx, CompletionToken&& token) {
+  // Not a coroutine lambda: a coroutine's captures would die with the closure.
+  return detail::launch_outcome<AccessToken>(std::move(ex), std::forward<CompletionToken>(token),
+                                             [&cred, ctx] { return detail::access_token_async(cred, ctx); });
+}
+
+/// async_get_token on the credential's own executor: its transport's (AsyncPlatform), or for a
+/// chain the first member's that has one.
+template <class C, class CompletionToken>
+  requires Credential<C> && (detail::has_default_executor<C>())
+auto async_get_token(const C& cred, const TokenRequestContext& ctx, CompletionToken&& token) {
+  return async_get_token(detail::default_executor(cred), cred, ctx, std::forward<CompletionToken>(token));
+}
+
+/// Like async_get_token, but completes with `void(TokenResult)`: the token, or the failure with
+/// the same kind and message try_get_token gives. Cancellation yields a failed result
+/// ("<credential>: the token request was cancelled.").
+template <class C, class CompletionToken>
+  requires Credential<C>
+auto async_try_get_token(asio::any_io_executor ex, const C& cred, const TokenRequestContext& ctx,
+                         CompletionToken&& token) {
+  return asio::async_initiate<CompletionToken, void(TokenResult)>(
+      [](auto handler, asio::any_io_executor ex, const C* cred, TokenRequestContext ctx) {
+        auto strand = asio::make_strand(ex);
+        auto handler_ex = asio::get_associated_executor(handler, strand);
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        asio::co_spawn(
+            strand, detail::top_async(*cred, std::move(ctx)),
+            asio::bind_cancellation_slot(
+                slot, asio::bind_executor(handler_ex, [h = std::move(handler)](
+                                                          std::exception_ptr ep, detail::Outcome<TokenResult> o) mutable {
+                  if (ep) o.value = TokenResult::failed(C::name, std::string(C::name) + ": unexpected failure.");
+                  else if (o.ec && o.value.ok()) o.value = detail::cancelled_result(C::name);
+                  std::move(h)(std::move(o.value));
+                })));
+      },
+      token, std::move(ex), &cred, ctx);
+}
+
+template <class C, class CompletionToken>
+  requires Credential<C> && (detail::has_default_executor<C>())
+auto async_try_get_token(const C& cred, const TokenRequestContext& ctx, CompletionToken&& token) {
+  return async_try_get_token(detail::default_executor(cred), cred, ctx, std::forward<CompletionToken>(token));
+}
+
+AZID_END

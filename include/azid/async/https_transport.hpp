@@ -1,0 +1,132 @@
+// azid/async/https_transport.hpp: the AsyncTransport concept and AsyncHttpsTransport, HTTPS on a
+// caller's executor (models Transport and AsyncTransport). Includes Asio; OpenSSL stays in the .ipp.
+#pragma once
+
+#include <concepts>
+#include <exception>
+#include <memory>
+#include <system_error>
+#include <utility>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/strand.hpp>
+
+#include "azid/config.hpp"
+#include "azid/core/error_code.hpp"
+#include "azid/transport/asio_https.hpp"
+#include "azid/transport/http_message.hpp"
+
+AZID_BEGIN
+
+namespace detail {
+/// A completion handler of the async_send signature, for the concept check only.
+struct SendProbe {
+  void operator()(std::error_code, HttpResponse) const {}
+};
+
+/// Result of an internal coroutine that completes with `void(std::error_code, V)`.
+template <class V>
+struct Outcome {
+  std::error_code ec;
+  V value{};
+};
+
+/// Runs `make()` (returning asio::awaitable<Outcome<V>>) on a strand of `ex` and completes `token`
+/// with `void(std::error_code, V)`. The handler runs on its associated executor (default: the
+/// strand) and its cancellation slot reaches the coroutine. An exception escaping the coroutine
+/// (only bad_alloc can) becomes errc::io_error.
+template <class V, class Token, class Make>
+auto launch_outcome(asio::any_io_executor ex, Token&& token, Make make) {
+  return asio::async_initiate<Token, void(std::error_code, V)>(
+      [](auto handler, asio::any_io_executor ex, Make make) {
+        auto strand = asio::make_strand(ex);
+        auto handler_ex = asio::get_associated_executor(handler, strand);
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        asio::co_spawn(strand, make(),
+                       asio::bind_cancellation_slot(
+                           slot, asio::bind_executor(handler_ex, [h = std::move(handler)](
+                                                                     std::exception_ptr ep, Outcome<V> o) mutable {
+                             if (ep && !o.ec) o.ec = make_error_code(errc::io_error);
+                             std::move(h)(o.ec, std::move(o.value));
+                           })));
+      },
+      token, std::move(ex), std::move(make));
+}
+}  // namespace detail
+
+/// AsyncTransport requirements (t: T&, req: HttpRequest, token: a completion token)
+/// | expression               | type                | semantics |
+/// |--------------------------|---------------------|-----------|
+/// | `T::executor_type`       | an Asio executor    | where the exchanges run |
+/// | `t.get_executor()`       | T::executor_type    | |
+/// | `t.async_send(req, token)` | per the token     | one exchange, completing with `void(std::error_code, HttpResponse)`; the same contract as Transport's `send` (errors in azid::errc, any HTTP status is a success, req's timeouts and size limits honoured); never completes inside the call; several may run at once |
+template <class T>
+concept AsyncTransport = requires(T& t, HttpRequest req) {
+  typename T::executor_type;
+  { t.get_executor() } -> std::convertible_to<typename T::executor_type>;
+  t.async_send(std::move(req), detail::SendProbe{});
+};
+
+/// HTTP/1.1 over TCP, TLS 1.2+ for https://, driven asynchronously on the caller's executor: no
+/// thread of its own, no blocking call on the executor (host names are resolved by Asio's
+/// resolver). The rules are AsioHttpsTransport's (same TransportOptions, trust, host-name
+/// verification and pinning, proxies and CONNECT tunnels, size limits): resolve + connect (and
+/// the tunnel) within `connect_timeout`, handshake + write + read within `timeout`, each phase
+/// cut off by a timer. Kept-alive connections are pooled per host and reused.
+///
+/// It also models the synchronous Transport (an AsioHttpsTransport with the same options, its
+/// own pool), so credentials built on it keep their blocking get_token as well.
+///
+/// Thread safety: async_send and send may be called from any thread; each exchange runs on its
+/// own strand of the executor. The transport must outlive its exchanges.
+class AsyncHttpsTransport {
+ public:
+  using executor_type = asio::any_io_executor;
+
+  /// @throws std::invalid_argument for a malformed proxy or an unreadable extra_ca_file.
+  AZID_DECL explicit AsyncHttpsTransport(executor_type executor, TransportOptions options = {});
+  AZID_DECL ~AsyncHttpsTransport();
+  AsyncHttpsTransport(const AsyncHttpsTransport&) = delete;
+  AsyncHttpsTransport& operator=(const AsyncHttpsTransport&) = delete;
+
+  [[nodiscard]] AZID_DECL executor_type get_executor() const noexcept;
+
+  /// One exchange; completes with `void(std::error_code, HttpResponse)`.
+  template <class CompletionToken = asio::default_completion_token_t<executor_type>>
+  auto async_send(HttpRequest request, CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
+    return detail::launch_outcome<HttpResponse>(
+        get_executor(), std::forward<CompletionToken>(token),
+        [this, r = std::move(request)]() mutable { return exchange(std::move(r)); });
+  }
+
+  /// The coroutine behind async_send, for composing inside other coroutines.
+  AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> exchange(HttpRequest request);
+
+  /// Blocking exchange (models Transport).
+  AZID_DECL HttpResponse send(const HttpRequest& request, std::error_code& ec);
+
+  /// Connections opened by async_send so far (TCP connects, proxy tunnels included).
+  [[nodiscard]] AZID_DECL std::size_t connections_opened() const noexcept;
+  /// Closes every idle pooled connection of the asynchronous side.
+  AZID_DECL void close_idle() noexcept;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+static_assert(AsyncTransport<AsyncHttpsTransport>);
+
+AZID_END
+
+#if defined(AZID_HEADER_ONLY)
+#include "azid/impl/async_https.ipp"
+#endif

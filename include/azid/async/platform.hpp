@@ -1,0 +1,70 @@
+// azid/async/platform.hpp: AsyncPlatform, DefaultPlatform's seams with AsyncHttpsTransport on the
+// caller's executor (models Platform; its transport also models AsyncTransport).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <asio/any_io_executor.hpp>
+
+#include "azid/async/https_transport.hpp"
+#include "azid/config.hpp"
+#include "azid/core/concepts.hpp"
+#include "azid/core/log.hpp"
+#include "azid/platform/clock.hpp"
+#include "azid/platform/default_platform.hpp"
+#include "azid/platform/environment.hpp"
+#include "azid/platform/file_reader.hpp"
+#include "azid/platform/process_runner.hpp"
+
+AZID_BEGIN
+
+/// The production platform for asynchronous use: like DefaultPlatform (system clock, process
+/// environment, files, process runner, logger, proxy settings from the environment unless told
+/// otherwise) but its transport runs on `executor`. Credentials built on it offer both get_token
+/// and azid::async_get_token. A cheap handle: copies share one transport (and its pools).
+class AsyncPlatform {
+ public:
+  explicit AsyncPlatform(asio::any_io_executor executor, DefaultPlatformOptions options = {})
+      : state_(std::make_shared<State>(std::move(executor), std::move(options))) {}
+
+  [[nodiscard]] AsyncHttpsTransport& transport() const noexcept { return state_->transport; }
+  [[nodiscard]] const SystemClock& clock() const noexcept { return state_->clock; }
+  [[nodiscard]] const ProcessEnvironment& environment() const noexcept { return state_->environment; }
+  [[nodiscard]] const PosixFileReader& files() const noexcept { return state_->files; }
+  [[nodiscard]] const PosixProcessRunner& process_runner() const noexcept { return state_->process_runner; }
+  [[nodiscard]] Logger& logger() const noexcept { return state_->logger; }
+
+ private:
+  static TransportOptions with_proxy_env(TransportOptions t, bool from_env) {
+    if (!from_env) return t;
+    const ProcessEnvironment env;
+    auto pick = [&](std::string& field, const char* upper, const char* lower) {
+      if (!field.empty()) return;
+      if (auto v = env.get(upper)) field = *v;
+      else if (auto w = env.get(lower)) field = *w;
+    };
+    pick(t.https_proxy, "HTTPS_PROXY", "https_proxy");
+    pick(t.http_proxy, "HTTP_PROXY", "http_proxy");
+    pick(t.no_proxy, "NO_PROXY", "no_proxy");
+    return t;
+  }
+  struct State {
+    State(asio::any_io_executor ex, DefaultPlatformOptions o)
+        : transport(std::move(ex), with_proxy_env(std::move(o.transport), o.proxy_from_environment)),
+          logger(std::move(o.logger)) {}
+    AsyncHttpsTransport transport;
+    SystemClock clock;
+    ProcessEnvironment environment;
+    PosixFileReader files;
+    PosixProcessRunner process_runner;
+    mutable Logger logger;
+  };
+  std::shared_ptr<State> state_;
+};
+
+static_assert(Platform<AsyncPlatform>);
+static_assert(Transport<AsyncHttpsTransport>);
+
+AZID_END

@@ -1,0 +1,361 @@
+// azid/impl/async_https.ipp: AsyncHttpsTransport, the asynchronous HTTPS exchange as a coroutine on
+// the caller's executor. Shares TLS setup, proxy routing and the HTTP/1.1 codec with asio_https.ipp.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <asio/buffer.hpp>
+#include <asio/connect.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ssl/stream.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+#include "azid/async/https_transport.hpp"
+#include "azid/core/error_code.hpp"
+#include "azid/detail/http1.hpp"
+#include "azid/detail/url.hpp"
+#include "azid/impl/asio_https.ipp"
+
+AZID_BEGIN
+namespace detail {
+namespace async_https_impl {
+
+using asio_https_impl::steady;
+using asio_https_impl::tcp;
+inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+/// One pooled connection. Its socket belongs to the transport's executor; whichever exchange holds
+/// it drives it from that exchange's strand.
+struct AsyncConnection {
+  explicit AsyncConnection(const asio::any_io_executor& ex) : socket(ex) {}
+  tcp::socket socket;  // moved into `tls` once the connection is upgraded
+  std::optional<asio::ssl::stream<tcp::socket>> tls;
+  std::string key;
+  steady::time_point idle_since{};
+  std::array<char, 16 * 1024> buffer{};
+
+  tcp::socket& lowest() noexcept { return tls ? tls->next_layer() : socket; }
+};
+using AsyncConnectionPtr = std::unique_ptr<AsyncConnection>;
+
+/// Cuts the current phase off at its deadline: on expiry it cancels the resolver or closes the
+/// socket, so the pending operation completes at once as aborted. It lives on the exchange's strand
+/// and is shared with its timer handler, so an expiry that races the end of a phase finds it alive
+/// (and ignores it: every arming has its own id).
+struct Watchdog {
+  explicit Watchdog(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  std::uint64_t armed = 0;
+  bool fired = false;
+  AsyncConnection* conn = nullptr;
+  tcp::resolver* resolver = nullptr;
+};
+
+inline void arm(const std::shared_ptr<Watchdog>& w, steady::time_point deadline) {
+  const std::uint64_t id = ++w->armed;
+  w->fired = false;
+  w->timer.expires_at(deadline);
+  w->timer.async_wait([w, id](const std::error_code& e) {
+    if (e || w->armed != id) return;
+    w->fired = true;
+    if (w->resolver != nullptr) w->resolver->cancel();
+    if (w->conn != nullptr) {
+      std::error_code ignored;
+      w->conn->lowest().close(ignored);
+    }
+  });
+}
+inline void disarm(Watchdog& w) {
+  ++w.armed;
+  w.timer.cancel();
+}
+
+template <class Stream>
+asio::awaitable<std::error_code> write_all(Stream& stream, std::string_view data, const Watchdog& wd,
+                                           errc on_timeout) {
+  auto [e, n] = co_await asio::async_write(stream, asio::buffer(data.data(), data.size()), use_tuple);
+  (void)n;
+  if (wd.fired) co_return make_error_code(on_timeout);
+  co_return e ? asio_https_impl::map_io_error(e) : std::error_code{};
+}
+
+/// Reads one response into `parser`, stopping at its end (asio_https.ipp's read_response, awaited).
+template <class Stream>
+asio::awaitable<asio_https_impl::ReadOutcome> read_response(AsyncConnection& c, Stream& stream,
+                                                            ResponseParser& parser, const Watchdog& wd,
+                                                            errc on_timeout) {
+  asio_https_impl::ReadOutcome out;
+  while (!parser.done()) {
+    auto [result, n] = co_await stream.async_read_some(asio::buffer(c.buffer), use_tuple);
+    if (wd.fired) {
+      out.ec = make_error_code(on_timeout);
+      co_return out;
+    }
+    if (n > 0) {
+      out.received_any = true;
+      std::error_code pe;
+      const std::size_t used = parser.put(std::string_view(c.buffer.data(), n), pe);
+      if (pe) {
+        out.ec = pe;
+        co_return out;
+      }
+      if (parser.done() && used < n) out.leftover = true;
+    }
+    if (result) {
+      if (result == asio::error::eof || result == asio::ssl::error::stream_truncated) {
+        out.closed = true;  // a close after a complete response ends an HTTP/1.0-style body
+        std::error_code pe;
+        parser.put_eof(pe);
+        if (pe) out.ec = pe;
+        co_return out;
+      }
+      out.ec = asio_https_impl::map_io_error(result);
+      co_return out;
+    }
+  }
+  co_return out;
+}
+
+}  // namespace async_https_impl
+}  // namespace detail
+
+struct AsyncHttpsTransport::Impl : detail::asio_https_impl::TransportState {
+  Impl(asio::any_io_executor e, const TransportOptions& o) : ex(std::move(e)), sync(o) {
+    detail::asio_https_impl::configure(*this, o);
+  }
+  asio::any_io_executor ex;
+  AsioHttpsTransport sync;  // the blocking side (Transport), with its own pool
+  std::mutex pool_mu;
+  std::unordered_map<std::string, std::vector<detail::async_https_impl::AsyncConnectionPtr>> pool;
+};
+
+namespace detail {
+namespace async_https_impl {
+
+inline AsyncConnectionPtr take_idle(AsyncHttpsTransport::Impl& impl, const std::string& key) {
+  std::vector<AsyncConnectionPtr> expired;  // closed after the lock is released
+  AsyncConnectionPtr found;
+  std::lock_guard lock(impl.pool_mu);
+  auto it = impl.pool.find(key);
+  if (it == impl.pool.end()) return nullptr;
+  auto& list = it->second;
+  const auto now = steady::now();
+  while (!list.empty()) {
+    AsyncConnectionPtr c = std::move(list.back());  // most recently used: likeliest to be alive
+    list.pop_back();
+    if (now - c->idle_since > impl.options.idle_timeout) {
+      expired.push_back(std::move(c));
+      continue;
+    }
+    found = std::move(c);
+    break;
+  }
+  if (list.empty()) impl.pool.erase(it);
+  return found;
+}
+
+inline void put_idle(AsyncHttpsTransport::Impl& impl, AsyncConnectionPtr c) {
+  if (impl.options.max_idle_per_host == 0) return;
+  AsyncConnectionPtr evicted;  // declared before the lock: destroyed after it is released
+  c->idle_since = steady::now();
+  std::lock_guard lock(impl.pool_mu);
+  auto& list = impl.pool[c->key];
+  list.push_back(std::move(c));
+  if (list.size() > impl.options.max_idle_per_host) {
+    evicted = std::move(list.front());
+    list.erase(list.begin());
+  }
+}
+
+/// TCP connect to the route's first hop (resolving a name first), then the CONNECT tunnel if any,
+/// all before `deadline`.
+inline asio::awaitable<std::error_code> connect(AsyncHttpsTransport::Impl& impl, AsyncConnection& c,
+                                                const Url& url, const asio_https_impl::Route& route,
+                                                steady::time_point deadline, std::shared_ptr<Watchdog> wd) {
+  const Url& hop = route.proxy ? *route.proxy : url;
+  std::error_code addr_ec;
+  const asio::ip::address addr = asio::ip::make_address(hop.host, addr_ec);
+  wd->conn = &c;
+  std::error_code result;
+  if (!addr_ec) {
+    arm(wd, deadline);
+    auto [e] = co_await c.socket.async_connect(tcp::endpoint(addr, hop.port), use_tuple);
+    disarm(*wd);
+    if (wd->fired) co_return make_error_code(errc::connect_timeout);
+    result = e;
+  } else {
+    tcp::resolver resolver(c.socket.get_executor());
+    wd->resolver = &resolver;
+    arm(wd, deadline);
+    auto [e, results] = co_await resolver.async_resolve(hop.host, std::to_string(hop.port), use_tuple);
+    disarm(*wd);
+    wd->resolver = nullptr;
+    if (wd->fired) co_return make_error_code(errc::connect_timeout);
+    if (e) co_return make_error_code(errc::resolve_failed);
+    arm(wd, deadline);
+    auto [e2, endpoint] = co_await asio::async_connect(c.socket, results, use_tuple);
+    (void)endpoint;
+    disarm(*wd);
+    if (wd->fired) co_return make_error_code(errc::connect_timeout);
+    result = e2;
+  }
+  if (result) co_return make_error_code(errc::connect_failed);
+  impl.opened.fetch_add(1, std::memory_order_relaxed);
+  std::error_code ignored;
+  c.socket.set_option(tcp::no_delay(true), ignored);
+
+  if (route.tunnel) {
+    const std::string target = asio_https_impl::host_port(url);
+    const std::string connect_request = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n";
+    arm(wd, deadline);
+    std::error_code e = co_await write_all(c.socket, connect_request, *wd, errc::connect_timeout);
+    asio_https_impl::ReadOutcome r;
+    ResponseParser parser(impl.options.max_header_bytes, 0, true);
+    if (!e) r = co_await read_response(c, c.socket, parser, *wd, errc::connect_timeout);
+    disarm(*wd);
+    if (e) co_return e == errc::connect_timeout ? e : make_error_code(errc::proxy_failed);
+    if (r.ec == errc::connect_timeout) co_return r.ec;
+    // The proxy must not speak for the origin before our ClientHello: leftover bytes are refused.
+    if (r.ec || r.closed || r.leftover) co_return make_error_code(errc::proxy_failed);
+    const int status = parser.response().status;
+    if (status < 200 || status > 299) co_return make_error_code(errc::proxy_failed);
+  }
+  co_return std::error_code{};
+}
+
+struct Exchanged {
+  std::error_code ec;
+  HttpResponse response;
+  bool reusable = false;
+  bool received_any = false;
+};
+
+/// Handshake (on a fresh https connection), request and response, all before `deadline`.
+inline asio::awaitable<Exchanged> exchange(AsyncHttpsTransport::Impl& impl, AsyncConnection& c,
+                                           const HttpRequest& req, const Url& url,
+                                           const asio_https_impl::Route& route, const std::string& pin,
+                                           bool handshake, steady::time_point deadline,
+                                           std::shared_ptr<Watchdog> wd) {
+  Exchanged ex;
+  wd->conn = &c;
+  arm(wd, deadline);
+  if (handshake) {
+    c.tls.emplace(std::move(c.socket), impl.tls_context());
+    SSL* ssl = c.tls->native_handle();
+    asio_https_impl::prepare_tls(ssl, url, pin);
+    auto [e] = co_await c.tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
+    if (wd->fired) {
+      ex.ec = make_error_code(errc::timeout);
+      co_return ex;
+    }
+    if ((ex.ec = asio_https_impl::handshake_verdict(ssl, pin, e))) {
+      disarm(*wd);
+      co_return ex;
+    }
+  }
+  const std::string wire = serialize_request(req, url, route.absolute_form);
+  ResponseParser parser(impl.options.max_header_bytes, req.max_body_bytes, iequals(req.method, "HEAD"));
+  asio_https_impl::ReadOutcome r;
+  if (c.tls) {
+    ex.ec = co_await write_all(*c.tls, wire, *wd, errc::timeout);
+    if (!ex.ec) r = co_await read_response(c, *c.tls, parser, *wd, errc::timeout);
+  } else {
+    ex.ec = co_await write_all(c.socket, wire, *wd, errc::timeout);
+    if (!ex.ec) r = co_await read_response(c, c.socket, parser, *wd, errc::timeout);
+  }
+  disarm(*wd);
+  if (!ex.ec) ex.ec = r.ec;
+  ex.received_any = r.received_any;
+  if (ex.ec) co_return ex;
+  ex.reusable = parser.keep_alive() && !r.closed && !r.leftover && !asio_https_impl::request_says_close(req);
+  ex.response = std::move(parser.response());
+  co_return ex;
+}
+
+}  // namespace async_https_impl
+}  // namespace detail
+
+AZID_DECL AsyncHttpsTransport::AsyncHttpsTransport(executor_type executor, TransportOptions options)
+    : impl_(std::make_unique<Impl>(std::move(executor), options)) {}
+
+AZID_DECL AsyncHttpsTransport::~AsyncHttpsTransport() = default;
+
+AZID_DECL AsyncHttpsTransport::executor_type AsyncHttpsTransport::get_executor() const noexcept { return impl_->ex; }
+
+AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::exchange(HttpRequest request) {
+  using namespace detail::async_https_impl;
+  namespace base = detail::asio_https_impl;
+  co_await asio::this_coro::throw_if_cancelled(false);  // a cancelled exchange ends with its error code
+  detail::Outcome<HttpResponse> out;
+  Impl& impl = *impl_;
+  detail::Url url;
+  if ((out.ec = detail::parse_url(request.url, url))) co_return out;
+  const bool https = url.scheme == "https";
+  const std::string pin = https ? request.pinned_thumbprint : std::string{};
+  const base::Route route = base::route_for(impl, request, url);
+  const std::string key = base::pool_key(url, route, pin);
+  bool failed_unexpectedly = false;
+  try {
+    auto wd = std::make_shared<Watchdog>(co_await asio::this_coro::executor);
+    for (int attempt = 0;; ++attempt) {
+      AsyncConnectionPtr c = attempt == 0 ? take_idle(impl, key) : nullptr;
+      const bool reused = c != nullptr;
+      if (!reused) {
+        c = std::make_unique<AsyncConnection>(impl.ex);
+        c->key = key;
+        if ((out.ec = co_await connect(impl, *c, url, route, steady::now() + request.connect_timeout, wd)))
+          co_return out;
+      }
+      Exchanged ex =
+          co_await detail::async_https_impl::exchange(impl, *c, request, url, route, pin, https && !reused,
+                                                      steady::now() + request.timeout, wd);
+      if (ex.ec) {
+        // A kept-alive connection the server already dropped shows up as a close before any
+        // response byte; that one case is safe to replay once on a fresh connection.
+        if (reused && !ex.received_any && ex.ec == errc::connection_closed) continue;
+        out.ec = ex.ec;
+        co_return out;
+      }
+      if (ex.reusable) put_idle(impl, std::move(c));
+      out.value = std::move(ex.response);
+      co_return out;
+    }
+  } catch (const std::exception&) {
+    failed_unexpectedly = true;  // e.g. SSL_new failing; no co_await may run inside a handler
+  }
+  if (failed_unexpectedly) out.ec = make_error_code(errc::io_error);
+  co_return out;
+}
+
+AZID_DECL HttpResponse AsyncHttpsTransport::send(const HttpRequest& request, std::error_code& ec) {
+  return impl_->sync.send(request, ec);
+}
+
+AZID_DECL std::size_t AsyncHttpsTransport::connections_opened() const noexcept {
+  return impl_->opened.load(std::memory_order_relaxed);
+}
+
+AZID_DECL void AsyncHttpsTransport::close_idle() noexcept {
+  decltype(impl_->pool) dropped;
+  std::lock_guard lock(impl_->pool_mu);
+  dropped.swap(impl_->pool);
+}
+
+AZID_END

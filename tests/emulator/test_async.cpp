@@ -1,0 +1,556 @@
+// azid::async_get_token against the emulator over real TLS: every completion style, single flight
+// as queued handlers on one io_context thread, chains, errors, timeouts and cancellation.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/deferred.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/use_future.hpp>
+
+#include "azid/async/get_token.hpp"
+#include "azid/chain.hpp"
+#include "azid/credentials/client_assertion.hpp"
+#include "azid/credentials/client_secret.hpp"
+#include "azid/credentials/environment.hpp"
+#include "azid/credentials/workload_identity.hpp"
+#include "azid/detail/token_json.hpp"
+#include "azid/platform/clock.hpp"
+#include "azid/platform/file_reader.hpp"
+#include "azid/testing/platform.hpp"
+#include "confidential_fixture.hpp"
+#include "emulator.hpp"
+
+using namespace azid;
+using namespace std::chrono;
+
+namespace {
+const std::string tenant = azid_test::emu_tenant;
+const std::string client = azid_test::emu_client;
+const std::string secret = "As~ync-s3cret.value";
+
+/// testing::BasicPlatform with the asynchronous transport on the test's io_context, real files and
+/// the real clock, a map for the environment and an in-memory log.
+class AsyncEmuPlatform : public testing::BasicPlatform<AsyncHttpsTransport> {
+ public:
+  AsyncEmuPlatform(asio::any_io_executor ex, TransportOptions o) : BasicPlatform(std::move(ex), std::move(o)) {}
+  [[nodiscard]] const PosixFileReader& files() const noexcept { return files_; }
+  [[nodiscard]] const SystemClock& clock() const noexcept { return clock_; }
+
+ private:
+  PosixFileReader files_;
+  SystemClock clock_;
+};
+
+using Secret = ClientSecretCredential<AsyncEmuPlatform>;
+
+TransportOptions trust(const azid_emulator::Emulator& e) {
+  TransportOptions t;
+  t.extra_ca_file = e.ca_file();
+  t.use_system_trust = false;
+  return t;
+}
+
+struct Fixture {
+  azid_emulator::Emulator emu;
+  asio::io_context io;
+  AsyncEmuPlatform platform;
+
+  Fixture() : platform(io.get_executor(), trust(emu)) { emu.register_app({tenant, client, secret, false, {}}); }
+
+  template <class O = ClientSecretCredentialOptions>
+  O options(std::string authority = {}) const {
+    O o;
+    o.authority_host = authority.empty() ? emu.authority_host() : std::move(authority);
+    o.retry.max_retries = 0;
+    o.timeout = milliseconds(1500);
+    o.connect_timeout = milliseconds(1000);
+    return o;
+  }
+  Secret make(std::string s = secret, std::string authority = {}) {
+    return Secret(tenant, client, std::move(s), options(std::move(authority)), platform);
+  }
+  std::size_t token_requests() const { return emu.request_count("/" + tenant); }
+  /// Runs the io_context until it has no more work, bounded.
+  void run() {
+    io.restart();
+    io.run_for(seconds(30));
+  }
+};
+
+TokenRequestContext vault() { return azid_test::vault_scope(); }
+
+bool valid(const azid_emulator::Emulator& emu, const AccessToken& t) {
+  std::string payload;
+  return azid_emulator::verify_token(emu, t.token, payload) &&
+         detail::json_string_member(payload, "appid") == client;
+}
+
+TransportOptions no_trust() {
+  TransportOptions t;
+  t.use_system_trust = false;
+  return t;
+}
+
+/// A credential that is never available (no native path: it exercises the blocking fallback).
+struct Unavailable {
+  static constexpr std::string_view name = "UnavailableCredential";
+  std::string why = "UnavailableCredential authentication unavailable. Nothing is configured.";
+  [[nodiscard]] TokenResult try_get_token(const TokenRequestContext&) const { return TokenResult::unavailable(name, why); }
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& c) const { return try_get_token(c).value(); }
+};
+static_assert(Credential<Unavailable>);
+
+/// An https URL on 127.0.0.1 where nothing listens (the port was just released).
+std::string closed_authority() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = a.local_endpoint().port();
+  a.close();
+  return "https://127.0.0.1:" + std::to_string(port);
+}
+}  // namespace
+
+TEST_SUITE("async") {
+  TEST_CASE("callback: a token over TLS, never completed inside the initiating call") {
+    Fixture f;
+    auto cred = f.make();
+    std::optional<std::error_code> got_ec;
+    AccessToken got;
+    async_get_token(cred, vault(), [&](std::error_code ec, AccessToken t) {
+      got_ec = ec;
+      got = std::move(t);
+    });
+    CHECK_FALSE(got_ec.has_value());
+    f.run();
+    REQUIRE(got_ec.has_value());
+    CHECK_FALSE(*got_ec);
+    CHECK(valid(f.emu, got));
+    CHECK(f.token_requests() == 1);
+    const auto reqs = f.emu.requests();
+    REQUIRE(reqs.size() == 1);
+    CHECK(reqs[0].tls);
+    CHECK(reqs[0].form_param("client_secret") == secret);
+    CHECK(reqs[0].form_param("scope") == "https://vault.azure.net/.default");
+  }
+
+  TEST_CASE("a cache hit completes without I/O, and the sync API shares the cache") {
+    Fixture f;
+    auto cred = f.make();
+    AccessToken first, second;
+    async_get_token(cred, vault(), [&](std::error_code ec, AccessToken t) {
+      CHECK_FALSE(ec);
+      first = std::move(t);
+    });
+    f.run();
+    bool called = false;
+    async_get_token(cred, vault(), [&](std::error_code ec, AccessToken t) {
+      CHECK_FALSE(ec);
+      second = std::move(t);
+      called = true;
+    });
+    CHECK_FALSE(called);
+    f.run();
+    CHECK(called);
+    CHECK(second.token == first.token);
+    CHECK(cred.get_token(vault()).token == first.token);  // the blocking API, same cache
+    CHECK(f.token_requests() == 1);
+    CHECK(f.platform.transport().connections_opened() == 1);
+  }
+
+  TEST_CASE("use_future: a token, and a refusal as a system_error with token_errc") {
+    Fixture f;
+    auto cred = f.make();
+    auto bad = f.make("wrong-secret");
+    auto guard = asio::make_work_guard(f.io);
+    std::thread runner([&] { f.io.run(); });
+    std::future<AccessToken> ok = async_get_token(cred, vault(), asio::use_future);
+    std::future<AccessToken> refused = async_get_token(bad, vault(), asio::use_future);
+    CHECK(valid(f.emu, ok.get()));
+    try {
+      (void)refused.get();
+      FAIL("a wrong secret must fail");
+    } catch (const std::system_error& e) {
+      CHECK(e.code() == token_errc::authentication_failed);
+      CHECK(e.code().category().name() == std::string("azid.token"));
+    }
+    std::future<TokenResult> detailed = async_try_get_token(bad, vault(), asio::use_future);
+    TokenResult r = detailed.get();
+    REQUIRE(r.failure() == Failure::failed);
+    CHECK(r.error_info().sts->has_code(7000215));
+    CHECK(r.error_info().message.find("An invalid client secret was provided.") != std::string::npos);
+    CHECK(r.error_info().message.find("wrong-secret") == std::string::npos);
+    guard.reset();
+    runner.join();
+  }
+
+  TEST_CASE("use_awaitable: C++20 coroutines get tokens and results") {
+    Fixture f;
+    auto cred = f.make();
+    auto bad = f.make("wrong-secret");
+    bool finished = false;
+    asio::co_spawn(
+        f.io,
+        [&]() -> asio::awaitable<void> {
+          AccessToken t = co_await async_get_token(cred, vault(), asio::use_awaitable);
+          CHECK(valid(f.emu, t));
+          TokenResult again = co_await async_try_get_token(cred, vault(), asio::use_awaitable);
+          REQUIRE(again.ok());
+          CHECK(again.token().token == t.token);
+          try {
+            (void)co_await async_get_token(bad, vault(), asio::use_awaitable);
+            FAIL("a wrong secret must fail");
+          } catch (const std::system_error& e) {
+            CHECK(e.code() == token_errc::authentication_failed);
+          }
+          finished = true;
+        },
+        asio::detached);
+    f.run();
+    CHECK(finished);
+    CHECK(f.token_requests() == 2);
+  }
+
+  TEST_CASE("deferred: nothing is sent until the operation is launched") {
+    Fixture f;
+    auto cred = f.make();
+    auto op = async_get_token(cred, vault(), asio::experimental::deferred);
+    f.run();
+    CHECK(f.token_requests() == 0);
+    std::optional<AccessToken> got;
+    std::move(op)([&](std::error_code ec, AccessToken t) {
+      CHECK_FALSE(ec);
+      got = std::move(t);
+    });
+    f.run();
+    REQUIRE(got);
+    CHECK(valid(f.emu, *got));
+    CHECK(f.token_requests() == 1);
+  }
+
+  TEST_CASE("N concurrent async waiters on one io_context thread cause exactly one request") {
+    Fixture f;
+    auto cred = f.make();
+    constexpr int n = 32;
+    std::vector<std::string> tokens;
+    for (int i = 0; i < n; ++i)
+      async_get_token(cred, vault(), [&](std::error_code ec, AccessToken t) {
+        CHECK_FALSE(ec);
+        tokens.push_back(std::move(t.token));
+      });
+    f.run();  // a single thread: waiters are queued handlers, none can block
+    REQUIRE(tokens.size() == n);
+    for (const auto& t : tokens) CHECK(t == tokens.front());
+    CHECK(f.token_requests() == 1);
+  }
+
+  TEST_CASE("waiters share the one request's failure, with the same message") {
+    Fixture f;
+    auto bad = f.make("wrong-secret");
+    std::vector<TokenResult> results;
+    for (int i = 0; i < 8; ++i)
+      async_try_get_token(bad, vault(), [&](TokenResult r) { results.push_back(std::move(r)); });
+    f.run();
+    REQUIRE(results.size() == 8);
+    for (const auto& r : results) {
+      REQUIRE(r.failure() == Failure::failed);
+      CHECK(r.error_info().message == results.front().error_info().message);
+    }
+    CHECK(f.token_requests() == 1);
+  }
+
+  TEST_CASE("async waiters and a blocking caller share one request") {
+    Fixture f;
+    auto cred = f.make();
+    std::atomic<int> done{0};
+    for (int i = 0; i < 4; ++i)
+      async_get_token(cred, vault(), [&](std::error_code ec, AccessToken) {
+        CHECK_FALSE(ec);
+        ++done;
+      });
+    std::thread io_thread([&] { f.run(); });
+    std::thread blocking([&] { CHECK(cred.try_get_token(vault()).ok()); });
+    blocking.join();
+    io_thread.join();
+    CHECK(done == 4);
+    CHECK(f.token_requests() == 1);
+  }
+
+  TEST_CASE("errors map to token_errc with the synchronous messages") {
+    Fixture f;
+    SUBCASE("no scope: invalid_argument") {
+      auto cred = f.make();
+      TokenRequestContext none;
+      std::optional<std::error_code> ec;
+      async_get_token(cred, none, [&](std::error_code e, AccessToken) { ec = e; });
+      std::optional<TokenResult> r;
+      async_try_get_token(cred, none, [&](TokenResult x) { r = std::move(x); });
+      f.run();
+      REQUIRE(ec);
+      CHECK(*ec == token_errc::invalid_argument);
+      REQUIRE(r);
+      CHECK(r->failure() == Failure::invalid_argument);
+      CHECK(r->error_info().message == cred.try_get_token(none).error_info().message);
+    }
+    SUBCASE("nothing listening: authentication_failed, the same text as get_token") {
+      auto cred = f.make(secret, closed_authority());
+      std::optional<TokenResult> r;
+      async_try_get_token(cred, vault(), [&](TokenResult x) { r = std::move(x); });
+      f.run();
+      REQUIRE(r);
+      CHECK(r->failure() == Failure::failed);
+      CHECK(to_error_code(*r) == token_errc::authentication_failed);
+      CHECK(r->error_info().message == cred.try_get_token(vault()).error_info().message);
+      CHECK(r->error_info().message.find("could not get a response") != std::string::npos);
+    }
+    SUBCASE("EnvironmentCredential without its variables: credential_unavailable") {
+      EnvironmentCredential<AsyncEmuPlatform> env(EnvironmentCredentialOptions{}, f.platform);
+      std::optional<std::error_code> ec;
+      std::optional<TokenResult> r;
+      async_get_token(f.io.get_executor(), env, vault(), [&](std::error_code e, AccessToken) { ec = e; });
+      async_try_get_token(f.io.get_executor(), env, vault(), [&](TokenResult x) { r = std::move(x); });
+      f.run();
+      REQUIRE(ec);
+      CHECK(*ec == token_errc::credential_unavailable);
+      REQUIRE(r);
+      CHECK(r->error_info().message == env.try_get_token(vault()).error_info().message);
+      CHECK(f.emu.requests().empty());
+    }
+  }
+
+  TEST_CASE("a stalled token endpoint is cut off by the request timeout") {
+    Fixture f;
+    f.emu.push_fault("/" + tenant, azid_emulator::Fault::of(azid_emulator::Fault::Kind::silent));
+    auto o = f.options();
+    o.timeout = milliseconds(300);
+    Secret cred(tenant, client, secret, o, f.platform);
+    std::optional<TokenResult> r;
+    const auto start = steady_clock::now();
+    async_try_get_token(cred, vault(), [&](TokenResult x) { r = std::move(x); });
+    f.run();
+    REQUIRE(r);
+    CHECK(r->failure() == Failure::failed);
+    CHECK(r->error_info().message.find(make_error_code(errc::timeout).message()) != std::string::npos);
+    CHECK(steady_clock::now() - start < seconds(20));  // generous: bounded, not measured
+    // The stalled fetch released the entry: the next call fetches and succeeds.
+    std::optional<std::error_code> ec;
+    async_get_token(cred, vault(), [&](std::error_code e, AccessToken) { ec = e; });
+    f.run();
+    REQUIRE(ec);
+    CHECK_FALSE(*ec);
+  }
+
+  TEST_CASE("cancellation ends the operation with operation_aborted and frees the entry") {
+    Fixture f;
+    f.emu.push_fault("/" + tenant, azid_emulator::Fault::of(azid_emulator::Fault::Kind::silent));
+    auto o = f.options();
+    o.timeout = seconds(60);  // only the cancellation can end it in time
+    Secret cred(tenant, client, secret, o, f.platform);
+    asio::cancellation_signal fetcher_signal;
+    std::optional<std::error_code> fetcher_ec, waiter_ec;
+    async_get_token(cred, vault(),
+                    asio::bind_cancellation_slot(fetcher_signal.slot(),
+                                                 [&](std::error_code e, AccessToken) { fetcher_ec = e; }));
+    async_get_token(cred, vault(), [&](std::error_code e, AccessToken t) {
+      waiter_ec = e;
+      if (!e) CHECK(valid(f.emu, t));
+    });
+    asio::steady_timer later(f.io, milliseconds(200));
+    later.async_wait([&](std::error_code) { fetcher_signal.emit(asio::cancellation_type::terminal); });
+    const auto start = steady_clock::now();
+    f.run();
+    CHECK(steady_clock::now() - start < seconds(20));
+    REQUIRE(fetcher_ec);
+    CHECK(*fetcher_ec == asio::error::operation_aborted);
+    // The queued waiter was not cancelled: it took over the fetch and got a token.
+    REQUIRE(waiter_ec);
+    CHECK_FALSE(*waiter_ec);
+    CHECK(f.token_requests() == 2);
+  }
+
+  TEST_CASE("ClientAssertionCredential and WorkloadIdentityCredential are native too") {
+    Fixture f;
+    const std::string subject = "system:serviceaccount:default:async";
+    f.emu.register_federated_credential(tenant, client, f.emu.oidc_issuer(), subject);
+    const std::string federated = f.emu.issue_federated_token(subject);
+    ClientAssertionCredential<AsyncEmuPlatform> assertion(
+        tenant, client, [&] { return federated; }, f.options<ClientAssertionCredentialOptions>(), f.platform);
+    static_assert(is_native_async_v<ClientAssertionCredential<AsyncEmuPlatform>>);
+    static_assert(is_native_async_v<WorkloadIdentityCredential<AsyncEmuPlatform>>);
+    std::optional<AccessToken> got;
+    async_get_token(assertion, vault(), [&](std::error_code ec, AccessToken t) {
+      CHECK_FALSE(ec);
+      got = std::move(t);
+    });
+    f.run();
+    REQUIRE(got);
+    CHECK(valid(f.emu, *got));
+    const auto reqs = f.emu.requests();
+    REQUIRE(reqs.size() == 1);
+    CHECK(reqs[0].form_param("client_assertion") == federated);
+  }
+
+  TEST_CASE("chains walk their members asynchronously") {
+    Fixture f;
+    SUBCASE("unavailable moves on; sticky remembers the member that worked") {
+      ChainOptions sticky;
+      sticky.sticky = true;
+      Chain<Unavailable, Secret> chain(sticky, Unavailable{}, f.make());
+      static_assert(!is_native_async_v<Chain<Unavailable, Secret>>);
+      static_assert(is_native_async_v<Chain<Secret, Secret>>);
+      std::optional<AccessToken> got;
+      async_get_token(chain, vault(), [&](std::error_code ec, AccessToken t) {
+        CHECK_FALSE(ec);
+        got = std::move(t);
+      });
+      f.run();
+      REQUIRE(got);
+      CHECK(valid(f.emu, *got));
+      CHECK(chain.selected() == 1);
+    }
+    SUBCASE("every member unavailable: credential_unavailable and the synchronous message") {
+      Unavailable second;
+      second.why = "SecondCredential: not here either.";
+      Chain<Unavailable, Unavailable> chain(Unavailable{}, second);
+      std::optional<TokenResult> r;
+      async_try_get_token(f.io.get_executor(), chain, vault(), [&](TokenResult x) { r = std::move(x); });
+      f.run();
+      REQUIRE(r);
+      CHECK(r->failure() == Failure::unavailable);
+      CHECK(r->error_info().attempts.size() == 2);
+      CHECK(r->error_info().message == chain.try_get_token(vault()).error_info().message);
+    }
+    SUBCASE("any other failure stops the chain") {
+      Chain<Secret, Secret> chain(f.make("wrong-secret"), f.make());
+      std::optional<std::error_code> ec;
+      std::optional<TokenResult> r;
+      async_get_token(chain, vault(), [&](std::error_code e, AccessToken) { ec = e; });
+      f.run();
+      async_try_get_token(chain, vault(), [&](TokenResult x) { r = std::move(x); });
+      f.run();
+      REQUIRE(ec);
+      CHECK(*ec == token_errc::authentication_failed);
+      REQUIRE(r);
+      CHECK(r->error_info().message.find("ChainedTokenCredential failed to retrieve a token") == 0);
+      CHECK(r->error_info().message.find("An invalid client secret was provided.") != std::string::npos);
+      CHECK(f.token_requests() == 2);  // the second member was never asked
+    }
+  }
+
+  TEST_CASE("credentials without a native path run on a thread of their own, not on the executor") {
+    Fixture f;
+    // The blocking transport: ClientSecretCredential on it has no native asynchronous path.
+    azid_test::EmuPlatform sync_platform(trust(f.emu));
+    ClientSecretCredential<azid_test::EmuPlatform> cred(tenant, client, secret, f.options(), sync_platform);
+    static_assert(!is_native_async_v<ClientSecretCredential<azid_test::EmuPlatform>>);
+    f.emu.push_fault("/" + tenant, [] {
+      auto fault = azid_emulator::Fault::of(azid_emulator::Fault::Kind::drop_before_response);
+      fault.delay = milliseconds(500);
+      return fault;
+    }());
+    std::vector<std::string> order;
+    std::optional<TokenResult> r;
+    async_try_get_token(f.io.get_executor(), cred, vault(), [&](TokenResult x) {
+      r = std::move(x);
+      order.push_back("token");
+    });
+    asio::steady_timer tick(f.io, milliseconds(50));
+    tick.async_wait([&](std::error_code) { order.push_back("timer"); });
+    f.run();
+    REQUIRE(r);
+    CHECK(r->failure() == Failure::failed);  // the dropped connection, no retries
+    REQUIRE(order.size() == 2);
+    CHECK(order.front() == "timer");  // the executor kept running while the call blocked
+  }
+}
+
+TEST_SUITE("async_transport") {
+  TEST_CASE("kept-alive connections are reused") {
+    Fixture f;
+    HttpRequest req;
+    req.url = f.emu.base_url() + "/secrets/none";
+    int statuses = 0;
+    auto& t = f.platform.transport();
+    t.async_send(req, [&](std::error_code ec, HttpResponse res) {
+      CHECK_FALSE(ec);
+      CHECK(res.status == 401);
+      ++statuses;
+      t.async_send(req, [&](std::error_code ec2, HttpResponse res2) {
+        CHECK_FALSE(ec2);
+        CHECK(res2.status == 401);
+        ++statuses;
+      });
+    });
+    f.run();
+    CHECK(statuses == 2);
+    CHECK(t.connections_opened() == 1);
+  }
+
+  TEST_CASE("the TLS rules are the blocking transport's") {
+    Fixture f;
+    HttpRequest req;
+    req.url = f.emu.base_url() + "/secrets/none";
+    SUBCASE("an untrusted CA") {
+      AsyncHttpsTransport t(f.io.get_executor(), no_trust());
+      std::optional<std::error_code> ec;
+      t.async_send(req, [&](std::error_code e, HttpResponse) { ec = e; });
+      f.run();
+      REQUIRE(ec);
+      CHECK(*ec == errc::certificate_untrusted);
+    }
+    SUBCASE("a host name the certificate does not carry") {
+      req.url = "https://127.0.0.2:" + std::to_string(f.emu.port()) + "/secrets/none";
+      std::optional<std::error_code> ec;
+      f.platform.transport().async_send(req, [&](std::error_code e, HttpResponse) { ec = e; });
+      f.run();
+      REQUIRE(ec);
+      // 127.0.0.2 is loopback on Linux; the emulator listens on 127.0.0.1 only.
+      CHECK((*ec == errc::certificate_host_mismatch || *ec == errc::connect_failed));
+    }
+    SUBCASE("a pin that does not match") {
+      req.pinned_thumbprint = std::string(40, 'a');
+      std::optional<std::error_code> ec;
+      f.platform.transport().async_send(req, [&](std::error_code e, HttpResponse) { ec = e; });
+      f.run();
+      REQUIRE(ec);
+      CHECK(*ec == errc::certificate_pin_mismatch);
+    }
+    SUBCASE("the right pin replaces chain verification") {
+      req.pinned_thumbprint = f.emu.server_certificate_thumbprint();
+      AsyncHttpsTransport t(f.io.get_executor(), no_trust());
+      std::optional<int> status;
+      t.async_send(req, [&](std::error_code e, HttpResponse res) {
+        CHECK_FALSE(e);
+        status = res.status;
+      });
+      f.run();
+      REQUIRE(status);
+      CHECK(*status == 401);
+    }
+  }
+
+  TEST_CASE("a closed port fails fast and a black-holed connect is cut off") {
+    Fixture f;
+    HttpRequest req;
+    req.url = closed_authority() + "/x";
+    std::optional<std::error_code> ec;
+    f.platform.transport().async_send(req, [&](std::error_code e, HttpResponse) { ec = e; });
+    f.run();
+    REQUIRE(ec);
+    CHECK(*ec == errc::connect_failed);
+  }
+}
