@@ -24,9 +24,11 @@
 
 #include "azid/async/get_token.hpp"
 #include "azid/chain.hpp"
+#include "azid/credentials/certificate.hpp"
 #include "azid/credentials/client_assertion.hpp"
 #include "azid/credentials/client_secret.hpp"
 #include "azid/credentials/environment.hpp"
+#include "azid/credentials/managed_identity.hpp"
 #include "azid/credentials/workload_identity.hpp"
 #include "azid/detail/token_json.hpp"
 #include "azid/platform/clock.hpp"
@@ -34,6 +36,7 @@
 #include "azid/testing/platform.hpp"
 #include "confidential_fixture.hpp"
 #include "emulator.hpp"
+#include "test_certs.hpp"
 
 using namespace azid;
 using namespace std::chrono;
@@ -404,6 +407,27 @@ TEST_SUITE("async") {
     CHECK(reqs[0].form_param("client_assertion") == federated);
   }
 
+  TEST_CASE("CertificateCredential is native: its signed assertion goes out asynchronously") {
+    Fixture f;
+    f.emu.register_certificate(tenant, client, azid_test::registered_cert().cert_pem);
+    auto o = f.options<CertificateCredentialOptions>();
+    o.certificate_data = azid_test::registered_cert().pem;
+    CertificateCredential<AsyncEmuPlatform> cred(tenant, client, "", o, f.platform);
+    static_assert(is_native_async_v<CertificateCredential<AsyncEmuPlatform>>);
+    std::optional<AccessToken> got;
+    async_get_token(cred, vault(), [&](std::error_code ec, AccessToken t) {
+      CHECK_FALSE(ec);
+      got = std::move(t);
+    });
+    f.run();
+    REQUIRE(got);
+    CHECK(valid(f.emu, *got));
+    const auto reqs = f.emu.requests();
+    REQUIRE(reqs.size() == 1);
+    CHECK(reqs[0].form_param("client_assertion").has_value());
+    CHECK_FALSE(reqs[0].form_param("client_secret").has_value());
+  }
+
   TEST_CASE("chains walk their members asynchronously") {
     Fixture f;
     SUBCASE("unavailable moves on; sticky remembers the member that worked") {
@@ -475,6 +499,94 @@ TEST_SUITE("async") {
     CHECK(r->failure() == Failure::failed);  // the dropped connection, no retries
     REQUIRE(order.size() == 2);
     CHECK(order.front() == "timer");  // the executor kept running while the call blocked
+  }
+}
+
+TEST_SUITE("async_managed_identity") {
+  using Mi = ManagedIdentityCredential<AsyncEmuPlatform>;
+  constexpr const char* token_path = "/metadata/identity/oauth2/token";
+
+  azid_emulator::Options plain() {
+    azid_emulator::Options o;
+    o.tls = false;  // IMDS, App Service and friends speak plain HTTP on the host
+    return o;
+  }
+  ManagedIdentityCredentialOptions quick(const azid_emulator::Emulator* imds = nullptr) {
+    ManagedIdentityCredentialOptions o;
+    if (imds != nullptr) o.imds_authority = imds->base_url();
+    o.imds.jitter = 0;
+    o.imds.base_delay = milliseconds(20);
+    o.connect_timeout = milliseconds(500);
+    o.timeout = milliseconds(1500);
+    o.arc_himds_path = "";
+    return o;
+  }
+
+  TEST_CASE("IMDS is native: retried statuses on timers, and one request for many waiters") {
+    azid_emulator::Emulator e(plain());
+    asio::io_context io;
+    AsyncEmuPlatform p(io.get_executor(), TransportOptions{});
+    e.push_fault(token_path, azid_emulator::Fault::respond_with(503, R"({"error":"busy"})"));
+    e.push_fault(token_path, azid_emulator::Fault::respond_with(500, R"({"error":"busy"})"));
+    Mi cred(quick(&e), p);
+    static_assert(is_native_async_v<Mi>);
+    REQUIRE(cred.source() == ManagedIdentitySource::imds);
+    std::vector<std::string> tokens;
+    for (int i = 0; i < 8; ++i)
+      async_get_token(cred, vault(), [&](std::error_code ec, AccessToken t) {
+        CHECK_FALSE(ec);
+        tokens.push_back(std::move(t.token));
+      });
+    io.run_for(seconds(30));
+    REQUIRE(tokens.size() == 8);
+    for (const auto& t : tokens) CHECK(t == tokens.front());
+    CHECK(e.request_count(token_path) == 3);  // two refusals, one token, shared by all eight
+    const auto reqs = e.requests();
+    CHECK(reqs.back().header("Metadata") == "true");
+    CHECK(reqs.back().query_param("resource") == "https://vault.azure.net");
+  }
+
+  TEST_CASE("IMDS: an identity that isn't assigned is unavailable (same message), and remembered") {
+    azid_emulator::Emulator e(plain());
+    asio::io_context io;
+    AsyncEmuPlatform p(io.get_executor(), TransportOptions{});
+    auto o = quick(&e);
+    o.client_id = "not-assigned";
+    Mi cred(o, p);
+    std::optional<std::error_code> ec;
+    std::optional<TokenResult> r;
+    async_get_token(cred, vault(), [&](std::error_code x, AccessToken) { ec = x; });
+    io.run_for(seconds(30));
+    async_try_get_token(cred, vault(), [&](TokenResult x) { r = std::move(x); });
+    io.restart();
+    io.run_for(seconds(30));
+    REQUIRE(ec);
+    CHECK(*ec == token_errc::credential_unavailable);
+    REQUIRE(r);
+    CHECK(r->error_info().message.find("The requested identity hasn't been assigned to this resource.") !=
+          std::string::npos);
+    CHECK(r->error_info().message == cred.try_get_token(vault()).error_info().message);
+    CHECK(e.request_count(token_path) == 1);
+  }
+
+  TEST_CASE("App Service runs the blocking fallback and still completes on the executor") {
+    azid_emulator::Emulator e(plain());
+    e.set_identity_header("app-service-header-secret");
+    asio::io_context io;
+    AsyncEmuPlatform p(io.get_executor(), TransportOptions{});
+    p.environment().set("IDENTITY_ENDPOINT", e.base_url() + "/msi/token");
+    p.environment().set("IDENTITY_HEADER", "app-service-header-secret");
+    Mi cred(quick(), p);
+    REQUIRE(cred.source() == ManagedIdentitySource::app_service);
+    std::optional<AccessToken> got;
+    async_get_token(cred, vault(), [&](std::error_code ec, AccessToken t) {
+      CHECK_FALSE(ec);
+      got = std::move(t);
+    });
+    io.run_for(seconds(30));
+    REQUIRE(got);
+    CHECK_FALSE(got->token.empty());
+    CHECK(e.request_count("/msi/token") == 1);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -14,6 +15,7 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <asio/any_io_executor.hpp>
@@ -48,10 +50,12 @@
 #include "azid/credentials/client_assertion.hpp"
 #include "azid/credentials/client_secret.hpp"
 #include "azid/credentials/environment.hpp"
+#include "azid/credentials/managed_identity.hpp"
 #include "azid/credentials/workload_identity.hpp"
 #include "azid/detail/confidential_client.hpp"
 #include "azid/detail/entra.hpp"
 #include "azid/detail/http_driver.hpp"
+#include "azid/detail/managed_identity.hpp"
 #include "azid/detail/url.hpp"
 
 AZID_BEGIN
@@ -302,6 +306,154 @@ template <class C>
 concept NativeConfidential = requires { typename confidential_platform<C>::type; } &&
                              AsyncCapablePlatform<typename confidential_platform<C>::type>;
 
+// ---------------------------------------------------------------------------------------------
+// Managed identity: IMDS natively (managed_identity.hpp's imds_probe and imds_fetch, awaited)
+
+/// imds_probe, awaited. The verdict is recorded under the state's lock, but the probe runs without
+/// it (no lock is held across a suspension); a cancelled probe records nothing.
+template <class P>
+asio::awaitable<TokenResult> imds_probe_async(const P& p, const std::string& url, const msi::Call& c,
+                                              msi::State& st) {
+  {
+    std::lock_guard lk(st.mu);
+    if (st.probed) co_return TokenResult{};
+    if (st.remembered.failure() != Failure::none) co_return st.remembered;
+  }
+  HttpRequest req;
+  req.url = url;
+  req.bypass_proxy = true;  // IMDS refuses proxied calls
+  req.connect_timeout = c.imds.probe_connect_timeout;
+  req.timeout = c.timeout;
+  Outcome<HttpResponse> r = co_await send_logged_async(p, req);
+  if (co_await cancelled()) co_return cancelled_result(msi::credential_name);
+  TokenResult verdict;
+  if (r.ec)
+    verdict = msi::imds_probe_failed(url, r.ec);
+  else if (msi::docker_unreachable(r.value))
+    verdict = msi::imds_unreachable_network(r.value);
+  std::lock_guard lk(st.mu);
+  if (verdict.failure() == Failure::none) {
+    st.probed = true;
+    msi::log_line(p.logger(), LogLevel::debug, "the IMDS probe got a response; IMDS is available");
+    co_return TokenResult{};
+  }
+  st.remembered = verdict;
+  co_return verdict;
+}
+
+/// imds_fetch, awaited: the same retry rules (404/408/410/429/5xx, 410 for 70 s, Retry-After, the
+/// overall limit), the waits on Asio timers.
+template <class P>
+asio::awaitable<TokenResult> imds_fetch_async(const P& p, std::string_view authority, bool probe, const msi::Call& c,
+                                              msi::State& st) {
+  if (auto r = msi::remembered(st); r.failure() != Failure::none) co_return r;
+  const std::string url = msi::imds_url(authority, c.resource, c.id);
+  if (probe) {
+    if (auto r = co_await imds_probe_async(p, url, c, st); r.failure() != Failure::none) co_return r;
+  }
+  const ImdsOptions& o = c.imds;
+  HttpRequest req;
+  req.url = url;
+  req.bypass_proxy = true;  // IMDS refuses proxied calls
+  req.headers.set(names::header_metadata, "true");
+  req.connect_timeout = c.connect_timeout;
+  const auto start = p.clock().steady_now();
+  std::vector<msi::Attempt> attempts;
+  std::chrono::milliseconds elapsed{0};
+  for (int n = 0;; ++n) {
+    const auto left = o.max_total - elapsed;
+    req.timeout = std::max(std::chrono::milliseconds(1), std::min(c.timeout, left));
+    const auto request_time = p.clock().now();
+    Outcome<HttpResponse> sent = co_await send_logged_async(p, req);
+    if (co_await cancelled()) co_return cancelled_result(msi::credential_name);
+    const std::error_code& ec = sent.ec;
+    const HttpResponse& res = sent.value;
+    if (ec) {
+      if (msi::connect_error(ec)) co_return msi::no_response(ManagedIdentitySource::imds, url, ec, c.within_chain);
+      attempts.push_back({0, ec.message()});
+    } else if (res.status == 200) {
+      co_return msi::token_from_response(res, request_time);
+    } else if (res.status == 400) {
+      TokenResult r = msi::imds_not_assigned(res, c.id);
+      std::lock_guard lk(st.mu);
+      st.remembered = r;
+      co_return r;
+    } else if (res.status == 403 && msi::docker_unreachable(res)) {
+      co_return msi::imds_unreachable_network(res);
+    } else if (!msi::imds_retriable_status(res.status)) {
+      co_return msi::endpoint_failed(ManagedIdentitySource::imds, res);
+    } else {
+      attempts.push_back({res.status, msi::body_detail(res.body)});
+    }
+    elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(p.clock().steady_now() - start);
+    const bool gone = !ec && res.status == 410;
+    if (n >= o.max_retries && !(gone && elapsed < o.gone_window)) break;
+    auto delay = msi::imds_backoff(o, n + 1, msi::jitter_factor(o.jitter));
+    if (gone) delay = std::max(delay, o.gone_interval);
+    if (!ec) delay = std::max(delay, retry_after(res.headers, p.clock().now()));
+    if (elapsed + delay >= o.max_total) break;
+    if (p.logger().enabled(LogLevel::info))
+      msi::log_line(p.logger(), LogLevel::info,
+                    "IMDS attempt " + std::to_string(n + 1) + " failed (" +
+                        (ec ? ec.message() : std::to_string(res.status)) + "); retrying in " +
+                        std::to_string(delay.count()) + " ms");
+    co_await sleep_for(delay);
+    if (co_await cancelled()) co_return cancelled_result(msi::credential_name);
+    elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(p.clock().steady_now() - start);
+  }
+  co_return msi::imds_exhausted(attempts, elapsed, c.within_chain);
+}
+
+template <class V>
+struct holds_imds : std::false_type {};
+template <class... A>
+struct holds_imds<std::variant<A...>> : std::bool_constant<(std::is_same_v<A, mi::Imds> || ...)> {};
+
+template <class C>
+asio::awaitable<TokenResult> blocking_async(const C& cred, TokenRequestContext ctx);
+
+/// ManagedIdentityCredential: native when the detected source is IMDS (VMs, scale sets, AKS pod
+/// identity), the blocking fallback for the other sources.
+struct ManagedIdentityAsync {
+  template <class P, class... S>
+  static constexpr bool may_be_native =
+      AsyncCapablePlatform<P> && holds_imds<typename msi::source_variant<S...>::type>::value;
+
+  template <class P, class... S>
+  static asio::awaitable<TokenResult> get(const ManagedIdentityCredential<P, S...>& cred, TokenRequestContext ctx) {
+    using Cred = ManagedIdentityCredential<P, S...>;
+    const mi::Imds* imds = std::get_if<mi::Imds>(&cred.source_);
+    if (imds == nullptr) co_return co_await blocking_async(cred, std::move(ctx));
+    // Refused before any I/O (scope count, identity options, a malformed IMDS authority).
+    if (ctx.scopes.size() != 1 || !cred.identity_error_.empty() || imds->authority().empty())
+      co_return cred.try_get_token(ctx);
+    const ManagedIdentityCredentialOptions& o = cred.options_;
+    const std::string resource = msi::resource_from_scope(ctx.scopes.front());
+    const msi::Call call{resource, cred.id_, o.within_default_chain, o.connect_timeout, o.timeout, o.retry, o.imds};
+    const P& platform = cred.platform_;
+    TokenResult result = co_await cached_async(
+        Cred::name, cred.cache_, ctx, std::string_view{}, platform.clock(), [&]() -> asio::awaitable<TokenResult> {
+          // The probe runs only inside a chain, and never for pod identity (as mi::Imds::fetch).
+          co_return co_await imds_fetch_async(platform, imds->authority(), o.within_default_chain && !imds->pod_identity(),
+                                              call, cred.state_);
+        });
+    const Logger& log = platform.logger();
+    if (result.ok()) {
+      if (log.enabled(LogLevel::debug)) log.write(LogLevel::debug, std::string(Cred::name) + ".get_token succeeded");
+    } else {
+      const LogLevel level = o.within_default_chain ? LogLevel::debug : LogLevel::warning;
+      if (log.enabled(level))
+        log.write(level, std::string(Cred::name) + ".get_token failed: " + result.error_info().message);
+    }
+    co_return result;
+  }
+};
+
+template <class C>
+struct is_managed_identity : std::false_type {};
+template <class P, class... S>
+struct is_managed_identity<ManagedIdentityCredential<P, S...>> : std::bool_constant<ManagedIdentityAsync::may_be_native<P, S...>> {};
+
 template <class C>
 struct is_chain : std::false_type {};
 template <class... Cs>
@@ -455,13 +607,15 @@ asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestCont
     co_return co_await chain_async(cred, std::move(ctx));
   else if constexpr (NativeConfidential<C>)
     co_return co_await confidential_async(cred, std::move(ctx));
+  else if constexpr (is_managed_identity<C>::value)
+    co_return co_await ManagedIdentityAsync::get(cred, std::move(ctx));
   else
     co_return co_await blocking_async(cred, std::move(ctx));
 }
 
 /// Whether `C` gets a token without a thread of its own (a chain: when all its members do).
 template <class C>
-struct is_native_async : std::bool_constant<NativeConfidential<C>> {};
+struct is_native_async : std::bool_constant<NativeConfidential<C> || is_managed_identity<C>::value> {};
 template <class... Cs>
 struct is_native_async<Chain<Cs...>> : std::bool_constant<(is_native_async<Cs>::value && ...)> {};
 
@@ -544,9 +698,9 @@ inline constexpr bool is_native_async_v = detail::is_native_async<C>::value;
 /// asynchronous waiters are queued handlers, not blocked threads.
 ///
 /// Native (no thread of its own, I/O on `ex`'s io_context): ClientSecretCredential,
-/// CertificateCredential, ClientAssertionCredential, WorkloadIdentityCredential and
-/// EnvironmentCredential on a platform whose transport models AsyncTransport (AsyncPlatform),
-/// and chains of them. Every other credential runs its blocking try_get_token on a thread of its
+/// CertificateCredential, ClientAssertionCredential, WorkloadIdentityCredential,
+/// EnvironmentCredential and ManagedIdentityCredential when its source is IMDS, on a platform
+/// whose transport models AsyncTransport (AsyncPlatform), and chains of them. Every other credential runs its blocking try_get_token on a thread of its
 /// own and completes on `ex` (is_native_async_v says which applies).
 ///
 /// `cred` must outlive the operation; `ctx` is copied.

@@ -28,6 +28,11 @@
 
 AZID_BEGIN
 
+namespace detail {
+/// azid/async's native IMDS path (async/get_token.hpp).
+struct ManagedIdentityAsync;
+}  // namespace detail
+
 namespace detail::msi {
 template <class... S>
 struct source_variant {
@@ -206,6 +211,8 @@ class ManagedIdentityCredential {
   SourceVariant source_;
   mutable detail::msi::State state_;
   mutable TokenCache cache_;
+
+  friend struct detail::ManagedIdentityAsync;
 };
 
 static_assert(Credential<ManagedIdentityCredential<DefaultPlatform>>);
