@@ -96,7 +96,8 @@ int main() {
   const auto account_url = env.get("AZURITE_BLOB_URL");
   const auto azurite_ca = env.get("AZURITE_CA_FILE");
   if (!account_url || !azurite_ca) {
-    std::fprintf(stderr, "set AZURITE_BLOB_URL and AZURITE_CA_FILE (examples/azurite/run.sh does)\n");
+    std::fprintf(stderr,
+                 "set AZURITE_BLOB_URL and AZURITE_CA_FILE (examples/azurite/run.sh does)\n");
     return 2;
   }
   try {
@@ -136,14 +137,19 @@ int main() {
     bool ok = true;
     // Get the token before each call: it is a cache hit until the token nears expiry.
     ok &= expect("PUT  container (?restype=container)",
-                 blob.call("PUT", container + "?restype=container", credential.get_token(storage_scope).token), 201);
-    ok &= expect("PUT  blob hello.txt (BlockBlob)",
-                 blob.call("PUT", container + "/hello.txt", credential.get_token(storage_scope).token, content, true),
+                 blob.call("PUT", container + "?restype=container",
+                           credential.get_token(storage_scope).token),
                  201);
-    const azid::HttpResponse got = blob.call("GET", container + "/hello.txt", credential.get_token(storage_scope).token);
+    ok &= expect("PUT  blob hello.txt (BlockBlob)",
+                 blob.call("PUT", container + "/hello.txt",
+                           credential.get_token(storage_scope).token, content, true),
+                 201);
+    const azid::HttpResponse got =
+        blob.call("GET", container + "/hello.txt", credential.get_token(storage_scope).token);
     ok &= expect("GET  blob hello.txt", got, 200);
     const bool same = got.body == content;
-    std::printf("downloaded: \"%s\" (%s)\n", got.body.c_str(), same ? "matches the upload" : "DIFFERS");
+    std::printf("downloaded: \"%s\" (%s)\n", got.body.c_str(),
+                same ? "matches the upload" : "DIFFERS");
     ok &= same;
 
     // 4. A Key Vault token (aud https://vault.azure.net) is a valid token, for the wrong audience.
@@ -157,8 +163,9 @@ int main() {
                 refused.headers.get("x-ms-error-code").data(),
                 detail.empty() ? refused.body.c_str() : detail.c_str());
     if (refused.status == 401 || refused.status == 403) {
-      std::printf("refused as it should be: ask for the scope of the service you call "
-                  "(https://storage.azure.com/.default for Blob Storage)\n");
+      std::printf(
+          "refused as it should be: ask for the scope of the service you call "
+          "(https://storage.azure.com/.default for Blob Storage)\n");
     } else {
       std::fprintf(stderr, "a token for the wrong audience was not refused\n");
       ok = false;

@@ -53,22 +53,24 @@ class InstrumentedTransport {
     // Requests are const: copy to add headers. (Token requests are rare, so the copy is cheap.)
     // Azure SDK convention: the application's id goes first in the User-Agent.
     azid::HttpRequest req = request;
-    req.headers.set("User-Agent", user_agent_prefix_ + " " + std::string(request.headers.get("User-Agent")));
+    req.headers.set("User-Agent",
+                    user_agent_prefix_ + " " + std::string(request.headers.get("User-Agent")));
 
     const auto start = std::chrono::steady_clock::now();
     azid::HttpResponse res = inner_.send(req, ec);
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-                        std::chrono::steady_clock::now() - start).count();
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    const long us = static_cast<long>(
+        std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
 
     metrics_.exchanges.fetch_add(1, std::memory_order_relaxed);
-    metrics_.total_us.fetch_add(static_cast<long>(us), std::memory_order_relaxed);
+    metrics_.total_us.fetch_add(us, std::memory_order_relaxed);
     if (ec || res.status >= 500) metrics_.failures.fetch_add(1, std::memory_order_relaxed);
     // Audit line: method, URL without its query (queries can carry signatures), outcome.
     // Never log request bodies or the Authorization header: they hold secrets and tokens.
     const std::string_view url = std::string_view(req.url).substr(0, req.url.find('?'));
-    std::printf("  [transport] %s %.*s -> %s (%ld us)\n", req.method.c_str(), static_cast<int>(url.size()),
-                url.data(), ec ? ec.message().c_str() : std::to_string(res.status).c_str(),
-                static_cast<long>(us));
+    std::printf("  [transport] %s %.*s -> %s (%ld us)\n", req.method.c_str(),
+                static_cast<int>(url.size()), url.data(),
+                ec ? ec.message().c_str() : std::to_string(res.status).c_str(), us);
     return res;
   }
 
@@ -87,10 +89,11 @@ class AppPlatform {
   AppPlatform(azid::TransportOptions transport, std::string user_agent_prefix)
       : state_(std::make_shared<State>(std::move(transport), std::move(user_agent_prefix))) {
     // azid's own diagnostics (already redacted) go to the same place as the application's.
-    state_->logger = azid::Logger(azid::LogLevel::info, [](azid::LogLevel level, std::string_view msg) {
-      std::printf("  [azid %s] %.*s\n", azid::to_string(level).data(), static_cast<int>(msg.size()),
-                  msg.data());
-    });
+    state_->logger =
+        azid::Logger(azid::LogLevel::info, [](azid::LogLevel level, std::string_view msg) {
+          std::printf("  [azid %s] %.*s\n", azid::to_string(level).data(),
+                      static_cast<int>(msg.size()), msg.data());
+        });
   }
 
   InstrumentedTransport& transport() const noexcept { return state_->transport; }
@@ -149,7 +152,8 @@ int main() {
     const auto requests = entra.requests();
     const std::string user_agent = requests.empty() ? "" : requests.back().header("User-Agent");
     std::printf("User-Agent Entra ID saw: %s\n", user_agent.c_str());
-    const bool ok = m.exchanges == 2 && m.failures == 1 && user_agent.starts_with("contoso-billing/2.3 azid/");
+    const bool ok =
+        m.exchanges == 2 && m.failures == 1 && user_agent.starts_with("contoso-billing/2.3 azid/");
     if (!ok) std::fprintf(stderr, "expected 2 exchanges (one 503, one 200) through the wrapper\n");
     return ok ? 0 : 1;
   } catch (const std::exception& e) {

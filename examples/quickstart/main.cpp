@@ -1,4 +1,4 @@
-// quickstart: get an access token with ClientSecretCredential and call a protected resource with it.
+// quickstart: get a token with ClientSecretCredential and call a protected resource with it.
 //
 // It runs offline: azid's local Microsoft Entra ID emulator stands in for
 // login.microsoftonline.com and for a Key Vault-like resource. Against real Azure, delete the
@@ -44,10 +44,11 @@ int main() {
     ctx.scopes = {"https://vault.azure.net/.default"};
     const azid::AccessToken token = credential.get_token(ctx);
     const auto now = std::chrono::system_clock::now();
-    std::printf("got a %s token (%zu bytes, never print it), valid for %lld more minutes\n",
-                token.token_type.c_str(), token.token.size(),
-                static_cast<long long>(
-                    std::chrono::duration_cast<std::chrono::minutes>(token.expires_on - now).count()));
+    std::printf(
+        "got a %s token (%zu bytes, never print it), valid for %lld more minutes\n",
+        token.token_type.c_str(), token.token.size(),
+        static_cast<long long>(
+            std::chrono::duration_cast<std::chrono::minutes>(token.expires_on - now).count()));
 
     // 3. Send it as "Authorization: Bearer <token>". Here the platform's transport does the HTTP
     //    call; in an application this is your Azure SDK client or HTTP library.
@@ -62,8 +63,9 @@ int main() {
     }
     std::printf("GET /secrets/db-password -> %d %s\n", res.status, res.body.c_str());
     const std::size_t sent = entra.request_count("/" + tenant_id + "/oauth2");
-    std::printf("token requests sent to Entra ID for two get_token calls: %zu (the second was cached)\n",
-                sent);
+    std::printf(
+        "token requests sent to Entra ID for two get_token calls: %zu (the second was cached)\n",
+        sent);
 
     // 4. Failures are exceptions named as in Azure Identity, with Entra's error passed through and
     //    advice on what to do. Use try_get_token() to get a TokenResult instead of an exception.

@@ -82,7 +82,8 @@ int main() {
     std::printf("%d threads x %d calls: %ld served, %ld failed\n", thread_count, calls_per_thread,
                 served.load(), failed.load());
     std::printf("token requests the emulator saw: %zu\n", token_requests);
-    const bool ok = served == long{thread_count} * calls_per_thread && failed == 0 && token_requests == 1;
+    const bool ok =
+        served == long{thread_count} * calls_per_thread && failed == 0 && token_requests == 1;
     if (!ok) std::fprintf(stderr, "expected every call served from one token request\n");
     return ok ? 0 : 1;
   } catch (const std::exception& e) {
