@@ -36,6 +36,8 @@ struct CachePolicy {
 
 namespace detail {
 
+struct TokenCacheHitPath;
+
 /// Per-thread view of recently read cache entries. Each slot keeps its own shared_ptr control
 /// block pointing at the cached token (an aliasing shared_ptr), so handing out a token on a hit
 /// bumps a reference count on a cache line no other thread writes: hits scale across cores
@@ -44,6 +46,8 @@ struct ReaderSlot {
   std::uint64_t cache_uid = 0;
   const void* entry = nullptr;
   std::uint64_t version = 0;
+  /// The token is fresh strictly before this instant (refresh offset and refresh_on applied).
+  std::chrono::system_clock::time_point fresh_until{};
   std::shared_ptr<const AccessToken> token;  // control block private to this thread
 };
 struct ReaderSlots {
@@ -97,6 +101,8 @@ struct CacheWaiter {
 /// time they get the cached token without waiting. A request with claims skips the lookup and
 /// overwrites the entry on success, so a token the resource rejected is not handed out again.
 class TokenCache {
+  friend struct detail::TokenCacheHitPath;
+
  public:
   explicit TokenCache(CachePolicy policy = {}) : policy_(policy), s_(std::make_unique<Shared>()) {}
   TokenCache(const TokenCache&) = delete;
@@ -111,22 +117,9 @@ class TokenCache {
   TokenResult get_or_fetch(const TokenRequestContext& ctx, std::string_view tenant, const Clock& clock,
                            Fetch&& fetch) const {
     if (ctx.claims.empty()) {
-      const auto now = detail::cheap_now(clock);
-      const std::uint64_t uid = s_->uid;
-      // This thread's slots first: one short loop and no shared writes on a hit.
-      for (auto& s : detail::reader_slots().slots) {
-        if (s.cache_uid != uid) continue;
-        const Entry& e = *static_cast<const Entry*>(s.entry);
-        if (!matches(e, ctx, tenant)) continue;
-        if (s.version == e.version.load(std::memory_order_acquire) && fresh(*s.token, now))
-          return TokenResult(s.token);
-        break;
-      }
-      if (Entry* e = find_published(ctx, tenant)) {
-        if (const auto* slot = refill_slot(*e, now)) return TokenResult(slot->token);
-      }
+      if (const auto* token = cached(ctx, tenant, detail::cheap_now(clock))) return TokenResult(*token);
     }
-    return slow_path(entry_for(ctx, tenant), ctx, clock, std::forward<Fetch>(fetch));
+    return miss(ctx, tenant, clock, std::forward<Fetch>(fetch));
   }
 
   /// Drops every cached token.
@@ -246,7 +239,41 @@ class TokenCache {
   static constexpr std::size_t published_capacity = 16;
 
   [[nodiscard]] bool fresh(const AccessToken& t, std::chrono::system_clock::time_point now) const noexcept {
-    return now + policy_.refresh_offset < t.expires_on && !(t.refresh_on && now >= *t.refresh_on);
+    return now < fresh_until(t);
+  }
+  // fresh(t, now) == (now < fresh_until(t)): before the refresh offset and before refresh_on.
+  [[nodiscard]] std::chrono::system_clock::time_point fresh_until(const AccessToken& t) const noexcept {
+    const auto until = t.expires_on - policy_.refresh_offset;
+    return t.refresh_on && *t.refresh_on < until ? *t.refresh_on : until;
+  }
+
+  // The hit path: this thread's slots only (one short loop, no lock, no shared write, no
+  // allocation); the key is checked before anything else is read. nullptr: take miss().
+  [[nodiscard]] const std::shared_ptr<const AccessToken>* cached(const TokenRequestContext& ctx,
+                                                                 std::string_view tenant,
+                                                                 std::chrono::system_clock::time_point now) const noexcept {
+    const std::uint64_t uid = s_->uid;
+    for (auto& s : detail::reader_slots().slots) {
+      if (s.cache_uid != uid) continue;
+      if (!matches(*static_cast<const Entry*>(s.entry), ctx, tenant)) continue;
+      if (now < s.fresh_until &&
+          s.version == static_cast<const Entry*>(s.entry)->version.load(std::memory_order_acquire))
+        return &s.token;
+      break;
+    }
+    return nullptr;
+  }
+
+  // Everything but a hit on this thread's slot, kept out of line so the hit path stays small.
+  template <class Clock, class Fetch>
+  [[gnu::noinline]] TokenResult miss(const TokenRequestContext& ctx, std::string_view tenant, const Clock& clock,
+                                     Fetch&& fetch) const {
+    if (ctx.claims.empty()) {
+      if (Entry* e = find_published(ctx, tenant)) {
+        if (const auto* slot = refill_slot(*e, detail::cheap_now(clock))) return TokenResult(slot->token);
+      }
+    }
+    return slow_path(entry_for(ctx, tenant), ctx, clock, std::forward<Fetch>(fetch));
   }
 
   // Points this thread's slot for `e` at the entry's current token (rare: once per token per
@@ -277,6 +304,7 @@ class TokenCache {
     slot->cache_uid = s_->uid;
     slot->entry = &e;
     slot->version = version;
+    slot->fresh_until = fresh_until(*slot->token);
     return slot;
   }
 
@@ -347,10 +375,9 @@ class TokenCache {
     }
   }
 
-  // Multiset equality without allocating: request scope lists are short (usually one).
+  // Multiset equality without allocating: request scope lists are short (usually one, compared
+  // inline by matches()). Sizes already equal.
   static bool same_scopes(const std::vector<std::string>& sorted, const std::vector<std::string>& req) noexcept {
-    if (sorted.size() != req.size()) return false;
-    if (req.size() == 1) return sorted.front() == req.front();
     for (const auto& s : req) {
       const auto [lo, hi] = std::equal_range(sorted.begin(), sorted.end(), s);
       if (lo == hi) return false;
@@ -358,8 +385,17 @@ class TokenCache {
     }
     return true;
   }
+  // Cheapest tests first: flag and sizes, then the bytes.
   static bool matches(const Entry& e, const TokenRequestContext& ctx, std::string_view tenant) noexcept {
-    return e.cae == ctx.enable_cae && e.tenant == tenant && same_scopes(e.scopes, ctx.scopes);
+    const std::size_t n = ctx.scopes.size();
+    if (e.cae != ctx.enable_cae || e.scopes.size() != n || e.tenant.size() != tenant.size()) return false;
+    if (n == 1) {
+      const std::string& a = e.scopes.front();
+      const std::string& b = ctx.scopes.front();
+      if (a.size() != b.size() || std::char_traits<char>::compare(a.data(), b.data(), a.size()) != 0) return false;
+    }
+    if (std::char_traits<char>::compare(e.tenant.data(), tenant.data(), tenant.size()) != 0) return false;
+    return n == 1 || same_scopes(e.scopes, ctx.scopes);
   }
 
   // Lock-free lookup among the first `published_capacity` entries.
@@ -407,5 +443,22 @@ class TokenCache {
   CachePolicy policy_;
   std::unique_ptr<Shared> s_;
 };
+
+namespace detail {
+
+/// The hit path alone, for credentials that check it before building their fetch: the fresh
+/// token this thread already holds for `ctx` (callers skip it for requests with claims), or
+/// nullptr. The pointer is valid until this thread next calls into a TokenCache; copy it at once.
+struct TokenCacheHitPath {
+  template <class Clock>
+  [[nodiscard]] static const std::shared_ptr<const AccessToken>* find(const TokenCache& cache,
+                                                                      const TokenRequestContext& ctx,
+                                                                      std::string_view tenant,
+                                                                      const Clock& clock) noexcept {
+    return cache.cached(ctx, tenant, cheap_now(clock));
+  }
+};
+
+}  // namespace detail
 
 AZID_END

@@ -111,6 +111,29 @@ class ConfidentialClient {
   template <class Auth>
   TokenResult get(std::string_view credential, const TokenRequestContext& ctx, Auth&& auth,
                   Failure sts_failure = Failure::failed) const {
+    // A cached token for the credential's own tenant: the hit path, kept apart from the rest.
+    if (!ctx.scopes.empty() && ctx.tenant_id.empty() && ctx.claims.empty()) {
+      if (const auto* token = TokenCacheHitPath::find(cache_, ctx, tenant_, platform_.clock())) {
+        if (platform_.logger().enabled(LogLevel::debug)) [[unlikely]]
+          return logged_hit(credential, *token);
+        return TokenResult(*token);
+      }
+    }
+    return get_uncached(credential, ctx, std::forward<Auth>(auth), sts_failure);
+  }
+
+ private:
+  // Copies the token before the sink runs (the sink may call into another cache on this thread).
+  [[gnu::noinline]] TokenResult logged_hit(std::string_view credential,
+                                           const std::shared_ptr<const AccessToken>& token) const {
+    TokenResult result(token);
+    platform_.logger().write(LogLevel::debug, std::string(credential) + ".get_token succeeded");
+    return result;
+  }
+
+  template <class Auth>
+  [[gnu::noinline]] TokenResult get_uncached(std::string_view credential, const TokenRequestContext& ctx, Auth&& auth,
+                                             Failure sts_failure) const {
     if (ctx.scopes.empty()) return TokenResult::invalid_argument(credential, std::string(no_scope_message));
     std::string_view tenant = tenant_;
     if (!ctx.tenant_id.empty()) {  // the common case (no tenant requested) stays inline
@@ -153,6 +176,7 @@ class ConfidentialClient {
     return result;
   }
 
+ public:
   [[nodiscard]] const P& platform() const noexcept { return platform_; }
   [[nodiscard]] const std::string& authority() const noexcept { return authority_; }
   [[nodiscard]] const std::string& tenant_id() const noexcept { return tenant_; }
