@@ -24,6 +24,7 @@
 
 #include "azid/async/get_token.hpp"
 #include "azid/chain.hpp"
+#include "azid/credentials/azure_cli.hpp"
 #include "azid/credentials/certificate.hpp"
 #include "azid/credentials/client_assertion.hpp"
 #include "azid/credentials/client_secret.hpp"
@@ -36,6 +37,7 @@
 #include "azid/testing/platform.hpp"
 #include "confidential_fixture.hpp"
 #include "emulator.hpp"
+#include "fake_tools/fake_tools.hpp"
 #include "test_certs.hpp"
 
 using namespace azid;
@@ -385,6 +387,35 @@ TEST_SUITE("async") {
     CHECK(f.token_requests() == 2);
   }
 
+  TEST_CASE("a cancelled waiter leaves the queue while the fetch it waited for goes on") {
+    Fixture f;
+    f.emu.push_fault("/" + tenant, azid_emulator::Fault::of(azid_emulator::Fault::Kind::silent));
+    auto o = f.options();
+    o.timeout = milliseconds(800);
+    Secret cred(tenant, client, secret, o, f.platform);
+    std::optional<TokenResult> fetcher;
+    std::optional<std::error_code> waiter_ec;
+    std::vector<std::string> order;
+    async_try_get_token(cred, vault(), [&](TokenResult r) {
+      fetcher = std::move(r);
+      order.push_back("fetcher");
+    });
+    asio::cancellation_signal waiter_signal;
+    async_get_token(cred, vault(), asio::bind_cancellation_slot(waiter_signal.slot(), [&](std::error_code e, AccessToken) {
+                      waiter_ec = e;
+                      order.push_back("waiter");
+                    }));
+    asio::steady_timer later(f.io, milliseconds(100));
+    later.async_wait([&](std::error_code) { waiter_signal.emit(asio::cancellation_type::terminal); });
+    f.run();
+    REQUIRE(waiter_ec);
+    CHECK(*waiter_ec == asio::error::operation_aborted);
+    REQUIRE(fetcher);
+    CHECK(fetcher->failure() == Failure::failed);  // the request timeout, shared with nobody
+    CHECK(order == std::vector<std::string>{"waiter", "fetcher"});
+    CHECK(f.token_requests() == 1);
+  }
+
   TEST_CASE("ClientAssertionCredential and WorkloadIdentityCredential are native too") {
     Fixture f;
     const std::string subject = "system:serviceaccount:default:async";
@@ -587,6 +618,30 @@ TEST_SUITE("async_managed_identity") {
     REQUIRE(got);
     CHECK_FALSE(got->token.empty());
     CHECK(e.request_count("/msi/token") == 1);
+  }
+}
+
+TEST_SUITE("async_dev_tools") {
+  TEST_CASE("developer tools take the fallback: a real az process, completed on the executor") {
+    azid_test::ToolDir d;
+    const std::string token = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJhc3luYyJ9.c2ln";
+    const std::string json = R"({"accessToken": ")" + token +
+                             R"(", "expires_on": 1700003600, "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47", )"
+                             R"("tokenType": "Bearer"})";
+    d.script("az", d.record() + "printf '%s' " + azid_test::sh_quote(json));
+    AzureCliCredential<testing::Platform> cred({}, azid_test::platform_for(d));
+    static_assert(!is_native_async_v<AzureCliCredential<testing::Platform>>);
+    asio::io_context io;
+    std::vector<std::string> tokens;
+    for (int i = 0; i < 3; ++i)
+      async_get_token(io.get_executor(), cred, vault(), [&](std::error_code ec, AccessToken t) {
+        CHECK_FALSE(ec);
+        tokens.push_back(std::move(t.token));
+      });
+    io.run_for(seconds(30));
+    REQUIRE(tokens.size() == 3);
+    for (const auto& t : tokens) CHECK(t == token);
+    CHECK(d.runs() == 1);  // the three callers shared one run through the cache
   }
 }
 
