@@ -1,6 +1,7 @@
 // azid.hpp: everything azid offers, for users who prefer one include.
 #pragma once
 
+#include "azid/bearer.hpp"
 #include "azid/core/access_token.hpp"
 #include "azid/core/concepts.hpp"
 #include "azid/core/errors.hpp"
@@ -16,4 +17,6 @@
 #include "azid/credentials/environment.hpp"
 #include "azid/credentials/workload_identity.hpp"
 #include "azid/credentials/managed_identity.hpp"
+#include "azid/chain.hpp"
+#include "azid/default_azure_credential.hpp"
 #include "azid/platform/default_platform.hpp"
