@@ -1,6 +1,7 @@
 // azid: get a Microsoft Entra ID access token from the command line, as JSON.
 //
 //   azid token --scope SCOPE [--scope SCOPE]... [--credential KIND] [options]
+//   azid doctor [--scope SCOPE] [--json] [--exclude KIND]... [options]
 //
 // Exit codes (a stable contract for scripts): 0 token printed; 1 authentication failed
 // (ClientAuthenticationError); 2 no credential could run here (CredentialUnavailableError);
@@ -32,13 +33,13 @@
 #include "azid/detail/names.hpp"
 #include "azid/detail/token_json.hpp"
 #include "azid/platform/default_platform.hpp"
+#include "cli.hpp"
+#include "default_chain.hpp"
+#include "doctor.hpp"
 
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_auth_failed = 1;
-constexpr int exit_unavailable = 2;
-constexpr int exit_usage = 64;
+using namespace azid_cli;
 
 constexpr std::string_view usage_text = R"(usage: azid token --scope SCOPE [--scope SCOPE]... [--credential KIND] [--tenant TENANT]
          [--client-id ID] [--tenant-id ID] [--client-secret SECRET] [--certificate PATH]
@@ -46,11 +47,20 @@ constexpr std::string_view usage_text = R"(usage: azid token --scope SCOPE [--sc
          [--managed-identity-client-id ID | --managed-identity-object-id ID | --managed-identity-resource-id ID]
          [--service-connection-id ID] [--system-access-token TOKEN]
          [--additionally-allowed-tenant T]... [--exclude KIND]... [--authority-host URL]
-         [--subscription NAME] [--log-level debug|info|warning|error]
+         [--subscription NAME] [--process-timeout SECONDS] [--log-level debug|info|warning|error]
+       azid doctor [--scope SCOPE] [--json] [--exclude KIND]... [--tenant TENANT]
+         [--managed-identity-client-id ID] [--authority-host URL] [--additionally-allowed-tenant T]...
+         [--process-timeout SECONDS] [--log-level debug|info|warning|error]
        azid version
 
 KIND: default | environment | workload-identity | managed-identity | azure-cli |
       azure-developer-cli | azure-powershell | client-secret | certificate | azure-pipelines
+
+--credential default (the default) is DefaultAzureCredential: environment, workload-identity,
+managed-identity, azure-cli, azure-powershell, azure-developer-cli, in that order; --exclude KIND
+leaves members out (so does AZURE_TOKEN_CREDENTIALS=dev|prod|<credential name>).
+`azid doctor` runs each of them on its own and says what works here, what does not and why
+(`azid doctor --help`).
 
 Prints {"token_type":"Bearer","access_token":"...","expires_on":<unix seconds>,"credential":"<name>"}.
 Options not given come from the standard variables (AZURE_TENANT_ID, AZURE_CLIENT_ID,
@@ -58,86 +68,13 @@ AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST, ...). Prefer AZURE_CLIENT_SECRET to -
 AZURE_CLIENT_CERTIFICATE_PASSWORD to --certificate-password and SYSTEM_ACCESSTOKEN to
 --system-access-token: command lines are visible to other users of the machine.
 Exit codes: 0 success, 1 authentication failed, 2 credential unavailable, 64 usage error.
+(doctor: 0 a token could be had, 1 the chain stops at a failure, 2 none could be had.)
 )";
-
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 const std::vector<std::string_view> kinds = {"default",          "environment",       "workload-identity",
                                              "managed-identity", "azure-cli",         "azure-developer-cli",
                                              "azure-powershell", "client-secret",     "certificate",
                                              "azure-pipelines"};
-
-struct Args {
-  std::map<std::string, std::vector<std::string>, std::less<>> values;
-  std::vector<std::string> flags;
-
-  [[nodiscard]] std::optional<std::string> one(std::string_view name) const {
-    auto it = values.find(name);
-    if (it == values.end() || it->second.empty()) return std::nullopt;
-    if (it->second.size() > 1) throw UsageError("--" + std::string(name) + " may be given only once");
-    return it->second.front();
-  }
-  [[nodiscard]] std::vector<std::string> many(std::string_view name) const {
-    auto it = values.find(name);
-    return it == values.end() ? std::vector<std::string>{} : it->second;
-  }
-  [[nodiscard]] bool flag(std::string_view name) const {
-    for (const auto& f : flags)
-      if (f == name) return true;
-    return false;
-  }
-};
-
-Args parse_args(int argc, char** argv, int first) {
-  static const std::vector<std::string_view> valued = {
-      "scope", "credential", "tenant", "client-id", "tenant-id", "client-secret", "certificate", "certificate-password",
-      "token-file", "managed-identity-client-id", "managed-identity-object-id", "managed-identity-resource-id",
-      "service-connection-id", "system-access-token", "additionally-allowed-tenant", "exclude", "authority-host",
-      "subscription", "log-level"};
-  static const std::vector<std::string_view> boolean = {"send-certificate-chain"};
-  Args a;
-  for (int i = first; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg.size() < 3 || arg.substr(0, 2) != "--") throw UsageError("unexpected argument '" + std::string(arg) + "'");
-    arg.remove_prefix(2);
-    std::optional<std::string> inline_value;
-    if (auto eq = arg.find('='); eq != std::string_view::npos) {
-      inline_value = std::string(arg.substr(eq + 1));
-      arg = arg.substr(0, eq);
-    }
-    bool known_valued = false, known_flag = false;
-    for (auto v : valued) known_valued |= (v == arg);
-    for (auto v : boolean) known_flag |= (v == arg);
-    if (known_flag) {
-      if (inline_value) throw UsageError("--" + std::string(arg) + " takes no value");
-      a.flags.emplace_back(arg);
-    } else if (known_valued) {
-      std::string value;
-      if (inline_value) value = *inline_value;
-      else if (i + 1 < argc) value = argv[++i];
-      else throw UsageError("--" + std::string(arg) + " needs a value");
-      a.values[std::string(arg)].push_back(std::move(value));
-    } else {
-      throw UsageError("unknown option --" + std::string(arg));
-    }
-  }
-  return a;
-}
-
-azid::LogLevel parse_level(std::string_view s) {
-  if (s == "debug") return azid::LogLevel::debug;
-  if (s == "info") return azid::LogLevel::info;
-  if (s == "warning") return azid::LogLevel::warning;
-  if (s == "error") return azid::LogLevel::error;
-  throw UsageError("--log-level must be debug, info, warning or error");
-}
-
-std::string from_option_or_env(const Args& a, std::string_view option, std::string_view var) {
-  if (auto v = a.one(option)) return *v;
-  return azid::ProcessEnvironment{}.get(var).value_or("");
-}
 
 azid::AnyCredential make_credential(std::string_view kind, const Args& a, const azid::DefaultPlatform& platform) {
   azid::EntraCredentialOptions entra;
@@ -238,29 +175,37 @@ int cmd_token(const Args& a) {
   bool known = false;
   for (auto k : kinds) known |= (k == kind);
   if (!known) throw UsageError("unknown --credential '" + kind + "'");
-  for (const auto& x : a.many("exclude")) {
-    bool ok = false;
-    for (auto k : kinds) ok |= (k == x && k != "default");
-    if (!ok) throw UsageError("unknown --exclude '" + x + "'");
-  }
+  const std::uint32_t excluded = parse_excludes(a.many("exclude"));
+  if (excluded != 0 && kind != "default") throw UsageError("--exclude applies to --credential default only");
+  if (a.one("process-timeout") && kind != "default")
+    throw UsageError("--process-timeout applies to --credential default only");
 
-  azid::DefaultPlatformOptions popts;
-  if (auto lvl = a.one("log-level")) {
-    popts.logger.set_level(parse_level(*lvl));
-    popts.logger.set_sink([](azid::LogLevel l, std::string_view m) {
-      std::fprintf(stderr, "azid [%s] %.*s\n", std::string(azid::to_string(l)).c_str(), static_cast<int>(m.size()),
-                   m.data());
-    });
+  const azid::DefaultPlatform platform = make_platform(a);
+  std::string credential;
+  azid::AccessToken token;
+  if (kind == "default") {
+    token = default_chain_token(chain_settings(a), platform, ctx, excluded, credential).value();
+  } else {
+    azid::AnyCredential cred = make_credential(kind, a, platform);
+    token = cred.get_token(ctx);
+    credential = cred.name();
   }
-  azid::DefaultPlatform platform(std::move(popts));
-  azid::AnyCredential cred = make_credential(kind, a, platform);
-  const azid::AccessToken token = cred.get_token(ctx);
   std::string out = "{\"token_type\":" + azid::detail::json_quote(token.token_type) +
                     ",\"access_token\":" + azid::detail::json_quote(token.token) +
                     ",\"expires_on\":" + std::to_string(token.expires_on_unix()) +
-                    ",\"credential\":" + azid::detail::json_quote(cred.name()) + "}\n";
+                    ",\"credential\":" + azid::detail::json_quote(credential) + "}\n";
   std::fwrite(out.data(), 1, out.size(), stdout);
   return exit_ok;
+}
+
+Args parse_token_args(int argc, char** argv) {
+  return parse_args(argc, argv, 2,
+                    {"scope", "credential", "tenant", "client-id", "tenant-id", "client-secret", "certificate",
+                     "certificate-password", "token-file", "managed-identity-client-id", "managed-identity-object-id",
+                     "managed-identity-resource-id", "service-connection-id", "system-access-token",
+                     "additionally-allowed-tenant", "exclude", "authority-host", "subscription", "log-level",
+                     "process-timeout"},
+                    {"send-certificate-chain"});
 }
 
 }  // namespace
@@ -282,7 +227,8 @@ int main(int argc, char** argv) {
       std::puts("azid " AZID_VERSION_STRING);
       return exit_ok;
     }
-    if (cmd == "token") return cmd_token(parse_args(argc, argv, 2));
+    if (cmd == "token") return cmd_token(parse_token_args(argc, argv));
+    if (cmd == "doctor") return cmd_doctor(argc, argv);
     throw UsageError("unknown command '" + std::string(cmd) + "'");
   } catch (const UsageError& e) {
     std::fprintf(stderr, "azid: %s\n\n%s", e.what(), usage_text.data());

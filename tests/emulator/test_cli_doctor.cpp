@@ -1,0 +1,512 @@
+// `azid doctor` and `azid token --credential default [--exclude KIND...]`, end to end: the real
+// `azid` binary runs as a child process under `env -i` (so nothing leaks in from the test's own
+// environment), with the emulator standing in for Entra ID and every managed identity source,
+// stand-in az / azd / pwsh scripts on a temporary PATH and HOME, and IMDS always pointed at the
+// emulator or a closed loopback port (never 169.254.169.254).
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "azid/detail/token_json.hpp"
+#include "azid/platform/process_runner.hpp"
+#include "emulator.hpp"
+#include "fake_tools/fake_tools.hpp"
+
+namespace emu = azid_emulator;
+using azid_test::sh_quote;
+using azid_test::ToolDir;
+using namespace std::chrono;
+
+#if !defined(AZID_CLI_PATH)
+
+TEST_SUITE("cli_doctor") {
+  TEST_CASE("the azid tool is not part of this build") {
+    MESSAGE("skipped: configure with -DAZID_BUILD_EXAMPLES=ON to build `azid` and test `azid doctor`");
+  }
+}
+
+#else
+
+namespace {
+
+constexpr std::string_view token_path = "/metadata/identity/oauth2/token";
+constexpr std::string_view mi_tenant = "4d1d2c1e-0000-4000-8000-00000000a11d";  // the emulator's
+constexpr std::string_view tenant = "6f0b2a9c-1d2e-4f30-9a41-5b6c7d8e9f01";
+constexpr std::string_view client = "3c2b1a09-8f7e-4d6c-9b5a-493827160504";
+constexpr std::string_view secret = "doctor-test-client-secret-Zq7";
+
+struct Result {
+  int exit = -1;
+  std::string out, err;
+  [[nodiscard]] std::string all() const { return out + err; }
+};
+
+bool has(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
+
+// A port nothing listens on: an emulator's, after it has gone.
+std::uint16_t closed_port() {
+  emu::Options o;
+  o.tls = false;
+  emu::Emulator e(o);
+  return e.port();
+}
+
+/// The child's whole environment: PATH and HOME are a fresh directory (where fake tools go),
+/// IMDS is a closed loopback port unless a test says otherwise.
+class Sandbox {
+ public:
+  Sandbox() {
+    set("PATH", tools.path());
+    set("HOME", tools.path());
+    set("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:" + std::to_string(closed_port()));
+  }
+  void set(const std::string& k, const std::string& v) { env_[k] = v; }
+  void unset(const std::string& k) { env_.erase(k); }
+
+  Result run(std::initializer_list<std::string> args) const { return run_vec(std::vector<std::string>(args)); }
+  Result doctor_json(std::initializer_list<std::string> extra = {}) const {
+    std::vector<std::string> v = {"doctor", "--json"};
+    v.insert(v.end(), extra.begin(), extra.end());
+    return run_vec(v);
+  }
+  Result run_vec(const std::vector<std::string>& args) const {
+    azid::ProcessSpec spec;
+    spec.argv = {"/usr/bin/env", "-i"};
+    for (const auto& [k, v] : env_) spec.argv.push_back(k + "=" + v);
+    for (const char* k : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", "LSAN_OPTIONS"})
+      if (const char* v = std::getenv(k)) spec.argv.push_back(std::string(k) + "=" + v);
+    spec.argv.emplace_back(AZID_CLI_PATH);
+    for (const auto& a : args) spec.argv.push_back(a);
+    spec.timeout = seconds(90);
+    std::error_code ec;
+    azid::ProcessResult r = azid::PosixProcessRunner{}.run(spec, ec);
+    REQUIRE_MESSAGE(!ec, ec.message());
+    return {r.exit_code, std::move(r.out), std::move(r.err)};
+  }
+
+  ToolDir tools;
+
+ private:
+  std::map<std::string, std::string> env_;
+};
+
+// --- Reading the doctor's JSON (flat enough for string search per credential object) ---------
+
+/// The JSON object of one credential in "credentials", as text.
+std::string credential_entry(const std::string& json, std::string_view name) {
+  const auto at = json.find("{\"name\":\"" + std::string(name) + "\"");
+  if (at == std::string::npos) return {};
+  return json.substr(at, json.find('}', at) - at + 1);
+}
+std::optional<std::string> field(const std::string& object, std::string_view key) {
+  return azid::detail::json_string_member(object, key);
+}
+std::string status(const std::string& json, std::string_view name) {
+  return field(credential_entry(json, name), "status").value_or("<absent>");
+}
+/// A top-level object member ("managed_identity", "imds", "token") as text.
+std::string object_member(const std::string& json, std::string_view key) {
+  const auto at = json.find("\"" + std::string(key) + "\":{");
+  if (at == std::string::npos) return {};
+  const auto open = json.find('{', at);
+  int depth = 0;
+  for (std::size_t i = open; i < json.size(); ++i) {
+    if (json[i] == '{') ++depth;
+    if (json[i] == '}' && --depth == 0) return json.substr(open, i - open + 1);
+  }
+  return {};
+}
+std::string tool_entry(const std::string& json, std::string_view name) {
+  const auto at = json.find("{\"name\":\"" + std::string(name) + "\",\"credential\"");
+  if (at == std::string::npos) return {};
+  return json.substr(at, json.find('}', at) - at + 1);
+}
+
+/// No JWT and none of the given secrets anywhere in what the tool printed.
+void check_no_secrets(const Result& r, std::initializer_list<std::string_view> secrets) {
+  CHECK_FALSE(has(r.all(), "eyJ"));  // every JWT starts so: {"
+  for (auto s : secrets) CHECK_FALSE(has(r.all(), s));
+}
+
+emu::Options plain(emu::MetadataHost host = emu::MetadataHost::imds) {
+  emu::Options o;
+  o.tls = false;
+  o.metadata_host = host;
+  return o;
+}
+
+// A service principal in the environment, against a TLS emulator.
+void service_principal(Sandbox& s, const emu::Emulator& e, std::string_view the_secret = secret) {
+  s.set("SSL_CERT_FILE", e.ca_file());
+  s.set("AZURE_AUTHORITY_HOST", e.authority_host());
+  s.set("AZURE_TENANT_ID", std::string(tenant));
+  s.set("AZURE_CLIENT_ID", std::string(client));
+  s.set("AZURE_CLIENT_SECRET", std::string(the_secret));
+}
+
+// `az` printing a token the emulator minted (so its claims are real), and recording its runs.
+void az_signed_in(const Sandbox& s, const emu::Emulator& e) {
+  const std::string jwt = e.issue_token(tenant, "04b07795-8ddb-461a-bbee-02f9e1bf7b46", "https://management.azure.com",
+                                        seconds(3600));
+  const long long exp = duration_cast<seconds>(system_clock::now().time_since_epoch()).count() + 3600;
+  s.tools.script("az", s.tools.record() + "printf '%s' " +
+                           sh_quote(R"({"accessToken": ")" + jwt + R"(", "expires_on": )" + std::to_string(exp) +
+                                    R"(, "tenant": ")" + std::string(tenant) + R"(", "tokenType": "Bearer"})"));
+}
+
+}  // namespace
+
+TEST_SUITE("cli_doctor") {
+  TEST_CASE("nothing configured: every credential unavailable, each with a fix and its section; exit 2") {
+    Sandbox s;
+    Result r = s.run({"doctor"});
+    CHECK(r.exit == 2);
+    for (std::string_view name : {"EnvironmentCredential", "WorkloadIdentityCredential", "ManagedIdentityCredential",
+                                  "AzureCliCredential", "AzurePowerShellCredential", "AzureDeveloperCliCredential"})
+      CHECK(has(r.out, name));
+    CHECK(has(r.out, "section \"EnvironmentCredential\""));
+    CHECK(has(r.out, "section \"AzureCliCredential\""));
+    CHECK(has(r.out, "Managed identity source: Azure Instance Metadata Service (IMDS)"));
+    CHECK(has(r.out, "no answer"));
+    CHECK(has(r.out, "Token: none"));
+    CHECK(has(r.out, "(exit 2)"));
+
+    Result j = s.doctor_json();
+    CHECK(j.exit == 2);
+    for (std::string_view name : {"EnvironmentCredential", "WorkloadIdentityCredential", "ManagedIdentityCredential",
+                                  "AzureCliCredential", "AzurePowerShellCredential", "AzureDeveloperCliCredential"}) {
+      CAPTURE(name);
+      CHECK(status(j.out, name) == "unavailable");
+      CHECK(field(credential_entry(j.out, name), "section") == std::string(name));
+    }
+    CHECK(has(j.out, "\"token\":null"));
+    CHECK(has(j.out, "\"exit_code\":2"));
+    const std::string imds = object_member(j.out, "imds");
+    CHECK(has(imds, "\"probed\":true"));
+    CHECK(has(imds, "\"answers\":false"));
+    CHECK(has(tool_entry(j.out, "az"), "\"found\":false"));
+    CHECK(field(tool_entry(j.out, "az"), "login") == "not installed");
+  }
+
+  TEST_CASE("environment half set: EnvironmentCredential names what is missing") {
+    Sandbox s;
+    s.set("AZURE_TENANT_ID", std::string(tenant));
+    s.set("AZURE_CLIENT_ID", std::string(client));
+    Result j = s.doctor_json();
+    CHECK(j.exit == 2);
+    const std::string env = credential_entry(j.out, "EnvironmentCredential");
+    CHECK(field(env, "status") == "unavailable");
+    const std::string reason = field(env, "reason").value_or("");
+    CHECK(has(reason, "not fully configured"));
+    CHECK(has(reason, "AZURE_CLIENT_SECRET"));
+    CHECK(has(field(env, "mitigation").value_or(""), "AZURE_CLIENT_SECRET"));
+    // The workload identity half: client and tenant but no token file.
+    const std::string wi = field(credential_entry(j.out, "WorkloadIdentityCredential"), "reason").value_or("");
+    CHECK(has(wi, "AZURE_FEDERATED_TOKEN_FILE"));
+  }
+
+  TEST_CASE("a service principal in the environment: ok, claims decoded, secret and token never printed") {
+    emu::Emulator e;
+    emu::App app = e.register_app({std::string(tenant), std::string(client), std::string(secret), false, ""});
+    Sandbox s;
+    service_principal(s, e);
+    Result j = s.doctor_json();
+    CHECK(j.exit == 0);
+    CHECK(status(j.out, "EnvironmentCredential") == "ok");
+    const std::string token = object_member(j.out, "token");
+    CHECK(field(token, "credential") == "EnvironmentCredential");
+    CHECK(field(token, "tenant_id") == std::string(tenant));
+    CHECK(field(token, "app_id") == std::string(client));
+    CHECK(field(token, "object_id") == app.object_id);
+    CHECK(has(field(token, "audience").value_or(""), "management.azure.com"));
+    CHECK(has(token, "\"expires_on\":1"));
+    check_no_secrets(j, {secret});
+
+    Result t = s.run({"doctor", "--scope", "https://vault.azure.net/.default"});
+    CHECK(t.exit == 0);
+    CHECK(has(t.out, "<- the chain's token"));
+    CHECK(has(t.out, "tenant     " + std::string(tenant)));
+    CHECK(has(t.out, "app id     " + std::string(client)));
+    CHECK(has(t.out, "audience   https://vault.azure.net"));
+    check_no_secrets(t, {secret});
+  }
+
+  TEST_CASE("a wrong secret: EnvironmentCredential failed, the chain stops there, exit 1") {
+    emu::Emulator e;
+    e.register_app({std::string(tenant), std::string(client), std::string(secret), false, ""});
+    Sandbox s;
+    const std::string wrong = "wrong-secret-value-9Kp";
+    service_principal(s, e, wrong);
+    Result j = s.doctor_json();
+    CHECK(j.exit == 1);
+    const std::string env = credential_entry(j.out, "EnvironmentCredential");
+    CHECK(field(env, "status") == "failed");
+    CHECK(has(field(env, "reason").value_or(""), "AADSTS7000215"));
+    CHECK(has(field(env, "mitigation").value_or(""), "secret's value"));
+    CHECK(field(env, "section") == "ClientSecretCredential");
+    CHECK(has(j.out, "\"stopped_at\":\"EnvironmentCredential\""));
+    CHECK(has(j.out, "\"token\":null"));
+    check_no_secrets(j, {wrong, secret});
+  }
+
+  TEST_CASE("IMDS: detected, probed, and its token's identity shown") {
+    emu::Emulator e(plain());
+    Sandbox s;
+    s.set("AZURE_POD_IDENTITY_AUTHORITY_HOST", e.base_url());
+    SUBCASE("system-assigned") {
+      Result j = s.doctor_json();
+      CHECK(j.exit == 0);
+      CHECK(status(j.out, "ManagedIdentityCredential") == "ok");
+      const std::string mi = object_member(j.out, "managed_identity");
+      CHECK(field(mi, "source") == "imds");
+      const std::string imds = object_member(j.out, "imds");
+      CHECK(has(imds, "\"answers\":true"));
+      CHECK(field(imds, "endpoint") == e.base_url());
+      const std::string token = object_member(j.out, "token");
+      CHECK(field(token, "credential") == "ManagedIdentityCredential");
+      CHECK(field(token, "tenant_id") == std::string(mi_tenant));
+      CHECK(field(token, "app_id") == e.system_identity()->client_id);
+      // The probe goes without the Metadata header; the credential's request with it.
+      bool bare = false, with_header = false;
+      for (const auto& req : e.requests()) {
+        if (req.path() != token_path) continue;
+        (req.has_header("Metadata") ? with_header : bare) = true;
+      }
+      CHECK(bare);
+      CHECK(with_header);
+      check_no_secrets(j, {});
+    }
+    SUBCASE("AZURE_CLIENT_ID names an identity this resource does not have") {
+      s.set("AZURE_CLIENT_ID", "11111111-2222-4333-8444-555555555555");
+      Result j = s.doctor_json();
+      CHECK(j.exit == 2);
+      const std::string mi = credential_entry(j.out, "ManagedIdentityCredential");
+      CHECK(field(mi, "status") == "unavailable");
+      CHECK(has(field(mi, "reason").value_or(""), "hasn't been assigned"));
+      CHECK(has(field(mi, "mitigation").value_or(""), "AZURE_CLIENT_ID"));
+      CHECK(field(mi, "section") == "ManagedIdentityCredential");
+    }
+  }
+
+  TEST_CASE("App Service: detected from its variables, IMDS not probed, the identity header never shown") {
+    emu::Emulator e(plain());
+    const std::string header = "app-service-identity-header-value";
+    e.set_identity_header(header);
+    Sandbox s;
+    s.set("IDENTITY_ENDPOINT", e.base_url() + "/msi/token");
+    s.set("IDENTITY_HEADER", header);
+    Result j = s.doctor_json();
+    CHECK(j.exit == 0);
+    const std::string mi = object_member(j.out, "managed_identity");
+    CHECK(field(mi, "source") == "app_service");
+    CHECK(has(mi, "\"IDENTITY_ENDPOINT\""));
+    CHECK(has(mi, "\"IDENTITY_HEADER\""));
+    CHECK(has(object_member(j.out, "imds"), "\"probed\":false"));
+    CHECK(status(j.out, "ManagedIdentityCredential") == "ok");
+    CHECK(field(object_member(j.out, "token"), "app_id") == e.system_identity()->client_id);
+    check_no_secrets(j, {header});
+    Result t = s.run({"doctor"});
+    CHECK(has(t.out, "Managed identity source: App Service (set: IDENTITY_ENDPOINT, IDENTITY_HEADER"));
+    check_no_secrets(t, {header});
+  }
+
+  TEST_CASE("Azure ML and Cloud Shell: detected from MSI_ENDPOINT (with and without MSI_SECRET)") {
+    emu::Emulator e(plain());
+    const std::string msi_secret = "azure-ml-msi-secret-value";
+    e.set_identity_header(msi_secret);
+    Sandbox s;
+    SUBCASE("Azure ML") {
+      s.set("MSI_ENDPOINT", e.base_url() + "/MSI/auth");
+      s.set("MSI_SECRET", msi_secret);
+      Result j = s.doctor_json();
+      CHECK(field(object_member(j.out, "managed_identity"), "source") == "azure_ml");
+      CHECK(status(j.out, "ManagedIdentityCredential") == "ok");
+      CHECK(j.exit == 0);
+      check_no_secrets(j, {msi_secret});
+    }
+    SUBCASE("Cloud Shell") {
+      s.set("MSI_ENDPOINT", e.base_url() + "/oauth2/token");
+      Result j = s.doctor_json();
+      CHECK(field(object_member(j.out, "managed_identity"), "source") == "cloud_shell");
+      CHECK(status(j.out, "ManagedIdentityCredential") == "ok");
+      CHECK(j.exit == 0);
+    }
+  }
+
+  TEST_CASE("Service Fabric: the pinned certificate works; a wrong pin fails the chain") {
+    emu::Options so;
+    so.metadata_host = emu::MetadataHost::service_fabric;
+    emu::Emulator e(so);
+    const std::string header = "fabric-secret-header-value";
+    e.set_identity_header(header);
+    Sandbox s;
+    s.set("IDENTITY_ENDPOINT", e.base_url() + std::string(token_path));
+    s.set("IDENTITY_HEADER", header);
+    SUBCASE("right pin") {
+      s.set("IDENTITY_SERVER_THUMBPRINT", e.server_certificate_thumbprint());
+      Result j = s.doctor_json();
+      CHECK(field(object_member(j.out, "managed_identity"), "source") == "service_fabric");
+      CHECK(status(j.out, "ManagedIdentityCredential") == "ok");
+      CHECK(j.exit == 0);
+      check_no_secrets(j, {header});
+    }
+    SUBCASE("wrong pin") {
+      s.set("IDENTITY_SERVER_THUMBPRINT", std::string(40, 'a'));
+      Result j = s.doctor_json();
+      CHECK(field(object_member(j.out, "managed_identity"), "source") == "service_fabric");
+      const std::string mi = credential_entry(j.out, "ManagedIdentityCredential");
+      CHECK(field(mi, "status") == "failed");
+      CHECK(has(field(mi, "mitigation").value_or(""), "IDENTITY_SERVER_THUMBPRINT"));
+      CHECK(j.exit == 1);
+      CHECK(has(j.out, "\"stopped_at\":\"ManagedIdentityCredential\""));
+      check_no_secrets(j, {header});
+    }
+  }
+
+  TEST_CASE("Azure Arc: detected; a challenge naming a key file outside the agent's folder fails") {
+    emu::Emulator e(plain(emu::MetadataHost::arc));
+    Sandbox s;
+    s.set("IDENTITY_ENDPOINT", e.base_url() + std::string(token_path));
+    s.set("IMDS_ENDPOINT", e.base_url());
+    Result j = s.doctor_json();
+    CHECK(field(object_member(j.out, "managed_identity"), "source") == "azure_arc");
+    const std::string mi = credential_entry(j.out, "ManagedIdentityCredential");
+    CHECK(field(mi, "status") == "failed");
+    CHECK(has(field(mi, "mitigation").value_or(""), "azcmagent"));
+    CHECK(j.exit == 1);
+    check_no_secrets(j, {});
+  }
+
+  TEST_CASE("developer tools: found or not, signed in or not, and the token of the one that works") {
+    emu::Emulator e;
+    Sandbox s;
+    az_signed_in(s, e);
+    s.tools.script("azd", "echo 'ERROR: not logged in, run `azd auth login` to login' >&2; exit 1");
+    Result j = s.doctor_json();
+    CHECK(j.exit == 0);
+    CHECK(status(j.out, "AzureCliCredential") == "ok");
+    CHECK(status(j.out, "AzureDeveloperCliCredential") == "unavailable");
+    CHECK(status(j.out, "AzurePowerShellCredential") == "unavailable");
+    const std::string az = tool_entry(j.out, "az");
+    CHECK(has(az, "\"found\":true"));
+    CHECK(field(az, "path") == s.tools.file("az"));
+    CHECK(field(az, "login") == "signed in");
+    CHECK(field(tool_entry(j.out, "azd"), "login") == "not signed in");
+    CHECK(has(field(credential_entry(j.out, "AzureDeveloperCliCredential"), "mitigation").value_or(""),
+              "azd auth login"));
+    CHECK(field(tool_entry(j.out, "pwsh"), "login") == "not installed");
+    const std::string token = object_member(j.out, "token");
+    CHECK(field(token, "credential") == "AzureCliCredential");
+    CHECK(field(token, "tenant_id") == std::string(tenant));
+    CHECK(field(token, "app_id") == "04b07795-8ddb-461a-bbee-02f9e1bf7b46");
+    CHECK(field(token, "audience") == "https://management.azure.com");
+    check_no_secrets(j, {});
+  }
+
+  TEST_CASE("a hung tool is stopped at --process-timeout, so the doctor finishes") {
+    Sandbox s;
+    s.tools.script("az", "/bin/sleep 60");
+    const auto start = steady_clock::now();
+    Result j = s.doctor_json({"--process-timeout", "1"});
+    CHECK(steady_clock::now() - start < seconds(30));
+    CHECK(j.exit == 2);
+    CHECK(field(tool_entry(j.out, "az"), "login") == "timed out");
+    CHECK(has(field(credential_entry(j.out, "AzureCliCredential"), "mitigation").value_or(""), "--process-timeout"));
+  }
+
+  TEST_CASE("exclusions: --exclude and AZURE_TOKEN_CREDENTIALS mark members excluded and are not run") {
+    emu::Emulator e;
+    Sandbox s;
+    az_signed_in(s, e);
+    SUBCASE("--exclude") {
+      Result j = s.doctor_json({"--exclude", "azure-cli", "--exclude", "environment"});
+      CHECK(status(j.out, "AzureCliCredential") == "excluded");
+      CHECK(status(j.out, "EnvironmentCredential") == "excluded");
+      CHECK(has(field(credential_entry(j.out, "AzureCliCredential"), "reason").value_or(""), "--exclude azure-cli"));
+      CHECK(field(tool_entry(j.out, "az"), "login") == "not checked (excluded)");
+      CHECK_FALSE(s.tools.exists("runs"));  // az never ran
+      CHECK(j.exit == 2);
+    }
+    SUBCASE("AZURE_TOKEN_CREDENTIALS=prod") {
+      s.set("AZURE_TOKEN_CREDENTIALS", "prod");
+      Result j = s.doctor_json();
+      CHECK(status(j.out, "AzureCliCredential") == "excluded");
+      CHECK(has(field(credential_entry(j.out, "AzureCliCredential"), "reason").value_or(""),
+                "AZURE_TOKEN_CREDENTIALS=prod"));
+      CHECK(status(j.out, "ManagedIdentityCredential") == "unavailable");
+      CHECK(field(j.out, "azure_token_credentials") == "prod");
+      CHECK(j.exit == 2);
+    }
+    SUBCASE("AZURE_TOKEN_CREDENTIALS=dev") {
+      s.set("AZURE_TOKEN_CREDENTIALS", "dev");
+      Result j = s.doctor_json();
+      CHECK(status(j.out, "ManagedIdentityCredential") == "excluded");
+      CHECK(status(j.out, "AzureCliCredential") == "ok");
+      CHECK(j.exit == 0);
+    }
+    SUBCASE("an invalid AZURE_TOKEN_CREDENTIALS is reported, and no token can be had") {
+      s.set("AZURE_TOKEN_CREDENTIALS", "bogus");
+      Result j = s.doctor_json();
+      CHECK(has(j.out, "\"azure_token_credentials_error\":"));
+      CHECK(status(j.out, "AzureCliCredential") == "failed");
+      CHECK(has(field(credential_entry(j.out, "AzureCliCredential"), "reason").value_or(""), "Not tried"));
+      CHECK_FALSE(s.tools.exists("runs"));  // nothing was tried
+      CHECK(j.exit == 1);
+      CHECK(s.run({"token", "--scope", "https://management.azure.com/.default"}).exit == 64);
+    }
+    SUBCASE("an unknown KIND is a usage error") {
+      Result j = s.doctor_json({"--exclude", "client-secret"});
+      CHECK(j.exit == 64);
+      CHECK(has(j.err, "unknown --exclude 'client-secret'"));
+    }
+  }
+
+  TEST_CASE("azid token --credential default [--exclude KIND...]") {
+    emu::Emulator e;
+    e.register_app({std::string(tenant), std::string(client), std::string(secret), false, ""});
+    Sandbox s;
+    az_signed_in(s, e);
+    service_principal(s, e);
+    const std::string scope = "https://management.azure.com/.default";
+
+    Result first = s.run({"token", "--credential", "default", "--scope", scope});
+    CHECK(first.exit == 0);
+    CHECK(field(first.out, "credential") == "EnvironmentCredential");
+    CHECK(field(first.out, "token_type") == "Bearer");
+    CHECK(has(first.out, "\"access_token\":\"eyJ"));
+    CHECK(has(first.out, "\"expires_on\":"));
+    CHECK_FALSE(has(first.all(), secret));
+
+    Result cli = s.run({"token", "--scope", scope, "--exclude", "environment"});  // default is the default
+    CHECK(cli.exit == 0);
+    CHECK(field(cli.out, "credential") == "AzureCliCredential");
+
+    Result none = s.run({"token", "--scope", scope, "--exclude", "environment", "--exclude", "azure-cli"});
+    CHECK(none.exit == 2);
+    CHECK(has(none.err, "DefaultAzureCredential failed to retrieve a token from the included credentials."));
+    CHECK_FALSE(has(none.err, "AzureCliCredential:"));  // excluded members are not attempted
+    CHECK(none.out.empty());
+
+    CHECK(s.run({"token", "--scope", scope, "--exclude", "nonsense"}).exit == 64);
+    CHECK(s.run({"token", "--scope", scope, "--credential", "azure-cli", "--exclude", "environment"}).exit == 64);
+
+    Result wrong = [&] {
+      Sandbox w;
+      service_principal(w, e, "not-the-secret-4Fq");
+      return w.run({"token", "--scope", scope});
+    }();
+    CHECK(wrong.exit == 1);
+    CHECK(has(wrong.err, "AADSTS7000215"));
+    CHECK_FALSE(has(wrong.all(), "not-the-secret-4Fq"));
+  }
+}
+
+#endif
