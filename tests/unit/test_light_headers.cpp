@@ -4,6 +4,7 @@
 
 #include "azid.hpp"
 #include "azid/any_credential.hpp"
+#include "azid/bearer.hpp"
 #include "azid/cache/token_cache.hpp"
 #include "azid/credentials/managed_identity.hpp"
 #include "azid/credentials/managed_identity/app_service.hpp"
@@ -19,6 +20,7 @@
 #include "azid/credentials/environment.hpp"
 #include "azid/credentials/workload_identity.hpp"
 #include "azid/detail/base64.hpp"
+#include "azid/detail/challenge.hpp"
 #include "azid/detail/client_auth.hpp"
 #include "azid/detail/confidential_client.hpp"
 #include "azid/detail/crypto.hpp"
