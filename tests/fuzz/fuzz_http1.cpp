@@ -4,13 +4,16 @@
 // Input: one flags byte, then the bytes a server would send. The response is parsed twice,
 // once in a single put() and once in pieces of 1..16 bytes (sizes drawn from the input), and
 // both runs must agree: the parser must not depend on how the network splits its input.
+// A complete response's headers also go through retry_after (Retry-After and friends).
 // With the flags' top bit set the input is instead a request to serialize (see below).
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <system_error>
 
 #include "azid/detail/http1.hpp"
+#include "azid/detail/http_driver.hpp"
 #include "fuzz_common.hpp"
 
 namespace {
@@ -151,6 +154,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(ra.body == rb.body);
     FUZZ_CHECK(ra.headers.fields() == rb.headers.fields());
     FUZZ_CHECK(a.keep_alive() == b.keep_alive());
+    // What the retry loop reads from the headers: a delay, or -1 for none.
+    const auto now = std::chrono::system_clock::time_point{std::chrono::seconds{1767225600}};
+    FUZZ_CHECK(azid::detail::retry_after(ra.headers, now) >= std::chrono::milliseconds(-1));
   }
   // Once failed, the parser stays failed.
   if (oa.ec) {

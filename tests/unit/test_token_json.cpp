@@ -4,6 +4,7 @@
 #include <chrono>
 #include <string>
 
+#include "azid/detail/http_driver.hpp"
 #include "azid/detail/token_json.hpp"
 
 using namespace azid;
@@ -130,6 +131,27 @@ TEST_SUITE("token_json") {
     CHECK_FALSE(detail::parse_expiry_text("tomorrow"));
     CHECK_FALSE(detail::parse_expiry_text(""));
     CHECK_FALSE(detail::parse_expiry_text("99999999999999999"));
+  }
+
+  // Found by fuzz_token_json and fuzz_dev_tool: a date past 2262 overflowed the nanosecond
+  // system_clock::time_point it was turned into (undefined behaviour, a garbage expiry).
+  TEST_CASE("an expiry the system clock cannot hold is refused, not overflowed") {
+    const long long clock_max = duration_cast<seconds>(system_clock::duration::max()).count();
+    CHECK(detail::max_epoch_seconds <= clock_max);
+    CHECK_FALSE(detail::parse_expiry_text("8791-01-01T00:00:00.1234567+01:00"));
+    CHECK_FALSE(detail::parse_expiry_text("Fri, 31 Dec 9999 23:59:59 GMT"));
+    CHECK(detail::parse_expiry_text("2200-01-01T00:00:00Z") == 7'258'118'400);
+    detail::ParsedToken p;
+    CHECK(detail::parse_token_json(R"({"access_token":"x","expires_on":"9997-01-01T10:00:00Z"})", p) ==
+          make_error_code(errc::invalid_expiry));
+    detail::ParsedToken q;
+    q.access_token = "x";
+    q.expires_on = 253'402'300'799;  // 9999-12-31T23:59:59Z, straight from a caller
+    AccessToken t;
+    CHECK(detail::make_access_token(std::move(q), t0, t) == make_error_code(errc::invalid_expiry));
+    HttpHeaders h;
+    h.add("Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT");
+    CHECK(detail::retry_after(h, t0) < milliseconds(0));
   }
 
   TEST_CASE("STS error JSON is parsed with all its fields") {

@@ -16,8 +16,15 @@
 AZID_BEGIN
 namespace detail {
 
-/// Largest epoch accepted (9999-12-31T23:59:59Z) and largest duration, in seconds.
-inline constexpr long long max_epoch_seconds = 253402300799LL;
+/// Largest epoch accepted, in seconds: 9999-12-31T23:59:59Z, or the last second that
+/// std::chrono::system_clock can hold when that comes first (2262-04-11 with libstdc++'s
+/// nanosecond clock), since every expiry becomes a system_clock::time_point. Largest duration.
+inline constexpr long long max_epoch_seconds = [] {
+  constexpr long long calendar_max = 253402300799LL;
+  constexpr long long clock_max =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max()).count();
+  return clock_max < calendar_max ? clock_max : calendar_max;
+}();
 inline constexpr long long max_duration_seconds = 2147483647LL;
 
 /// The fields of a token response that azid uses. Every expiry field is optional here;
