@@ -105,6 +105,10 @@ TEST_SUITE("url") {
       CHECK(rejected("http://[::1/"));
       CHECK(rejected("http://[::1%25eth0]/"));
       CHECK(rejected("http://[127.0.0.1]/"));
+      // Found by fuzz_url: one colon makes no IPv6 address (and NO_PROXY reads it as host:port).
+      CHECK(rejected("http://[7:1]/"));
+      CHECK(rejected("https://[a:b]:443/"));
+      CHECK(parse_ok("http://[::]/").host == "::");
     }
   }
 

@@ -64,7 +64,9 @@ AZID_DECL std::error_code parse_url(std::string_view text, Url& out) noexcept {
       const std::string_view literal = authority.substr(1, close - 1);
       // Only hex digits, colons and an embedded dotted quad; zone ids ("%25eth0") are refused
       // because they mean nothing to a remote token endpoint.
-      if (literal.empty() || literal.find(':') == std::string_view::npos) return bad;
+      // Every IPv6 text form has at least two colons ("::" is the shortest); with one, the
+      // literal is no address, and a NO_PROXY entry spelled the same would read as host:port.
+      if (std::count(literal.begin(), literal.end(), ':') < 2) return bad;
       for (char c : literal) {
         if (!(is_hex(c) || c == ':' || c == '.')) return bad;
         host.push_back(to_lower_ascii(c));
