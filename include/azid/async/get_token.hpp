@@ -123,7 +123,8 @@ inline asio::awaitable<bool> cancelled() {
 
 /// Waits `d` on an Asio timer (retry backoff); returns early when cancelled.
 inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, d);
+  const asio::any_io_executor ex = co_await asio::this_coro::executor;
+  asio::steady_timer timer(ex, d);
   auto [ec] = co_await timer.async_wait(use_tuple_awaitable);
   (void)ec;
 }
@@ -247,7 +248,8 @@ template <class Clock, class Fetch>
 asio::awaitable<TokenResult> cached_async(std::string_view credential, const TokenCache& cache,
                                           const TokenRequestContext& ctx, std::string_view tenant,
                                           const Clock& clock, Fetch fetch) {
-  auto waiter = std::make_shared<QueuedWaiter>(co_await asio::this_coro::executor);
+  const asio::any_io_executor ex = co_await asio::this_coro::executor;
+  auto waiter = std::make_shared<QueuedWaiter>(ex);
   QueueGuard queue_guard{cache, *waiter};
   for (;;) {
     TokenResult out;
@@ -510,25 +512,41 @@ asio::awaitable<TokenResult> confidential_async(const C& cred, TokenRequestConte
 /// credential on a platform without an asynchronous transport): the blocking try_get_token runs
 /// on a thread of its own, and the result is posted back to the caller's executor, which is
 /// never blocked (and is kept from running out of work meanwhile). The call itself cannot be
-/// cancelled; a cancelled caller is completed when it returns.
+/// interrupted: a cancelled caller completes at once and the call finishes unobserved.
+/// Where the thread of blocking_async leaves its result: a timer on the caller's strand that the
+/// thread cancels (through a post to that strand) once the result is in.
+struct BlockingBridge {
+  explicit BlockingBridge(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  TokenResult result;
+};
+
 template <class C>
 asio::awaitable<TokenResult> blocking_async(const C& cred, TokenRequestContext ctx) {
-  auto ex = co_await asio::this_coro::executor;
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(TokenResult)>(
-      [&cred, ex](auto handler, TokenRequestContext c) {
-        auto work = asio::prefer(ex, asio::execution::outstanding_work.tracked);
-        std::thread([&cred, c = std::move(c), h = std::move(handler), work]() mutable {
-          TokenResult r;
-          try {
-            r = cred.try_get_token(c);
-          } catch (const std::exception& e) {
-            r = TokenResult::failed(C::name, std::string(C::name) + ": " + e.what());
-          }
-          auto target = asio::get_associated_executor(h, work);
-          asio::post(target, [h = std::move(h), r = std::move(r)]() mutable { std::move(h)(std::move(r)); });
-        }).detach();
-      },
-      asio::use_awaitable, std::move(ctx));
+  // Everything named outside the co_await expression: GCC 12 may destroy temporaries of such an
+  // expression twice (seen under TSan as a strand executor's reference count underflowing).
+  const asio::any_io_executor ex = co_await asio::this_coro::executor;
+  auto bridge = std::make_shared<BlockingBridge>(ex);
+  bridge->timer.expires_at(asio::steady_timer::time_point::max());
+  auto work = asio::prefer(ex, asio::execution::outstanding_work.tracked);  // the context waits for the thread
+  std::thread([&cred, c = std::move(ctx), bridge, work]() mutable {
+    TokenResult r;
+    try {
+      r = cred.try_get_token(c);
+    } catch (const std::exception& e) {
+      r = TokenResult::failed(C::name, std::string(C::name) + ": " + e.what());
+    }
+    // The bridge (a timer) moves into the handler: it must be destroyed on its executor, never
+    // here; only `work` stays, so the context cannot stop before this thread lets go of it.
+    asio::post(work, [b = std::move(bridge), r = std::move(r)]() mutable {
+      b->result = std::move(r);
+      b->timer.cancel();
+    });
+  }).detach();
+  auto [ec] = co_await bridge->timer.async_wait(use_tuple_awaitable);
+  (void)ec;
+  if (co_await cancelled()) co_return cancelled_result(C::name);  // the call finishes unobserved
+  co_return std::move(bridge->result);
 }
 
 template <std::size_t I, class... Cs>

@@ -313,7 +313,8 @@ AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::ex
   const std::string key = base::pool_key(url, route, pin);
   bool failed_unexpectedly = false;
   try {
-    auto wd = std::make_shared<Watchdog>(co_await asio::this_coro::executor);
+    const asio::any_io_executor strand = co_await asio::this_coro::executor;
+    auto wd = std::make_shared<Watchdog>(strand);
     for (int attempt = 0;; ++attempt) {
       AsyncConnectionPtr c = attempt == 0 ? take_idle(impl, key) : nullptr;
       const bool reused = c != nullptr;
