@@ -14,7 +14,7 @@ repo="$(cd "$here/../.." && pwd)"
 seconds="${1:?usage: run.sh SECONDS [target...]}"
 shift
 build="${BUILD_DIR:-$repo/build-fuzz}"
-all=(http1 token_json sts_error dev_tool arc_challenge url certificate jwt)
+all=(http1 token_json sts_error dev_tool arc_challenge url certificate jwt challenge)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 
