@@ -93,6 +93,11 @@ AZID_DECL TokenResult endpoint_failed(ManagedIdentitySource source, const HttpRe
 AZID_DECL TokenResult source_result(ManagedIdentitySource source, std::string_view endpoint, const HttpResponse& res,
                                     const std::error_code& ec, std::chrono::system_clock::time_point request_time,
                                     bool within_chain);
+/// `r`, with every occurrence of `secret` in its message replaced by REDACTED. The sources that
+/// send a secret (App Service's identity header, Service Fabric's and Azure ML's secret, the Arc
+/// key) pass their results through this, so an endpoint or proxy that echoes the secret back in
+/// an error body cannot put it in a message or a log line.
+AZID_DECL TokenResult redact_secret(TokenResult r, std::string_view secret);
 /// A body excerpt safe for messages and logs: tokens scrubbed, at most `max_bytes`.
 AZID_DECL std::string excerpt(std::string_view body, std::size_t max_bytes = 300);
 /// The readable part of an error body: IMDS's `error_description`, App Service's `message`, else

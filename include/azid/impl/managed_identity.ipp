@@ -120,6 +120,14 @@ AZID_DECL std::optional<std::string> normalize_thumbprint(std::string_view thumb
 
 AZID_DECL std::string excerpt(std::string_view body, std::size_t max_bytes) { return scrub_body(body, max_bytes); }
 
+AZID_DECL TokenResult redact_secret(TokenResult r, std::string_view secret) {
+  if (r.ok() || secret.empty() || r.error_info().message.find(secret) == std::string::npos) return r;
+  ErrorInfo info = r.error_info();
+  for (auto pos = info.message.find(secret); pos != std::string::npos; pos = info.message.find(secret, pos))
+    info.message.replace(pos, secret.size(), "REDACTED");
+  return TokenResult::error(r.failure(), std::move(info));
+}
+
 AZID_DECL TokenResult token_from_response(const HttpResponse& res, std::chrono::system_clock::time_point request_time) {
   ParsedToken parsed;
   AccessToken token;

@@ -80,11 +80,14 @@ class AzureArc {
                                                                    path + " could not be read: " + ec.message() + ".");
     }
     req.headers.set("Authorization", "Basic " + key);
-    key.assign(key.size(), '\0');  // best effort: do not leave the key lying around
     const auto request_time = platform.clock().now();
     HttpResponse res = detail::msi::send_source(platform, req, c, ec);
     req.headers.erase("Authorization");
-    return detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain);
+    // An endpoint that echoes the key in its error must not put it in the message.
+    TokenResult result =
+        detail::msi::redact_secret(detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain), key);
+    key.assign(key.size(), '\0');  // best effort: do not leave the key lying around
+    return result;
   }
 
   [[nodiscard]] const std::string& key_directory() const noexcept { return key_dir_; }

@@ -74,7 +74,8 @@ class ServiceFabric {
     const auto request_time = platform.clock().now();
     std::error_code ec;
     HttpResponse res = detail::msi::send_source(platform, req, c, ec);
-    return detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain);
+    return detail::msi::redact_secret(detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain),
+                                      header_);
   }
 
  private:
