@@ -204,7 +204,47 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
                body;
         return write_out([](Connection& c) { c.abort(); });
       }
+      case Kind::raw:
+        out_ = fault_.body;
+        return write_out([](Connection& c) { c.abort(); });
+      case Kind::huge_chunked_body: {
+        // serialize_head drops a caller's Transfer-Encoding; the framing header goes in here.
+        out_ = serialize_head(fault_.status, fault_headers(), std::nullopt, true);
+        out_.insert(out_.size() - 2, "Transfer-Encoding: chunked\r\n");
+        huge_remaining_ = huge_body_length;
+        return write_out([](Connection& c) { c.next_chunk(); });
+      }
     }
+  }
+
+  // One 64 KiB chunk of zeros at a time, so 1 GiB is never buffered; the client ends it by closing.
+  void next_chunk() {
+    static constexpr std::string_view last = "0\r\n\r\n";
+    if (huge_remaining_ == 0) {
+      out_.assign(last);
+      return write_out([](Connection& c) { c.close_gracefully(); });
+    }
+    const std::size_t n = std::min(huge_remaining_, zeros().size());
+    chunk_prefix_ = to_hex(n) + "\r\n";
+    const std::array<asio::const_buffer, 3> parts = {asio::buffer(chunk_prefix_),
+                                                     asio::buffer(zeros().data(), n),
+                                                     asio::buffer("\r\n", 2)};
+    asio::async_write(stream_, parts,
+                      [self = this->shared_from_this(), n](error_code ec, std::size_t) {
+                        if (ec) return self->abort();
+                        self->huge_remaining_ -= n;
+                        self->next_chunk();
+                      });
+  }
+
+  static std::string to_hex(std::size_t n) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    do {
+      out.insert(out.begin(), digits[n % 16]);
+      n /= 16;
+    } while (n != 0);
+    return out;
   }
 
   void next_slow_byte() {
@@ -291,6 +331,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   std::string slow_body_;
   std::size_t slow_sent_ = 0;
   std::size_t huge_remaining_ = 0;
+  std::string chunk_prefix_;
 };
 
 }  // namespace

@@ -61,6 +61,8 @@ struct Fault {
     slow_body,             // headers, then one body byte per byte_interval
     huge_body,       // claim Content-Length: 1073741824 and stream zeros until the peer leaves
     truncated_body,  // declare a Content-Length larger than the body, send the body, close
+    raw,             // write `body` verbatim as the whole response (status line too), then close
+    huge_chunked_body,  // Transfer-Encoding: chunked, 64 KiB chunks of zeros up to 1 GiB, no length
   };
   Kind kind = Kind::respond;
   int status = 200;
