@@ -5,11 +5,15 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "../emulator/fake_tools/fake_tools.hpp"
@@ -218,6 +222,23 @@ TEST_SUITE("default_azure_credential") {
     for (const auto& q : p.transport().requests()) CHECK(has(q.url, "/oauth2/v2.0/token"));
     CHECK(dac.selected() == "EnvironmentCredential");
     CHECK(log.count("acquired a token from") == 1);
+  }
+
+  TEST_CASE("concurrent first calls: every caller gets the token, one request, one sticky member") {
+    auto p = bare();
+    service_principal(p);
+    p.transport().push(200, entra_ok);
+    const Dac dac(quiet(), p);
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 8; ++i)
+      threads.emplace_back([&] {
+        if (dac.try_get_token(scope()).ok()) ok.fetch_add(1);
+      });
+    for (auto& t : threads) t.join();
+    CHECK(ok.load() == 8);
+    CHECK(p.transport().request_count() == 1);
+    CHECK(dac.selected() == "EnvironmentCredential");
   }
 
   TEST_CASE("a member that fails (not unavailable) stops the chain with the attempts so far") {
