@@ -37,6 +37,7 @@ enum class errc {
   process_spawn_failed,    ///< the program could not be started
   process_timeout,         ///< the process did not finish in time and was killed
   process_output_too_large, ///< the process wrote more than the limit and was killed
+  certificate_expired,     ///< the server certificate has expired or is not valid yet (check the clock)
 };
 
 namespace detail {
@@ -71,6 +72,7 @@ class errc_category_impl final : public std::error_category {
       case errc::process_spawn_failed: return "program could not be started";
       case errc::process_timeout: return "process timed out and was killed";
       case errc::process_output_too_large: return "process output too large";
+      case errc::certificate_expired: return "server certificate has expired or is not valid yet";
     }
     return "unknown azid error";
   }

@@ -445,6 +445,8 @@ inline std::error_code handshake_verdict(SSL* ssl, const std::string& pin, const
     if (pin.empty() && verify != X509_V_OK) {
       if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH)
         return make_error_code(errc::certificate_host_mismatch);
+      if (verify == X509_V_ERR_CERT_HAS_EXPIRED || verify == X509_V_ERR_CERT_NOT_YET_VALID)
+        return make_error_code(errc::certificate_expired);
       return make_error_code(errc::certificate_untrusted);
     }
     if (is_closed_error(result)) return make_error_code(errc::connection_closed);

@@ -144,6 +144,10 @@ AZID_DECL TokenResult token_result(std::string_view credential, std::string_view
       info.message +=
           " The server's TLS certificate was refused; if a proxy or private authority host is in use, make its CA "
           "trusted (SSL_CERT_FILE or SSL_CERT_DIR).";
+    else if (ec == make_error_code(errc::certificate_expired))
+      info.message +=
+          " The server's TLS certificate was refused because of its validity dates: check this machine's clock, "
+          "and if a proxy or private authority host is in use, renew its certificate.";
     return TokenResult::error(Failure::failed, std::move(info));
   }
   if (res.status == 200) {

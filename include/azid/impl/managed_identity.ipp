@@ -190,6 +190,7 @@ AZID_DECL bool connect_error(const std::error_code& ec) noexcept {
     case errc::proxy_failed:
     case errc::tls_handshake_failed:
     case errc::certificate_untrusted:
+    case errc::certificate_expired:
     case errc::certificate_host_mismatch:
     case errc::certificate_pin_mismatch:
       return true;
