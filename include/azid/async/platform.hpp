@@ -37,22 +37,10 @@ class AsyncPlatform {
   [[nodiscard]] Logger& logger() const noexcept { return state_->logger; }
 
  private:
-  static TransportOptions with_proxy_env(TransportOptions t, bool from_env) {
-    if (!from_env) return t;
-    const ProcessEnvironment env;
-    auto pick = [&](std::string& field, const char* upper, const char* lower) {
-      if (!field.empty()) return;
-      if (auto v = env.get(upper)) field = *v;
-      else if (auto w = env.get(lower)) field = *w;
-    };
-    pick(t.https_proxy, "HTTPS_PROXY", "https_proxy");
-    pick(t.http_proxy, "HTTP_PROXY", "http_proxy");
-    pick(t.no_proxy, "NO_PROXY", "no_proxy");
-    return t;
-  }
   struct State {
     State(asio::any_io_executor ex, DefaultPlatformOptions o)
-        : transport(std::move(ex), with_proxy_env(std::move(o.transport), o.proxy_from_environment)),
+        : transport(std::move(ex),
+                    detail::with_proxy_env(std::move(o.transport), o.proxy_from_environment, ProcessEnvironment{})),
           logger(std::move(o.logger)) {}
     AsyncHttpsTransport transport;
     SystemClock clock;

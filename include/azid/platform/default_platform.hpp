@@ -16,6 +16,24 @@
 
 AZID_BEGIN
 
+namespace detail {
+/// Fills the proxy fields the options leave empty from HTTPS_PROXY / HTTP_PROXY / NO_PROXY (or
+/// their lower-case forms), when `from_env` asks for it. Shared by every platform that owns a
+/// transport.
+inline TransportOptions with_proxy_env(TransportOptions t, bool from_env, const ProcessEnvironment& env) {
+  if (!from_env) return t;
+  auto pick = [&](std::string& field, const char* upper, const char* lower) {
+    if (!field.empty()) return;
+    if (auto v = env.get(upper)) field = *v;
+    else if (auto w = env.get(lower)) field = *w;
+  };
+  pick(t.https_proxy, "HTTPS_PROXY", "https_proxy");
+  pick(t.http_proxy, "HTTP_PROXY", "http_proxy");
+  pick(t.no_proxy, "NO_PROXY", "no_proxy");
+  return t;
+}
+}  // namespace detail
+
 struct DefaultPlatformOptions {
   TransportOptions transport;
   /// Fill the transport's proxy settings from HTTPS_PROXY / HTTP_PROXY / NO_PROXY (either case)
@@ -40,21 +58,9 @@ class DefaultPlatform {
   [[nodiscard]] Logger& logger() const noexcept { return state_->logger; }
 
  private:
-  static TransportOptions with_proxy_env(TransportOptions t, bool from_env, const ProcessEnvironment& env) {
-    if (!from_env) return t;
-    auto pick = [&](std::string& field, const char* upper, const char* lower) {
-      if (!field.empty()) return;
-      if (auto v = env.get(upper)) field = *v;
-      else if (auto w = env.get(lower)) field = *w;
-    };
-    pick(t.https_proxy, "HTTPS_PROXY", "https_proxy");
-    pick(t.http_proxy, "HTTP_PROXY", "http_proxy");
-    pick(t.no_proxy, "NO_PROXY", "no_proxy");
-    return t;
-  }
   struct State {
     explicit State(DefaultPlatformOptions o)
-        : transport(with_proxy_env(std::move(o.transport), o.proxy_from_environment, ProcessEnvironment{})),
+        : transport(detail::with_proxy_env(std::move(o.transport), o.proxy_from_environment, ProcessEnvironment{})),
           logger(std::move(o.logger)) {}
     AsioHttpsTransport transport;
     SystemClock clock;
