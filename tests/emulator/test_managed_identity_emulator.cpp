@@ -20,6 +20,7 @@
 #include "azid/testing/platform.hpp"
 #include "azid/transport/asio_https.hpp"
 #include "emulator.hpp"
+#include "test_certs.hpp"
 
 using namespace azid;
 using namespace std::chrono;
@@ -373,6 +374,31 @@ TEST_SUITE("managed_identity_emulator") {
     CHECK_FALSE(p.logged(std::string(5000, 'k')));
     std::error_code ignored;
     fs::remove_all(outside, ignored);
+  }
+
+  TEST_CASE("Azure Arc: a key path with a NUL or other control character is refused, not truncated") {
+    // Found by fuzz_arc_challenge: "<dir>/good.key\0x.key" passed the checks as written while the
+    // operating system opened "<dir>/good.key".
+    azid_test::TempDir dir;
+    dir.write("good.key", "k");
+    for (const std::string& tail : {std::string("good.key\0x.key", 14), std::string("good.key\nx.key"),
+                                   std::string("good\x7f.key")}) {
+      CAPTURE(tail);
+      HttpResponse res;
+      res.status = 401;
+      res.headers.add("WWW-Authenticate", "Basic realm=" + dir.path("") + tail);
+      std::string path;
+      const TokenResult r = azid::detail::msi::arc_key_file(res, dir.path(""), path);
+      CHECK(r.failure() == Failure::failed);
+      CHECK(has(message(r), "control character"));
+      CHECK(path.empty());
+    }
+    HttpResponse ok;
+    ok.status = 401;
+    ok.headers.add("WWW-Authenticate", "Basic realm=" + dir.path("good.key"));
+    std::string path;
+    CHECK(azid::detail::msi::arc_key_file(ok, dir.path(""), path).failure() == Failure::none);
+    CHECK(path == dir.path("good.key"));
   }
 
   TEST_CASE("Service Fabric: the pinned certificate is accepted, a wrong thumbprint refused") {

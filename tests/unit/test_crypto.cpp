@@ -1,11 +1,14 @@
 // Certificate loading (PEM, encrypted PEM, PKCS#12), thumbprints and client assertion JWTs.
 #include <doctest/doctest.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/rsa.h>
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "../emulator/test_certs.hpp"
 #include "azid/detail/base64.hpp"
@@ -99,6 +102,66 @@ TEST_SUITE("crypto") {
     CHECK(load_error(std::string(max_certificate_bytes + 1, 'A')).find("larger than") != std::string::npos);
     CHECK(load_error(azid_test::unregistered_cert().key_pem + c.cert_pem).find("belongs to none") != std::string::npos);
     CHECK(load_error(c.pkcs12, "Sup3r$ecret").find("Sup3r$ecret") == std::string::npos);
+  }
+
+  TEST_CASE("a key that cannot sign for its certificate is refused at load") {
+    // Found by fuzz_certificate: a mangled encrypted key that still decoded, matched the
+    // certificate's public half and then failed every signature.
+    namespace cd = azid_test::certs_detail;
+    const auto& c = azid_test::registered_cert();
+    cd::PkeyPtr good;
+    {
+      cd::BioPtr bio(BIO_new_mem_buf(c.key_pem.data(), static_cast<int>(c.key_pem.size())));
+      good.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+    }
+    REQUIRE(good != nullptr);
+    // Same public half (so the key "belongs" to the certificate), damaged private exponents: the
+    // CRT result fails OpenSSL's own check and its fallback with d then signs wrongly.
+    const char* names[] = {OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,         OSSL_PKEY_PARAM_RSA_D,
+                           OSSL_PKEY_PARAM_RSA_FACTOR1,   OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+                           OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
+    OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
+    std::vector<BIGNUM*> bns;
+    for (const char* name : names) {
+      BIGNUM* bn = nullptr;
+      REQUIRE(EVP_PKEY_get_bn_param(good.get(), name, &bn) == 1);
+      if (name == std::string_view(OSSL_PKEY_PARAM_RSA_D) || name == std::string_view(OSSL_PKEY_PARAM_RSA_EXPONENT1))
+        REQUIRE(BN_add_word(bn, 2) == 1);
+      OSSL_PARAM_BLD_push_BN(bld, name, bn);
+      bns.push_back(bn);
+    }
+    OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr);
+    EVP_PKEY* raw = nullptr;
+    REQUIRE(EVP_PKEY_fromdata_init(ctx) == 1);
+    REQUIRE(EVP_PKEY_fromdata(ctx, &raw, EVP_PKEY_KEYPAIR, params) == 1);
+    cd::PkeyPtr damaged(raw);
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    for (BIGNUM* bn : bns) BN_clear_free(bn);
+    CHECK(load_error(cd::key_pem(damaged.get(), nullptr) + c.cert_pem).find("cannot sign for its certificate") !=
+          std::string::npos);
+
+    cd::PkeyPtr pss;
+    {
+      EVP_PKEY_CTX* g = EVP_PKEY_CTX_new_from_name(nullptr, "RSA-PSS", nullptr);
+      EVP_PKEY* k = nullptr;
+      REQUIRE((g != nullptr && EVP_PKEY_keygen_init(g) == 1 && EVP_PKEY_CTX_set_rsa_keygen_bits(g, 2048) == 1 &&
+               EVP_PKEY_generate(g, &k) == 1));
+      pss.reset(k);
+      EVP_PKEY_CTX_free(g);
+    }
+    const auto pss_cert = cd::self_signed(pss.get(), "azid pss");
+    CHECK(load_error(cd::key_pem(pss.get(), nullptr) + cd::cert_pem(pss_cert.get())).find("RSA-PSS-restricted") !=
+          std::string::npos);
+
+    cd::PkeyPtr tiny(EVP_RSA_gen(512));
+    REQUIRE(tiny != nullptr);
+    const auto tiny_cert = cd::self_signed(tiny.get(), "azid tiny");
+    CHECK(load_error(cd::key_pem(tiny.get(), nullptr) + cd::cert_pem(tiny_cert.get())).find("shorter than 1024 bits") !=
+          std::string::npos);
+    ERR_clear_error();
   }
 
   TEST_CASE("an RS256 assertion names the certificate by x5t and carries the spec's claims") {

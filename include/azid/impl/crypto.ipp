@@ -96,6 +96,62 @@ inline bool check_key_type(EVP_PKEY* key, std::string& error) {
   return false;
 }
 
+// An RS256 or PS256 signature of `data` with `key`; empty when OpenSSL refuses.
+inline std::string sign_with(EVP_PKEY* key, JwsAlgorithm alg, std::string_view data) {
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  EVP_PKEY_CTX* pctx = nullptr;
+  std::size_t len = 0;
+  const auto* in = reinterpret_cast<const unsigned char*>(data.data());
+  bool ok = ctx && EVP_DigestSignInit(ctx.get(), &pctx, EVP_sha256(), nullptr, key) == 1;
+  if (ok && alg == JwsAlgorithm::ps256) {
+    // JWA (RFC 7518 §3.5): PSS with MGF1-SHA-256 and a salt as long as the hash.
+    ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
+         EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1 &&
+         EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) == 1;
+  }
+  ok = ok && EVP_DigestSign(ctx.get(), nullptr, &len, in, data.size()) == 1;
+  std::string sig(ok ? len : 0, '\0');
+  ok = ok && EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in, data.size()) == 1;
+  if (!ok) return {};
+  sig.resize(len);
+  return sig;
+}
+
+// Whether `sig` is a valid RS256 signature of `data` under the certificate's public key.
+inline bool verify_rs256(X509* cert, std::string_view data, std::string_view sig) {
+  EVP_PKEY* pub = X509_get0_pubkey(cert);
+  MdCtxPtr ctx(EVP_MD_CTX_new());
+  return pub != nullptr && ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pub) == 1 &&
+         EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                          reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
+}
+
+// A key that parses and matches its certificate's public half can still be unusable: damaged
+// private parts (a corrupted or mis-decrypted file), an RSA-PSS-only key that cannot do RS256, or
+// a modulus too short for PS256. One trial signature at load, checked against the certificate,
+// turns each of those into an error now instead of a refusal from Entra ID on every request.
+inline bool check_key_signs(EVP_PKEY* key, X509* cert, std::string& error) {
+  if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA_PSS) {
+    error =
+        "has an RSA-PSS-restricted private key, which cannot sign RS256 client assertions; re-create it as an "
+        "ordinary RSA key (rsaEncryption)";
+    return false;
+  }
+  if (EVP_PKEY_get_bits(key) < 1024) {
+    error = "has an RSA key shorter than 1024 bits, too short to sign a client assertion (Entra ID expects 2048 or more)";
+    return false;
+  }
+  constexpr std::string_view probe = "azid certificate load check";
+  const std::string sig = sign_with(key, JwsAlgorithm::rs256, probe);
+  if (sig.empty() || !verify_rs256(cert, probe, sig)) {
+    error =
+        "has a private key that cannot sign for its certificate (the key is damaged, or its private parts do not "
+        "belong to the certificate); export the certificate and its key again";
+    return false;
+  }
+  return true;
+}
+
 // Fills `out` from a key and its certificates: the signing certificate is the one the key
 // belongs to, and goes first.
 inline bool finish(PkeyPtr key, std::vector<X509Ptr> certs, CertificateMaterial::Parts& out, std::string& error) {
@@ -111,6 +167,7 @@ inline bool finish(PkeyPtr key, std::vector<X509Ptr> certs, CertificateMaterial:
     error = "has a private key that belongs to none of its certificates";
     return false;
   }
+  if (!check_key_signs(key.get(), certs[signer].get(), error)) return false;
   std::vector<std::string> chain;
   chain.push_back(der_of(certs[signer].get()));
   for (std::size_t i = 0; i < certs.size(); ++i)
@@ -249,26 +306,8 @@ AZID_DECL std::string CertificateMaterial::sign(JwsAlgorithm alg, std::string_vi
     error = "no certificate is loaded";
     return {};
   }
-  auto* key = static_cast<EVP_PKEY*>(parts_.key.get());
-  crypto_impl::MdCtxPtr ctx(EVP_MD_CTX_new());
-  EVP_PKEY_CTX* pctx = nullptr;
-  std::size_t len = 0;
-  const auto* in = reinterpret_cast<const unsigned char*>(data.data());
-  bool ok = ctx && EVP_DigestSignInit(ctx.get(), &pctx, EVP_sha256(), nullptr, key) == 1;
-  if (ok && alg == JwsAlgorithm::ps256) {
-    // JWA (RFC 7518 §3.5): PSS with MGF1-SHA-256 and a salt as long as the hash.
-    ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
-         EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1 &&
-         EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) == 1;
-  }
-  ok = ok && EVP_DigestSign(ctx.get(), nullptr, &len, in, data.size()) == 1;
-  std::string sig(ok ? len : 0, '\0');
-  ok = ok && EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in, data.size()) == 1;
-  if (!ok) {
-    error = "signing the client assertion failed";
-    return {};
-  }
-  sig.resize(len);
+  std::string sig = crypto_impl::sign_with(static_cast<EVP_PKEY*>(parts_.key.get()), alg, data);
+  if (sig.empty()) error = "signing the client assertion failed";
   return sig;
 }
 

@@ -348,6 +348,13 @@ AZID_DECL TokenResult arc_key_file(const HttpResponse& challenge, std::string_vi
         "the expected format.");
   const std::string_view given = header.substr(eq + 1);
   if (key_directory.empty()) return fail("Unsupported OS. Arc supports only Linux and Windows.");
+  // A NUL would end the name the operating system sees before the one judged here; no control
+  // character belongs in a key file's path.
+  for (const char ch : given) {
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
+      return fail("The key file path is invalid: Unexpected file path from HIMDS service: it contains a control "
+                  "character. " + std::string(about) + " has an unexpected file path.");
+  }
 
   // Judge the path as written: it must name a file directly inside the agent's key folder
   // (`..` segments are resolved first, so they cannot climb out of it).
