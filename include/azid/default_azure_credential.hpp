@@ -290,22 +290,14 @@ class DefaultAzureCredential {
 
   /// @throws std::invalid_argument for invalid options (see the class comment); never for the
   /// environment. Does no network I/O and runs no tool.
-  explicit DefaultAzureCredential(DefaultAzureCredentialOptions options = {}, P platform = P{})
-      : platform_(std::move(platform)),
-        config_(configure(platform_, options)),
-        chain_(build(options, platform_, config_, members{})) {
-    log_configuration();
-  }
+  explicit DefaultAzureCredential(DefaultAzureCredentialOptions options = {}, P platform = P{});
 
   /// A token, or the reason there is none (no exceptions for authentication failures).
-  [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const {
-    if (!config_.error.empty()) return TokenResult::invalid_argument(name, config_.error);
-    return chain_.try_get_token(ctx);
-  }
+  [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const;
 
   /// @throws CredentialUnavailableError (every credential unavailable), ClientAuthenticationError
   /// (a credential failed), std::invalid_argument (bad request or AZURE_TOKEN_CREDENTIALS).
-  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const { return try_get_token(ctx).value(); }
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const;
 
   /// True when the credential of that class name (e.g. "AzureCliCredential", case-insensitive)
   /// is compiled in and selected by AZURE_TOKEN_CREDENTIALS (false for all when the variable is invalid).
@@ -467,5 +459,30 @@ class DefaultAzureCredential {
   Config config_;
   chain_type chain_;
 };
+
+// Defined outside the class so that, in separate compilation, the default instantiation below is
+// compiled once in azid/src.hpp and consumers only call it.
+template <class Excl, Platform P>
+DefaultAzureCredential<Excl, P>::DefaultAzureCredential(DefaultAzureCredentialOptions options, P platform)
+    : platform_(std::move(platform)),
+      config_(configure(platform_, options)),
+      chain_(build(options, platform_, config_, members{})) {
+  log_configuration();
+}
+
+template <class Excl, Platform P>
+TokenResult DefaultAzureCredential<Excl, P>::try_get_token(const TokenRequestContext& ctx) const {
+  if (!config_.error.empty()) return TokenResult::invalid_argument(name, config_.error);
+  return chain_.try_get_token(ctx);
+}
+
+template <class Excl, Platform P>
+AccessToken DefaultAzureCredential<Excl, P>::get_token(const TokenRequestContext& ctx) const {
+  return try_get_token(ctx).value();
+}
+
+#if defined(AZID_SEPARATE_COMPILATION)
+extern template class DefaultAzureCredential<Exclude<>, DefaultPlatform>;
+#endif
 
 AZID_END

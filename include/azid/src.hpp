@@ -16,3 +16,18 @@
 #include "azid/impl/spawn_posix.ipp"
 #include "azid/impl/dev_tool.ipp"
 #include "azid/impl/managed_identity.ipp"
+#include "azid/impl/default_platform.ipp"
+
+// The default-platform instantiations that headers declare `extern template` in separate
+// compilation, so consumers call them instead of compiling them again.
+#include "azid/credentials/certificate.hpp"
+#include "azid/credentials/client_secret.hpp"
+#include "azid/credentials/managed_identity.hpp"
+#include "azid/default_azure_credential.hpp"
+
+AZID_BEGIN
+template class CertificateCredential<DefaultPlatform>;
+template class ClientSecretCredential<DefaultPlatform>;
+template class ManagedIdentityCredential<DefaultPlatform>;
+template class DefaultAzureCredential<Exclude<>, DefaultPlatform>;
+AZID_END

@@ -48,21 +48,15 @@ class CertificateCredential {
   /// @throws std::invalid_argument for an invalid tenant id, an empty client id, neither or
   /// both of path and data, or an authority host that is not https.
   CertificateCredential(std::string tenant_id, std::string client_id, std::string certificate_path,
-                        CertificateCredentialOptions options = {}, P platform = P{})
-      : client_(name, std::move(platform), std::move(tenant_id), std::move(client_id), options),
-        auth_(source(std::move(certificate_path), std::move(options))) {}
+                        CertificateCredentialOptions options = {}, P platform = P{});
 
   /// A token, or the reason there is none (no exceptions for authentication failures).
-  [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const {
-    return client_.get(name, ctx, [this](std::string_view endpoint, std::string& fields) {
-      return auth_.append(name, client_.platform(), endpoint, client_.client_id(), fields);
-    });
-  }
+  [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const;
 
   /// @throws ClientAuthenticationError when the certificate cannot be used or the token endpoint
   /// refuses (AADSTS700027: certificate not registered; AADSTS700016: unknown app),
   /// std::invalid_argument for a bad request.
-  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const { return try_get_token(ctx).value(); }
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const;
 
   [[nodiscard]] const P& platform() const noexcept { return client_.platform(); }
   [[nodiscard]] const std::string& authority() const noexcept { return client_.authority(); }
@@ -83,5 +77,29 @@ class CertificateCredential {
   detail::ConfidentialClient<P> client_;
   detail::CertificateAuth auth_;
 };
+
+// Out of class so that separate compilation builds the default instantiation once (azid/src.hpp).
+template <Platform P>
+CertificateCredential<P>::CertificateCredential(std::string tenant_id, std::string client_id,
+                                                std::string certificate_path, CertificateCredentialOptions options,
+                                                P platform)
+    : client_(name, std::move(platform), std::move(tenant_id), std::move(client_id), options),
+      auth_(source(std::move(certificate_path), std::move(options))) {}
+
+template <Platform P>
+TokenResult CertificateCredential<P>::try_get_token(const TokenRequestContext& ctx) const {
+  return client_.get(name, ctx, [this](std::string_view endpoint, std::string& fields) {
+    return auth_.append(name, client_.platform(), endpoint, client_.client_id(), fields);
+  });
+}
+
+template <Platform P>
+AccessToken CertificateCredential<P>::get_token(const TokenRequestContext& ctx) const {
+  return try_get_token(ctx).value();
+}
+
+#if defined(AZID_SEPARATE_COMPILATION)
+extern template class CertificateCredential<DefaultPlatform>;
+#endif
 
 AZID_END

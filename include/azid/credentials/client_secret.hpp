@@ -32,24 +32,11 @@ class ClientSecretCredential {
   /// @throws std::invalid_argument for an invalid tenant id, an empty client id or secret, or an
   /// authority host that is not https. Nothing is sent until the first get_token.
   ClientSecretCredential(std::string tenant_id, std::string client_id, std::string client_secret,
-                         ClientSecretCredentialOptions options = {}, P platform = P{})
-      : client_(name, std::move(platform), std::move(tenant_id), std::move(client_id), options),
-        secret_(std::move(client_secret)) {
-    if (secret_.empty())
-      throw std::invalid_argument("ClientSecretCredential: 'client_secret' is required and must not be empty");
-  }
+                         ClientSecretCredentialOptions options = {}, P platform = P{});
 
-  /// A token, or the reason there is none (no exceptions for authentication failures).
-  [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const {
-    return client_.get(name, ctx, [this](std::string_view, std::string& fields) {
-      detail::append_form(fields, "client_secret", secret_);
-      return TokenResult{};
-    });
-  }
+  [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const;
 
-  /// @throws ClientAuthenticationError (with the STS error code and the guide's advice) when the
-  /// token endpoint refuses, std::invalid_argument for a bad request (no scope, bad tenant).
-  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const { return try_get_token(ctx).value(); }
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const;
 
   [[nodiscard]] const P& platform() const noexcept { return client_.platform(); }
   [[nodiscard]] const std::string& authority() const noexcept { return client_.authority(); }
@@ -58,5 +45,32 @@ class ClientSecretCredential {
   detail::ConfidentialClient<P> client_;
   std::string secret_;
 };
+
+template <Platform P>
+ClientSecretCredential<P>::ClientSecretCredential(std::string tenant_id, std::string client_id,
+                                                  std::string client_secret, ClientSecretCredentialOptions options,
+                                                  P platform)
+    : client_(name, std::move(platform), std::move(tenant_id), std::move(client_id), options),
+      secret_(std::move(client_secret)) {
+  if (secret_.empty())
+    throw std::invalid_argument("ClientSecretCredential: 'client_secret' is required and must not be empty");
+}
+
+template <Platform P>
+TokenResult ClientSecretCredential<P>::try_get_token(const TokenRequestContext& ctx) const {
+  return client_.get(name, ctx, [this](std::string_view, std::string& fields) {
+    detail::append_form(fields, "client_secret", secret_);
+    return TokenResult{};
+  });
+}
+
+template <Platform P>
+AccessToken ClientSecretCredential<P>::get_token(const TokenRequestContext& ctx) const {
+  return try_get_token(ctx).value();
+}
+
+#if defined(AZID_SEPARATE_COMPILATION)
+extern template class ClientSecretCredential<DefaultPlatform>;
+#endif
 
 AZID_END

@@ -84,63 +84,15 @@ class ManagedIdentityCredential {
  public:
   static constexpr std::string_view name = "ManagedIdentityCredential";
 
-  explicit ManagedIdentityCredential(ManagedIdentityCredentialOptions options = {}, P platform = P{})
-      : platform_(std::move(platform)), options_(std::move(options)), cache_(options_.cache) {
-    identity_error_ = detail::msi::resolve_identity(options_, id_);
-    detect(std::make_index_sequence<std::variant_size_v<SourceVariant> - 1>{});
-    if (source_.index() == 0) source_.template emplace<0>(detail::msi::NoSource{no_source_message()});
-    if (identity_error_.empty()) {
-      identity_error_ = std::visit(
-          [&](const auto& s) -> std::string {
-            if constexpr (std::is_same_v<std::decay_t<decltype(s)>, detail::msi::NoSource>)
-              return {};
-            else
-              return s.unsupported_identity(id_);
-          },
-          source_);
-    }
-    const Logger& log = platform_.logger();
-    if (log.enabled(LogLevel::info)) {
-      std::string line = std::string(name);
-      std::visit(
-          [&](const auto& s) {
-            if constexpr (std::is_same_v<std::decay_t<decltype(s)>, detail::msi::NoSource>)
-              line += ": no managed identity source is configured";
-            else
-              line += " will use the " + std::string(to_string(s.kind)) + " source: " + s.describe();
-          },
-          source_);
-      log.write(LogLevel::info, line);
-    }
-  }
+  explicit ManagedIdentityCredential(ManagedIdentityCredentialOptions options = {}, P platform = P{});
   explicit ManagedIdentityCredential(P platform)
       : ManagedIdentityCredential(ManagedIdentityCredentialOptions{}, std::move(platform)) {}
 
   /// A token, or the reason there is none (no exceptions for authentication failures).
-  [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const {
-    if (ctx.scopes.size() != 1) {
-      // spec README R1/R2.
-      return TokenResult::invalid_argument(
-          name, ctx.scopes.empty()
-                    ? std::string(name) + ": \"get_token\" requires at least one scope"
-                    : std::string(name) + ": This credential requires exactly one scope per token request.");
-    }
-    if (!identity_error_.empty()) return TokenResult::invalid_argument(name, identity_error_);
-    // Managed identity lives in one tenant: a requested tenant is ignored (caching-and-tenants.md §5).
-    TokenResult result = cache_.get_or_fetch(ctx, std::string_view{}, platform_.clock(), [&] { return fetch(ctx); });
-    const Logger& log = platform_.logger();
-    if (result.ok()) {
-      if (log.enabled(LogLevel::debug)) log.write(LogLevel::debug, std::string(name) + ".get_token succeeded");
-    } else {
-      // Inside a chain a failure is routine; standalone it deserves a warning (errors-and-logging.md §4).
-      const LogLevel level = options_.within_default_chain ? LogLevel::debug : LogLevel::warning;
-      if (log.enabled(level)) log.write(level, std::string(name) + ".get_token failed: " + result.error_info().message);
-    }
-    return result;
-  }
+  [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const;
 
   /// @throws CredentialUnavailableError, ClientAuthenticationError or std::invalid_argument (see above).
-  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const { return try_get_token(ctx).value(); }
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const;
 
   /// The source chosen at construction (ManagedIdentitySource::none when none is configured).
   [[nodiscard]] ManagedIdentitySource source() const noexcept {
@@ -217,5 +169,70 @@ class ManagedIdentityCredential {
 
 static_assert(Credential<ManagedIdentityCredential<DefaultPlatform>>);
 static_assert(Credential<ManagedIdentityCredential<DefaultPlatform, mi::Imds>>);
+
+// Out of class so that separate compilation builds the default instantiation once (azid/src.hpp).
+template <Platform P, class... Sources>
+ManagedIdentityCredential<P, Sources...>::ManagedIdentityCredential(ManagedIdentityCredentialOptions options,
+                                                                    P platform)
+    : platform_(std::move(platform)), options_(std::move(options)), cache_(options_.cache) {
+  identity_error_ = detail::msi::resolve_identity(options_, id_);
+  detect(std::make_index_sequence<std::variant_size_v<SourceVariant> - 1>{});
+  if (source_.index() == 0) source_.template emplace<0>(detail::msi::NoSource{no_source_message()});
+  if (identity_error_.empty()) {
+    identity_error_ = std::visit(
+        [&](const auto& s) -> std::string {
+          if constexpr (std::is_same_v<std::decay_t<decltype(s)>, detail::msi::NoSource>)
+            return {};
+          else
+            return s.unsupported_identity(id_);
+        },
+        source_);
+  }
+  const Logger& log = platform_.logger();
+  if (log.enabled(LogLevel::info)) {
+    std::string line = std::string(name);
+    std::visit(
+        [&](const auto& s) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(s)>, detail::msi::NoSource>)
+            line += ": no managed identity source is configured";
+          else
+            line += " will use the " + std::string(to_string(s.kind)) + " source: " + s.describe();
+        },
+        source_);
+    log.write(LogLevel::info, line);
+  }
+}
+
+template <Platform P, class... Sources>
+TokenResult ManagedIdentityCredential<P, Sources...>::try_get_token(const TokenRequestContext& ctx) const {
+  if (ctx.scopes.size() != 1) {
+    // spec README R1/R2.
+    return TokenResult::invalid_argument(
+        name, ctx.scopes.empty()
+                  ? std::string(name) + ": \"get_token\" requires at least one scope"
+                  : std::string(name) + ": This credential requires exactly one scope per token request.");
+  }
+  if (!identity_error_.empty()) return TokenResult::invalid_argument(name, identity_error_);
+  // Managed identity lives in one tenant: a requested tenant is ignored (caching-and-tenants.md §5).
+  TokenResult result = cache_.get_or_fetch(ctx, std::string_view{}, platform_.clock(), [&] { return fetch(ctx); });
+  const Logger& log = platform_.logger();
+  if (result.ok()) {
+    if (log.enabled(LogLevel::debug)) log.write(LogLevel::debug, std::string(name) + ".get_token succeeded");
+  } else {
+    // Inside a chain a failure is routine; standalone it deserves a warning (errors-and-logging.md §4).
+    const LogLevel level = options_.within_default_chain ? LogLevel::debug : LogLevel::warning;
+    if (log.enabled(level)) log.write(level, std::string(name) + ".get_token failed: " + result.error_info().message);
+  }
+  return result;
+}
+
+template <Platform P, class... Sources>
+AccessToken ManagedIdentityCredential<P, Sources...>::get_token(const TokenRequestContext& ctx) const {
+  return try_get_token(ctx).value();
+}
+
+#if defined(AZID_SEPARATE_COMPILATION)
+extern template class ManagedIdentityCredential<DefaultPlatform>;
+#endif
 
 AZID_END

@@ -48,7 +48,9 @@ struct DefaultPlatformOptions {
 class DefaultPlatform {
  public:
   DefaultPlatform() : DefaultPlatform(DefaultPlatformOptions{}) {}
-  explicit DefaultPlatform(DefaultPlatformOptions options) : state_(std::make_shared<State>(std::move(options))) {}
+  // Out of line in separate compilation: building the shared state (transport, proxy variables)
+  // is compiled once, not in every consumer.
+  AZID_DECL explicit DefaultPlatform(DefaultPlatformOptions options);
 
   [[nodiscard]] AsioHttpsTransport& transport() const noexcept { return state_->transport; }
   [[nodiscard]] const SystemClock& clock() const noexcept { return state_->clock; }
@@ -73,3 +75,7 @@ class DefaultPlatform {
 };
 
 AZID_END
+
+#if defined(AZID_HEADER_ONLY)
+#include "azid/impl/default_platform.ipp"
+#endif
