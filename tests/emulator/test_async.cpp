@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -600,24 +601,148 @@ TEST_SUITE("async_managed_identity") {
     CHECK(e.request_count(token_path) == 1);
   }
 
-  TEST_CASE("App Service runs the blocking fallback and still completes on the executor") {
-    azid_emulator::Emulator e(plain());
-    e.set_identity_header("app-service-header-secret");
+  // Threads of this process (Linux), to tell queued handlers from blocked threads.
+  int thread_count() {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+    return -1;
+  }
+
+  // Every source: eight waiters over a slow first answer (a 500 after 300 ms, retried) share one
+  // exchange, and no thread is created for them while it is in flight.
+  void check_native_source(azid_emulator::Emulator& e, AsyncEmuPlatform& p, asio::io_context& io,
+                           ManagedIdentitySource expected, const std::string& path, std::size_t requests_per_fetch,
+                           ManagedIdentityCredentialOptions o) {
+    o.retry.base_delay = milliseconds(20);
+    Mi cred(o, p);
+    REQUIRE(cred.source() == expected);
+    auto slow = azid_emulator::Fault::respond_with(500, R"({"error":"busy"})");
+    slow.delay = milliseconds(300);
+    e.push_fault(path, slow);
+    const int before = thread_count();
+    std::vector<std::string> tokens;
+    for (int i = 0; i < 8; ++i)
+      async_get_token(cred, vault(), [&](std::error_code ec, AccessToken t) {
+        CHECK_FALSE(ec);
+        tokens.push_back(std::move(t.token));
+      });
+    int during = -1;
+    asio::steady_timer probe(io, milliseconds(150));
+    probe.async_wait([&](std::error_code) { during = thread_count(); });
+    io.run_for(seconds(30));
+    REQUIRE(tokens.size() == 8);
+    for (const auto& t : tokens) CHECK(t == tokens.front());
+    CHECK_FALSE(tokens.front().empty());
+    CHECK(e.request_count(path) == 1 + requests_per_fetch);  // the refused attempt, then one fetch
+    // Asio may start its resolver thread on first use; eight blocked callers would be eight more.
+    CHECK(during - before <= 1);
+    CHECK(cred.try_get_token(vault()).token().token == tokens.front());  // the blocking API, same cache
+  }
+
+  TEST_CASE("App Service, Cloud Shell and Azure ML are native: queued waiters, one exchange, no threads") {
+    static_assert(is_native_async_v<Mi>);
+    SUBCASE("App Service") {
+      azid_emulator::Emulator e(plain());
+      e.set_identity_header("app-service-header-secret");
+      asio::io_context io;
+      AsyncEmuPlatform p(io.get_executor(), TransportOptions{});
+      p.environment().set("IDENTITY_ENDPOINT", e.base_url() + "/msi/token");
+      p.environment().set("IDENTITY_HEADER", "app-service-header-secret");
+      check_native_source(e, p, io, ManagedIdentitySource::app_service, "/msi/token", 1, quick());
+      CHECK(e.requests().back().header("X-IDENTITY-HEADER") == "app-service-header-secret");
+    }
+    SUBCASE("Cloud Shell") {
+      azid_emulator::Emulator e(plain());
+      asio::io_context io;
+      AsyncEmuPlatform p(io.get_executor(), TransportOptions{});
+      p.environment().set("MSI_ENDPOINT", e.base_url() + "/oauth2/token");
+      check_native_source(e, p, io, ManagedIdentitySource::cloud_shell, "/oauth2/token", 1, quick());
+      CHECK(e.requests().back().form_param("resource") == "https://vault.azure.net");
+    }
+    SUBCASE("Azure ML") {
+      azid_emulator::Emulator e(plain());
+      e.set_identity_header("ml-secret-value");
+      asio::io_context io;
+      AsyncEmuPlatform p(io.get_executor(), TransportOptions{});
+      p.environment().set("MSI_ENDPOINT", e.base_url() + "/MSI/auth");
+      p.environment().set("MSI_SECRET", "ml-secret-value");
+      p.environment().set("DEFAULT_IDENTITY_CLIENT_ID", e.system_identity()->client_id);
+      check_native_source(e, p, io, ManagedIdentitySource::azure_ml, "/MSI/auth", 1, quick());
+    }
+  }
+
+  TEST_CASE("Azure Arc is native: challenge, key file and keyed request awaited; key file attacks refused") {
+    azid_emulator::Options ao = plain();
+    ao.metadata_host = azid_emulator::MetadataHost::arc;
+    azid_emulator::Emulator e(ao);
     asio::io_context io;
     AsyncEmuPlatform p(io.get_executor(), TransportOptions{});
-    p.environment().set("IDENTITY_ENDPOINT", e.base_url() + "/msi/token");
-    p.environment().set("IDENTITY_HEADER", "app-service-header-secret");
-    Mi cred(quick(), p);
-    REQUIRE(cred.source() == ManagedIdentitySource::app_service);
-    std::optional<AccessToken> got;
-    async_get_token(cred, vault(), [&](std::error_code ec, AccessToken t) {
-      CHECK_FALSE(ec);
-      got = std::move(t);
-    });
+    p.environment().set("IDENTITY_ENDPOINT", e.base_url() + token_path);
+    p.environment().set("IMDS_ENDPOINT", e.base_url());
+    auto o = quick();
+    o.arc_key_directory = e.arc_key_dir();
+    check_native_source(e, p, io, ManagedIdentitySource::azure_arc, token_path, 2, o);
+    const auto reqs = e.requests();
+    REQUIRE(reqs.size() == 3);
+    CHECK_FALSE(reqs[1].has_header("Authorization"));
+    CHECK(reqs[2].header("Authorization").rfind("Basic ", 0) == 0);
+
+    // A challenge naming a file outside the key folder: refused, and the keyed request never sent.
+    Mi other(o, p);
+    e.clear_requests();
+    e.push_fault(token_path, azid_emulator::Fault::respond_with(
+                                 401, "{}", {{"WWW-Authenticate", "Basic realm=/etc/passwd.key"}}));
+    std::optional<TokenResult> r;
+    async_try_get_token(other, vault(), [&](TokenResult x) { r = std::move(x); });
+    io.restart();
     io.run_for(seconds(30));
-    REQUIRE(got);
-    CHECK_FALSE(got->token.empty());
-    CHECK(e.request_count("/msi/token") == 1);
+    REQUIRE(r);
+    CHECK(r->failure() == Failure::failed);
+    CHECK(r->error_info().message.find("Unexpected file path from HIMDS service") != std::string::npos);
+    CHECK(e.request_count(token_path) == 1);
+  }
+
+  TEST_CASE("Service Fabric is native: the pinned certificate accepted, a wrong pin refused before the secret") {
+    azid_emulator::Options so;
+    so.metadata_host = azid_emulator::MetadataHost::service_fabric;
+    azid_emulator::Emulator e(so);
+    e.set_identity_header("fabric-secret-value");
+    asio::io_context io;
+    AsyncEmuPlatform p(io.get_executor(), TransportOptions{});
+    p.environment().set("IDENTITY_ENDPOINT", e.base_url() + token_path);
+    p.environment().set("IDENTITY_HEADER", "fabric-secret-value");
+    std::string pin = e.server_certificate_thumbprint();
+    REQUIRE(pin.size() == 40);
+    SUBCASE("right pin") {
+      p.environment().set("IDENTITY_SERVER_THUMBPRINT", pin);
+      check_native_source(e, p, io, ManagedIdentitySource::service_fabric, token_path, 1, quick());
+      CHECK(e.requests().back().tls);
+      CHECK(e.requests().back().header("Secret") == "fabric-secret-value");
+    }
+    SUBCASE("wrong pin") {
+      pin[0] = pin[0] == '0' ? '1' : '0';
+      p.environment().set("IDENTITY_SERVER_THUMBPRINT", pin);
+      Mi cred(quick(), p);
+      std::optional<TokenResult> r;
+      async_try_get_token(cred, vault(), [&](TokenResult x) { r = std::move(x); });
+      io.run_for(seconds(30));
+      REQUIRE(r);
+      CHECK_FALSE(r->ok());
+      CHECK(e.request_count(token_path) == 0);  // the secret never left
+      CHECK(r->error_info().message.find("fabric-secret-value") == std::string::npos);
+    }
+    SUBCASE("a plain-http endpoint is a configuration error, answered without I/O") {
+      p.environment().set("IDENTITY_ENDPOINT", "http://127.0.0.1:1/token");
+      p.environment().set("IDENTITY_SERVER_THUMBPRINT", pin);
+      Mi cred(quick(), p);
+      std::optional<TokenResult> r;
+      async_try_get_token(cred, vault(), [&](TokenResult x) { r = std::move(x); });
+      io.run_for(seconds(30));
+      REQUIRE(r);
+      CHECK(r->error_info().message.find("must use HTTPS") != std::string::npos);
+    }
   }
 }
 

@@ -309,7 +309,8 @@ concept NativeConfidential = requires { typename confidential_platform<C>::type;
                              AsyncCapablePlatform<typename confidential_platform<C>::type>;
 
 // ---------------------------------------------------------------------------------------------
-// Managed identity: IMDS natively (managed_identity.hpp's imds_probe and imds_fetch, awaited)
+// Managed identity, natively: IMDS (managed_identity.hpp's imds_probe and imds_fetch, awaited), then
+// the other sources through their request/result steps
 
 /// imds_probe, awaited. The verdict is recorded under the state's lock, but the probe runs without
 /// it (no lock is held across a suspension); a cancelled probe records nothing.
@@ -406,28 +407,70 @@ asio::awaitable<TokenResult> imds_fetch_async(const P& p, std::string_view autho
   co_return msi::imds_exhausted(attempts, elapsed, c.within_chain);
 }
 
-template <class V>
-struct holds_imds : std::false_type {};
-template <class... A>
-struct holds_imds<std::variant<A...>> : std::bool_constant<(std::is_same_v<A, mi::Imds> || ...)> {};
+/// One of the single-request sources (App Service, Azure ML, Cloud Shell, Service Fabric),
+/// awaited: the source builds the request and judges the response exactly as its blocking fetch.
+template <class P, class S>
+asio::awaitable<TokenResult> source_fetch_async(const P& p, const S& source, const msi::Call& c) {
+  if constexpr (requires { source.precheck(); }) {
+    if (auto r = source.precheck(); r.failure() != Failure::none) co_return r;
+  }
+  HttpRequest req = source.request(c);
+  req.connect_timeout = c.connect_timeout;
+  req.timeout = c.timeout;
+  const auto request_time = p.clock().now();
+  Outcome<HttpResponse> out = co_await send_with_retry_async(p, req, c.retry);
+  co_return source.result(req, out.value, out.ec, request_time, c);
+}
+
+/// Azure Arc, awaited: the challenge, the key file check and read, the keyed request.
+template <class P>
+asio::awaitable<TokenResult> arc_fetch_async(const P& p, const mi::AzureArc& arc, const msi::Call& c) {
+  HttpRequest req = arc.request(c);
+  req.connect_timeout = c.connect_timeout;
+  req.timeout = c.timeout;
+  Outcome<HttpResponse> challenge = co_await send_with_retry_async(p, req, c.retry);
+  std::string key;
+  if (auto r = arc.answer_challenge(p, req, challenge.value, challenge.ec, c, key); r.failure() != Failure::none)
+    co_return r;
+  if (co_await cancelled()) {
+    key.assign(key.size(), '\0');
+    co_return TokenResult::failed(msi::credential_name, std::string(msi::credential_name) + ": the token request was cancelled.");
+  }
+  const auto request_time = p.clock().now();
+  Outcome<HttpResponse> out = co_await send_with_retry_async(p, req, c.retry);
+  co_return arc.result(req, out.value, out.ec, request_time, c, key);
+}
+
+template <class T, class V>
+struct variant_holds : std::false_type {};
+template <class T, class... A>
+struct variant_holds<T, std::variant<A...>> : std::bool_constant<(std::is_same_v<A, T> || ...)> {};
+
+/// The source of type T if the credential detected it (nullptr also when T is not a candidate).
+template <class T, class V>
+const T* source_if(const V& v) noexcept {
+  if constexpr (variant_holds<T, V>::value) return std::get_if<T>(&v);
+  else return nullptr;
+}
 
 template <class C>
 asio::awaitable<TokenResult> blocking_async(const C& cred, TokenRequestContext ctx);
 
-/// ManagedIdentityCredential: native when the detected source is IMDS (VMs, scale sets, AKS pod
-/// identity), the blocking fallback for the other sources.
+/// ManagedIdentityCredential, natively for every source: IMDS (VMs, scale sets, AKS pod
+/// identity), App Service and Functions, Azure Arc, Service Fabric, Cloud Shell and Azure ML.
 struct ManagedIdentityAsync {
   template <class P, class... S>
-  static constexpr bool may_be_native =
-      AsyncCapablePlatform<P> && holds_imds<typename msi::source_variant<S...>::type>::value;
+  static constexpr bool may_be_native = AsyncCapablePlatform<P>;
 
   template <class P, class... S>
   static asio::awaitable<TokenResult> get(const ManagedIdentityCredential<P, S...>& cred, TokenRequestContext ctx) {
     using Cred = ManagedIdentityCredential<P, S...>;
-    const mi::Imds* imds = std::get_if<mi::Imds>(&cred.source_);
-    if (imds == nullptr) co_return co_await blocking_async(cred, std::move(ctx));
-    // Refused before any I/O (scope count, identity options, a malformed IMDS authority).
-    if (ctx.scopes.size() != 1 || !cred.identity_error_.empty() || imds->authority().empty())
+    const auto& sources = cred.source_;
+    const mi::Imds* imds = source_if<mi::Imds>(sources);
+    // Refused before any I/O (no source, scope count, identity options, a malformed IMDS
+    // authority): the blocking path answers without blocking.
+    if (std::holds_alternative<msi::NoSource>(sources) || ctx.scopes.size() != 1 || !cred.identity_error_.empty() ||
+        (imds != nullptr && imds->authority().empty()))
       co_return cred.try_get_token(ctx);
     const ManagedIdentityCredentialOptions& o = cred.options_;
     const std::string resource = msi::resource_from_scope(ctx.scopes.front());
@@ -435,9 +478,17 @@ struct ManagedIdentityAsync {
     const P& platform = cred.platform_;
     TokenResult result = co_await cached_async(
         Cred::name, cred.cache_, ctx, std::string_view{}, platform.clock(), [&]() -> asio::awaitable<TokenResult> {
-          // The probe runs only inside a chain, and never for pod identity (as mi::Imds::fetch).
-          co_return co_await imds_fetch_async(platform, imds->authority(), o.within_default_chain && !imds->pod_identity(),
-                                              call, cred.state_);
+          if (imds != nullptr)  // the probe runs only inside a chain, never for pod identity (as mi::Imds::fetch)
+            co_return co_await imds_fetch_async(platform, imds->authority(),
+                                                o.within_default_chain && !imds->pod_identity(), call, cred.state_);
+          if (const auto* arc = source_if<mi::AzureArc>(sources)) co_return co_await arc_fetch_async(platform, *arc, call);
+          if (const auto* s = source_if<mi::AppService>(sources)) co_return co_await source_fetch_async(platform, *s, call);
+          if (const auto* s = source_if<mi::ServiceFabric>(sources))
+            co_return co_await source_fetch_async(platform, *s, call);
+          if (const auto* s = source_if<mi::AzureMl>(sources)) co_return co_await source_fetch_async(platform, *s, call);
+          if (const auto* s = source_if<mi::CloudShell>(sources))
+            co_return co_await source_fetch_async(platform, *s, call);
+          co_return TokenResult::failed(Cred::name, std::string(Cred::name) + ": no managed identity source.");
         });
     const Logger& log = platform.logger();
     if (result.ok()) {
@@ -717,7 +768,7 @@ inline constexpr bool is_native_async_v = detail::is_native_async<C>::value;
 ///
 /// Native (no thread of its own, I/O on `ex`'s io_context): ClientSecretCredential,
 /// CertificateCredential, ClientAssertionCredential, WorkloadIdentityCredential,
-/// EnvironmentCredential and ManagedIdentityCredential when its source is IMDS, on a platform
+/// EnvironmentCredential and ManagedIdentityCredential (every source), on a platform
 /// whose transport models AsyncTransport (AsyncPlatform), and chains of them. Every other credential runs its blocking try_get_token on a thread of its
 /// own and completes on `ex` (is_native_async_v says which applies).
 ///

@@ -2,6 +2,7 @@
 // and key file), a ManagedIdentityCredential source policy.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,33 +62,57 @@ class AzureArc {
 
   [[nodiscard]] std::string describe() const { return "Azure Arc at " + endpoint_ + " (key folder " + key_dir_ + ")"; }
 
-  template <class P>
-  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c, detail::msi::State&) const {
+  /// The first (challenge) request of a fetch; `fetch` and azid/async share the steps.
+  [[nodiscard]] HttpRequest request(const detail::msi::Call& c) const {
     HttpRequest req;
     req.url = endpoint_;
     detail::msi::append_query(req.url, "api-version", names::arc_api_version);
     detail::msi::append_query(req.url, "resource", c.resource);
     req.headers.set(names::header_metadata, "true");
-    std::error_code ec;
-    HttpResponse challenge = detail::msi::send_source(platform, req, c, ec);
-    if (ec) return detail::msi::no_response(kind, req.url, ec, c.within_chain);
+    return req;
+  }
+
+  /// The second step: checks the challenge's key file, reads it into `key` and adds it to `req`.
+  template <class P>
+  [[nodiscard]] TokenResult answer_challenge(const P& platform, HttpRequest& req, const HttpResponse& challenge,
+                                             const std::error_code& challenge_ec, const detail::msi::Call& c,
+                                             std::string& key) const {
+    if (challenge_ec) return detail::msi::no_response(kind, req.url, challenge_ec, c.within_chain);
     std::string path;
     if (auto r = detail::msi::arc_key_file(challenge, key_dir_, path); r.failure() != Failure::none) return r;
-    std::string key = platform.files().read(path, detail::msi::arc_key_max_bytes, ec);
+    std::error_code ec;
+    key = platform.files().read(path, detail::msi::arc_key_max_bytes, ec);
     if (ec) {
       return TokenResult::failed(detail::msi::credential_name, std::string(detail::msi::credential_name) +
                                                                    " authentication failed. The Azure Arc key file " +
                                                                    path + " could not be read: " + ec.message() + ".");
     }
     req.headers.set("Authorization", "Basic " + key);
-    const auto request_time = platform.clock().now();
-    HttpResponse res = detail::msi::send_source(platform, req, c, ec);
+    return {};
+  }
+
+  /// What the keyed exchange comes to; the key is redacted from it, then wiped from `key` and `req`.
+  [[nodiscard]] TokenResult result(HttpRequest& req, const HttpResponse& res, const std::error_code& ec,
+                                   std::chrono::system_clock::time_point request_time, const detail::msi::Call& c,
+                                   std::string& key) const {
     req.headers.erase("Authorization");
     // An endpoint that echoes the key in its error must not put it in the message.
-    TokenResult result =
+    TokenResult r =
         detail::msi::redact_secret(detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain), key);
     key.assign(key.size(), '\0');  // best effort: do not leave the key lying around
-    return result;
+    return r;
+  }
+
+  template <class P>
+  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c, detail::msi::State&) const {
+    HttpRequest req = request(c);
+    std::error_code ec;
+    HttpResponse challenge = detail::msi::send_source(platform, req, c, ec);
+    std::string key;
+    if (auto r = answer_challenge(platform, req, challenge, ec, c, key); r.failure() != Failure::none) return r;
+    const auto request_time = platform.clock().now();
+    HttpResponse res = detail::msi::send_source(platform, req, c, ec);
+    return result(req, res, ec, request_time, c, key);
   }
 
   [[nodiscard]] const std::string& key_directory() const noexcept { return key_dir_; }

@@ -2,6 +2,7 @@
 // (2017-09-01 API), a ManagedIdentityCredential source policy.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,8 +44,8 @@ class AzureMl {
 
   [[nodiscard]] std::string describe() const { return "Azure Machine Learning at " + endpoint_; }
 
-  template <class P>
-  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c, detail::msi::State&) const {
+  /// The request of a fetch; `fetch` and azid/async share it.
+  [[nodiscard]] HttpRequest request(const detail::msi::Call& c) const {
     HttpRequest req;
     req.url = endpoint_;
     detail::msi::append_query(req.url, "api-version", names::azure_ml_api_version);
@@ -55,11 +56,24 @@ class AzureMl {
     else if (!default_client_id_.empty())
       detail::msi::append_query(req.url, "clientid", default_client_id_);
     req.headers.set("secret", secret_);
+    return req;
+  }
+
+  /// What the exchange comes to (the source's secret never in it); shared as `request` is.
+  [[nodiscard]] TokenResult result(const HttpRequest& req, const HttpResponse& res, const std::error_code& ec,
+                                   std::chrono::system_clock::time_point request_time,
+                                   const detail::msi::Call& c) const {
+    return detail::msi::redact_secret(detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain),
+                                      secret_);
+  }
+
+  template <class P>
+  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c, detail::msi::State&) const {
+    HttpRequest req = request(c);
     const auto request_time = platform.clock().now();
     std::error_code ec;
     HttpResponse res = detail::msi::send_source(platform, req, c, ec);
-    return detail::msi::redact_secret(detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain),
-                                      secret_);
+    return result(req, res, ec, request_time, c);
   }
 
  private:

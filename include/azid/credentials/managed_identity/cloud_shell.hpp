@@ -2,6 +2,7 @@
 // signed-in user's delegated token), a ManagedIdentityCredential source policy.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,18 +42,31 @@ class CloudShell {
 
   [[nodiscard]] std::string describe() const { return "Cloud Shell at " + endpoint_; }
 
-  template <class P>
-  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c, detail::msi::State&) const {
+  /// The request of a fetch; `fetch` and azid/async share it.
+  [[nodiscard]] HttpRequest request(const detail::msi::Call& c) const {
     HttpRequest req;
     req.method = "POST";
     req.url = endpoint_;
     req.headers.set(names::header_metadata, "true");
     req.headers.set("Content-Type", "application/x-www-form-urlencoded");
     req.body = "resource=" + detail::url_encode(c.resource);
+    return req;
+  }
+
+  /// What the exchange comes to (the source's secret never in it); shared as `request` is.
+  [[nodiscard]] TokenResult result(const HttpRequest& req, const HttpResponse& res, const std::error_code& ec,
+                                   std::chrono::system_clock::time_point request_time,
+                                   const detail::msi::Call& c) const {
+    return detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain);
+  }
+
+  template <class P>
+  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c, detail::msi::State&) const {
+    HttpRequest req = request(c);
     const auto request_time = platform.clock().now();
     std::error_code ec;
     HttpResponse res = detail::msi::send_source(platform, req, c, ec);
-    return detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain);
+    return result(req, res, ec, request_time, c);
   }
 
  private:

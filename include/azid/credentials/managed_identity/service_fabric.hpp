@@ -2,6 +2,7 @@
 // applications (endpoint certificate pinned by thumbprint), a ManagedIdentityCredential source policy.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,22 +61,41 @@ class ServiceFabric {
 
   [[nodiscard]] std::string describe() const { return "Service Fabric at " + endpoint_ + " (certificate pinned)"; }
 
-  template <class P>
-  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c, detail::msi::State&) const {
-    if (!config_error_.empty())
-      return TokenResult::failed(detail::msi::credential_name, std::string(detail::msi::credential_name) +
-                                                                   " authentication failed. " + config_error_);
+  /// The request of a fetch; `fetch` and azid/async share it.
+  [[nodiscard]] HttpRequest request(const detail::msi::Call& c) const {
     HttpRequest req;
     req.url = endpoint_;
     detail::msi::append_query(req.url, "api-version", names::service_fabric_api_version);
     detail::msi::append_query(req.url, "resource", c.resource);
     req.headers.set("Secret", header_);
     req.pinned_thumbprint = thumbprint_;
+    return req;
+  }
+
+  /// What the exchange comes to (the source's secret never in it); shared as `request` is.
+  [[nodiscard]] TokenResult result(const HttpRequest& req, const HttpResponse& res, const std::error_code& ec,
+                                   std::chrono::system_clock::time_point request_time,
+                                   const detail::msi::Call& c) const {
+    return detail::msi::redact_secret(detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain),
+                                      header_);
+  }
+
+  /// A configuration error that fails every fetch before any I/O, or an empty result.
+  [[nodiscard]] TokenResult precheck() const {
+    if (!config_error_.empty())
+      return TokenResult::failed(detail::msi::credential_name, std::string(detail::msi::credential_name) +
+                                                                   " authentication failed. " + config_error_);
+    return {};
+  }
+
+  template <class P>
+  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c, detail::msi::State&) const {
+    if (auto r = precheck(); r.failure() != Failure::none) return r;
+    HttpRequest req = request(c);
     const auto request_time = platform.clock().now();
     std::error_code ec;
     HttpResponse res = detail::msi::send_source(platform, req, c, ec);
-    return detail::msi::redact_secret(detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain),
-                                      header_);
+    return result(req, res, ec, request_time, c);
   }
 
  private:
