@@ -169,11 +169,19 @@ TEST_SUITE("async") {
       second = std::move(t);
       called = true;
     });
-    CHECK_FALSE(called);
-    f.run();
+    CHECK_FALSE(called);  // never from inside the call
+    f.io.restart();
+    CHECK(f.io.poll() == 1);  // the hit is one posted completion: no strand hops, no coroutine
     CHECK(called);
     CHECK(second.token == first.token);
     CHECK(cred.get_token(vault()).token == first.token);  // the blocking API, same cache
+    std::optional<TokenResult> third;
+    async_try_get_token(cred, vault(), [&](TokenResult r) { third = std::move(r); });
+    CHECK_FALSE(third);
+    f.io.restart();
+    CHECK(f.io.poll() == 1);
+    REQUIRE(third);
+    CHECK(third->token().token == first.token);
     CHECK(f.token_requests() == 1);
     CHECK(f.platform.transport().connections_opened() == 1);
   }
@@ -639,6 +647,16 @@ TEST_SUITE("async_managed_identity") {
     // Asio may start its resolver thread on first use; eight blocked callers would be eight more.
     CHECK(during - before <= 1);
     CHECK(cred.try_get_token(vault()).token().token == tokens.front());  // the blocking API, same cache
+    bool hit = false;
+    async_get_token(cred, vault(), [&](std::error_code ec, AccessToken t) {
+      CHECK_FALSE(ec);
+      CHECK(t.token == tokens.front());
+      hit = true;
+    });
+    io.restart();
+    CHECK(io.poll() == 1);  // a hit: one posted completion
+    CHECK(hit);
+    CHECK(e.request_count(path) == 1 + requests_per_fetch);
   }
 
   TEST_CASE("App Service, Cloud Shell and Azure ML are native: queued waiters, one exchange, no threads") {

@@ -7,8 +7,9 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
-#include <mutex>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -462,6 +463,17 @@ struct ManagedIdentityAsync {
   template <class P, class... S>
   static constexpr bool may_be_native = AsyncCapablePlatform<P>;
 
+  /// The blocking hit path's lookup: the same key (managed identity ignores a requested tenant).
+  template <class P, class... S>
+  static std::optional<TokenResult> cached(const ManagedIdentityCredential<P, S...>& cred,
+                                           const TokenRequestContext& ctx) {
+    if (ctx.scopes.size() != 1 || !cred.identity_error_.empty()) return std::nullopt;
+    if (const auto* token =
+            TokenCacheHitPath::find_or_refill(cred.cache_, ctx, std::string_view{}, cred.platform_.clock()))
+      return TokenResult(*token);
+    return std::nullopt;
+  }
+
   template <class P, class... S>
   static asio::awaitable<TokenResult> get(const ManagedIdentityCredential<P, S...>& cred, TokenRequestContext ctx) {
     using Cred = ManagedIdentityCredential<P, S...>;
@@ -501,6 +513,35 @@ struct ManagedIdentityAsync {
     co_return result;
   }
 };
+
+/// A fresh cached token for `ctx`, looked up as the blocking hit path does (no lock, no I/O), or
+/// nothing. Lets the initiating function complete a hit without starting a coroutine.
+template <class C>
+std::optional<TokenResult> cached_hit(const C& cred, const TokenRequestContext& ctx) {
+  if constexpr (NativeConfidential<C>) {
+    // The planning call returns the token on a hit and captures a plan (no I/O) otherwise.
+    ConfidentialPlan plan;
+    TokenResult r;
+    {
+      PlanScope scope(plan);
+      r = cred.try_get_token(ctx);
+    }
+    if (r.ok() && !plan.captured) return r;  // this thread's slot held it
+    if (plan.captured) {  // the token may still be cached, just not yet seen by this thread
+      using P = typename confidential_platform<C>::type;
+      const P& platform = *static_cast<const P*>(plan.platform);
+      if (const auto* t = TokenCacheHitPath::find_or_refill(*plan.cache, ctx, plan.tenant, platform.clock()))
+        return TokenResult(*t);
+    }
+    return std::nullopt;
+  } else if constexpr (requires { ManagedIdentityAsync::cached(cred, ctx); }) {
+    return ManagedIdentityAsync::cached(cred, ctx);
+  } else {
+    (void)cred;
+    (void)ctx;
+    return std::nullopt;
+  }
+}
 
 template <class C>
 struct is_managed_identity : std::false_type {};
@@ -776,9 +817,22 @@ inline constexpr bool is_native_async_v = detail::is_native_async<C>::value;
 template <class C, class CompletionToken>
   requires Credential<C>
 auto async_get_token(asio::any_io_executor ex, const C& cred, const TokenRequestContext& ctx, CompletionToken&& token) {
-  // Not a coroutine lambda: a coroutine's captures would die with the closure.
-  return detail::launch_outcome<AccessToken>(std::move(ex), std::forward<CompletionToken>(token),
-                                             [&cred, ctx] { return detail::access_token_async(cred, ctx); });
+  return asio::async_initiate<CompletionToken, void(std::error_code, AccessToken)>(
+      [](auto handler, asio::any_io_executor ex, const C* cred, TokenRequestContext ctx) {
+        // A cache hit completes with one post: no strand, no coroutine.
+        if (std::optional<TokenResult> hit = detail::cached_hit(*cred, ctx)) {
+          auto handler_ex = asio::get_associated_executor(handler, ex);
+          asio::post(handler_ex, [h = std::move(handler), t = hit->token()]() mutable {
+            std::move(h)(std::error_code{}, std::move(t));
+          });
+          return;
+        }
+        // Not a coroutine lambda: a coroutine's captures would die with the closure.
+        detail::launch_outcome<AccessToken>(
+            std::move(ex), std::move(handler),
+            [cred, ctx = std::move(ctx)] { return detail::access_token_async(*cred, ctx); });
+      },
+      token, std::move(ex), &cred, ctx);
 }
 
 /// async_get_token on the credential's own executor: its transport's (AsyncPlatform), or for a
@@ -798,6 +852,11 @@ auto async_try_get_token(asio::any_io_executor ex, const C& cred, const TokenReq
                          CompletionToken&& token) {
   return asio::async_initiate<CompletionToken, void(TokenResult)>(
       [](auto handler, asio::any_io_executor ex, const C* cred, TokenRequestContext ctx) {
+        if (std::optional<TokenResult> hit = detail::cached_hit(*cred, ctx)) {
+          auto handler_ex = asio::get_associated_executor(handler, ex);
+          asio::post(handler_ex, [h = std::move(handler), r = std::move(*hit)]() mutable { std::move(h)(std::move(r)); });
+          return;
+        }
         auto strand = asio::make_strand(ex);
         auto handler_ex = asio::get_associated_executor(handler, strand);
         auto slot = asio::get_associated_cancellation_slot(handler);

@@ -457,6 +457,22 @@ struct TokenCacheHitPath {
                                                                       const Clock& clock) noexcept {
     return cache.cached(ctx, tenant, cheap_now(clock));
   }
+
+  /// `find`, and on a miss the published entry's fresh token, which this thread's slot then
+  /// holds (what a blocking hit does before it would fetch). Never fetches; nullptr for requests
+  /// with claims, which always go to the network.
+  template <class Clock>
+  [[nodiscard]] static const std::shared_ptr<const AccessToken>* find_or_refill(const TokenCache& cache,
+                                                                                const TokenRequestContext& ctx,
+                                                                                std::string_view tenant,
+                                                                                const Clock& clock) {
+    if (!ctx.claims.empty()) return nullptr;
+    if (const auto* hit = cache.cached(ctx, tenant, cheap_now(clock))) return hit;
+    if (TokenCache::Entry* e = cache.find_published(ctx, tenant)) {
+      if (const auto* slot = cache.refill_slot(*e, cheap_now(clock))) return &slot->token;
+    }
+    return nullptr;
+  }
 };
 
 }  // namespace detail
