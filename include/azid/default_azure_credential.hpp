@@ -258,6 +258,10 @@ inline std::string join_names(std::uint32_t mask) {
 /// Thread safety: get_token and try_get_token may be called concurrently on a const object.
 /// Not movable when ManagedIdentityCredential is compiled in (it holds a mutex); build it where
 /// it lives, or behind a std::unique_ptr / AnyCredential.
+namespace detail {
+struct DefaultAzureCredentialAsync;  // azid/async's walk of the chain (async/get_token.hpp)
+}  // namespace detail
+
 template <class Excl = Exclude<>, Platform P = DefaultPlatform>
 class DefaultAzureCredential {
   static_assert(detail::dac::exclusions<Excl>::is_exclude,
@@ -458,6 +462,8 @@ class DefaultAzureCredential {
   P platform_;
   Config config_;
   chain_type chain_;
+
+  friend struct detail::DefaultAzureCredentialAsync;
 };
 
 // Defined outside the class so that, in separate compilation, the default instantiation below is

@@ -32,6 +32,7 @@
 #include "azid/credentials/environment.hpp"
 #include "azid/credentials/managed_identity.hpp"
 #include "azid/credentials/workload_identity.hpp"
+#include "azid/default_azure_credential.hpp"
 #include "azid/detail/token_json.hpp"
 #include "azid/platform/clock.hpp"
 #include "azid/platform/file_reader.hpp"
@@ -862,5 +863,80 @@ TEST_SUITE("async_transport") {
     f.run();
     REQUIRE(ec);
     CHECK(*ec == errc::connect_failed);
+  }
+}
+
+TEST_SUITE("async_default_azure_credential") {
+  using CloudDac = DefaultAzureCredential<Exclude<cred::AzureCli, cred::AzurePowerShell, cred::AzureDeveloperCli>,
+                                          AsyncEmuPlatform>;
+
+  // A port nothing listens on (an emulator's, after it has gone): managed identity never reaches
+  // a real IMDS from these tests.
+  std::string closed_url() {
+    azid_emulator::Options o;
+    o.tls = false;
+    azid_emulator::Emulator gone(o);
+    return gone.base_url();
+  }
+
+  struct DacFixture : Fixture {
+    DacFixture() {
+      auto& env = platform.environment();
+      env.set("AZURE_TENANT_ID", tenant);
+      env.set("AZURE_CLIENT_ID", client);
+      env.set("AZURE_CLIENT_SECRET", secret);
+      env.set("AZURE_AUTHORITY_HOST", emu.authority_host());
+      env.set("AZURE_POD_IDENTITY_AUTHORITY_HOST", closed_url());
+    }
+    DefaultAzureCredentialOptions opts() const {
+      DefaultAzureCredentialOptions o;
+      o.retry.max_retries = 0;
+      o.managed_identity.arc_himds_path = "";
+      o.managed_identity.connect_timeout = milliseconds(500);
+      o.managed_identity.timeout = milliseconds(1000);
+      return o;
+    }
+    TokenResult get(const CloudDac& cred) {
+      std::optional<TokenResult> r;
+      async_try_get_token(cred, vault(), [&](TokenResult x) { r = std::move(x); });
+      run();
+      REQUIRE(r);
+      return std::move(*r);
+    }
+  };
+
+  TEST_CASE("without the developer tools it is native; the environment member wins and sticks") {
+    static_assert(is_native_async_v<CloudDac>);
+    DacFixture f;
+    CloudDac cred(f.opts(), f.platform);
+    const TokenResult r = f.get(cred);
+    REQUIRE(r.ok());
+    CHECK(cred.selected() == "EnvironmentCredential");
+    CHECK(f.token_requests() == 1);
+    CHECK(f.get(cred).token().token == r.token().token);  // a hit, through the sticky member
+    CHECK(f.token_requests() == 1);
+  }
+
+  TEST_CASE("AZURE_TOKEN_CREDENTIALS narrows the asynchronous walk as it does the blocking one") {
+    DacFixture f;
+    SUBCASE("one credential by name: the others are neither tried nor listed") {
+      f.platform.environment().set("AZURE_TOKEN_CREDENTIALS", "WorkloadIdentityCredential");
+      CloudDac cred(f.opts(), f.platform);
+      const TokenResult r = f.get(cred);
+      CHECK(r.failure() == Failure::unavailable);
+      CHECK(r.error_info().message.find("WorkloadIdentityCredential") != std::string::npos);
+      CHECK(r.error_info().message.find("EnvironmentCredential") == std::string::npos);
+      CHECK(r.error_info().message.find("ManagedIdentityCredential") == std::string::npos);
+      CHECK(r.error_info().message == cred.try_get_token(vault()).error_info().message);
+      CHECK(f.token_requests() == 0);
+    }
+    SUBCASE("an invalid value fails every call with the configuration error") {
+      f.platform.environment().set("AZURE_TOKEN_CREDENTIALS", "nonsense");
+      CloudDac cred(f.opts(), f.platform);
+      const TokenResult r = f.get(cred);
+      CHECK(r.failure() == Failure::invalid_argument);
+      CHECK(r.error_info().message == std::string(cred.configuration_error()));
+      CHECK(f.token_requests() == 0);
+    }
   }
 }

@@ -652,9 +652,11 @@ asio::awaitable<TokenResult> chain_member_async(const Chain<Cs...>& chain, std::
   }
 }
 
+/// Logs as Chain::log does: the chain's own logger when it has one, else the member's platform's.
 template <class M>
-void chain_log(const M& member, LogLevel level, const std::string& text) {
-  if (const Logger* l = logger_of(member); l != nullptr && l->enabled(level)) l->write(level, text);
+void chain_log(const ChainOptions& o, const M& member, LogLevel level, const std::string& text) {
+  const Logger* l = o.logger != nullptr ? o.logger : logger_of(member);
+  if (l != nullptr && l->enabled(level)) l->write(level, text);
 }
 
 /// Chain::walk, awaited member by member: unavailable moves on, anything else stops, the failure
@@ -668,9 +670,11 @@ asio::awaitable<TokenResult> chain_walk_async(const Chain<Cs...>& chain, const T
     info.credential = std::string(o.display_name);
     info.message = chain_failure_message(o.display_name, attempts);
     info.attempts = std::move(attempts);
-    chain_log(chain.template member<0>(), LogLevel::warning, info.message);
+    chain_log(o, chain.template member<0>(), LogLevel::warning, info.message);
     co_return TokenResult::error(Failure::unavailable, std::move(info));
   } else {
+    if (((o.enabled >> I) & 1u) == 0)  // narrowed out at run time (AZURE_TOKEN_CREDENTIALS)
+      co_return co_await chain_walk_async<I + 1>(chain, ctx, std::move(attempts));
     const auto& m = chain.template member<I>();
     using M = std::remove_cvref_t<decltype(m)>;
     TokenResult r = co_await try_get_token_async(m, ctx);
@@ -678,7 +682,7 @@ asio::awaitable<TokenResult> chain_walk_async(const Chain<Cs...>& chain, const T
       case Failure::none:
         if (!r.ok()) break;
         if (o.sticky) ChainAsync::select(chain, static_cast<int>(I));
-        chain_log(m, LogLevel::info,
+        chain_log(o, m, LogLevel::info,
                   std::string(o.display_name) + " acquired a token from " + std::string(M::name));
         co_return r;
       case Failure::unavailable:
@@ -692,7 +696,7 @@ asio::awaitable<TokenResult> chain_walk_async(const Chain<Cs...>& chain, const T
         info.credential = std::string(o.display_name);
         info.message = chain_failure_message(o.display_name, attempts);
         info.attempts = std::move(attempts);
-        chain_log(m, LogLevel::warning, info.message);
+        chain_log(o, m, LogLevel::warning, info.message);
         co_return TokenResult::error(r.failure(), std::move(info));
       }
     }
@@ -710,11 +714,45 @@ asio::awaitable<TokenResult> chain_async(const Chain<Cs...>& chain, TokenRequest
   co_return co_await chain_walk_async<0>(chain, ctx, {});
 }
 
+}  // namespace detail
+
+// Declared here, defined in azid/default_azure_credential.hpp (included by those who use it).
+template <class Excl, Platform P>
+class DefaultAzureCredential;
+
+namespace detail {
+
+template <class C>
+struct is_default_azure_credential : std::false_type {};
+template <class E, Platform P>
+struct is_default_azure_credential<DefaultAzureCredential<E, P>> : std::true_type {};
+
+/// DefaultAzureCredential: its configuration error, else its chain walked asynchronously (each
+/// member native or not on its own; the AZURE_TOKEN_CREDENTIALS narrowing and stickiness apply).
+template <class C>
+struct is_native_async;
+
+struct DefaultAzureCredentialAsync {
+  template <class D>
+  static constexpr bool native() noexcept {
+    return is_native_async<typename D::chain_type>::value;
+  }
+  template <class D>
+  static const auto& chain(const D& dac) noexcept {
+    return dac.chain_;
+  }
+};
+
 /// The dispatch: native where the credential has a native path, else the blocking fallback.
 template <class C>
 asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestContext ctx) {
   if constexpr (is_chain<C>::value)
     co_return co_await chain_async(cred, std::move(ctx));
+  else if constexpr (is_default_azure_credential<C>::value) {
+    if (!cred.configuration_error().empty())
+      co_return TokenResult::invalid_argument(C::name, std::string(cred.configuration_error()));
+    co_return co_await chain_async(DefaultAzureCredentialAsync::chain(cred), std::move(ctx));
+  }
   else if constexpr (NativeConfidential<C>)
     co_return co_await confidential_async(cred, std::move(ctx));
   else if constexpr (is_managed_identity<C>::value)
@@ -728,6 +766,9 @@ template <class C>
 struct is_native_async : std::bool_constant<NativeConfidential<C> || is_managed_identity<C>::value> {};
 template <class... Cs>
 struct is_native_async<Chain<Cs...>> : std::bool_constant<(is_native_async<Cs>::value && ...)> {};
+template <class E, Platform P>
+struct is_native_async<DefaultAzureCredential<E, P>>
+    : std::bool_constant<DefaultAzureCredentialAsync::native<DefaultAzureCredential<E, P>>()> {};
 
 /// The executor a credential's asynchronous work defaults to: its transport's (for a chain, that
 /// of the first member that has one).
@@ -809,7 +850,8 @@ inline constexpr bool is_native_async_v = detail::is_native_async<C>::value;
 ///
 /// Native (no thread of its own, I/O on `ex`'s io_context): ClientSecretCredential,
 /// CertificateCredential, ClientAssertionCredential, WorkloadIdentityCredential,
-/// EnvironmentCredential and ManagedIdentityCredential (every source), on a platform
+/// EnvironmentCredential and ManagedIdentityCredential (every source), and chains and
+/// DefaultAzureCredential made of them (AZURE_TOKEN_CREDENTIALS applies), on a platform
 /// whose transport models AsyncTransport (AsyncPlatform), and chains of them. Every other credential runs its blocking try_get_token on a thread of its
 /// own and completes on `ex` (is_native_async_v says which applies).
 ///
