@@ -26,6 +26,7 @@
 #include "azid/async/get_token.hpp"
 #include "azid/chain.hpp"
 #include "azid/credentials/azure_cli.hpp"
+#include "azid/credentials/azure_pipelines.hpp"
 #include "azid/credentials/certificate.hpp"
 #include "azid/credentials/client_assertion.hpp"
 #include "azid/credentials/client_secret.hpp"
@@ -446,6 +447,88 @@ TEST_SUITE("async") {
     const auto reqs = f.emu.requests();
     REQUIRE(reqs.size() == 1);
     CHECK(reqs[0].form_param("client_assertion") == federated);
+  }
+
+  TEST_CASE("WorkloadIdentityCredential: after a refused (expired) token, the rotated file is read again") {
+    Fixture f;
+    const std::string subject = "system:serviceaccount:default:rotating";
+    f.emu.register_federated_credential(tenant, client, f.emu.oidc_issuer(), subject);
+    azid_test::TempDir dir;
+    const std::string file = dir.write("token", f.emu.issue_federated_token(subject, seconds(-3600)));
+    auto o = f.options<WorkloadIdentityCredentialOptions>();
+    o.tenant_id = tenant;
+    o.client_id = client;
+    o.token_file_path = file;
+    o.cache.retry_delay = seconds(0);
+    WorkloadIdentityCredential<AsyncEmuPlatform> cred(o, f.platform);
+    auto get = [&] {
+      std::optional<TokenResult> r;
+      async_try_get_token(f.io.get_executor(), cred, vault(), [&](TokenResult x) { r = std::move(x); });
+      f.run();
+      REQUIRE(r);
+      return std::move(*r);
+    };
+    const TokenResult refused = get();
+    REQUIRE(refused.failure() == Failure::failed);
+    CHECK(refused.error_info().sts->has_code(700024));
+    dir.write("token", f.emu.issue_federated_token(subject));  // the kubelet rotates it
+    CHECK(get().ok());
+  }
+
+  TEST_CASE("AzurePipelinesCredential is native: the OIDC request and the exchange are both awaited") {
+    Fixture f;
+    const std::string connection = "5f1d9a7e-0000-4000-8000-00000000a5c0";
+    const std::string system_token = "eyJ0eXAiOiJKV1Qi.async-system-access-token.sig";
+    f.emu.set_pipelines_service_connection(connection, system_token, tenant, client);
+    f.platform.environment().set("SYSTEM_OIDCREQUESTURI", f.emu.pipelines_oidc_request_uri());
+    static_assert(is_native_async_v<AzurePipelinesCredential<AsyncEmuPlatform>>);
+    auto get = [&](const AzurePipelinesCredential<AsyncEmuPlatform>& cred) {
+      std::optional<TokenResult> r;
+      async_try_get_token(f.io.get_executor(), cred, vault(), [&](TokenResult x) { r = std::move(x); });
+      f.run();
+      REQUIRE(r);
+      return std::move(*r);
+    };
+    SUBCASE("a token, eight waiters, one OIDC request and one exchange") {
+      AzurePipelinesCredential<AsyncEmuPlatform> cred(tenant, client, connection, system_token,
+                                                      f.options<AzurePipelinesCredentialOptions>(), f.platform);
+      std::vector<std::string> tokens;
+      for (int i = 0; i < 8; ++i)
+        async_get_token(f.io.get_executor(), cred, vault(), [&](std::error_code ec, AccessToken t) {
+          CHECK_FALSE(ec);
+          tokens.push_back(std::move(t.token));
+        });
+      f.run();
+      REQUIRE(tokens.size() == 8);
+      for (const auto& t : tokens) CHECK(t == tokens.front());
+      AccessToken first;
+      first.token = tokens.front();
+      CHECK(valid(f.emu, first));
+      const auto reqs = f.emu.requests();
+      REQUIRE(reqs.size() == 2);
+      CHECK(reqs[0].query_param("serviceConnectionId") == connection);
+      CHECK(reqs[0].header("X-TFS-FedAuthRedirect") == "Suppress");
+    }
+    SUBCASE("the OIDC endpoint's refusal: the same message, never the system token") {
+      AzurePipelinesCredential<AsyncEmuPlatform> cred(tenant, client, connection, "not-the-system-token",
+                                                      f.options<AzurePipelinesCredentialOptions>(), f.platform);
+      const TokenResult r = get(cred);
+      REQUIRE(r.failure() == Failure::failed);
+      CHECK(r.error_info().message.rfind("AzurePipelinesCredential: 401 (Unauthorized) response from OIDC endpoint.",
+                                         0) == 0);
+      CHECK(r.error_info().message.find("not-the-system-token") == std::string::npos);
+      CHECK(f.token_requests() == 0);
+    }
+    SUBCASE("outside a pipeline: unavailable, nothing sent") {
+      f.platform.environment().unset("SYSTEM_OIDCREQUESTURI");
+      AzurePipelinesCredential<AsyncEmuPlatform> cred(tenant, client, connection, system_token,
+                                                      f.options<AzurePipelinesCredentialOptions>(), f.platform);
+      const TokenResult r = get(cred);
+      CHECK(r.failure() == Failure::unavailable);
+      CHECK(r.error_info().message.find("Missing value for the SYSTEM_OIDCREQUESTURI environment variable.") !=
+            std::string::npos);
+      CHECK(f.emu.requests().empty());
+    }
   }
 
   TEST_CASE("CertificateCredential is native: its signed assertion goes out asynchronously") {

@@ -47,6 +47,7 @@
 #include "azid/core/concepts.hpp"
 #include "azid/core/log.hpp"
 #include "azid/core/result.hpp"
+#include "azid/credentials/azure_pipelines.hpp"
 #include "azid/credentials/certificate.hpp"
 #include "azid/credentials/client_assertion.hpp"
 #include "azid/credentials/client_secret.hpp"
@@ -295,6 +296,10 @@ struct confidential_platform<WorkloadIdentityCredential<P>> {
 };
 template <class P>
 struct confidential_platform<EnvironmentCredential<P>> {
+  using type = P;
+};
+template <class P>
+struct confidential_platform<AzurePipelinesCredential<P>> {
   using type = P;
 };
 
@@ -567,6 +572,39 @@ asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestCont
 /// The confidential family: the credential's own try_get_token, under a PlanScope, validates the
 /// request, resolves the tenant, answers from the cache on a hit, and otherwise says what it would
 /// send; that exchange then runs here, asynchronously, through the same cache.
+/// AzurePipelinesCredential's client authentication, awaited: the job's OIDC endpoint is asked
+/// for the service connection's token (same request, same judgement of the answer as blocking).
+struct AzurePipelinesAsync {
+  template <class P>
+  static asio::awaitable<TokenResult> auth(const AzurePipelinesCredential<P>& cred, std::string& fields) {
+    HttpRequest req;
+    if (auto r = cred.oidc_request(req); r.failure() != Failure::none) co_return r;
+    Outcome<HttpResponse> sent = co_await send_with_retry_async(cred.client_.platform(), req, cred.retry_);
+    std::string oidc;
+    if (auto r = cred.oidc_result(sent.value, sent.ec, oidc); r.failure() != Failure::none) co_return r;
+    append_client_assertion(fields, oidc);
+    co_return TokenResult{};
+  }
+};
+
+/// WorkloadIdentityCredential after a result: a refused token may have been rotated since it was
+/// read, so the file is read afresh next time (as the blocking try_get_token does).
+struct WorkloadIdentityAsync {
+  template <class P>
+  static void after(const WorkloadIdentityCredential<P>& cred, const TokenResult& r) {
+    if (!r.ok() && r.error_info().sts && cred.token_file_) cred.token_file_->forget();
+  }
+};
+
+template <class C>
+struct is_pipelines : std::false_type {};
+template <class P>
+struct is_pipelines<AzurePipelinesCredential<P>> : std::true_type {};
+template <class C>
+struct is_workload_identity : std::false_type {};
+template <class P>
+struct is_workload_identity<WorkloadIdentityCredential<P>> : std::true_type {};
+
 template <class C>
 asio::awaitable<TokenResult> confidential_async(const C& cred, TokenRequestContext ctx) {
   using P = typename confidential_platform<C>::type;
@@ -583,7 +621,11 @@ asio::awaitable<TokenResult> confidential_async(const C& cred, TokenRequestConte
       name, *plan.cache, ctx, plan.tenant, platform.clock(),
       [&]() -> asio::awaitable<TokenResult> {
         std::string fields;
-        if (auto r = plan.auth(plan.endpoint, fields); r.failure() != Failure::none) co_return r;
+        if constexpr (is_pipelines<C>::value) {
+          if (auto r = co_await AzurePipelinesAsync::auth(cred, fields); r.failure() != Failure::none) co_return r;
+        } else {
+          if (auto r = plan.auth(plan.endpoint, fields); r.failure() != Failure::none) co_return r;
+        }
         HttpRequest req = make_client_credentials_request(plan.endpoint, plan.client_id, ctx, fields);
         req.connect_timeout = plan.connect_timeout;
         req.timeout = plan.timeout;
@@ -591,6 +633,7 @@ asio::awaitable<TokenResult> confidential_async(const C& cred, TokenRequestConte
         Outcome<HttpResponse> sent = co_await send_with_retry_async(platform, req, plan.retry);
         co_return token_result(name, plan.endpoint, sent.value, sent.ec, request_time, plan.sts_failure);
       });
+  if constexpr (is_workload_identity<C>::value) WorkloadIdentityAsync::after(cred, result);
   const Logger& log = platform.logger();
   if (result.ok()) {
     if (log.enabled(LogLevel::debug)) log.write(LogLevel::debug, std::string(name) + ".get_token succeeded");
@@ -850,7 +893,7 @@ inline constexpr bool is_native_async_v = detail::is_native_async<C>::value;
 ///
 /// Native (no thread of its own, I/O on `ex`'s io_context): ClientSecretCredential,
 /// CertificateCredential, ClientAssertionCredential, WorkloadIdentityCredential,
-/// EnvironmentCredential and ManagedIdentityCredential (every source), and chains and
+/// EnvironmentCredential, AzurePipelinesCredential, ManagedIdentityCredential (every source), and chains and
 /// DefaultAzureCredential made of them (AZURE_TOKEN_CREDENTIALS applies), on a platform
 /// whose transport models AsyncTransport (AsyncPlatform), and chains of them. Every other credential runs its blocking try_get_token on a thread of its
 /// own and completes on `ex` (is_native_async_v says which applies).

@@ -34,6 +34,10 @@ using AzurePipelinesCredentialOptions = EntraCredentialOptions;
 /// AuthenticationRequiredError. The system access token never appears in a message or log.
 ///
 /// Thread safety: get_token and try_get_token may be called concurrently on a const object.
+namespace detail {
+struct AzurePipelinesAsync;  // azid/async's OIDC exchange (async/get_token.hpp)
+}  // namespace detail
+
 template <Platform P = DefaultPlatform>
 class AzurePipelinesCredential {
  public:
@@ -103,8 +107,9 @@ class AzurePipelinesCredential {
     return out;
   }
 
-  // The OIDC token for the service connection from the job's OIDC endpoint.
-  TokenResult oidc_token(std::string& out) const {
+  // The OIDC token for the service connection from the job's OIDC endpoint, in two steps that
+  // azid/async shares: the request (or why there is none), then what the answer comes to.
+  TokenResult oidc_request(HttpRequest& req) const {
     const P& platform = client_.platform();
     auto uri = platform.environment().get(names::system_oidcrequesturi);
     if (!uri)
@@ -122,7 +127,6 @@ class AzurePipelinesCredential {
     url += url.find('?') == std::string::npos ? '?' : '&';
     url += "api-version=" + std::string(names::pipelines_oidc_api_version) +
            "&serviceConnectionId=" + detail::url_encode(service_connection_id_);
-    HttpRequest req;
     req.method = "POST";
     req.url = std::move(url);
     req.headers.set("Content-Type", "application/json");
@@ -131,8 +135,10 @@ class AzurePipelinesCredential {
     req.headers.set("X-TFS-FedAuthRedirect", "Suppress");
     req.connect_timeout = connect_timeout_;
     req.timeout = timeout_;
-    std::error_code ec;
-    HttpResponse res = detail::send_with_retry(platform, req, retry_, ec);
+    return {};
+  }
+
+  TokenResult oidc_result(const HttpResponse& res, const std::error_code& ec, std::string& out) const {
     if (ec)
       return TokenResult::failed(name, std::string(name) + ": could not get a response from the OIDC endpoint: " +
                                            ec.message() + ".");
@@ -157,12 +163,22 @@ class AzurePipelinesCredential {
     return {};
   }
 
+  TokenResult oidc_token(std::string& out) const {
+    HttpRequest req;
+    if (auto r = oidc_request(req); r.failure() != Failure::none) return r;
+    std::error_code ec;
+    HttpResponse res = detail::send_with_retry(client_.platform(), req, retry_, ec);
+    return oidc_result(res, ec, out);
+  }
+
   detail::ConfidentialClient<P> client_;
   std::string service_connection_id_;
   std::string system_access_token_;
   RetryOptions retry_;
   std::chrono::milliseconds connect_timeout_;
   std::chrono::milliseconds timeout_;
+
+  friend struct detail::AzurePipelinesAsync;
 };
 
 AZID_END

@@ -40,6 +40,10 @@ struct WorkloadIdentityCredentialOptions : EntraCredentialOptions {
 /// unavailable (not an exception at construction), so it can sit in a chain.
 ///
 /// Thread safety: get_token and try_get_token may be called concurrently on a const object.
+namespace detail {
+struct WorkloadIdentityAsync;  // azid/async's hook after a refusal (async/get_token.hpp)
+}  // namespace detail
+
 template <Platform P = DefaultPlatform>
 class WorkloadIdentityCredential {
  public:
@@ -119,6 +123,8 @@ class WorkloadIdentityCredential {
   std::optional<detail::TokenFile> token_file_;
   std::string unavailable_;
   std::string invalid_;
+
+  friend struct detail::WorkloadIdentityAsync;
 };
 
 AZID_END
