@@ -849,26 +849,67 @@ TEST_SUITE("async_managed_identity") {
 }
 
 TEST_SUITE("async_dev_tools") {
-  TEST_CASE("developer tools take the fallback: a real az process, completed on the executor") {
+  int process_threads() {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+    return -1;
+  }
+
+  TEST_CASE("developer tools: one real az process on one thread; other callers are queued, hits stay put") {
     azid_test::ToolDir d;
     const std::string token = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJhc3luYyJ9.c2ln";
+    const auto expires = duration_cast<seconds>((system_clock::now() + hours(1)).time_since_epoch()).count();
     const std::string json = R"({"accessToken": ")" + token +
-                             R"(", "expires_on": 1700003600, "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47", )"
+                             R"(", "expires_on": )" + std::to_string(expires) + R"(, "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47", )"
                              R"("tokenType": "Bearer"})";
-    d.script("az", d.record() + "printf '%s' " + azid_test::sh_quote(json));
+    d.script("az", d.record() + "/bin/sleep 0.3\nprintf '%s' " + azid_test::sh_quote(json));
     AzureCliCredential<testing::Platform> cred({}, azid_test::platform_for(d));
-    static_assert(!is_native_async_v<AzureCliCredential<testing::Platform>>);
+    static_assert(!is_native_async_v<AzureCliCredential<testing::Platform>>);  // a thread runs the tool
     asio::io_context io;
+    const int before = process_threads();
     std::vector<std::string> tokens;
-    for (int i = 0; i < 3; ++i)
+    for (int i = 0; i < 8; ++i)
       async_get_token(io.get_executor(), cred, vault(), [&](std::error_code ec, AccessToken t) {
         CHECK_FALSE(ec);
         tokens.push_back(std::move(t.token));
       });
+    int during = -1;
+    asio::steady_timer probe(io, milliseconds(150));
+    probe.async_wait([&](std::error_code) { during = process_threads(); });
     io.run_for(seconds(30));
-    REQUIRE(tokens.size() == 3);
+    REQUIRE(tokens.size() == 8);
     for (const auto& t : tokens) CHECK(t == token);
-    CHECK(d.runs() == 1);  // the three callers shared one run through the cache
+    CHECK(d.runs() == 1);  // the eight callers shared one run through the cache
+    CHECK(during - before <= 1);  // one thread for the one run, not one per caller
+
+    bool hit = false;
+    async_get_token(io.get_executor(), cred, vault(), [&](std::error_code ec, AccessToken t) {
+      CHECK_FALSE(ec);
+      CHECK(t.token == token);
+      hit = true;
+    });
+    io.restart();
+    CHECK(io.poll() == 1);  // a hit: one posted completion, no thread, no process
+    CHECK(hit);
+    CHECK(d.runs() == 1);
+  }
+
+  TEST_CASE("developer tools: a request refused before any process is answered without a thread") {
+    azid_test::ToolDir d;
+    d.script("az", d.record() + "exit 1");
+    AzureCliCredential<testing::Platform> cred({}, azid_test::platform_for(d));
+    asio::io_context io;
+    TokenRequestContext two;
+    two.scopes = {"https://vault.azure.net/.default", "https://storage.azure.com/.default"};
+    std::optional<TokenResult> r;
+    async_try_get_token(io.get_executor(), cred, two, [&](TokenResult x) { r = std::move(x); });
+    io.run_for(seconds(30));
+    REQUIRE(r);
+    CHECK(r->failure() == Failure::invalid_argument);
+    CHECK(r->error_info().message == cred.try_get_token(two).error_info().message);
+    CHECK(d.runs() == 0);
   }
 }
 

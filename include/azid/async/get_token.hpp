@@ -55,6 +55,7 @@
 #include "azid/credentials/managed_identity.hpp"
 #include "azid/credentials/workload_identity.hpp"
 #include "azid/detail/confidential_client.hpp"
+#include "azid/detail/dev_tool.hpp"
 #include "azid/detail/entra.hpp"
 #include "azid/detail/http_driver.hpp"
 #include "azid/detail/managed_identity.hpp"
@@ -519,6 +520,27 @@ struct ManagedIdentityAsync {
   }
 };
 
+}  // namespace detail
+
+// Declared here, defined in the developer-tool headers (included by those who use them).
+template <detail::ToolPlatform P>
+class AzureCliCredential;
+template <detail::ToolPlatform P>
+class AzureDeveloperCliCredential;
+template <detail::ToolPlatform P>
+class AzurePowerShellCredential;
+
+namespace detail {
+
+template <class C>
+struct is_dev_tool : std::false_type {};
+template <class P>
+struct is_dev_tool<AzureCliCredential<P>> : std::true_type {};
+template <class P>
+struct is_dev_tool<AzureDeveloperCliCredential<P>> : std::true_type {};
+template <class P>
+struct is_dev_tool<AzurePowerShellCredential<P>> : std::true_type {};
+
 /// A fresh cached token for `ctx`, looked up as the blocking hit path does (no lock, no I/O), or
 /// nothing. Lets the initiating function complete a hit without starting a coroutine.
 template <class C>
@@ -541,6 +563,17 @@ std::optional<TokenResult> cached_hit(const C& cred, const TokenRequestContext& 
     return std::nullopt;
   } else if constexpr (requires { ManagedIdentityAsync::cached(cred, ctx); }) {
     return ManagedIdentityAsync::cached(cred, ctx);
+  } else if constexpr (is_dev_tool<C>::value) {
+    DevToolPlan plan;
+    {
+      DevToolPlanScope scope(plan);
+      (void)cred.try_get_token(ctx);
+    }
+    if (plan.captured) {
+      if (const auto* t = TokenCacheHitPath::find_or_refill(*plan.cache, ctx, plan.tenant, cred.platform().clock()))
+        return TokenResult(*t);
+    }
+    return std::nullopt;
   } else {
     (void)cred;
     (void)ctx;
@@ -656,20 +689,22 @@ struct BlockingBridge {
   TokenResult result;
 };
 
-template <class C>
-asio::awaitable<TokenResult> blocking_async(const C& cred, TokenRequestContext ctx) {
+/// Runs `call()` (a blocking call returning TokenResult) on a thread of its own and completes on
+/// the calling coroutine's executor with its result.
+template <class F>
+asio::awaitable<TokenResult> blocking_call_async(std::string_view name, F call) {
   // Everything named outside the co_await expression: GCC 12 may destroy temporaries of such an
   // expression twice (seen under TSan as a strand executor's reference count underflowing).
   const asio::any_io_executor ex = co_await asio::this_coro::executor;
   auto bridge = std::make_shared<BlockingBridge>(ex);
   bridge->timer.expires_at(asio::steady_timer::time_point::max());
   auto work = asio::prefer(ex, asio::execution::outstanding_work.tracked);  // the context waits for the thread
-  std::thread([&cred, c = std::move(ctx), bridge, work]() mutable {
+  std::thread([name, call = std::move(call), bridge, work]() mutable {
     TokenResult r;
     try {
-      r = cred.try_get_token(c);
+      r = call();
     } catch (const std::exception& e) {
-      r = TokenResult::failed(C::name, std::string(C::name) + ": " + e.what());
+      r = TokenResult::failed(name, std::string(name) + ": " + e.what());
     }
     // The bridge (a timer) moves into the handler: it must be destroyed on its executor, never
     // here; only `work` stays, so the context cannot stop before this thread lets go of it.
@@ -680,8 +715,41 @@ asio::awaitable<TokenResult> blocking_async(const C& cred, TokenRequestContext c
   }).detach();
   auto [ec] = co_await bridge->timer.async_wait(use_tuple_awaitable);
   (void)ec;
-  if (co_await cancelled()) co_return cancelled_result(C::name);  // the call finishes unobserved
+  if (co_await cancelled()) co_return cancelled_result(name);  // the call finishes unobserved
   co_return std::move(bridge->result);
+}
+
+template <class C>
+asio::awaitable<TokenResult> blocking_async(const C& cred, TokenRequestContext ctx) {
+  // The callable is named, not a temporary of the co_await expression (see blocking_call_async).
+  auto call = [&cred, c = std::move(ctx)] { return cred.try_get_token(c); };
+  TokenResult r = co_await blocking_call_async(C::name, std::move(call));
+  co_return r;
+}
+
+/// The developer tools: the tool still runs on a thread of its own (one per fetch), but through
+/// the cache's asynchronous single flight, so concurrent callers wait as queued handlers and a
+/// hit never leaves the executor.
+template <class C>
+asio::awaitable<TokenResult> dev_tool_async(const C& cred, TokenRequestContext ctx) {
+  DevToolPlan plan;
+  TokenResult early;
+  {
+    DevToolPlanScope scope(plan);
+    early = cred.try_get_token(ctx);
+  }
+  if (!plan.captured) co_return early;  // refused before any process (scopes, tenant, claims)
+  co_return co_await cached_async(
+      C::name, *plan.cache, ctx, plan.tenant, cred.platform().clock(), [&]() -> asio::awaitable<TokenResult> {
+        auto run = [&cred, c = ctx] {
+          DevToolPlan direct;
+          direct.mode = DevToolPlan::Mode::direct;
+          DevToolPlanScope scope(direct);
+          return cred.try_get_token(c);
+        };
+        TokenResult r = co_await blocking_call_async(C::name, std::move(run));
+        co_return r;
+      });
 }
 
 template <std::size_t I, class... Cs>
@@ -800,6 +868,8 @@ asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestCont
     co_return co_await confidential_async(cred, std::move(ctx));
   else if constexpr (is_managed_identity<C>::value)
     co_return co_await ManagedIdentityAsync::get(cred, std::move(ctx));
+  else if constexpr (is_dev_tool<C>::value)
+    co_return co_await dev_tool_async(cred, std::move(ctx));
   else
     co_return co_await blocking_async(cred, std::move(ctx));
 }

@@ -130,6 +130,33 @@ concept ToolPlatform = Platform<P> && requires(const P& p) {
   requires ProcessRunner<std::remove_cvref_t<decltype(p.process_runner())>>;
 };
 
+/// What DevTool::get does while a DevToolPlanScope is active on the calling thread (azid/async):
+/// `capture` records the cache and the resolved tenant instead of running the tool (requests
+/// refused before any process still get their answer); `direct` runs the tool without the cache,
+/// whose single flight the asynchronous caller already holds.
+struct DevToolPlan {
+  enum class Mode { capture, direct };
+  Mode mode = Mode::capture;
+  const TokenCache* cache = nullptr;
+  std::string tenant;
+  bool captured = false;
+};
+inline DevToolPlan*& active_dev_tool_plan() noexcept {
+  thread_local DevToolPlan* plan = nullptr;
+  return plan;
+}
+/// Makes `plan` the calling thread's plan for its lifetime.
+class DevToolPlanScope {
+ public:
+  explicit DevToolPlanScope(DevToolPlan& plan) noexcept : previous_(std::exchange(active_dev_tool_plan(), &plan)) {}
+  ~DevToolPlanScope() { active_dev_tool_plan() = previous_; }
+  DevToolPlanScope(const DevToolPlanScope&) = delete;
+  DevToolPlanScope& operator=(const DevToolPlanScope&) = delete;
+
+ private:
+  DevToolPlan* previous_;
+};
+
 /// The part of the three developer-tool credentials that is the same: tenant rules, the cache,
 /// the child's environment and working directory, logging, and the DefaultAzureCredential mode.
 template <class P>
@@ -169,6 +196,9 @@ class DevTool {
                   std::initializer_list<std::string_view> forward, Check&& check, Argv&& argv,
                   Interpret&& interpret) const {
     TokenResult result = get_impl(credential, ctx, tool_env, forward, check, argv, interpret);
+    if (const DevToolPlan* plan = active_dev_tool_plan();
+        plan != nullptr && plan->mode == DevToolPlan::Mode::capture && plan->captured) [[unlikely]]
+      return result;  // planned, not run: nothing to convert or log
     // Inside DefaultAzureCredential a developer tool that ran and failed must not stop the chain
     // (developer-tools.md: `within_dac`). Argument errors stay what they are.
     if (within_chain_ && (result.failure() == Failure::failed || result.failure() == Failure::auth_required))
@@ -201,7 +231,7 @@ class DevTool {
         r.failure() != Failure::none)
       return r;
     if (auto r = check(tenant); r.failure() != Failure::none) return r;
-    return cache_.get_or_fetch(ctx, tenant, platform_.clock(), [&]() -> TokenResult {
+    auto fetch = [&]() -> TokenResult {
       ProcessSpec spec;
       spec.argv = argv(tenant);
       for (std::string_view name : {std::string_view("PATH"), std::string_view("HOME")}) forward_var(spec, name);
@@ -213,7 +243,15 @@ class DevTool {
       std::error_code ec;
       ProcessResult r = platform_.process_runner().run(spec, ec);
       return interpret(r, ec, platform_.clock().now());
-    });
+    };
+    if (DevToolPlan* plan = active_dev_tool_plan(); plan != nullptr) [[unlikely]] {
+      if (plan->mode == DevToolPlan::Mode::direct) return fetch();
+      plan->cache = &cache_;
+      plan->tenant.assign(tenant);
+      plan->captured = true;
+      return TokenResult::failed(credential, std::string(credential) + ": planned, not run");
+    }
+    return cache_.get_or_fetch(ctx, tenant, platform_.clock(), fetch);
   }
 
   // The platform's view of the environment decides what the tool sees (tests point PATH at a
