@@ -110,6 +110,17 @@ TEST_SUITE("url") {
       CHECK(rejected("https://[a:b]:443/"));
       CHECK(parse_ok("http://[::]/").host == "::");
     }
+    SUBCASE("host names no resolver could look up") {
+      CHECK(rejected("https://./"));
+      CHECK(rejected("https://../"));
+      CHECK(rejected("https://.../token"));
+      CHECK(rejected("https://.login.example/"));
+      CHECK(rejected("https://login..example/"));
+      CHECK(rejected("https://" + std::string(64, 'a') + ".example/"));
+      CHECK(rejected("https://" + std::string(250, 'a') + ".example/"));
+      CHECK(parse_ok("https://login.example./").host == "login.example.");
+      CHECK(parse_ok("https://" + std::string(63, 'a') + ".example/").port == 443);
+    }
   }
 
   TEST_CASE("url_encode keeps unreserved characters and percent-encodes the rest in upper case") {

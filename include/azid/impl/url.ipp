@@ -35,6 +35,23 @@ constexpr bool is_forbidden_byte(char c) noexcept {
 // never use are left out on purpose, so "host;x" or "host%00" fail early.
 constexpr bool is_host_char(char c) noexcept { return is_unreserved(c); }
 
+// A name a resolver could look up: dot-separated labels of 1 to 63 characters, 253 in all, one
+// trailing dot allowed ("host." is fully qualified). Rejects ".", "..", ".a", "a..b".
+inline bool dns_shaped(std::string_view host) noexcept {
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (host.empty() || host.size() > 253) return false;
+  std::size_t label = 0;
+  for (char c : host) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+    } else if (++label > 63) {
+      return false;
+    }
+  }
+  return label != 0;
+}
+
 }  // namespace url_impl
 
 AZID_DECL std::error_code parse_url(std::string_view text, Url& out) noexcept {
@@ -88,6 +105,7 @@ AZID_DECL std::error_code parse_url(std::string_view text, Url& out) noexcept {
         if (!is_host_char(c)) return bad;
         host.push_back(to_lower_ascii(c));
       }
+      if (!dns_shaped(host)) return bad;
     }
     if (host.empty()) return bad;
 
