@@ -449,6 +449,23 @@ TEST_SUITE("async") {
     CHECK(reqs[0].form_param("client_assertion") == federated);
   }
 
+  TEST_CASE("a client secret echoed inside the STS's JSON error is redacted on the async path too") {
+    Fixture f;
+    auto cred = f.make();
+    f.emu.push_fault("/" + tenant, azid_emulator::Fault::respond_with(
+                                       401, R"({"error":"invalid_client","error_description":"AADSTS7000215: got )" +
+                                                secret + R"(","error_codes":[7000215]})"));
+    std::optional<TokenResult> r;
+    async_try_get_token(cred, vault(), [&](TokenResult x) { r = std::move(x); });
+    f.run();
+    REQUIRE(r);
+    REQUIRE_FALSE(r->ok());
+    CHECK(r->error_info().message.find(secret) == std::string::npos);
+    CHECK(r->error_info().message.find("REDACTED") != std::string::npos);
+    REQUIRE(r->error_info().sts);
+    CHECK(r->error_info().sts->error_description.find(secret) == std::string::npos);
+  }
+
   TEST_CASE("WorkloadIdentityCredential: after a refused (expired) token, the rotated file is read again") {
     Fixture f;
     const std::string subject = "system:serviceaccount:default:rotating";

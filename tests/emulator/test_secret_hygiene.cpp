@@ -23,6 +23,7 @@
 #include "azid/credentials/client_secret.hpp"
 #include "azid/credentials/managed_identity.hpp"
 #include "azid/credentials/workload_identity.hpp"
+#include "azid/detail/url.hpp"
 #include "azid/platform/process_runner.hpp"
 #include "confidential_fixture.hpp"
 #include "emulator.hpp"
@@ -229,6 +230,15 @@ TEST_SUITE("secret_hygiene") {
       return reply;
     });
     ev.drive("client secret: an STS error that echoes the form body", CS("echo-json", emu_client, client_secret, cs_opts, p));
+    // The secret alone, inside the JSON error (not in name=value form), raw and URL-encoded.
+    sts.add_route("POST", "/echo-raw/oauth2/v2.0/token", [](const emu::RecordedRequest&, const emu::RouteMatch&) {
+      emu::Reply reply;
+      reply.status = 401;
+      reply.body = R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided: )" +
+                   client_secret + " (" + detail::url_encode(client_secret) + R"x()","error_codes":[7000215]})x";
+      return reply;
+    });
+    ev.drive("client secret: an STS error that echoes the secret itself", CS("echo-raw", emu_client, client_secret, cs_opts, p));
     {
       CertificateCredentialOptions o = quick<CertificateCredentialOptions>(sts);
       o.password = cert_password;

@@ -666,6 +666,8 @@ asio::awaitable<TokenResult> confidential_async(const C& cred, TokenRequestConte
         Outcome<HttpResponse> sent = co_await send_with_retry_async(platform, req, plan.retry);
         co_return token_result(name, plan.endpoint, sent.value, sent.ec, request_time, plan.sts_failure);
       });
+  if (!result.ok() && plan.secret != nullptr && !plan.secret->empty())
+    result = redact_secrets(std::move(result), {*plan.secret, *plan.secret_encoded});
   if constexpr (is_workload_identity<C>::value) WorkloadIdentityAsync::after(cred, result);
   const Logger& log = platform.logger();
   if (result.ok()) {

@@ -54,6 +54,7 @@ ClientSecretCredential<P>::ClientSecretCredential(std::string tenant_id, std::st
       secret_(std::move(client_secret)) {
   if (secret_.empty())
     throw std::invalid_argument("ClientSecretCredential: 'client_secret' is required and must not be empty");
+  client_.redact_in_failures(secret_);
 }
 
 template <Platform P>

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <functional>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -19,6 +20,7 @@
 #include "azid/detail/entra.hpp"
 #include "azid/detail/http_driver.hpp"
 #include "azid/detail/names.hpp"
+#include "azid/detail/url.hpp"
 #include "azid/detail/validate.hpp"
 
 AZID_BEGIN
@@ -51,6 +53,8 @@ struct ConfidentialPlan {
   std::string endpoint;               ///< token endpoint of that tenant
   std::string client_id;
   std::function<TokenResult(std::string_view, std::string&)> auth;  ///< the credential's client authentication
+  const std::string* secret = nullptr;          ///< redact_secrets() these from failures (may be empty)
+  const std::string* secret_encoded = nullptr;
   Failure sts_failure = Failure::failed;
   RetryOptions retry;
   std::chrono::milliseconds connect_timeout{};
@@ -72,6 +76,36 @@ class PlanScope {
  private:
   ConfidentialPlan* previous_;
 };
+
+/// `r` with every occurrence of each non-empty secret replaced by REDACTED, in its message and in
+/// the STS fields a caller might print. Only failures are touched; a success is returned as is.
+[[nodiscard]] inline TokenResult redact_secrets(TokenResult r, std::initializer_list<std::string_view> secrets) {
+  if (r.ok() || r.failure() == Failure::none) return r;
+  auto found_in = [&](const std::string& text) {
+    for (std::string_view s : secrets)
+      if (!s.empty() && text.find(s) != std::string::npos) return true;
+    return false;
+  };
+  const ErrorInfo& e = r.error_info();
+  const bool in_sts = e.sts && (found_in(e.sts->error_description) || found_in(e.sts->error) ||
+                                found_in(e.sts->suberror));
+  if (!found_in(e.message) && !in_sts) return r;
+  auto scrub = [&](std::string& text) {
+    for (std::string_view s : secrets) {
+      if (s.empty()) continue;
+      for (auto pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos))
+        text.replace(pos, s.size(), "REDACTED");
+    }
+  };
+  ErrorInfo info = e;
+  scrub(info.message);
+  if (info.sts) {
+    scrub(info.sts->error_description);
+    scrub(info.sts->error);
+    scrub(info.sts->suberror);
+  }
+  return TokenResult::error(r.failure(), std::move(info));
+}
 
 [[nodiscard]] inline bool env_flag(const std::optional<std::string>& v) {
   return v && (*v == "1" || iequals(*v, "true"));
@@ -152,6 +186,8 @@ class ConfidentialClient {
       plan->retry = retry_;
       plan->connect_timeout = connect_timeout_;
       plan->timeout = timeout_;
+      plan->secret = &secret_;
+      plan->secret_encoded = &secret_encoded_;
       plan->captured = true;
       return TokenResult::failed(credential, std::string(credential) + ": planned, not fetched");
     }
@@ -167,6 +203,7 @@ class ConfidentialClient {
       HttpResponse res = send_with_retry(platform_, req, retry_, ec);
       return token_result(credential, endpoint, res, ec, request_time, sts_failure);
     });
+    if (!result.ok() && !secret_.empty()) result = redact_secrets(std::move(result), {secret_, secret_encoded_});
     const Logger& log = platform_.logger();
     if (result.ok()) {
       if (log.enabled(LogLevel::debug)) log.write(LogLevel::debug, std::string(credential) + ".get_token succeeded");
@@ -177,6 +214,12 @@ class ConfidentialClient {
   }
 
  public:
+  /// A secret of the credential's (the client secret) that must never appear in a failure, even
+  /// echoed inside an STS's JSON: failures carry REDACTED instead, raw and URL-encoded forms alike.
+  void redact_in_failures(std::string_view secret) {
+    secret_.assign(secret);
+    secret_encoded_ = url_encode(secret);
+  }
   [[nodiscard]] const P& platform() const noexcept { return platform_; }
   [[nodiscard]] const std::string& authority() const noexcept { return authority_; }
   [[nodiscard]] const std::string& tenant_id() const noexcept { return tenant_; }
@@ -192,6 +235,8 @@ class ConfidentialClient {
   std::chrono::milliseconds connect_timeout_;
   std::chrono::milliseconds timeout_;
   bool multitenant_disabled_ = false;
+  std::string secret_;
+  std::string secret_encoded_;
   TokenCache cache_;
 };
 
