@@ -123,6 +123,15 @@ struct Unavailable {
 };
 static_assert(Credential<Unavailable>);
 
+/// Threads of this process (Linux), to tell queued handlers from blocked threads.
+int thread_count() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  return -1;
+}
+
 /// An https URL on 127.0.0.1 where nothing listens (the port was just released).
 std::string closed_authority() {
   asio::io_context io;
@@ -710,15 +719,6 @@ TEST_SUITE("async_managed_identity") {
     CHECK(e.request_count(token_path) == 1);
   }
 
-  // Threads of this process (Linux), to tell queued handlers from blocked threads.
-  int thread_count() {
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line))
-      if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
-    return -1;
-  }
-
   // Every source: eight waiters over a slow first answer (a 500 after 300 ms, retried) share one
   // exchange, and no thread is created for them while it is in flight.
   void check_native_source(azid_emulator::Emulator& e, AsyncEmuPlatform& p, asio::io_context& io,
@@ -866,14 +866,6 @@ TEST_SUITE("async_managed_identity") {
 }
 
 TEST_SUITE("async_dev_tools") {
-  int process_threads() {
-    std::ifstream in("/proc/self/status");
-    std::string line;
-    while (std::getline(in, line))
-      if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
-    return -1;
-  }
-
   TEST_CASE("developer tools: one real az process on one thread; other callers are queued, hits stay put") {
     azid_test::ToolDir d;
     const std::string token = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJhc3luYyJ9.c2ln";
@@ -885,7 +877,7 @@ TEST_SUITE("async_dev_tools") {
     AzureCliCredential<testing::Platform> cred({}, azid_test::platform_for(d));
     static_assert(!is_native_async_v<AzureCliCredential<testing::Platform>>);  // a thread runs the tool
     asio::io_context io;
-    const int before = process_threads();
+    const int before = thread_count();
     std::vector<std::string> tokens;
     for (int i = 0; i < 8; ++i)
       async_get_token(io.get_executor(), cred, vault(), [&](std::error_code ec, AccessToken t) {
@@ -894,7 +886,7 @@ TEST_SUITE("async_dev_tools") {
       });
     int during = -1;
     asio::steady_timer probe(io, milliseconds(150));
-    probe.async_wait([&](std::error_code) { during = process_threads(); });
+    probe.async_wait([&](std::error_code) { during = thread_count(); });
     io.run_for(seconds(30));
     REQUIRE(tokens.size() == 8);
     for (const auto& t : tokens) CHECK(t == token);

@@ -160,6 +160,21 @@ HttpResponse send_source(const P& p, HttpRequest& req, const Call& c, std::error
   return send_with_retry(p, req, c.retry, ec);
 }
 
+/// A single-request source's fetch (App Service, Azure ML, Cloud Shell, Service Fabric): its
+/// configuration check when it has one, its request, one exchange, its judgement of the answer.
+/// azid/async awaits the same steps (source_fetch_async).
+template <class P, class S>
+TokenResult fetch_single(const P& p, const S& source, const Call& c) {
+  if constexpr (requires { source.precheck(); }) {
+    if (auto r = source.precheck(); r.failure() != Failure::none) return r;
+  }
+  HttpRequest req = source.request(c);
+  const auto request_time = p.clock().now();
+  std::error_code ec;
+  HttpResponse res = send_source(p, req, c, ec);
+  return source.result(req, res, ec, request_time, c);
+}
+
 /// The IMDS probe (managed-identity.md §4.2): the token GET without `Metadata`, which a real
 /// IMDS refuses at once. Only the TCP connect has the short timeout; once connected the probe
 /// gets the full read timeout, so a busy IMDS is not taken for an absent one. Runs once per

@@ -90,12 +90,7 @@ class ServiceFabric {
 
   template <class P>
   [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c, detail::msi::State&) const {
-    if (auto r = precheck(); r.failure() != Failure::none) return r;
-    HttpRequest req = request(c);
-    const auto request_time = platform.clock().now();
-    std::error_code ec;
-    HttpResponse res = detail::msi::send_source(platform, req, c, ec);
-    return result(req, res, ec, request_time, c);
+    return detail::msi::fetch_single(platform, *this, c);
   }
 
  private:
