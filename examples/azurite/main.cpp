@@ -26,7 +26,7 @@
 #include <azid/detail/token_json.hpp>  // json_string_member: idem
 #include <azid/platform/default_platform.hpp>
 #include <azid/platform/environment.hpp>
-#include <azid/transport/asio_https.hpp>
+#include <azid/transport/https.hpp>
 
 #include "emulator.hpp"
 
@@ -56,7 +56,7 @@ std::string xml_element(const std::string& body, std::string_view tag) {
 
 // A tiny Blob Storage client: one authenticated REST call.
 struct BlobService {
-  azid::AsioHttpsTransport& http;
+  azid::HttpsTransport& http;
   std::string account_url;
 
   azid::HttpResponse call(std::string method, const std::string& path, const std::string& bearer,
@@ -129,7 +129,7 @@ int main() {
     azid::TransportOptions topts;
     topts.extra_ca_file = *azurite_ca;
     topts.use_system_trust = false;
-    azid::AsioHttpsTransport http(topts);
+    azid::HttpsTransport http(topts);
     const BlobService blob{http, *account_url};
     const std::string container = "/azid-example";
     const std::string content = "Hello, Blob Storage, from an azid token!";

@@ -7,7 +7,7 @@
 // an application-wide HTTP client (proxy rules, connection limits), a User-Agent your operators
 // can search for, metrics and tracing around every call to Entra ID.
 //
-// Here the "existing client" is azid's AsioHttpsTransport and the wrapper adds a header, counts
+// Here the "existing client" is azid's HttpsTransport and the wrapper adds a header, counts
 // calls, failures and latency, and prints one audit line per exchange. To wrap a different
 // client (libcurl, cpp-httplib, your company's), translate HttpRequest/HttpResponse and keep the
 // Transport rules: never throw for I/O failures (set `ec` to an azid::errc such as
@@ -30,7 +30,7 @@
 #include <azid/platform/clock.hpp>
 #include <azid/platform/environment.hpp>
 #include <azid/platform/file_reader.hpp>
-#include <azid/transport/asio_https.hpp>
+#include <azid/transport/https.hpp>
 
 #include "emulator.hpp"
 
@@ -77,7 +77,7 @@ class InstrumentedTransport {
   const HttpMetrics& metrics() const noexcept { return metrics_; }
 
  private:
-  azid::AsioHttpsTransport inner_;  // the "existing client"; thread-safe, pools connections
+  azid::HttpsTransport inner_;  // the "existing client"; thread-safe, pools connections
   std::string user_agent_prefix_;
   HttpMetrics metrics_;
 };

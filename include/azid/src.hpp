@@ -11,7 +11,7 @@
 #include "azid/impl/json.ipp"
 #include "azid/impl/entra.ipp"
 #include "azid/impl/crypto.ipp"
-#include "azid/impl/asio_https.ipp"
+#include "azid/impl/https.ipp"
 #include "azid/impl/async_https.ipp"
 #include "azid/impl/spawn_posix.ipp"
 #include "azid/impl/dev_tool.ipp"

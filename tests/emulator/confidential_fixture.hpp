@@ -1,4 +1,4 @@
-// Shared fixture of the confidential-client emulator tests: the real AsioHttpsTransport over TLS
+// Shared fixture of the confidential-client emulator tests: the real HttpsTransport over TLS
 // to the emulator, real files and the real clock, but a map for the environment (tests never
 // touch the process environment), and a DEBUG log captured in memory.
 #pragma once
@@ -12,13 +12,13 @@
 #include "azid/platform/clock.hpp"
 #include "azid/platform/file_reader.hpp"
 #include "azid/testing/platform.hpp"
-#include "azid/transport/asio_https.hpp"
+#include "azid/transport/https.hpp"
 #include "emulator.hpp"
 
 namespace azid_test {
 
 /// testing::BasicPlatform with the TLS transport, PosixFileReader and SystemClock.
-class EmuPlatform : public azid::testing::BasicPlatform<azid::AsioHttpsTransport> {
+class EmuPlatform : public azid::testing::BasicPlatform<azid::HttpsTransport> {
  public:
   explicit EmuPlatform(azid::TransportOptions o) : BasicPlatform(std::move(o)) {}
   [[nodiscard]] const azid::PosixFileReader& files() const noexcept { return files_; }

@@ -1,4 +1,4 @@
-// ClientSecretCredential end to end: the real AsioHttpsTransport against the local Entra ID
+// ClientSecretCredential end to end: the real HttpsTransport against the local Entra ID
 // emulator over TLS on 127.0.0.1.
 #include <doctest/doctest.h>
 

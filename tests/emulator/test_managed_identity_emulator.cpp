@@ -1,4 +1,4 @@
-// ManagedIdentityCredential end to end: the real AsioHttpsTransport against the emulator's managed
+// ManagedIdentityCredential end to end: the real HttpsTransport against the emulator's managed
 // identity endpoints on 127.0.0.1 (plain HTTP, and TLS with a pinned certificate for Service
 // Fabric), with a manual clock so retries never sleep, and the real file system for Arc key files.
 #include <doctest/doctest.h>
@@ -18,7 +18,7 @@
 #include "azid/detail/token_json.hpp"
 #include "azid/platform/file_reader.hpp"
 #include "azid/testing/platform.hpp"
-#include "azid/transport/asio_https.hpp"
+#include "azid/transport/https.hpp"
 #include "emulator.hpp"
 #include "test_certs.hpp"
 
@@ -36,7 +36,7 @@ class MiPlatform {
  public:
   struct State {
     explicit State(TransportOptions o) : transport(std::move(o)) {}
-    AsioHttpsTransport transport;
+    HttpsTransport transport;
     testing::ManualClock clock;
     testing::MapEnvironment environment;
     PosixFileReader files;
@@ -52,7 +52,7 @@ class MiPlatform {
       st->lines.emplace_back(m);
     });
   }
-  [[nodiscard]] AsioHttpsTransport& transport() const noexcept { return s_->transport; }
+  [[nodiscard]] HttpsTransport& transport() const noexcept { return s_->transport; }
   [[nodiscard]] testing::ManualClock& clock() const noexcept { return s_->clock; }
   [[nodiscard]] testing::MapEnvironment& environment() const noexcept { return s_->environment; }
   [[nodiscard]] const PosixFileReader& files() const noexcept { return s_->files; }

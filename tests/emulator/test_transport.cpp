@@ -1,4 +1,4 @@
-// Emulator-tier tests for AsioHttpsTransport: real sockets and TLS on 127.0.0.1 against a local
+// Emulator-tier tests for HttpsTransport: real sockets and TLS on 127.0.0.1 against a local
 // test server that misbehaves on request (tests/emulator/transport_test_server.hpp).
 #include <doctest/doctest.h>
 
@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "azid/core/error_code.hpp"
-#include "azid/transport/asio_https.hpp"
+#include "azid/transport/https.hpp"
 #include "transport_test_server.hpp"
 
 using azid::errc;
@@ -67,7 +67,7 @@ TEST_SUITE("transport") {
   TEST_CASE("an https exchange succeeds when the server's CA is added as extra trust") {
     TestServer server(pki(), tls_server());
     SUBCASE("by IP address, test CA only") {
-      azid::AsioHttpsTransport t(trust_test_ca());
+      azid::HttpsTransport t(trust_test_ca());
       std::error_code ec;
       azid::HttpRequest req = get(server.url("/tenant/oauth2/v2.0/token"));
       req.method = "POST";
@@ -85,7 +85,7 @@ TEST_SUITE("transport") {
     SUBCASE("by host name (SNI and DNS name check), system store plus test CA") {
       azid::TransportOptions o;
       o.extra_ca_file = pki().ca_file();
-      azid::AsioHttpsTransport t(o);
+      azid::HttpsTransport t(o);
       std::error_code ec;
       const azid::HttpResponse res = t.send(get(server.url("/token", "localhost")), ec);
       REQUIRE_MESSAGE(!ec, ec.message());
@@ -96,7 +96,7 @@ TEST_SUITE("transport") {
   TEST_CASE("a certificate from a CA the client does not trust is refused") {
     TestServer server(pki(), tls_server());
     SUBCASE("system store only") {
-      azid::AsioHttpsTransport t;  // the process-wide system context
+      azid::HttpsTransport t;  // the process-wide system context
       std::error_code ec;
       (void)t.send(get(server.url()), ec);
       CHECK(ec == errc::certificate_untrusted);
@@ -104,7 +104,7 @@ TEST_SUITE("transport") {
     SUBCASE("no trust at all") {
       azid::TransportOptions o;
       o.use_system_trust = false;
-      azid::AsioHttpsTransport t(o);
+      azid::HttpsTransport t(o);
       std::error_code ec;
       (void)t.send(get(server.url()), ec);
       CHECK(ec == errc::certificate_untrusted);
@@ -114,7 +114,7 @@ TEST_SUITE("transport") {
 
   TEST_CASE("a certificate that names another host is refused") {
     TestServer server(pki(), tls_server(Behavior::canned, LeafKind::wrong_host));
-    azid::AsioHttpsTransport t(trust_test_ca());
+    azid::HttpsTransport t(trust_test_ca());
     std::error_code ec;
     SUBCASE("by IP address") { (void)t.send(get(server.url()), ec); }
     SUBCASE("by host name") { (void)t.send(get(server.url("/token", "localhost")), ec); }
@@ -124,7 +124,7 @@ TEST_SUITE("transport") {
 
   TEST_CASE("an expired certificate is refused") {
     TestServer server(pki(), tls_server(Behavior::canned, LeafKind::expired));
-    azid::AsioHttpsTransport t(trust_test_ca());
+    azid::HttpsTransport t(trust_test_ca());
     std::error_code ec;
     (void)t.send(get(server.url()), ec);
     CHECK(ec == errc::certificate_expired);
@@ -135,7 +135,7 @@ TEST_SUITE("transport") {
     TestServer server(pki(), tls_server(Behavior::canned, LeafKind::self_signed));
     azid::TransportOptions o;
     o.use_system_trust = false;
-    azid::AsioHttpsTransport t(o);
+    azid::HttpsTransport t(o);
     std::error_code ec;
     azid::HttpRequest req = get(server.url());
     SUBCASE("SHA-1, upper case") {
@@ -168,7 +168,7 @@ TEST_SUITE("transport") {
   TEST_CASE("kept-alive connections are reused") {
     SUBCASE("https: three sends, one connection") {
       TestServer server(pki(), tls_server());
-      azid::AsioHttpsTransport t(trust_test_ca());
+      azid::HttpsTransport t(trust_test_ca());
       for (int i = 0; i < 3; ++i) {
         std::error_code ec;
         CHECK(t.send(get(server.url()), ec).status == 200);
@@ -180,7 +180,7 @@ TEST_SUITE("transport") {
     }
     SUBCASE("plain http: chunked bodies keep the connection too") {
       TestServer server(pki(), plain_server(Behavior::chunked));
-      azid::AsioHttpsTransport t;
+      azid::HttpsTransport t;
       for (int i = 0; i < 3; ++i) {
         std::error_code ec;
         CHECK(t.send(get(server.url()), ec).body == R"({"access_token":"x","expires_in":3600})");
@@ -192,7 +192,7 @@ TEST_SUITE("transport") {
       ServerOptions o = plain_server();
       o.close_after_response = true;
       TestServer server(pki(), o);
-      azid::AsioHttpsTransport t;
+      azid::HttpsTransport t;
       for (int i = 0; i < 2; ++i) {
         std::error_code ec;
         CHECK(t.send(get(server.url()), ec).status == 200);
@@ -202,7 +202,7 @@ TEST_SUITE("transport") {
     }
     SUBCASE("close_idle empties the pool") {
       TestServer server(pki(), plain_server());
-      azid::AsioHttpsTransport t;
+      azid::HttpsTransport t;
       std::error_code ec;
       (void)t.send(get(server.url()), ec);
       t.close_idle();
@@ -214,7 +214,7 @@ TEST_SUITE("transport") {
       TestServer server(pki(), plain_server());
       azid::TransportOptions o;
       o.idle_timeout = 1ms;
-      azid::AsioHttpsTransport t(o);
+      azid::HttpsTransport t(o);
       std::error_code ec;
       (void)t.send(get(server.url()), ec);
       std::this_thread::sleep_for(20ms);
@@ -228,7 +228,7 @@ TEST_SUITE("transport") {
     ServerOptions o = tls_server();
     o.quiet_close_after = 1;  // advertises keep-alive, then hangs up
     TestServer server(pki(), o);
-    azid::AsioHttpsTransport t(trust_test_ca());
+    azid::HttpsTransport t(trust_test_ca());
     for (int i = 0; i < 3; ++i) {
       std::error_code ec;
       CHECK(t.send(get(server.url()), ec).status == 200);
@@ -246,7 +246,7 @@ TEST_SUITE("transport") {
       asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
       port = a.local_endpoint().port();
     }
-    azid::AsioHttpsTransport t;
+    azid::HttpsTransport t;
     std::error_code ec;
     const auto start = Clock::now();
     (void)t.send(get("http://127.0.0.1:" + std::to_string(port) + "/"), ec);
@@ -260,7 +260,7 @@ TEST_SUITE("transport") {
     SUBCASE("plain http: no response") {}
     SUBCASE("https: no TLS handshake") { o.tls = true; }
     TestServer server(pki(), o);
-    azid::AsioHttpsTransport t(trust_test_ca());
+    azid::HttpsTransport t(trust_test_ca());
     std::error_code ec;
     const auto start = Clock::now();
     (void)t.send(get(server.url(), 300ms), ec);
@@ -276,7 +276,7 @@ TEST_SUITE("transport") {
     SUBCASE("plain http") {}
     SUBCASE("https") { o.tls = true; }
     TestServer server(pki(), o);
-    azid::AsioHttpsTransport t(trust_test_ca());
+    azid::HttpsTransport t(trust_test_ca());
     std::error_code ec;
     const auto start = Clock::now();
     (void)t.send(get(server.url(), 400ms), ec);
@@ -299,7 +299,7 @@ TEST_SUITE("transport") {
       o.tls = true;
     }
     TestServer server(pki(), o);
-    azid::AsioHttpsTransport t(trust_test_ca());
+    azid::HttpsTransport t(trust_test_ca());
     std::error_code ec;
     const azid::HttpResponse res = t.send(get(server.url()), ec);
     CHECK(ec == errc::connection_closed);
@@ -312,7 +312,7 @@ TEST_SUITE("transport") {
     SUBCASE("plain") {}
     SUBCASE("https") { o.tls = true; }
     TestServer server(pki(), o);
-    azid::AsioHttpsTransport t(trust_test_ca());
+    azid::HttpsTransport t(trust_test_ca());
     std::error_code ec;
     const auto start = Clock::now();
     (void)t.send(get(server.url()), ec);
@@ -325,7 +325,7 @@ TEST_SUITE("transport") {
     TestServer server(pki(), o);
     azid::TransportOptions to;
     to.max_header_bytes = 40;
-    azid::AsioHttpsTransport t(to);
+    azid::HttpsTransport t(to);
     std::error_code ec;
     (void)t.send(get(server.url()), ec);
     CHECK(ec == errc::headers_too_large);
@@ -335,7 +335,7 @@ TEST_SUITE("transport") {
     ServerOptions o = tls_server(Behavior::chunked);
     o.body = std::string(1000, 'a') + "end";
     TestServer server(pki(), o);
-    azid::AsioHttpsTransport t(trust_test_ca());
+    azid::HttpsTransport t(trust_test_ca());
     std::error_code ec;
     const azid::HttpResponse res = t.send(get(server.url()), ec);
     REQUIRE(!ec);
@@ -355,7 +355,7 @@ TEST_SUITE("transport") {
     SUBCASE("tunnelled, and the tunnel is kept alive") {
       TestServer proxy(pki(), po);
       o.https_proxy = "http://127.0.0.1:" + std::to_string(proxy.port());
-      azid::AsioHttpsTransport t(o);
+      azid::HttpsTransport t(o);
       for (int i = 0; i < 2; ++i) {
         std::error_code ec;
         CHECK(t.send(get(origin.url()), ec).status == 200);
@@ -370,7 +370,7 @@ TEST_SUITE("transport") {
     SUBCASE("a proxy without a scheme is taken as http://") {
       TestServer proxy(pki(), po);
       o.https_proxy = "127.0.0.1:" + std::to_string(proxy.port());
-      azid::AsioHttpsTransport t(o);
+      azid::HttpsTransport t(o);
       std::error_code ec;
       CHECK(t.send(get(origin.url()), ec).status == 200);
       CHECK(proxy.tunnels() == 1);
@@ -379,7 +379,7 @@ TEST_SUITE("transport") {
       TestServer proxy(pki(), po);
       o.https_proxy = "http://127.0.0.1:" + std::to_string(proxy.port());
       o.no_proxy = "example.com, 127.0.0.1";
-      azid::AsioHttpsTransport t(o);
+      azid::HttpsTransport t(o);
       std::error_code ec;
       CHECK(t.send(get(origin.url()), ec).status == 200);
       CHECK(!ec);
@@ -388,7 +388,7 @@ TEST_SUITE("transport") {
     SUBCASE("bypassed by the request (IMDS is never proxied)") {
       TestServer proxy(pki(), po);
       o.https_proxy = "http://127.0.0.1:" + std::to_string(proxy.port());
-      azid::AsioHttpsTransport t(o);
+      azid::HttpsTransport t(o);
       azid::HttpRequest req = get(origin.url());
       req.bypass_proxy = true;
       std::error_code ec;
@@ -400,7 +400,7 @@ TEST_SUITE("transport") {
       po.refuse_connect = true;
       TestServer proxy(pki(), po);
       o.https_proxy = "http://127.0.0.1:" + std::to_string(proxy.port());
-      azid::AsioHttpsTransport t(o);
+      azid::HttpsTransport t(o);
       std::error_code ec;
       (void)t.send(get(origin.url()), ec);
       CHECK(ec == errc::proxy_failed);
@@ -412,7 +412,7 @@ TEST_SUITE("transport") {
     TestServer proxy(pki(), plain_server(Behavior::proxy));
     azid::TransportOptions o;
     o.http_proxy = "http://127.0.0.1:" + std::to_string(proxy.port());
-    azid::AsioHttpsTransport t(o);
+    azid::HttpsTransport t(o);
     std::error_code ec;
     // The proxy answers itself; nothing listens on port 9.
     const azid::HttpResponse res = t.send(get("http://127.0.0.1:9/metadata/identity?x=1"), ec);
@@ -424,15 +424,15 @@ TEST_SUITE("transport") {
     SUBCASE("an https:// proxy is refused at construction") {
       azid::TransportOptions o;
       o.https_proxy = "https://127.0.0.1:3128";
-      CHECK_THROWS_AS(azid::AsioHttpsTransport{o}, std::invalid_argument);
+      CHECK_THROWS_AS(azid::HttpsTransport{o}, std::invalid_argument);
     }
     SUBCASE("a missing extra CA file is refused at construction") {
       azid::TransportOptions o;
       o.extra_ca_file = "/nonexistent/azid-ca.pem";
-      CHECK_THROWS_AS(azid::AsioHttpsTransport{o}, std::invalid_argument);
+      CHECK_THROWS_AS(azid::HttpsTransport{o}, std::invalid_argument);
     }
     SUBCASE("an invalid URL never opens a connection") {
-      azid::AsioHttpsTransport t;
+      azid::HttpsTransport t;
       std::error_code ec;
       (void)t.send(get("ftp://127.0.0.1/"), ec);
       CHECK(ec == errc::invalid_url);
@@ -442,7 +442,7 @@ TEST_SUITE("transport") {
 
   TEST_CASE("concurrent sends from four threads share a bounded pool") {
     TestServer server(pki(), tls_server());
-    azid::AsioHttpsTransport t(trust_test_ca());
+    azid::HttpsTransport t(trust_test_ca());
     std::atomic<int> ok{0};
     std::vector<std::thread> threads;
     for (int i = 0; i < 4; ++i) {

@@ -1,5 +1,5 @@
 // tests/emulator/transport_test_server.hpp: a misbehaving-on-purpose HTTP(S) server and CONNECT
-// proxy on 127.0.0.1, plus a throwaway PKI, for exercising AsioHttpsTransport with real sockets.
+// proxy on 127.0.0.1, plus a throwaway PKI, for exercising HttpsTransport with real sockets.
 //
 // Test-only. Blocking Asio with one thread per connection keeps each misbehaviour (silence,
 // trickling, resets) a few straight lines of code; stop() unblocks everything with shutdown().

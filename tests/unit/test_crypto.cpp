@@ -7,12 +7,15 @@
 #include <openssl/rsa.h>
 
 #include <chrono>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../emulator/test_certs.hpp"
 #include "azid/detail/base64.hpp"
 #include "azid/detail/crypto.hpp"
+#include "azid/detail/entra.hpp"
 #include "azid/detail/token_json.hpp"
 
 using namespace azid;
@@ -59,6 +62,30 @@ std::string load_error(const std::string& data, const std::string& password = {}
 }  // namespace
 
 TEST_SUITE("crypto") {
+  TEST_CASE("request ids and jti are version-4 UUIDs, distinct across calls and threads") {
+    auto well_formed = [](const std::string& u) {
+      if (u.size() != 36) return false;
+      for (std::size_t i = 0; i < u.size(); ++i) {
+        const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash != (u[i] == '-')) return false;
+        if (!dash && !((u[i] >= '0' && u[i] <= '9') || (u[i] >= 'a' && u[i] <= 'f'))) return false;
+      }
+      return u[14] == '4' && (u[19] == '8' || u[19] == '9' || u[19] == 'a' || u[19] == 'b');
+    };
+    std::set<std::string> seen;
+    for (int i = 0; i < 2000; ++i) {
+      const std::string u = new_uuid();
+      CHECK_MESSAGE(well_formed(u), u);
+      seen.insert(u);
+    }
+    std::vector<std::string> other(2000);
+    std::thread([&] {
+      for (auto& u : other) u = new_uuid();
+    }).join();
+    for (const auto& u : other) seen.insert(u);
+    CHECK(seen.size() == 4000);  // no repeat within a thread, and threads do not share a sequence
+  }
+
   TEST_CASE("every supported encoding loads the same certificate with its thumbprints") {
     const auto& c = azid_test::registered_cert();
     struct Case {

@@ -2,6 +2,8 @@
 // This TU is part of azid_tests, which is built with AZID_SEPARATE_COMPILATION.
 #include <doctest/doctest.h>
 
+#include <type_traits>
+
 #include "azid.hpp"
 #include "azid/any_credential.hpp"
 #include "azid/bearer.hpp"
@@ -32,6 +34,7 @@
 #include "azid/detail/url.hpp"
 #include "azid/testing/platform.hpp"
 #include "azid/transport/asio_https.hpp"
+#include "azid/transport/https.hpp"
 
 #if !defined(AZID_SEPARATE_COMPILATION)
 #error "this check is meaningful only with AZID_SEPARATE_COMPILATION"
@@ -58,7 +61,8 @@ TEST_SUITE("headers") {
     static_assert(azid::Credential<azid::ManagedIdentityCredential<azid::testing::Platform, azid::mi::Imds>>);
     static_assert(azid::Platform<azid::DefaultPlatform>);
     static_assert(azid::Platform<azid::testing::Platform>);
-    static_assert(azid::Transport<azid::AsioHttpsTransport>);
+    static_assert(std::is_same_v<azid::AsioHttpsTransport, azid::HttpsTransport>);  // the former name
+    static_assert(azid::Transport<azid::HttpsTransport>);
     CHECK(azid::detail::base64_encode("hi", true) == "aGk");
   }
 }

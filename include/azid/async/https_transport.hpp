@@ -20,7 +20,7 @@
 
 #include "azid/config.hpp"
 #include "azid/core/error_code.hpp"
-#include "azid/transport/asio_https.hpp"
+#include "azid/transport/https.hpp"
 #include "azid/transport/http_message.hpp"
 
 AZID_BEGIN
@@ -76,12 +76,12 @@ concept AsyncTransport = requires(T& t, HttpRequest req) {
 
 /// HTTP/1.1 over TCP, TLS 1.2+ for https://, driven asynchronously on the caller's executor: no
 /// thread of its own, no blocking call on the executor (host names are resolved by Asio's
-/// resolver). The rules are AsioHttpsTransport's (same TransportOptions, trust, host-name
+/// resolver). The rules are HttpsTransport's (same TransportOptions, trust, host-name
 /// verification and pinning, proxies and CONNECT tunnels, size limits): resolve + connect (and
 /// the tunnel) within `connect_timeout`, handshake + write + read within `timeout`, each phase
 /// cut off by a timer. Kept-alive connections are pooled per host and reused.
 ///
-/// It also models the synchronous Transport (an AsioHttpsTransport with the same options, its
+/// It also models the synchronous Transport (an HttpsTransport with the same options, its
 /// own pool), so credentials built on it keep their blocking get_token as well.
 ///
 /// Thread safety: async_send and send may be called from any thread; each exchange runs on its

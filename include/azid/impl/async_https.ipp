@@ -1,5 +1,5 @@
 // azid/impl/async_https.ipp: AsyncHttpsTransport, the asynchronous HTTPS exchange as a coroutine on
-// the caller's executor. Shares TLS setup, proxy routing and the HTTP/1.1 codec with asio_https.ipp.
+// the caller's executor. Shares TLS setup, proxy routing and the HTTP/1.1 codec with https.ipp.
 #pragma once
 
 #include <array>
@@ -21,6 +21,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/error.hpp>
 #include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
@@ -31,15 +32,27 @@
 #include "azid/core/error_code.hpp"
 #include "azid/detail/http1.hpp"
 #include "azid/detail/url.hpp"
-#include "azid/impl/asio_https.ipp"
+#include "azid/impl/https.ipp"
 
 AZID_BEGIN
 namespace detail {
 namespace async_https_impl {
 
-using asio_https_impl::steady;
-using asio_https_impl::tcp;
+using https_impl::steady;
+using tcp = asio::ip::tcp;
 inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+inline bool is_closed_error(const std::error_code& e) {
+  return e == asio::error::eof || e == asio::ssl::error::stream_truncated ||
+         e == asio::error::connection_reset || e == asio::error::broken_pipe ||
+         e == asio::error::connection_aborted || e == asio::error::shut_down;
+}
+
+/// Maps a socket error met after connecting to azid::errc.
+inline std::error_code map_io_error(const std::error_code& e) {
+  if (is_closed_error(e)) return make_error_code(errc::connection_closed);
+  return make_error_code(errc::io_error);
+}
 
 /// One pooled connection. Its socket belongs to the transport's executor; whichever exchange holds
 /// it drives it from that exchange's strand.
@@ -93,15 +106,15 @@ asio::awaitable<std::error_code> write_all(Stream& stream, std::string_view data
   auto [e, n] = co_await asio::async_write(stream, asio::buffer(data.data(), data.size()), use_tuple);
   (void)n;
   if (wd.fired) co_return make_error_code(on_timeout);
-  co_return e ? asio_https_impl::map_io_error(e) : std::error_code{};
+  co_return e ? map_io_error(e) : std::error_code{};
 }
 
-/// Reads one response into `parser`, stopping at its end (asio_https.ipp's read_response, awaited).
+/// Reads one response into `parser`, stopping at its end (https.ipp's read_response, awaited).
 template <class Stream>
-asio::awaitable<asio_https_impl::ReadOutcome> read_response(AsyncConnection& c, Stream& stream,
+asio::awaitable<https_impl::ReadOutcome> read_response(AsyncConnection& c, Stream& stream,
                                                             ResponseParser& parser, const Watchdog& wd,
                                                             errc on_timeout) {
-  asio_https_impl::ReadOutcome out;
+  https_impl::ReadOutcome out;
   while (!parser.done()) {
     auto [result, n] = co_await stream.async_read_some(asio::buffer(c.buffer), use_tuple);
     if (wd.fired) {
@@ -126,7 +139,7 @@ asio::awaitable<asio_https_impl::ReadOutcome> read_response(AsyncConnection& c, 
         if (pe) out.ec = pe;
         co_return out;
       }
-      out.ec = asio_https_impl::map_io_error(result);
+      out.ec = map_io_error(result);
       co_return out;
     }
   }
@@ -136,12 +149,12 @@ asio::awaitable<asio_https_impl::ReadOutcome> read_response(AsyncConnection& c, 
 }  // namespace async_https_impl
 }  // namespace detail
 
-struct AsyncHttpsTransport::Impl : detail::asio_https_impl::TransportState {
+struct AsyncHttpsTransport::Impl : detail::https_impl::TransportState {
   Impl(asio::any_io_executor e, const TransportOptions& o) : ex(std::move(e)), sync(o) {
-    detail::asio_https_impl::configure(*this, o);
+    detail::https_impl::configure(*this, o);
   }
   asio::any_io_executor ex;
-  AsioHttpsTransport sync;  // the blocking side (Transport), with its own pool
+  HttpsTransport sync;  // the blocking side (Transport), with its own pool
   std::mutex pool_mu;
   std::unordered_map<std::string, std::vector<detail::async_https_impl::AsyncConnectionPtr>> pool;
 };
@@ -187,7 +200,7 @@ inline void put_idle(AsyncHttpsTransport::Impl& impl, AsyncConnectionPtr c) {
 /// TCP connect to the route's first hop (resolving a name first), then the CONNECT tunnel if any,
 /// all before `deadline`.
 inline asio::awaitable<std::error_code> connect(AsyncHttpsTransport::Impl& impl, AsyncConnection& c,
-                                                const Url& url, const asio_https_impl::Route& route,
+                                                const Url& url, const https_impl::Route& route,
                                                 steady::time_point deadline, std::shared_ptr<Watchdog> wd) {
   const Url& hop = route.proxy ? *route.proxy : url;
   std::error_code addr_ec;
@@ -222,11 +235,11 @@ inline asio::awaitable<std::error_code> connect(AsyncHttpsTransport::Impl& impl,
   c.socket.set_option(tcp::no_delay(true), ignored);
 
   if (route.tunnel) {
-    const std::string target = asio_https_impl::host_port(url);
+    const std::string target = https_impl::host_port(url);
     const std::string connect_request = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n";
     arm(wd, deadline);
     std::error_code e = co_await write_all(c.socket, connect_request, *wd, errc::connect_timeout);
-    asio_https_impl::ReadOutcome r;
+    https_impl::ReadOutcome r;
     ResponseParser parser(impl.options.max_header_bytes, 0, true);
     if (!e) r = co_await read_response(c, c.socket, parser, *wd, errc::connect_timeout);
     disarm(*wd);
@@ -250,29 +263,36 @@ struct Exchanged {
 /// Handshake (on a fresh https connection), request and response, all before `deadline`.
 inline asio::awaitable<Exchanged> exchange(AsyncHttpsTransport::Impl& impl, AsyncConnection& c,
                                            const HttpRequest& req, const Url& url,
-                                           const asio_https_impl::Route& route, const std::string& pin,
+                                           const https_impl::Route& route, const std::string& pin,
                                            bool handshake, steady::time_point deadline,
                                            std::shared_ptr<Watchdog> wd) {
   Exchanged ex;
   wd->conn = &c;
   arm(wd, deadline);
   if (handshake) {
-    c.tls.emplace(std::move(c.socket), impl.tls_context());
+    SSL* fresh = SSL_new(impl.tls_context());
+    if (fresh == nullptr) {
+      ERR_clear_error();
+      ex.ec = make_error_code(errc::tls_handshake_failed);
+      disarm(*wd);
+      co_return ex;
+    }
+    c.tls.emplace(std::move(c.socket), fresh);  // the stream owns `fresh` from here
     SSL* ssl = c.tls->native_handle();
-    asio_https_impl::prepare_tls(ssl, url, pin);
+    https_impl::prepare_tls(ssl, url, pin);
     auto [e] = co_await c.tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
     if (wd->fired) {
       ex.ec = make_error_code(errc::timeout);
       co_return ex;
     }
-    if ((ex.ec = asio_https_impl::handshake_verdict(ssl, pin, e))) {
+    if ((ex.ec = https_impl::handshake_verdict(ssl, pin, static_cast<bool>(e), is_closed_error(e)))) {
       disarm(*wd);
       co_return ex;
     }
   }
   const std::string wire = serialize_request(req, url, route.absolute_form);
   ResponseParser parser(impl.options.max_header_bytes, req.max_body_bytes, iequals(req.method, "HEAD"));
-  asio_https_impl::ReadOutcome r;
+  https_impl::ReadOutcome r;
   if (c.tls) {
     ex.ec = co_await write_all(*c.tls, wire, *wd, errc::timeout);
     if (!ex.ec) r = co_await read_response(c, *c.tls, parser, *wd, errc::timeout);
@@ -284,7 +304,7 @@ inline asio::awaitable<Exchanged> exchange(AsyncHttpsTransport::Impl& impl, Asyn
   if (!ex.ec) ex.ec = r.ec;
   ex.received_any = r.received_any;
   if (ex.ec) co_return ex;
-  ex.reusable = parser.keep_alive() && !r.closed && !r.leftover && !asio_https_impl::request_says_close(req);
+  ex.reusable = parser.keep_alive() && !r.closed && !r.leftover && !https_impl::request_says_close(req);
   ex.response = std::move(parser.response());
   co_return ex;
 }
@@ -301,7 +321,7 @@ AZID_DECL AsyncHttpsTransport::executor_type AsyncHttpsTransport::get_executor()
 
 AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::exchange(HttpRequest request) {
   using namespace detail::async_https_impl;
-  namespace base = detail::asio_https_impl;
+  namespace base = detail::https_impl;
   co_await asio::this_coro::throw_if_cancelled(false);  // a cancelled exchange ends with its error code
   detail::Outcome<HttpResponse> out;
   Impl& impl = *impl_;

@@ -1,9 +1,12 @@
 // azid/impl/entra.ipp: token endpoint request building and response interpretation.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
-#include <random>
 #include <string>
+
+#include <sys/random.h>
+#include <sys/types.h>
 
 #include "azid/core/error_code.hpp"
 #include "azid/detail/entra.hpp"
@@ -17,13 +20,27 @@
 AZID_BEGIN
 namespace detail {
 
+namespace entra_impl {
+/// splitmix64: a fast generator with a 64-bit state. A request id needs uniqueness, not secrecy.
+inline std::uint64_t next_random(std::uint64_t& state) noexcept {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+}  // namespace entra_impl
+
 AZID_DECL std::string new_uuid() {
-  thread_local std::mt19937_64 rng{[] {
-    std::random_device rd;
-    std::seed_seq seq{rd(), rd(), rd(), rd()};
-    return std::mt19937_64(seq);
-  }()};
-  std::uint64_t hi = rng(), lo = rng();
+  // Each thread seeds its own state once from the kernel (getrandom); should that fail, from the
+  // clock and the state's own address, which still differ between threads and processes.
+  thread_local std::uint64_t state = [] {
+    std::uint64_t seed = 0;
+    if (::getrandom(&seed, sizeof seed, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof seed))
+      seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+             reinterpret_cast<std::uintptr_t>(&seed);
+    return seed;
+  }();
+  std::uint64_t hi = entra_impl::next_random(state), lo = entra_impl::next_random(state);
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
   static constexpr char hex[] = "0123456789abcdef";

@@ -12,7 +12,7 @@
 #include "azid/platform/environment.hpp"
 #include "azid/platform/file_reader.hpp"
 #include "azid/platform/process_runner.hpp"
-#include "azid/transport/asio_https.hpp"
+#include "azid/transport/https.hpp"
 
 AZID_BEGIN
 
@@ -42,7 +42,7 @@ struct DefaultPlatformOptions {
   Logger logger;
 };
 
-/// The production platform: AsioHttpsTransport, SystemClock, ProcessEnvironment, PosixFileReader,
+/// The production platform: HttpsTransport, SystemClock, ProcessEnvironment, PosixFileReader,
 /// PosixProcessRunner and a Logger. A cheap handle: copies share one transport (and so its
 /// connection pool) and one logger, so credentials built from one platform reuse connections.
 class DefaultPlatform {
@@ -52,7 +52,7 @@ class DefaultPlatform {
   // is compiled once, not in every consumer.
   AZID_DECL explicit DefaultPlatform(DefaultPlatformOptions options);
 
-  [[nodiscard]] AsioHttpsTransport& transport() const noexcept { return state_->transport; }
+  [[nodiscard]] HttpsTransport& transport() const noexcept { return state_->transport; }
   [[nodiscard]] const SystemClock& clock() const noexcept { return state_->clock; }
   [[nodiscard]] const ProcessEnvironment& environment() const noexcept { return state_->environment; }
   [[nodiscard]] const PosixFileReader& files() const noexcept { return state_->files; }
@@ -64,7 +64,7 @@ class DefaultPlatform {
     explicit State(DefaultPlatformOptions o)
         : transport(detail::with_proxy_env(std::move(o.transport), o.proxy_from_environment, ProcessEnvironment{})),
           logger(std::move(o.logger)) {}
-    AsioHttpsTransport transport;
+    HttpsTransport transport;
     SystemClock clock;
     ProcessEnvironment environment;
     PosixFileReader files;

@@ -160,7 +160,7 @@ class ScriptedTransport {
 };
 
 /// Bundles fakes into a Platform. Transport defaults to ScriptedTransport; any Transport type
-/// (e.g. AsioHttpsTransport pointed at the emulator) can be plugged in. Copies share state.
+/// (e.g. HttpsTransport pointed at the emulator) can be plugged in. Copies share state.
 template <class T = ScriptedTransport>
 class BasicPlatform {
  public:

@@ -1,66 +1,10 @@
-// azid/transport/asio_https.hpp: AsioHttpsTransport, the default Transport (Asio + OpenSSL, pimpl).
+// azid/transport/asio_https.hpp: the transport's former name, kept so that code written against it
+// still compiles. The blocking transport no longer uses Asio; new code includes azid/transport/https.hpp.
 #pragma once
 
-#include <chrono>
-#include <cstddef>
-#include <memory>
-#include <string>
-#include <system_error>
-
-#include "azid/config.hpp"
-#include "azid/transport/http_message.hpp"
+#include "azid/transport/https.hpp"
 
 AZID_BEGIN
-
-/// Settings of the default transport. Asio and OpenSSL stay behind the pimpl: this header is light.
-struct TransportOptions {
-  /// Extra trust anchors (PEM file), trusted in addition to the system store. Used to trust a
-  /// private CA, e.g. the local emulator's. Empty: system store only.
-  std::string extra_ca_file;
-  /// Trust the system store (OpenSSL's default verify paths; SSL_CERT_FILE / SSL_CERT_DIR apply).
-  bool use_system_trust = true;
-  /// Proxy for https:// requests (HTTPS_PROXY), `http://host:port`; empty: no proxy.
-  std::string https_proxy;
-  /// Proxy for plain http:// requests (HTTP_PROXY); empty: no proxy.
-  std::string http_proxy;
-  /// Comma-separated hosts (or `.suffix`es, or `*`) that bypass the proxy (NO_PROXY).
-  std::string no_proxy;
-  /// Largest response header block accepted (status line and fields).
-  std::size_t max_header_bytes = 64 * 1024;
-  /// Idle kept-alive connections kept per host:port.
-  std::size_t max_idle_per_host = 4;
-  /// A pooled connection idle for longer than this is closed instead of reused.
-  std::chrono::milliseconds idle_timeout{60'000};
-};
-
-/// HTTP/1.1 over TCP, TLS 1.2+ for https:// (peer and host-name verification, SNI), keep-alive
-/// connection reuse per host, Content-Length and chunked bodies with size limits, connect and
-/// exchange timeouts, and HTTP CONNECT tunnelling through a proxy.
-///
-/// Models Transport. Thread-safe: `send` may be called from many threads; each exchange uses
-/// its own connection. Trust anchors of the system store are loaded once per process.
-class AsioHttpsTransport {
- public:
-  AZID_DECL explicit AsioHttpsTransport(TransportOptions options = {});
-  AZID_DECL ~AsioHttpsTransport();
-  AsioHttpsTransport(const AsioHttpsTransport&) = delete;
-  AsioHttpsTransport& operator=(const AsioHttpsTransport&) = delete;
-
-  /// One exchange. I/O failures set `ec` (azid::errc) and return an empty response.
-  AZID_DECL HttpResponse send(const HttpRequest& request, std::error_code& ec);
-
-  /// Connections opened so far (TCP connects, proxy tunnels included); for tests and benchmarks.
-  [[nodiscard]] AZID_DECL std::size_t connections_opened() const noexcept;
-  /// Closes every idle pooled connection.
-  AZID_DECL void close_idle() noexcept;
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
-
+/// Former name of HttpsTransport.
+using AsioHttpsTransport = HttpsTransport;
 AZID_END
-
-#if defined(AZID_HEADER_ONLY)
-#include "azid/impl/asio_https.ipp"
-#endif

@@ -1,0 +1,857 @@
+// azid/impl/https.ipp: HttpsTransport on POSIX sockets, poll(2) and OpenSSL, plus the TLS, trust
+// and proxy-routing pieces the asynchronous transport (async_https.ipp) shares. No Asio here.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdint>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include "azid/core/error_code.hpp"
+#include "azid/detail/http1.hpp"
+#include "azid/detail/url.hpp"
+#include "azid/transport/https.hpp"
+
+AZID_BEGIN
+namespace detail {
+namespace https_impl {
+
+using steady = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------------------------
+// Trust
+
+inline bool is_directory(const char* path) {
+  struct stat st {};
+  return ::stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+inline bool exists(const char* path) {
+  struct stat st {};
+  return ::stat(path, &st) == 0;
+}
+
+/// Points `store` at the system trust anchors without reading the whole bundle up front.
+/// A hashed directory (X509_LOOKUP_hash_dir) loads a CA only when a chain needs it, so a process
+/// that makes one token request does not parse ~150 certificates. SSL_CERT_FILE and
+/// SSL_CERT_DIR are honoured as OpenSSL's own default paths honour them.
+inline void add_system_trust(X509_STORE* store) {
+  const char* file_env = std::getenv(X509_get_default_cert_file_env());
+  const char* dir_env = std::getenv(X509_get_default_cert_dir_env());
+  const bool have_file_env = file_env != nullptr && *file_env != '\0';
+  const bool have_dir_env = dir_env != nullptr && *dir_env != '\0';
+
+  if (have_file_env) X509_STORE_load_file(store, file_env);
+
+  const char* dir = have_dir_env ? dir_env : X509_get_default_cert_dir();
+  const bool dir_exists = dir != nullptr && is_directory(dir);
+  if (have_dir_env || dir_exists) {
+    if (X509_LOOKUP* lookup = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir())) {
+      // add_dir takes a ':'-separated list, which is also what SSL_CERT_DIR holds.
+      X509_LOOKUP_add_dir(lookup, dir, X509_FILETYPE_PEM);
+    }
+  }
+  // Some distributions ship only a bundle file; read it only when there is no directory to
+  // consult on demand and the user did not choose their own trust.
+  if (!have_file_env && !have_dir_env && !dir_exists) {
+    const char* file = X509_get_default_cert_file();
+    if (file != nullptr && exists(file)) X509_STORE_load_file(store, file);
+  }
+  // Whatever failed to load above must not leak into the error queue of the next handshake.
+  ERR_clear_error();
+}
+
+/// OpenSSL 3.0 decodes a certificate's extensions into a cache inside the X509 the first time
+/// a chain check touches it; two handshakes doing that at once on a shared anchor race (seen
+/// under TSan). Filling the cache here, before the store is shared, leaves only reads later.
+/// Anchors that a hashed directory loads on demand are OpenSSL's to guard.
+inline void warm_certificate_caches(X509_STORE* store) {
+  STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
+  for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i) {
+    if (X509* cert = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i)))
+      (void)X509_check_purpose(cert, -1, 0);
+  }
+}
+
+struct SslCtxFree {
+  void operator()(SSL_CTX* c) const noexcept { SSL_CTX_free(c); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
+
+/// A TLS 1.2+ client context that verifies its peer (anchors are added by the caller).
+inline SslCtxPtr make_client_context() {
+  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  if (!ctx) {
+    ERR_clear_error();
+    throw std::runtime_error("HttpsTransport: OpenSSL could not create a TLS context");
+  }
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_COMPRESSION);
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  return ctx;
+}
+
+/// The process-wide client context trusting the system store: built on first use, once, and
+/// shared by every transport that does not need extra anchors. SSL_CTX is safe to share
+/// between threads for creating connections.
+inline SSL_CTX* system_context() {
+  static const SslCtxPtr ctx = [] {
+    SslCtxPtr c = make_client_context();
+    add_system_trust(SSL_CTX_get_cert_store(c.get()));
+    warm_certificate_caches(SSL_CTX_get_cert_store(c.get()));
+    return c;
+  }();
+  return ctx.get();
+}
+
+/// True for an IPv4 or IPv6 literal (an IPv6 host is stored without its brackets). Numeric only:
+/// nothing is looked up.
+inline bool is_ip_literal(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_flags = AI_NUMERICHOST;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
+  if (res != nullptr) ::freeaddrinfo(res);
+  return rc == 0;
+}
+
+/// Hex SHA-1 (40 digits) or SHA-256 (64 digits) of the certificate's DER, compared without
+/// regard to case; colons and spaces in the pin are ignored, as thumbprints are often
+/// copied with them.
+inline bool matches_pin(X509* cert, std::string_view pin) {
+  std::string want;
+  for (char c : pin) {
+    if (c == ':' || c == ' ') continue;
+    want.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c);
+  }
+  const EVP_MD* md = want.size() == 40 ? EVP_sha1() : want.size() == 64 ? EVP_sha256() : nullptr;
+  if (md == nullptr || cert == nullptr) return false;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (X509_digest(cert, md, digest, &len) != 1) return false;
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string got;
+  for (unsigned int i = 0; i < len; ++i) {
+    got.push_back(hex[digest[i] >> 4]);
+    got.push_back(hex[digest[i] & 0x0f]);
+  }
+  return got == want;
+}
+
+/// Peer and host-name verification (or none, for a pinned endpoint) and SNI on a fresh TLS
+/// connection; shared by both transports.
+inline void prepare_tls(SSL* ssl, const Url& url, const std::string& pin) {
+  const bool ip_literal = is_ip_literal(url.host);
+  if (!pin.empty()) {
+    // A pinned endpoint (Service Fabric) presents a self-signed certificate for a name we
+    // cannot predict: the thumbprint replaces both chain and name checks.
+    SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
+  } else if (ip_literal) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url.host.c_str());
+  } else {
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    SSL_set1_host(ssl, url.host.c_str());
+  }
+  // SNI carries names only (RFC 6066 §3 forbids IP literals).
+  if (!ip_literal) SSL_set_tlsext_host_name(ssl, url.host.c_str());
+}
+
+/// The verdict on a finished handshake: azid::errc, or none. `failed`: the handshake did not
+/// complete; `closed`: it failed because the peer closed or reset the connection.
+inline std::error_code handshake_verdict(SSL* ssl, const std::string& pin, bool failed, bool closed) {
+  if (failed) {
+    const long verify = SSL_get_verify_result(ssl);
+    if (pin.empty() && verify != X509_V_OK) {
+      if (verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH)
+        return make_error_code(errc::certificate_host_mismatch);
+      if (verify == X509_V_ERR_CERT_HAS_EXPIRED || verify == X509_V_ERR_CERT_NOT_YET_VALID)
+        return make_error_code(errc::certificate_expired);
+      return make_error_code(errc::certificate_untrusted);
+    }
+    if (closed) return make_error_code(errc::connection_closed);
+    return make_error_code(errc::tls_handshake_failed);
+  }
+  if (!pin.empty()) {
+    X509* cert = SSL_get1_peer_certificate(ssl);
+    const bool ok = matches_pin(cert, pin);
+    X509_free(cert);
+    if (!ok) return make_error_code(errc::certificate_pin_mismatch);
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing and state shared by both transports
+
+struct ReadOutcome {
+  std::error_code ec;
+  bool received_any = false;  // any byte arrived on this connection for this response
+  bool closed = false;        // the peer closed (the response ended with the connection)
+  bool leftover = false;      // bytes followed the response: the connection is out of step
+};
+
+/// Where a request goes: straight to the origin, or through a proxy.
+struct Route {
+  const Url* proxy = nullptr;  // connect here instead of the origin
+  bool tunnel = false;         // https through the proxy: CONNECT, then TLS inside
+  bool absolute_form = false;  // http through the proxy: absolute-form request target
+};
+
+inline std::string host_port(const Url& u) {
+  std::string s;
+  if (is_ipv6_host(u)) {
+    s.push_back('[');
+    s.append(u.host);
+    s.push_back(']');
+  } else {
+    s.append(u.host);
+  }
+  s.push_back(':');
+  s.append(std::to_string(u.port));
+  return s;
+}
+
+inline bool request_says_close(const HttpRequest& req) {
+  const std::string_view v = req.headers.get("Connection");
+  for (std::size_t i = 0; i + 5 <= v.size(); ++i)
+    if (iequals(v.substr(i, 5), "close")) return true;
+  return false;
+}
+
+inline Url parse_proxy_option(const std::string& text, const char* what) {
+  // HTTPS_PROXY values are often written without a scheme ("proxy:3128").
+  std::string full = text.find("://") == std::string::npos ? "http://" + text : text;
+  Url url;
+  if (parse_url(full, url))
+    throw std::invalid_argument(std::string("HttpsTransport: ") + what + " is not a valid URL");
+  if (url.scheme != "http")
+    throw std::invalid_argument(std::string("HttpsTransport: ") + what +
+                                " must be an http:// proxy; TLS to the proxy is not supported");
+  return url;
+}
+
+/// What a transport keeps for all its exchanges: options, proxies, the TLS context when its trust
+/// differs from the system's, and the count of connections opened. Both transports derive from it.
+struct TransportState {
+  TransportOptions options;
+  SslCtxPtr own_context;  // set when trust differs from the system's
+  std::optional<Url> https_proxy;
+  std::optional<Url> http_proxy;
+  std::atomic<std::size_t> opened{0};
+
+  SSL_CTX* tls_context() const { return own_context ? own_context.get() : system_context(); }
+};
+
+/// Fills `state` from `options`: proxies parsed, and a TLS context of its own when the trust
+/// anchors differ from the system's.
+inline void configure(TransportState& state, TransportOptions options) {
+  state.options = std::move(options);
+  const TransportOptions& o = state.options;
+  if (!o.https_proxy.empty()) state.https_proxy = parse_proxy_option(o.https_proxy, "https_proxy");
+  if (!o.http_proxy.empty()) state.http_proxy = parse_proxy_option(o.http_proxy, "http_proxy");
+  if (!o.extra_ca_file.empty() || !o.use_system_trust) {
+    // Different anchors need a context of their own; it is built once, here, and shared by
+    // every connection of this transport.
+    state.own_context = make_client_context();
+    X509_STORE* store = SSL_CTX_get_cert_store(state.own_context.get());
+    if (o.use_system_trust) add_system_trust(store);
+    if (!o.extra_ca_file.empty() && X509_STORE_load_file(store, o.extra_ca_file.c_str()) != 1) {
+      ERR_clear_error();
+      throw std::invalid_argument("HttpsTransport: cannot load extra_ca_file " + o.extra_ca_file);
+    }
+    warm_certificate_caches(store);
+  }
+}
+
+/// The route of a request to `url` under the transport's proxy settings.
+inline Route route_for(const TransportState& state, const HttpRequest& request, const Url& url) {
+  Route route;
+  const bool https = url.scheme == "https";
+  if (!request.bypass_proxy && !bypasses_proxy(state.options.no_proxy, url.host)) {
+    if (https && state.https_proxy) {
+      route.proxy = &*state.https_proxy;
+      route.tunnel = true;
+    } else if (!https && state.http_proxy) {
+      route.proxy = &*state.http_proxy;
+      route.absolute_form = true;
+    }
+  }
+  return route;
+}
+
+/// The pool slot of a connection. Pinned and unpinned connections never share one: a connection
+/// accepted by a pin was never chain-verified.
+inline std::string pool_key(const Url& url, const Route& route, const std::string& pin) {
+  std::string key = url.scheme + "://" + host_port(url);
+  if (route.proxy) key += " via " + host_port(*route.proxy);
+  if (!pin.empty()) key += " pin " + pin;
+  return key;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The blocking transport: one non-blocking socket per connection, driven by the calling thread
+// with poll(2) against the exchange's deadline.
+
+/// What the socket BIO below reads and writes, and the errno of its last failure.
+struct SocketBioState {
+  int fd = -1;
+  int last_errno = 0;
+  bool eof = false;
+};
+
+inline int socket_bio_write(BIO* b, const char* data, int len) {
+  auto* s = static_cast<SocketBioState*>(BIO_get_data(b));
+  BIO_clear_retry_flags(b);
+  ssize_t n;
+  do {
+    // MSG_NOSIGNAL: a peer that has gone must give EPIPE, not kill the process with SIGPIPE
+    // (OpenSSL's own socket BIO writes with write(2), which raises it).
+    n = ::send(s->fd, data, static_cast<std::size_t>(len), MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n >= 0) return static_cast<int>(n);
+  s->last_errno = errno;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_write(b);
+  return -1;
+}
+
+inline int socket_bio_read(BIO* b, char* data, int len) {
+  auto* s = static_cast<SocketBioState*>(BIO_get_data(b));
+  BIO_clear_retry_flags(b);
+  ssize_t n;
+  do {
+    n = ::recv(s->fd, data, static_cast<std::size_t>(len), 0);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) return static_cast<int>(n);
+  if (n == 0) {
+    s->eof = true;
+    return 0;
+  }
+  s->last_errno = errno;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_read(b);
+  return -1;
+}
+
+inline long socket_bio_ctrl(BIO* b, int cmd, long, void*) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH: return 1;  // writes are not buffered
+    case BIO_CTRL_EOF: return static_cast<SocketBioState*>(BIO_get_data(b))->eof ? 1 : 0;
+    default: return 0;
+  }
+}
+
+inline int socket_bio_create(BIO* b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+/// The BIO method, made once per process (OpenSSL keeps no state in it beyond the callbacks).
+inline const BIO_METHOD* socket_bio_method() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "azid socket");
+    if (m != nullptr) {
+      BIO_meth_set_write(m, socket_bio_write);
+      BIO_meth_set_read(m, socket_bio_read);
+      BIO_meth_set_ctrl(m, socket_bio_ctrl);
+      BIO_meth_set_create(m, socket_bio_create);
+    }
+    return m;
+  }();
+  return method;
+}
+
+/// One TCP (or TLS over TCP) connection.
+struct Connection {
+  int fd = -1;
+  SSL* ssl = nullptr;  // owns its BIO, which points at `bio`
+  SocketBioState bio;
+  std::string key;
+  steady::time_point idle_since{};
+  std::array<char, 16 * 1024> buffer{};
+
+  Connection() = default;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection() {
+    if (ssl != nullptr) SSL_free(ssl);
+    if (fd >= 0) ::close(fd);
+  }
+};
+using ConnectionPtr = std::unique_ptr<Connection>;
+
+/// Waits until `fd` is ready for `events` (or has an error to report), or the deadline passes
+/// (false).
+inline bool wait_for(int fd, short events, steady::time_point deadline) {
+  for (;;) {
+    const auto now = steady::now();
+    if (now >= deadline) return false;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+    pollfd p{fd, events, 0};
+    const int rc = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, INT_MAX)));
+    if (rc > 0) return true;
+    if (rc < 0 && errno != EINTR) return true;  // the operation that follows reports it
+  }
+}
+
+inline bool is_closed_errno(int e) {
+  return e == ECONNRESET || e == EPIPE || e == ECONNABORTED || e == ESHUTDOWN;
+}
+
+/// Maps a socket error met after connecting to azid::errc.
+inline std::error_code errno_failure(int e) {
+  return make_error_code(is_closed_errno(e) ? errc::connection_closed : errc::io_error);
+}
+
+enum class TlsFailure : std::uint8_t { closed, failed };
+
+/// Classifies a failed SSL_* call (`err` from SSL_get_error, not a WANT_*): the peer closed or
+/// reset the connection, or something else failed. Clears the thread's OpenSSL error queue.
+inline TlsFailure classify_tls_failure(const Connection& c, int err) {
+  bool closed = false;
+  if (err == SSL_ERROR_ZERO_RETURN) {
+    closed = true;  // close_notify
+  } else if (err == SSL_ERROR_SYSCALL) {
+    closed = c.bio.last_errno == 0 || is_closed_errno(c.bio.last_errno);
+  } else if (err == SSL_ERROR_SSL) {
+    // A peer that closes without close_notify (common) is reported as an unexpected EOF.
+    closed = ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+  }
+  ERR_clear_error();
+  return closed ? TlsFailure::closed : TlsFailure::failed;
+}
+
+/// Waits as an SSL_* call that returned `err` asks; false when `err` is not a WANT_* or the
+/// deadline passed (`timed_out`).
+inline bool wait_for_tls(const Connection& c, int err, steady::time_point deadline, bool& timed_out) {
+  if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) return false;
+  timed_out = !wait_for(c.fd, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+  return !timed_out;
+}
+
+inline std::error_code write_all(Connection& c, std::string_view data, steady::time_point deadline,
+                                 errc on_timeout) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    if (c.ssl != nullptr) {
+      ERR_clear_error();
+      c.bio.last_errno = 0;
+      std::size_t n = 0;
+      // Without partial writes, a retried SSL_write must repeat the same arguments: it does.
+      const int rc = SSL_write_ex(c.ssl, data.data() + off, data.size() - off, &n);
+      if (rc == 1) {
+        off += n;
+        continue;
+      }
+      const int err = SSL_get_error(c.ssl, rc);
+      bool timed_out = false;
+      if (wait_for_tls(c, err, deadline, timed_out)) continue;
+      if (timed_out) return make_error_code(on_timeout);
+      return make_error_code(classify_tls_failure(c, err) == TlsFailure::closed ? errc::connection_closed
+                                                                                 : errc::io_error);
+    }
+    const ssize_t n = ::send(c.fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n >= 0) {
+      off += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!wait_for(c.fd, POLLOUT, deadline)) return make_error_code(on_timeout);
+      continue;
+    }
+    return errno_failure(errno);
+  }
+  return {};
+}
+
+/// One read: bytes (n > 0), the end of the stream (eof), a failure (ec) or the deadline.
+struct ReadSome {
+  std::size_t n = 0;
+  bool eof = false;
+  bool timed_out = false;
+  std::error_code ec;
+};
+
+inline ReadSome read_some(Connection& c, steady::time_point deadline) {
+  ReadSome r;
+  for (;;) {
+    if (c.ssl != nullptr) {
+      ERR_clear_error();
+      c.bio.last_errno = 0;
+      const int rc = SSL_read_ex(c.ssl, c.buffer.data(), c.buffer.size(), &r.n);
+      if (rc == 1) return r;
+      r.n = 0;
+      const int err = SSL_get_error(c.ssl, rc);
+      if (wait_for_tls(c, err, deadline, r.timed_out)) continue;
+      if (r.timed_out) return r;
+      // A close after a complete response is how HTTP/1.0-style bodies end, and a TLS peer that
+      // skips close_notify is common: both are an end of stream for the parser to judge.
+      if (classify_tls_failure(c, err) == TlsFailure::closed && c.bio.last_errno == 0)
+        r.eof = true;
+      else
+        r.ec = c.bio.last_errno != 0 ? errno_failure(c.bio.last_errno) : make_error_code(errc::io_error);
+      return r;
+    }
+    const ssize_t n = ::recv(c.fd, c.buffer.data(), c.buffer.size(), 0);
+    if (n > 0) {
+      r.n = static_cast<std::size_t>(n);
+      return r;
+    }
+    if (n == 0) {
+      r.eof = true;
+      return r;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!wait_for(c.fd, POLLIN, deadline)) {
+        r.timed_out = true;
+        return r;
+      }
+      continue;
+    }
+    r.ec = errno_failure(errno);
+    return r;
+  }
+}
+
+/// Reads one response into `parser`, stopping at the end of the response.
+inline ReadOutcome read_response(Connection& c, ResponseParser& parser, steady::time_point deadline,
+                                 errc on_timeout) {
+  ReadOutcome out;
+  while (!parser.done()) {
+    const ReadSome r = read_some(c, deadline);
+    if (r.timed_out) {
+      out.ec = make_error_code(on_timeout);
+      return out;
+    }
+    if (r.n > 0) {
+      out.received_any = true;
+      std::error_code pe;
+      const std::size_t used = parser.put(std::string_view(c.buffer.data(), r.n), pe);
+      if (pe) {
+        out.ec = pe;
+        return out;
+      }
+      if (parser.done() && used < r.n) out.leftover = true;
+      continue;
+    }
+    if (r.eof) {
+      out.closed = true;
+      std::error_code pe;
+      parser.put_eof(pe);
+      if (pe) out.ec = pe;
+      return out;
+    }
+    out.ec = r.ec;
+    return out;
+  }
+  return out;
+}
+
+struct AddrInfoFree {
+  void operator()(addrinfo* a) const noexcept {
+    if (a != nullptr) ::freeaddrinfo(a);
+  }
+};
+using AddrInfoPtr = std::unique_ptr<addrinfo, AddrInfoFree>;
+
+/// The addresses of `hop`. A literal is converted in place; a name is looked up with
+/// getaddrinfo, which cannot be interrupted, so it runs on a thread of its own while this one
+/// keeps the deadline. A lookup still running at the deadline finishes (and frees its result) on
+/// that thread.
+inline std::error_code resolve(const Url& hop, steady::time_point deadline, AddrInfoPtr& out) {
+  const std::string port = std::to_string(hop.port);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(hop.host.c_str(), port.c_str(), &hints, &res) == 0) {
+    out.reset(res);
+    return {};
+  }
+  if (res != nullptr) ::freeaddrinfo(res);
+
+  struct Lookup {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    int rc = 0;
+    addrinfo* res = nullptr;
+    ~Lookup() {
+      if (res != nullptr) ::freeaddrinfo(res);
+    }
+  };
+  auto job = std::make_shared<Lookup>();
+  std::thread([job, host = hop.host, port] {
+    addrinfo h{};
+    h.ai_socktype = SOCK_STREAM;
+    h.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+    addrinfo* r = nullptr;
+    const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &h, &r);
+    std::lock_guard lock(job->m);
+    job->rc = rc;
+    job->res = r;
+    job->done = true;
+    job->cv.notify_all();
+  }).detach();
+  std::unique_lock lock(job->m);
+  if (!job->cv.wait_until(lock, deadline, [&] { return job->done; }))
+    return make_error_code(errc::connect_timeout);
+  if (job->rc != 0 || job->res == nullptr) return make_error_code(errc::resolve_failed);
+  out.reset(std::exchange(job->res, nullptr));
+  return {};
+}
+
+/// A socket connected to `ai` before the deadline, or -1 (`timed_out` says which failure).
+inline int open_connected(const addrinfo* ai, steady::time_point deadline, bool& timed_out) {
+  const int fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+  if (fd < 0) return -1;
+  int rc;
+  do {
+    rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0 && errno == EINPROGRESS) {
+    if (!wait_for(fd, POLLOUT, deadline)) {
+      timed_out = true;
+      ::close(fd);
+      return -1;
+    }
+    int err = 0;
+    socklen_t len = sizeof err;
+    rc = ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0 ? 0 : -1;
+  }
+  if (rc < 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/// Everything the blocking transport keeps besides the shared state: its idle connections.
+struct BlockingState : TransportState {
+  std::mutex mutex;  // guards idle
+  std::unordered_map<std::string, std::vector<ConnectionPtr>> idle;
+};
+
+inline ConnectionPtr take_idle(BlockingState& impl, const std::string& key) {
+  std::vector<ConnectionPtr> expired;  // closed after the lock is released
+  ConnectionPtr found;
+  std::lock_guard lock(impl.mutex);
+  auto it = impl.idle.find(key);
+  if (it == impl.idle.end()) return nullptr;
+  auto& list = it->second;
+  const auto now = steady::now();
+  while (!list.empty()) {
+    ConnectionPtr c = std::move(list.back());  // most recently used: likeliest to be alive
+    list.pop_back();
+    if (now - c->idle_since > impl.options.idle_timeout) {
+      expired.push_back(std::move(c));
+      continue;
+    }
+    found = std::move(c);
+    break;
+  }
+  if (list.empty()) impl.idle.erase(it);
+  return found;
+}
+
+inline void put_idle(BlockingState& impl, ConnectionPtr c) {
+  if (impl.options.max_idle_per_host == 0) return;
+  ConnectionPtr evicted;  // declared before the lock: closed after it is released
+  c->idle_since = steady::now();
+  std::lock_guard lock(impl.mutex);
+  auto& list = impl.idle[c->key];
+  list.push_back(std::move(c));
+  if (list.size() > impl.options.max_idle_per_host) {
+    evicted = std::move(list.front());
+    list.erase(list.begin());
+  }
+}
+
+/// TCP connect to the route's first hop within `deadline`, then the CONNECT tunnel if any.
+inline std::error_code connect(TransportState& impl, Connection& c, const Url& url, const Route& route,
+                               steady::time_point deadline) {
+  const Url& hop = route.proxy ? *route.proxy : url;
+  AddrInfoPtr addrs;
+  if (auto e = resolve(hop, deadline, addrs)) return e;
+  bool timed_out = false;
+  for (const addrinfo* ai = addrs.get(); ai != nullptr && !timed_out && c.fd < 0; ai = ai->ai_next)
+    c.fd = open_connected(ai, deadline, timed_out);
+  if (c.fd < 0) return make_error_code(timed_out ? errc::connect_timeout : errc::connect_failed);
+  impl.opened.fetch_add(1, std::memory_order_relaxed);
+  const int one = 1;
+  (void)::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+  if (route.tunnel) {
+    const std::string target = host_port(url);
+    const std::string connect_request = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n";
+    if (auto e = write_all(c, connect_request, deadline, errc::connect_timeout))
+      return e == errc::connect_timeout ? e : make_error_code(errc::proxy_failed);
+    ResponseParser parser(impl.options.max_header_bytes, 0, true);
+    const ReadOutcome r = read_response(c, parser, deadline, errc::connect_timeout);
+    if (r.ec == errc::connect_timeout) return r.ec;
+    // The proxy must not speak for the origin before our ClientHello: leftover bytes are refused.
+    if (r.ec || r.closed || r.leftover) return make_error_code(errc::proxy_failed);
+    const int status = parser.response().status;
+    if (status < 200 || status > 299) return make_error_code(errc::proxy_failed);
+  }
+  return {};
+}
+
+/// TLS handshake with peer and host-name verification (or pin checking) within `deadline`.
+inline std::error_code handshake(TransportState& impl, Connection& c, const Url& url, const std::string& pin,
+                                 steady::time_point deadline) {
+  c.ssl = SSL_new(impl.tls_context());
+  BIO* bio = c.ssl != nullptr ? BIO_new(socket_bio_method()) : nullptr;
+  if (bio == nullptr) {
+    ERR_clear_error();
+    return make_error_code(errc::tls_handshake_failed);
+  }
+  c.bio.fd = c.fd;
+  BIO_set_data(bio, &c.bio);
+  SSL_set_bio(c.ssl, bio, bio);  // the SSL owns the BIO from here
+  SSL_set_mode(c.ssl, SSL_MODE_RELEASE_BUFFERS);  // an idle pooled connection keeps no buffers
+  prepare_tls(c.ssl, url, pin);
+  for (;;) {
+    ERR_clear_error();
+    c.bio.last_errno = 0;
+    const int rc = SSL_connect(c.ssl);
+    if (rc == 1) return handshake_verdict(c.ssl, pin, false, false);
+    const int err = SSL_get_error(c.ssl, rc);
+    bool timed_out = false;
+    if (wait_for_tls(c, err, deadline, timed_out)) continue;
+    if (timed_out) return make_error_code(errc::timeout);
+    const bool closed = classify_tls_failure(c, err) == TlsFailure::closed;
+    return handshake_verdict(c.ssl, pin, true, closed);
+  }
+}
+
+struct Exchange {
+  HttpResponse response;
+  bool reusable = false;
+  bool received_any = false;
+};
+
+inline Exchange exchange(TransportState& impl, Connection& c, const HttpRequest& req, const Url& url,
+                         const Route& route, steady::time_point deadline, std::error_code& ec) {
+  Exchange ex;
+  const std::string wire = serialize_request(req, url, route.absolute_form);
+  ResponseParser parser(impl.options.max_header_bytes, req.max_body_bytes, iequals(req.method, "HEAD"));
+  ReadOutcome r;
+  if (!(ec = write_all(c, wire, deadline, errc::timeout))) {
+    r = read_response(c, parser, deadline, errc::timeout);
+    ec = r.ec;
+  }
+  ex.received_any = r.received_any;
+  if (ec) return ex;
+  ex.reusable = parser.keep_alive() && !r.closed && !r.leftover && !request_says_close(req);
+  ex.response = std::move(parser.response());
+  return ex;
+}
+
+}  // namespace https_impl
+}  // namespace detail
+
+struct HttpsTransport::Impl : detail::https_impl::BlockingState {};
+
+AZID_DECL HttpsTransport::HttpsTransport(TransportOptions options) : impl_(std::make_unique<Impl>()) {
+  detail::https_impl::configure(*impl_, std::move(options));
+}
+
+AZID_DECL HttpsTransport::~HttpsTransport() = default;
+
+AZID_DECL HttpResponse HttpsTransport::send(const HttpRequest& request, std::error_code& ec) {
+  using namespace detail::https_impl;
+  ec.clear();
+  Impl& impl = *impl_;
+  detail::Url url;
+  if (auto e = detail::parse_url(request.url, url)) {
+    ec = e;
+    return {};
+  }
+  const bool https = url.scheme == "https";
+  const std::string pin = https ? request.pinned_thumbprint : std::string{};
+
+  const Route route = route_for(impl, request, url);
+  const std::string key = pool_key(url, route, pin);
+
+  try {
+    for (int attempt = 0;; ++attempt) {
+      ConnectionPtr c = attempt == 0 ? take_idle(impl, key) : nullptr;
+      const bool reused = c != nullptr;
+      steady::time_point deadline;
+      if (reused) {
+        deadline = steady::now() + request.timeout;
+      } else {
+        c = std::make_unique<Connection>();
+        c->key = key;
+        if ((ec = connect(impl, *c, url, route, steady::now() + request.connect_timeout))) return {};
+        deadline = steady::now() + request.timeout;
+        if (https && (ec = handshake(impl, *c, url, pin, deadline))) return {};
+      }
+      Exchange ex = exchange(impl, *c, request, url, route, deadline, ec);
+      if (ec) {
+        // A kept-alive connection the server already dropped shows up as a close before any
+        // response byte; that one case is safe to replay once on a fresh connection.
+        if (reused && !ex.received_any && ec == errc::connection_closed) {
+          ec.clear();
+          continue;
+        }
+        return {};
+      }
+      if (ex.reusable) put_idle(impl, std::move(c));
+      return std::move(ex.response);
+    }
+  } catch (const std::system_error&) {
+    ec = make_error_code(errc::io_error);  // e.g. no thread for a name lookup
+    return {};
+  }
+}
+
+AZID_DECL std::size_t HttpsTransport::connections_opened() const noexcept {
+  return impl_->opened.load(std::memory_order_relaxed);
+}
+
+AZID_DECL void HttpsTransport::close_idle() noexcept {
+  decltype(impl_->idle) dropped;
+  {
+    std::lock_guard lock(impl_->mutex);
+    dropped.swap(impl_->idle);
+  }
+}
+
+AZID_END

@@ -1,0 +1,71 @@
+// azid/transport/https.hpp: HttpsTransport, the default blocking Transport (POSIX sockets + OpenSSL,
+// pimpl). Neither Asio nor OpenSSL is included here, nor in the consumer of a blocking credential.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "azid/config.hpp"
+#include "azid/transport/http_message.hpp"
+
+AZID_BEGIN
+
+/// Settings of the default transport. OpenSSL stays behind the pimpl: this header is light.
+struct TransportOptions {
+  /// Extra trust anchors (PEM file), trusted in addition to the system store. Used to trust a
+  /// private CA, e.g. the local emulator's. Empty: system store only.
+  std::string extra_ca_file;
+  /// Trust the system store (OpenSSL's default verify paths; SSL_CERT_FILE / SSL_CERT_DIR apply).
+  bool use_system_trust = true;
+  /// Proxy for https:// requests (HTTPS_PROXY), `http://host:port`; empty: no proxy.
+  std::string https_proxy;
+  /// Proxy for plain http:// requests (HTTP_PROXY); empty: no proxy.
+  std::string http_proxy;
+  /// Comma-separated hosts (or `.suffix`es, or `*`) that bypass the proxy (NO_PROXY).
+  std::string no_proxy;
+  /// Largest response header block accepted (status line and fields).
+  std::size_t max_header_bytes = 64 * 1024;
+  /// Idle kept-alive connections kept per host:port.
+  std::size_t max_idle_per_host = 4;
+  /// A pooled connection idle for longer than this is closed instead of reused.
+  std::chrono::milliseconds idle_timeout{60'000};
+};
+
+/// HTTP/1.1 over TCP, TLS 1.2+ for https:// (peer and host-name verification, SNI), keep-alive
+/// connection reuse per host, Content-Length and chunked bodies with size limits, connect and
+/// exchange timeouts, and HTTP CONNECT tunnelling through a proxy.
+///
+/// Models Transport. Thread-safe: `send` may be called from many threads; each exchange uses
+/// its own connection. Trust anchors of the system store are loaded once per process.
+///
+/// Blocking I/O is written directly on non-blocking sockets, poll(2) and OpenSSL's SSL_* calls:
+/// a calling thread drives its own exchange, so an event loop would add nothing but compile time
+/// and start-up work. (The asynchronous transport, azid/async, is the one built on Asio.)
+class HttpsTransport {
+ public:
+  AZID_DECL explicit HttpsTransport(TransportOptions options = {});
+  AZID_DECL ~HttpsTransport();
+  HttpsTransport(const HttpsTransport&) = delete;
+  HttpsTransport& operator=(const HttpsTransport&) = delete;
+
+  /// One exchange. I/O failures set `ec` (azid::errc) and return an empty response.
+  AZID_DECL HttpResponse send(const HttpRequest& request, std::error_code& ec);
+
+  /// Connections opened so far (TCP connects, proxy tunnels included); for tests and benchmarks.
+  [[nodiscard]] AZID_DECL std::size_t connections_opened() const noexcept;
+  /// Closes every idle pooled connection.
+  AZID_DECL void close_idle() noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+AZID_END
+
+#if defined(AZID_HEADER_ONLY)
+#include "azid/impl/https.ipp"
+#endif
