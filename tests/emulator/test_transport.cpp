@@ -307,6 +307,29 @@ TEST_SUITE("transport") {
     CHECK(t.connections_opened() == 1);  // a fresh connection is never retried
   }
 
+  TEST_CASE("writing to a pooled connection the server has closed is retried, never SIGPIPE") {
+    // The server hangs up after one response. The next request's 4 MiB body cannot fit in the
+    // socket buffers, so the transport keeps writing after the peer's reset; a write(2) there
+    // raises SIGPIPE and ends this binary, while send(MSG_NOSIGNAL) gives EPIPE, a closed
+    // connection that is retried once on a fresh one.
+    ServerOptions o = plain_server();
+    SUBCASE("plain") {}
+    SUBCASE("https") { o.tls = true; }
+    o.quiet_close_after = 1;
+    TestServer server(pki(), o);
+    azid::HttpsTransport t(trust_test_ca());
+    std::error_code ec;
+    CHECK(t.send(get(server.url()), ec).status == 200);
+    std::this_thread::sleep_for(50ms);  // let the close arrive
+    azid::HttpRequest big = get(server.url(), 5000ms);
+    big.method = "POST";
+    big.body.assign(4u << 20, 'x');
+    const azid::HttpResponse res = t.send(big, ec);
+    CHECK_MESSAGE(!ec, ec.message());
+    CHECK(res.status == 200);
+    CHECK(t.connections_opened() == 2);
+  }
+
   TEST_CASE("an announced 1 GiB body is refused without reading it") {
     ServerOptions o = plain_server(Behavior::huge_length);
     SUBCASE("plain") {}
