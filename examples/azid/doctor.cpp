@@ -188,6 +188,7 @@ constexpr std::string_view source_key(azid::ManagedIdentitySource s) {
     case azid::ManagedIdentitySource::service_fabric: return "service_fabric";
     case azid::ManagedIdentitySource::cloud_shell: return "cloud_shell";
     case azid::ManagedIdentitySource::azure_ml: return "azure_ml";
+    case azid::ManagedIdentitySource::workload_identity: return "workload_identity";
   }
   return "none";
 }
@@ -203,7 +204,8 @@ MiInfo detect_managed_identity(const azid::DefaultPlatform& platform) {
   info.source = azid::ManagedIdentityCredential<>(azid::ManagedIdentityCredentialOptions{}, platform).source();
   namespace n = azid::names;
   for (std::string_view v : {n::identity_endpoint, n::identity_header, n::identity_server_thumbprint,
-                             n::imds_endpoint, n::msi_endpoint, n::msi_secret, n::azure_pod_identity_authority_host})
+                             n::imds_endpoint, n::msi_endpoint, n::msi_secret, n::azure_pod_identity_authority_host,
+                             n::azure_federated_token_file})
     if (platform.environment().get(v)) info.variables.emplace_back(v);
   return info;
 }

@@ -132,6 +132,7 @@ inline constexpr std::array<std::string_view, 6> all_names = {
 inline constexpr std::uint32_t all_mask = 0x3F;
 inline constexpr std::uint32_t prod_mask = 0x07;  // Environment, WorkloadIdentity, ManagedIdentity
 inline constexpr std::uint32_t dev_mask = 0x38;   // AzureCli, AzurePowerShell, AzureDeveloperCli
+inline constexpr std::uint32_t workload_identity_bit = 1u << 1;
 inline constexpr std::uint32_t managed_identity_bit = 1u << 2;
 
 template <class T>
@@ -410,6 +411,10 @@ class DefaultAzureCredential {
     // Chosen alone through AZURE_TOKEN_CREDENTIALS, managed identity is what the operator wants:
     // no short probe, the full retry policy ([CPP] 1.13.2).
     m.within_default_chain = !c.managed_identity_alone;
+    // Excluded from the chain (Exclude<cred::WorkloadIdentity>, or AZURE_TOKEN_CREDENTIALS
+    // naming something else), workload identity must not come back through managed identity.
+    m.allow_workload_identity =
+        m.allow_workload_identity && (compiled_mask & c.selection & detail::dac::workload_identity_bit) != 0;
     return ManagedIdentityCredential<P>(std::move(m), p);
   }
   template <class Tool>

@@ -475,6 +475,34 @@ TEST_SUITE("async") {
     CHECK(r->error_info().sts->error_description.find(secret) == std::string::npos);
   }
 
+  TEST_CASE("ManagedIdentityCredential under AKS workload identity is native: eight waiters, one exchange") {
+    Fixture f;
+    const std::string subject = "system:serviceaccount:default:mi-wi";
+    f.emu.register_federated_credential(tenant, client, f.emu.oidc_issuer(), subject);
+    azid_test::TempDir dir;
+    f.platform.environment().set("AZURE_FEDERATED_TOKEN_FILE", dir.write("token", f.emu.issue_federated_token(subject)));
+    f.platform.environment().set("AZURE_TENANT_ID", tenant);
+    f.platform.environment().set("AZURE_CLIENT_ID", client);
+    f.platform.environment().set("AZURE_AUTHORITY_HOST", f.emu.authority_host());
+    ManagedIdentityCredentialOptions o;
+    o.imds_authority = "http://127.0.0.1:9";  // never asked
+    o.arc_himds_path = "";
+    ManagedIdentityCredential<AsyncEmuPlatform> mi(o, f.platform);
+    static_assert(is_native_async_v<ManagedIdentityCredential<AsyncEmuPlatform>>);
+    REQUIRE(mi.source() == ManagedIdentitySource::workload_identity);
+    int ok = 0;
+    for (int i = 0; i < 8; ++i)
+      async_get_token(mi, vault(), [&](std::error_code ec, AccessToken t) {
+        CHECK_FALSE(ec);
+        if (!ec && valid(f.emu, t)) ++ok;
+      });
+    f.run();
+    CHECK(ok == 8);
+    CHECK(f.token_requests() == 1);
+    REQUIRE(f.emu.requests().size() == 1);
+    CHECK(f.emu.requests()[0].form_param("client_assertion"));
+  }
+
   TEST_CASE("WorkloadIdentityCredential: after a refused (expired) token, the rotated file is read again") {
     Fixture f;
     const std::string subject = "system:serviceaccount:default:rotating";

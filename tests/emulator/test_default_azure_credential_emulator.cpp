@@ -199,6 +199,35 @@ TEST_SUITE("default_azure_credential_emulator") {
     CHECK(has(m, "az login"));
   }
 
+  TEST_CASE("WorkloadIdentityCredential excluded: managed identity does not bring it back") {
+    // The webhook's variables are all set, so a bare ManagedIdentityCredential would exchange the
+    // federated token (test_workload_identity_emulator); inside a chain that left WorkloadIdentity
+    // out it must not, and falls to pod identity, here a closed port.
+    Fixture f;
+    f.pod_identity(closed_url());
+    f.emu.register_federated_credential(emu_tenant, emu_client, f.emu.oidc_issuer(), subject);
+    f.platform.environment().set("AZURE_TENANT_ID", emu_tenant);
+    f.platform.environment().set("AZURE_CLIENT_ID", emu_client);
+    f.platform.environment().set("AZURE_FEDERATED_TOKEN_FILE",
+                                 f.dir.write("azure-identity-token", f.emu.issue_federated_token(subject)));
+    TokenResult r;
+    SUBCASE("at compile time: Exclude<cred::WorkloadIdentity>") {
+      DefaultAzureCredential<Exclude<cred::WorkloadIdentity, cred::AzureCli, cred::AzurePowerShell,
+                                     cred::AzureDeveloperCli>,
+                             azid_test::EmuPlatform>
+          dac(f.opts(), f.platform);
+      r = dac.try_get_token(vault_scope());
+    }
+    SUBCASE("at run time: AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential") {
+      f.platform.environment().set("AZURE_TOKEN_CREDENTIALS", "ManagedIdentityCredential");
+      Dac dac(f.opts(), f.platform);
+      r = dac.try_get_token(vault_scope());
+    }
+    CHECK(f.emu.requests().empty());  // Entra never saw the federated token
+    REQUIRE_FALSE(r.ok());
+    CHECK(has(r.error_info().message, "ManagedIdentityCredential"));
+  }
+
   TEST_CASE("AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential against the emulator") {
     Fixture f;
     emu::Emulator mi(plain());

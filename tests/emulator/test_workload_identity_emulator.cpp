@@ -5,6 +5,7 @@
 #include <chrono>
 #include <string>
 
+#include "azid/credentials/managed_identity.hpp"
 #include "azid/credentials/workload_identity.hpp"
 #include "azid/detail/token_json.hpp"
 #include "confidential_fixture.hpp"
@@ -90,5 +91,47 @@ TEST_SUITE("workload_identity_emulator") {
                                        "are not fully configured") == 0);
     }
     CHECK(f.emu.request_count() == 0);
+  }
+
+  TEST_CASE("ManagedIdentityCredential under AKS workload identity exchanges the projected token") {
+    Fixture f;
+    const std::string federated = f.emu.issue_federated_token(subject);
+    f.dir.write("azure-identity-token", federated);
+    ManagedIdentityCredentialOptions o;
+    o.imds_authority = "http://127.0.0.1:9";  // never asked: the source is workload identity
+    o.arc_himds_path = "";
+    SUBCASE("client id from AZURE_CLIENT_ID") {}
+    SUBCASE("client id from the user-assigned option") {
+      f.platform.environment().unset("AZURE_CLIENT_ID");
+      o.client_id = emu_client;
+    }
+    ManagedIdentityCredential<azid_test::EmuPlatform> mi(o, f.platform);
+    REQUIRE(mi.source() == ManagedIdentitySource::workload_identity);
+    TokenRequestContext ctx = vault_scope();
+    ctx.tenant_id = "00000000-1111-4222-8333-444455556666";  // ignored, as managed identity ignores it
+    const AccessToken t = mi.get_token(ctx);
+    std::string payload;
+    REQUIRE(azid_emulator::verify_token(f.emu, t.token, payload));
+    CHECK(detail::json_string_member(payload, "appid") == emu_client);
+    const auto reqs = f.emu.requests();
+    REQUIRE(reqs.size() == 1);
+    CHECK(reqs[0].path().find("/" + emu_tenant + "/") == 0);
+    CHECK(reqs[0].form_param("client_assertion") == federated);
+    CHECK(reqs[0].form_param("client_id") == emu_client);
+    (void)mi.get_token(ctx);  // cached
+    CHECK(f.emu.requests().size() == 1);
+  }
+
+  TEST_CASE("ManagedIdentityCredential under workload identity passes the STS's refusal on") {
+    Fixture f;
+    f.dir.write("azure-identity-token", f.emu.issue_federated_token("system:serviceaccount:other:sa"));
+    ManagedIdentityCredentialOptions o;
+    o.imds_authority = "http://127.0.0.1:9";
+    o.arc_himds_path = "";
+    ManagedIdentityCredential<azid_test::EmuPlatform> mi(o, f.platform);
+    const TokenResult r = mi.try_get_token(vault_scope());
+    REQUIRE(r.failure() == Failure::failed);
+    REQUIRE(r.error_info().sts);
+    CHECK(r.error_info().sts->has_code(70021));
   }
 }

@@ -93,6 +93,21 @@ TEST_SUITE("managed_identity") {
           {"MSI_ENDPOINT", "m"},
           {"MSI_SECRET", "s"}},
          ManagedIdentitySource::azure_ml},
+        // AKS workload identity: all three of the webhook's variables, after every host source.
+        {{{"AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token"},
+          {"AZURE_TENANT_ID", "7a1e0f3c-1111-4222-8333-944455556666"},
+          {"AZURE_AUTHORITY_HOST", "https://127.0.0.1:1/"},
+          {"AZURE_CLIENT_ID", "c0ffee00-aaaa-4bbb-8ccc-ddddeeeeffff"}},
+         ManagedIdentitySource::workload_identity},
+        {{{"AZURE_FEDERATED_TOKEN_FILE", "/t"}, {"AZURE_TENANT_ID", "t"}, {"AZURE_AUTHORITY_HOST", "https://a/"}},
+         ManagedIdentitySource::workload_identity},
+        {{{"AZURE_FEDERATED_TOKEN_FILE", "/t"}, {"AZURE_TENANT_ID", "t"}}, ManagedIdentitySource::imds},
+        {{{"AZURE_FEDERATED_TOKEN_FILE", "/t"}, {"AZURE_AUTHORITY_HOST", "https://a/"}}, ManagedIdentitySource::imds},
+        {{{"AZURE_FEDERATED_TOKEN_FILE", "/t"},
+          {"AZURE_TENANT_ID", "t"},
+          {"AZURE_AUTHORITY_HOST", "https://a/"},
+          {"MSI_ENDPOINT", "http://127.0.0.1:1/oauth2/token"}},
+         ManagedIdentitySource::cloud_shell},
     };
     for (const auto& row : rows) {
       testing::Platform p;
@@ -103,6 +118,33 @@ TEST_SUITE("managed_identity") {
       CHECK(cred.source() == row.want);
       CHECK(p.transport().request_count() == 0);  // the constructor never sends anything
     }
+  }
+
+  TEST_CASE("workload identity: off by option or compile-time set, and named by client id only") {
+    testing::Platform p;
+    p.environment().set("AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token");
+    p.environment().set("AZURE_TENANT_ID", "7a1e0f3c-1111-4222-8333-944455556666");
+    p.environment().set("AZURE_AUTHORITY_HOST", "https://127.0.0.1:1/");
+    ManagedIdentityCredentialOptions o = fast();
+    o.arc_himds_path = "";
+    o.allow_workload_identity = false;
+    CHECK(Cred(o, p).source() == ManagedIdentitySource::imds);
+    o.allow_workload_identity = true;
+    CHECK((ManagedIdentityCredential<testing::Platform, mi::Imds, mi::CloudShell>(o, p).source() ==
+           ManagedIdentitySource::imds));
+    CHECK((ManagedIdentityCredential<testing::Platform, mi::WorkloadIdentity>(o, p).source() ==
+           ManagedIdentitySource::workload_identity));
+
+    // No AZURE_CLIENT_ID and no user-assigned client id: nothing names the identity.
+    const TokenResult none = Cred(o, p).try_get_token(vault());
+    REQUIRE(none.failure() == Failure::invalid_argument);
+    CHECK(none.error_info().message.find("no client id is: set AZURE_CLIENT_ID") != std::string::npos);
+    // An object or resource id cannot name a federated identity.
+    o.object_id = "9a8b7c6d-1111-4222-8333-444455556666";
+    const TokenResult by_object = Cred(o, p).try_get_token(vault());
+    REQUIRE(by_object.failure() == Failure::invalid_argument);
+    CHECK(by_object.error_info().message.find("client id only") != std::string::npos);
+    CHECK(p.transport().request_count() == 0);
   }
 
   TEST_CASE("the chosen source is logged at INFO without the identity header") {

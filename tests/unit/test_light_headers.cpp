@@ -16,6 +16,7 @@
 #include "azid/credentials/managed_identity/imds.hpp"
 #include "azid/credentials/managed_identity/options.hpp"
 #include "azid/credentials/managed_identity/service_fabric.hpp"
+#include "azid/credentials/managed_identity/workload_identity.hpp"
 #include "azid/credentials/azure_pipelines.hpp"
 #include "azid/credentials/certificate.hpp"
 #include "azid/credentials/client_assertion.hpp"

@@ -462,9 +462,12 @@ const T* source_if(const V& v) noexcept {
 
 template <class C>
 asio::awaitable<TokenResult> blocking_async(const C& cred, TokenRequestContext ctx);
+template <class C>
+asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestContext ctx);
 
 /// ManagedIdentityCredential, natively for every source: IMDS (VMs, scale sets, AKS pod
-/// identity), App Service and Functions, Azure Arc, Service Fabric, Cloud Shell and Azure ML.
+/// identity), App Service and Functions, Azure Arc, Service Fabric, Cloud Shell, Azure ML, and
+/// AKS workload identity (through the inner WorkloadIdentityCredential's own path).
 struct ManagedIdentityAsync {
   template <class P, class... S>
   static constexpr bool may_be_native = AsyncCapablePlatform<P>;
@@ -496,6 +499,12 @@ struct ManagedIdentityAsync {
     const P& platform = cred.platform_;
     TokenResult result = co_await cached_async(
         Cred::name, cred.cache_, ctx, std::string_view{}, platform.clock(), [&]() -> asio::awaitable<TokenResult> {
+          if constexpr (Cred::has_workload_identity) {
+            // AKS workload identity: the inner WorkloadIdentityCredential's own asynchronous exchange.
+            if (source_if<mi::WorkloadIdentity>(sources) != nullptr)
+              co_return co_await try_get_token_async(*cred.workload_identity_.credential,
+                                                     Cred::workload_identity_request(ctx));
+          }
           if (imds != nullptr)  // the probe runs only inside a chain, never for pod identity (as mi::Imds::fetch)
             co_return co_await imds_fetch_async(platform, imds->authority(),
                                                 o.within_default_chain && !imds->pod_identity(), call, cred.state_);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -22,6 +23,8 @@
 #include "azid/credentials/managed_identity/imds.hpp"
 #include "azid/credentials/managed_identity/options.hpp"
 #include "azid/credentials/managed_identity/service_fabric.hpp"
+#include "azid/credentials/managed_identity/workload_identity.hpp"
+#include "azid/credentials/workload_identity.hpp"
 #include "azid/detail/managed_identity.hpp"
 #include "azid/detail/url.hpp"
 #include "azid/platform/default_platform.hpp"
@@ -38,11 +41,20 @@ template <class... S>
 struct source_variant {
   using type = std::variant<NoSource, S...>;
 };
-// No sources named: all six (the order here is irrelevant; detection follows detection_rank).
+// No sources named: all seven (the order here is irrelevant; detection follows detection_rank).
 template <>
 struct source_variant<> {
-  using type =
-      std::variant<NoSource, mi::ServiceFabric, mi::AppService, mi::AzureMl, mi::AzureArc, mi::CloudShell, mi::Imds>;
+  using type = std::variant<NoSource, mi::ServiceFabric, mi::AppService, mi::AzureMl, mi::AzureArc, mi::CloudShell,
+                            mi::WorkloadIdentity, mi::Imds>;
+};
+
+/// The WorkloadIdentityCredential that mi::WorkloadIdentity hands requests to; nothing at all
+/// when that source was not compiled in.
+template <class P, bool Compiled>
+struct WorkloadIdentityDelegate {};
+template <class P>
+struct WorkloadIdentityDelegate<P, true> {
+  std::optional<WorkloadIdentityCredential<P>> credential;
 };
 template <class... S>
 inline constexpr bool distinct_sources = true;
@@ -56,10 +68,12 @@ inline constexpr bool distinct_sources<H, T...> = (!std::is_same_v<H, T> && ...)
 /// managed-identity.md §2 (first match wins): Service Fabric (IDENTITY_ENDPOINT + IDENTITY_HEADER
 /// + IDENTITY_SERVER_THUMBPRINT), App Service and Functions (IDENTITY_ENDPOINT + IDENTITY_HEADER),
 /// Azure Machine Learning (MSI_ENDPOINT + MSI_SECRET), Azure Arc (IDENTITY_ENDPOINT +
-/// IMDS_ENDPOINT, or the Arc agent installed), Cloud Shell (MSI_ENDPOINT), else IMDS (VMs, scale
-/// sets, AKS pod identity through AZURE_POD_IDENTITY_AUTHORITY_HOST). `Sources...` narrows the
-/// candidates at compile time, e.g. `ManagedIdentityCredential<DefaultPlatform, mi::Imds>` on a
-/// VM fleet; the sources left out are not compiled. None named: all six.
+/// IMDS_ENDPOINT, or the Arc agent installed), Cloud Shell (MSI_ENDPOINT), AKS workload identity
+/// (AZURE_FEDERATED_TOKEN_FILE + AZURE_TENANT_ID + AZURE_AUTHORITY_HOST: the federated token is
+/// exchanged by an inner WorkloadIdentityCredential), else IMDS (VMs, scale sets, AKS pod identity
+/// through AZURE_POD_IDENTITY_AUTHORITY_HOST). `Sources...` narrows the candidates at compile
+/// time, e.g. `ManagedIdentityCredential<DefaultPlatform, mi::Imds>` on a VM fleet; the sources
+/// left out are not compiled. None named: all seven.
 ///
 /// Exactly one scope per request (it becomes the `resource`); a requested tenant is ignored.
 /// The constructor does no network I/O: it reads the environment (and, for Arc, whether the agent
@@ -80,6 +94,8 @@ template <Platform P = DefaultPlatform, class... Sources>
 class ManagedIdentityCredential {
   static_assert(detail::msi::distinct_sources<Sources...>, "a managed identity source is listed twice");
   using SourceVariant = typename detail::msi::source_variant<Sources...>::type;
+  static constexpr bool has_workload_identity = sizeof...(Sources) == 0 ||
+                                                (std::is_same_v<Sources, mi::WorkloadIdentity> || ...);
 
  public:
   static constexpr std::string_view name = "ManagedIdentityCredential";
@@ -112,7 +128,7 @@ class ManagedIdentityCredential {
   template <std::size_t... I>
   void detect(std::index_sequence<I...>) {
     // The spec's order (managed-identity.md §2), whatever order Sources... were listed in.
-    for (int rank = 0; rank < 6 && source_.index() == 0; ++rank) (void)(try_detect<I + 1>(rank) || ...);
+    for (int rank = 0; rank < 7 && source_.index() == 0; ++rank) (void)(try_detect<I + 1>(rank) || ...);
   }
   template <std::size_t I>
   bool try_detect(int rank) {
@@ -148,12 +164,23 @@ class ManagedIdentityCredential {
         options_.retry, options_.imds};
     return std::visit(
         [&](const auto& s) -> TokenResult {
-          if constexpr (std::is_same_v<std::decay_t<decltype(s)>, detail::msi::NoSource>)
+          using S = std::decay_t<decltype(s)>;
+          if constexpr (std::is_same_v<S, detail::msi::NoSource>)
             return TokenResult::unavailable(name, s.message);
+          else if constexpr (std::is_same_v<S, mi::WorkloadIdentity>)
+            return workload_identity_.credential->try_get_token(workload_identity_request(ctx));
           else
             return s.fetch(platform_, call, state_);
         },
         source_);
+  }
+
+  /// What the inner WorkloadIdentityCredential is asked: the same scope and CAE settings, in its
+  /// own tenant (managed identity ignores a requested tenant).
+  static TokenRequestContext workload_identity_request(const TokenRequestContext& ctx) {
+    TokenRequestContext inner = ctx;
+    inner.tenant_id.clear();
+    return inner;
   }
 
   P platform_;
@@ -163,6 +190,7 @@ class ManagedIdentityCredential {
   SourceVariant source_;
   mutable detail::msi::State state_;
   mutable TokenCache cache_;
+  [[no_unique_address]] detail::msi::WorkloadIdentityDelegate<P, has_workload_identity> workload_identity_;
 
   friend struct detail::ManagedIdentityAsync;
 };
@@ -178,6 +206,16 @@ ManagedIdentityCredential<P, Sources...>::ManagedIdentityCredential(ManagedIdent
   identity_error_ = detail::msi::resolve_identity(options_, id_);
   detect(std::make_index_sequence<std::variant_size_v<SourceVariant> - 1>{});
   if (source_.index() == 0) source_.template emplace<0>(detail::msi::NoSource{no_source_message()});
+  if constexpr (has_workload_identity) {
+    if (std::holds_alternative<mi::WorkloadIdentity>(source_)) {
+      // Tenant, token file and authority come from the environment the source was detected in;
+      // only a user-assigned client id given here overrides AZURE_CLIENT_ID.
+      WorkloadIdentityCredentialOptions w;
+      if (id_.kind() == ManagedIdentityId::Kind::client_id) w.client_id = id_.value();
+      w.cache = options_.cache;
+      workload_identity_.credential.emplace(std::move(w), platform_);
+    }
+  }
   if (identity_error_.empty()) {
     identity_error_ = std::visit(
         [&](const auto& s) -> std::string {

@@ -22,7 +22,7 @@ namespace mi {
 class Imds {
  public:
   static constexpr ManagedIdentitySource kind = ManagedIdentitySource::imds;
-  static constexpr int detection_rank = 5;
+  static constexpr int detection_rank = 6;
   static constexpr std::string_view requirement = "IMDS: reachable at 169.254.169.254 on Azure VMs";
 
   template <class P>

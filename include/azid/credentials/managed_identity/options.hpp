@@ -14,7 +14,7 @@
 AZID_BEGIN
 
 /// The hosting environment a ManagedIdentityCredential talks to (managed-identity.md §2).
-enum class ManagedIdentitySource { none, imds, app_service, azure_arc, service_fabric, cloud_shell, azure_ml };
+enum class ManagedIdentitySource { none, imds, app_service, azure_arc, service_fabric, cloud_shell, azure_ml, workload_identity };
 
 [[nodiscard]] constexpr std::string_view to_string(ManagedIdentitySource s) noexcept {
   switch (s) {
@@ -32,6 +32,8 @@ enum class ManagedIdentitySource { none, imds, app_service, azure_arc, service_f
       return "Cloud Shell";
     case ManagedIdentitySource::azure_ml:
       return "Azure Machine Learning";
+    case ManagedIdentitySource::workload_identity:
+      return "workload identity (AKS)";
   }
   return "?";
 }
@@ -92,6 +94,12 @@ struct ManagedIdentityCredentialOptions {
   /// on Azure is given up on at once while a slow but present IMDS keeps the full `timeout`;
   /// and "no response" becomes CredentialUnavailableError so the chain moves on.
   bool within_default_chain = false;
+
+  /// With AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_AUTHORITY_HOST set (AKS workload
+  /// identity) and no other host source configured, exchange the federated token at Microsoft Entra
+  /// as WorkloadIdentityCredential does (managed-identity.md §2, row 6). DefaultAzureCredential
+  /// clears it when its own WorkloadIdentityCredential is excluded.
+  bool allow_workload_identity = true;
 
   /// TCP connect timeout of every managed identity request; the endpoints are local or
   /// link-local, so a connect that takes longer means the endpoint is not there.
