@@ -210,6 +210,17 @@ TEST_SUITE("transport") {
       CHECK(!ec);
       CHECK(t.connections_opened() == 2);
     }
+    SUBCASE("max_idle_per_host 0 keeps no connection") {
+      TestServer server(pki(), plain_server());
+      azid::TransportOptions o;
+      o.max_idle_per_host = 0;
+      azid::HttpsTransport t(o);
+      std::error_code ec;
+      (void)t.send(get(server.url()), ec);
+      (void)t.send(get(server.url()), ec);
+      CHECK(!ec);
+      CHECK(t.connections_opened() == 2);
+    }
     SUBCASE("an idle connection past idle_timeout is not reused") {
       TestServer server(pki(), plain_server());
       azid::TransportOptions o;

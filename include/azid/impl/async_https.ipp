@@ -155,47 +155,11 @@ struct AsyncHttpsTransport::Impl : detail::https_impl::TransportState {
   }
   asio::any_io_executor ex;
   HttpsTransport sync;  // the blocking side (Transport), with its own pool
-  std::mutex pool_mu;
-  std::unordered_map<std::string, std::vector<detail::async_https_impl::AsyncConnectionPtr>> pool;
+  detail::https_impl::IdlePool<detail::async_https_impl::AsyncConnectionPtr> pool;
 };
 
 namespace detail {
 namespace async_https_impl {
-
-inline AsyncConnectionPtr take_idle(AsyncHttpsTransport::Impl& impl, const std::string& key) {
-  std::vector<AsyncConnectionPtr> expired;  // closed after the lock is released
-  AsyncConnectionPtr found;
-  std::lock_guard lock(impl.pool_mu);
-  auto it = impl.pool.find(key);
-  if (it == impl.pool.end()) return nullptr;
-  auto& list = it->second;
-  const auto now = steady::now();
-  while (!list.empty()) {
-    AsyncConnectionPtr c = std::move(list.back());  // most recently used: likeliest to be alive
-    list.pop_back();
-    if (now - c->idle_since > impl.options.idle_timeout) {
-      expired.push_back(std::move(c));
-      continue;
-    }
-    found = std::move(c);
-    break;
-  }
-  if (list.empty()) impl.pool.erase(it);
-  return found;
-}
-
-inline void put_idle(AsyncHttpsTransport::Impl& impl, AsyncConnectionPtr c) {
-  if (impl.options.max_idle_per_host == 0) return;
-  AsyncConnectionPtr evicted;  // declared before the lock: destroyed after it is released
-  c->idle_since = steady::now();
-  std::lock_guard lock(impl.pool_mu);
-  auto& list = impl.pool[c->key];
-  list.push_back(std::move(c));
-  if (list.size() > impl.options.max_idle_per_host) {
-    evicted = std::move(list.front());
-    list.erase(list.begin());
-  }
-}
 
 /// TCP connect to the route's first hop (resolving a name first), then the CONNECT tunnel if any,
 /// all before `deadline`.
@@ -336,7 +300,7 @@ AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::ex
     const asio::any_io_executor strand = co_await asio::this_coro::executor;
     auto wd = std::make_shared<Watchdog>(strand);
     for (int attempt = 0;; ++attempt) {
-      AsyncConnectionPtr c = attempt == 0 ? take_idle(impl, key) : nullptr;
+      AsyncConnectionPtr c = attempt == 0 ? impl.pool.take(key, impl.options.idle_timeout) : nullptr;
       const bool reused = c != nullptr;
       if (!reused) {
         c = std::make_unique<AsyncConnection>(impl.ex);
@@ -354,7 +318,7 @@ AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::ex
         out.ec = ex.ec;
         co_return out;
       }
-      if (ex.reusable) put_idle(impl, std::move(c));
+      if (ex.reusable) impl.pool.put(std::move(c), impl.options.max_idle_per_host);
       out.value = std::move(ex.response);
       co_return out;
     }
@@ -373,10 +337,6 @@ AZID_DECL std::size_t AsyncHttpsTransport::connections_opened() const noexcept {
   return impl_->opened.load(std::memory_order_relaxed);
 }
 
-AZID_DECL void AsyncHttpsTransport::close_idle() noexcept {
-  decltype(impl_->pool) dropped;
-  std::lock_guard lock(impl_->pool_mu);
-  dropped.swap(impl_->pool);
-}
+AZID_DECL void AsyncHttpsTransport::close_idle() noexcept { impl_->pool.clear(); }
 
 AZID_END

@@ -314,6 +314,62 @@ inline Route route_for(const TransportState& state, const HttpRequest& request, 
   return route;
 }
 
+/// Idle kept-alive connections by pool slot, most recently used last; both transports keep one.
+/// `Ptr` owns a connection with a `key` and an `idle_since`. Connections are closed (destroyed)
+/// outside the lock.
+template <class Ptr>
+class IdlePool {
+ public:
+  /// The most recently parked live connection for `key`, or null; older-than-`max_idle` ones are closed.
+  Ptr take(const std::string& key, std::chrono::milliseconds max_idle) {
+    std::vector<Ptr> expired;  // declared before the lock: closed after it is released
+    Ptr found;
+    std::lock_guard lock(mutex_);
+    auto it = idle_.find(key);
+    if (it == idle_.end()) return nullptr;
+    auto& list = it->second;
+    const auto now = steady::now();
+    while (!list.empty()) {
+      Ptr c = std::move(list.back());  // most recently used: likeliest to be alive
+      list.pop_back();
+      if (now - c->idle_since > max_idle) {
+        expired.push_back(std::move(c));
+        continue;
+      }
+      found = std::move(c);
+      break;
+    }
+    if (list.empty()) idle_.erase(it);
+    return found;
+  }
+
+  /// Parks `c`; the oldest of its slot is closed when the slot holds more than `max_per_key`.
+  void put(Ptr c, std::size_t max_per_key) {
+    if (max_per_key == 0) return;
+    Ptr evicted;  // declared before the lock: closed after it is released
+    c->idle_since = steady::now();
+    std::lock_guard lock(mutex_);
+    auto& list = idle_[c->key];
+    list.push_back(std::move(c));
+    if (list.size() > max_per_key) {
+      evicted = std::move(list.front());
+      list.erase(list.begin());
+    }
+  }
+
+  void clear() noexcept {
+    std::unordered_map<std::string, std::vector<Ptr>> dropped;
+    {
+      std::lock_guard lock(mutex_);
+      dropped.swap(idle_);
+    }
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::vector<Ptr>> idle_;
+};
+
 /// The pool slot of a connection. Pinned and unpinned connections never share one: a connection
 /// accepted by a pin was never chain-verified.
 inline std::string pool_key(const Url& url, const Route& route, const std::string& pin) {
@@ -663,44 +719,8 @@ inline int open_connected(const addrinfo* ai, steady::time_point deadline, bool&
 
 /// Everything the blocking transport keeps besides the shared state: its idle connections.
 struct BlockingState : TransportState {
-  std::mutex mutex;  // guards idle
-  std::unordered_map<std::string, std::vector<ConnectionPtr>> idle;
+  IdlePool<ConnectionPtr> pool;
 };
-
-inline ConnectionPtr take_idle(BlockingState& impl, const std::string& key) {
-  std::vector<ConnectionPtr> expired;  // closed after the lock is released
-  ConnectionPtr found;
-  std::lock_guard lock(impl.mutex);
-  auto it = impl.idle.find(key);
-  if (it == impl.idle.end()) return nullptr;
-  auto& list = it->second;
-  const auto now = steady::now();
-  while (!list.empty()) {
-    ConnectionPtr c = std::move(list.back());  // most recently used: likeliest to be alive
-    list.pop_back();
-    if (now - c->idle_since > impl.options.idle_timeout) {
-      expired.push_back(std::move(c));
-      continue;
-    }
-    found = std::move(c);
-    break;
-  }
-  if (list.empty()) impl.idle.erase(it);
-  return found;
-}
-
-inline void put_idle(BlockingState& impl, ConnectionPtr c) {
-  if (impl.options.max_idle_per_host == 0) return;
-  ConnectionPtr evicted;  // declared before the lock: closed after it is released
-  c->idle_since = steady::now();
-  std::lock_guard lock(impl.mutex);
-  auto& list = impl.idle[c->key];
-  list.push_back(std::move(c));
-  if (list.size() > impl.options.max_idle_per_host) {
-    evicted = std::move(list.front());
-    list.erase(list.begin());
-  }
-}
 
 /// TCP connect to the route's first hop within `deadline`, then the CONNECT tunnel if any.
 inline std::error_code connect(TransportState& impl, Connection& c, const Url& url, const Route& route,
@@ -811,7 +831,7 @@ AZID_DECL HttpResponse HttpsTransport::send(const HttpRequest& request, std::err
 
   try {
     for (int attempt = 0;; ++attempt) {
-      ConnectionPtr c = attempt == 0 ? take_idle(impl, key) : nullptr;
+      ConnectionPtr c = attempt == 0 ? impl.pool.take(key, impl.options.idle_timeout) : nullptr;
       const bool reused = c != nullptr;
       steady::time_point deadline;
       if (reused) {
@@ -833,7 +853,7 @@ AZID_DECL HttpResponse HttpsTransport::send(const HttpRequest& request, std::err
         }
         return {};
       }
-      if (ex.reusable) put_idle(impl, std::move(c));
+      if (ex.reusable) impl.pool.put(std::move(c), impl.options.max_idle_per_host);
       return std::move(ex.response);
     }
   } catch (const std::system_error&) {
@@ -846,12 +866,6 @@ AZID_DECL std::size_t HttpsTransport::connections_opened() const noexcept {
   return impl_->opened.load(std::memory_order_relaxed);
 }
 
-AZID_DECL void HttpsTransport::close_idle() noexcept {
-  decltype(impl_->idle) dropped;
-  {
-    std::lock_guard lock(impl_->mutex);
-    dropped.swap(impl_->idle);
-  }
-}
+AZID_DECL void HttpsTransport::close_idle() noexcept { impl_->pool.clear(); }
 
 AZID_END
