@@ -515,9 +515,11 @@ TEST_SUITE("async") {
     o.token_file_path = file;
     o.cache.retry_delay = seconds(0);
     WorkloadIdentityCredential<AsyncEmuPlatform> cred(o, f.platform);
+    static_assert(detail::HasAsyncExecutor<WorkloadIdentityCredential<AsyncEmuPlatform>>);
+    static_assert(detail::HasAsyncExecutor<AzurePipelinesCredential<AsyncEmuPlatform>>);
     auto get = [&] {
       std::optional<TokenResult> r;
-      async_try_get_token(f.io.get_executor(), cred, vault(), [&](TokenResult x) { r = std::move(x); });
+      async_try_get_token(cred, vault(), [&](TokenResult x) { r = std::move(x); });  // the platform's executor
       f.run();
       REQUIRE(r);
       return std::move(*r);
@@ -538,7 +540,7 @@ TEST_SUITE("async") {
     static_assert(is_native_async_v<AzurePipelinesCredential<AsyncEmuPlatform>>);
     auto get = [&](const AzurePipelinesCredential<AsyncEmuPlatform>& cred) {
       std::optional<TokenResult> r;
-      async_try_get_token(f.io.get_executor(), cred, vault(), [&](TokenResult x) { r = std::move(x); });
+      async_try_get_token(cred, vault(), [&](TokenResult x) { r = std::move(x); });  // the platform's executor
       f.run();
       REQUIRE(r);
       return std::move(*r);

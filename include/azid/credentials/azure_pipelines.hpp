@@ -56,6 +56,8 @@ class AzurePipelinesCredential {
         connect_timeout_(options.connect_timeout),
         timeout_(options.timeout) {}
 
+  [[nodiscard]] const P& platform() const noexcept { return client_.platform(); }
+
   /// A token, or the reason there is none (no exceptions for authentication failures).
   [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const {
     return client_.get(

@@ -52,7 +52,8 @@ class WorkloadIdentityCredential {
   /// Never throws for missing or malformed environment values (they surface at get_token).
   /// @throws std::invalid_argument for an invalid `options.tenant_id` or an
   /// `options.authority_host` that is not https.
-  explicit WorkloadIdentityCredential(WorkloadIdentityCredentialOptions options = {}, P platform = P{}) {
+  explicit WorkloadIdentityCredential(WorkloadIdentityCredentialOptions options = {}, P platform = P{})
+      : platform_(std::move(platform)) {
     if (!options.tenant_id.empty() && !detail::valid_tenant_id(options.tenant_id))
       throw std::invalid_argument(std::string(detail::invalid_tenant_message));
     if (!options.authority_host.empty()) {
@@ -60,7 +61,7 @@ class WorkloadIdentityCredential {
       if (!detail::normalize_authority(options.authority_host, why))
         throw std::invalid_argument(std::string(name) + ": " + why);
     }
-    const auto& env = platform.environment();
+    const auto& env = platform_.environment();
     auto pick = [&](std::string& value, std::string_view var) {
       if (value.empty()) value = env.get(var).value_or("");
     };
@@ -75,7 +76,7 @@ class WorkloadIdentityCredential {
       if (auto list = env.get(names::azure_additionally_allowed_tenants))
         options.additionally_allowed_tenants = detail::split_tenant_list(*list);
     try {
-      client_.emplace(name, std::move(platform), options.tenant_id, options.client_id, options);
+      client_.emplace(name, platform_, options.tenant_id, options.client_id, options);
     } catch (const std::invalid_argument& e) {
       invalid_ = e.what();  // AZURE_TENANT_ID or AZURE_AUTHORITY_HOST is malformed
       return;
@@ -102,6 +103,9 @@ class WorkloadIdentityCredential {
   /// configured, ClientAuthenticationError when the file cannot be read or the STS refuses.
   [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const { return try_get_token(ctx).value(); }
 
+  /// The platform (a handle: the client inside shares it), configured or not.
+  [[nodiscard]] const P& platform() const noexcept { return platform_; }
+
  private:
   static std::string unconfigured_message(const WorkloadIdentityCredentialOptions& o) {
     std::string missing;
@@ -119,6 +123,7 @@ class WorkloadIdentityCredential {
            "https://aka.ms/azsdk/python/identity/workloadidentitycredential/troubleshoot";
   }
 
+  P platform_;
   std::optional<detail::ConfidentialClient<P>> client_;
   std::optional<detail::TokenFile> token_file_;
   std::string unavailable_;
