@@ -62,6 +62,17 @@ TEST_SUITE("token_json") {
       REQUIRE(t.refresh_on);
       CHECK(duration_cast<seconds>(*t.refresh_on - t0).count() == 43199);
     }
+    SUBCASE("a refresh_in of 0 (integer or 0e308) is ignored: the half life applies") {
+      for (const char* body : {R"({"access_token":"x","expires_in":86398,"refresh_in":0})",
+                               R"({"access_token":"x","expires_in":"86398","refresh_in":0e308})"}) {
+        detail::ParsedToken p;
+        REQUIRE_FALSE(detail::parse_token_json(body, p));
+        AccessToken t;
+        REQUIRE_FALSE(detail::make_access_token(std::move(p), t0, t));
+        REQUIRE(t.refresh_on);
+        CHECK(duration_cast<seconds>(*t.refresh_on - t0).count() == 43199);
+      }
+    }
     SUBCASE("half life at 2 h") {
       detail::ParsedToken p;
       REQUIRE_FALSE(detail::parse_token_json(R"({"access_token":"x","expires_in":7200})", p));

@@ -380,7 +380,8 @@ AZID_DECL std::error_code make_access_token(ParsedToken&& parsed, std::chrono::s
   out.refresh_on.reset();
   if (parsed.refresh_on && *parsed.refresh_on > now_s && *parsed.refresh_on < expires_on) {
     out.refresh_on = system_clock::time_point{seconds{*parsed.refresh_on}};
-  } else if (parsed.refresh_in && now_s + *parsed.refresh_in < expires_on) {
+  } else if (parsed.refresh_in && *parsed.refresh_in > 0 && now_s + *parsed.refresh_in < expires_on) {
+    // (A refresh_in of 0 would make the token due for refresh the moment it arrives: ignored.)
     out.refresh_on = system_clock::time_point{seconds{now_s + *parsed.refresh_in}};
   } else if (expires_on - now_s >= 7200) {
     out.refresh_on = system_clock::time_point{seconds{now_s + (expires_on - now_s) / 2}};
