@@ -70,6 +70,30 @@ TEST_SUITE("token_cache") {
     CHECK(fetches == 4);
   }
 
+  TEST_CASE("keys: a request with many scopes matches in any order") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    int fetches = 0;
+    auto fetch = [&] {
+      ++fetches;
+      return make_token(clock, hours(1));
+    };
+    std::vector<std::string> reversed, permuted, other;
+    for (int i = 0; i < 1000; ++i) reversed.push_back("scope" + std::to_string(999 - i));
+    for (int i = 0; i < 1000; ++i) permuted.push_back("scope" + std::to_string((i * 7) % 1000));
+    other = permuted;
+    other[500] = "scope-x";
+    TokenRequestContext a, b, c;
+    a.scopes = reversed;
+    b.scopes = permuted;
+    c.scopes = other;
+    (void)cache.get_or_fetch(a, "t", clock, fetch);
+    (void)cache.get_or_fetch(b, "t", clock, fetch);
+    CHECK(fetches == 1);
+    (void)cache.get_or_fetch(c, "t", clock, fetch);
+    CHECK(fetches == 2);
+  }
+
   TEST_CASE("a token within 5 minutes of expiry is refreshed") {
     testing::ManualClock clock;
     TokenCache cache;

@@ -2,6 +2,24 @@
 // per thread), and the expiry text formats. Included only by token_json.hpp (header-only) or src.hpp.
 #pragma once
 
+// Besides the kernel On-Demand parsing runs (the "builtin" one the compiler flags allow), simdjson.h
+// carries inline copies of every other x86-64 kernel. Only libsimdjson's runtime dispatch (the DOM
+// parser, compiled inside the library) uses them; azid never does. Leaving out the kernels these
+// flags cannot select keeps about 0.5 s of parsing out of every header-only TU (bench/README.md).
+// A kernel the flags could select is kept, so On-Demand is the same as without this; nothing
+// changes when simdjson.h came first or the kernel macro is already set, and
+// AZID_KEEP_SIMDJSON_KERNELS turns it off.
+#if !defined(SIMDJSON_H) && !defined(AZID_KEEP_SIMDJSON_KERNELS) && defined(__x86_64__)
+#if !defined(SIMDJSON_IMPLEMENTATION_ICELAKE) && !defined(__AVX512F__)
+#define SIMDJSON_IMPLEMENTATION_ICELAKE 0
+#endif
+#if !defined(SIMDJSON_IMPLEMENTATION_HASWELL) && !defined(__AVX2__)
+#define SIMDJSON_IMPLEMENTATION_HASWELL 0
+#endif
+#if !defined(SIMDJSON_IMPLEMENTATION_WESTMERE) && !defined(__SSE4_2__)
+#define SIMDJSON_IMPLEMENTATION_WESTMERE 0
+#endif
+#endif
 #include <simdjson.h>
 
 #include <cctype>
