@@ -38,7 +38,8 @@ TEST_SUITE("certificate_emulator") {
       std::string password;
     };
     for (const Case& k : {Case{"app.pem", c.pem, ""}, Case{"enc.pem", c.encrypted_pem, c.password},
-                          Case{"app.pfx", c.pkcs12, c.password}, Case{"open.pfx", c.pkcs12_no_password, ""}}) {
+                          Case{"app.pfx", c.pkcs12, c.password}, Case{"open.pfx", c.pkcs12_no_password, ""},
+                          Case{"legacy.pfx", c.pkcs12_legacy, c.password}}) {
       CAPTURE(k.file);
       CertificateCredentialOptions o;
       o.password = k.password;

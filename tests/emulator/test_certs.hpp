@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
+#include <openssl/provider.h>
 #include <openssl/x509.h>
 
 #include <atomic>
@@ -32,6 +33,10 @@ struct TestCert {
   std::string pkcs12;             ///< key + certificate, protected by `password`
   std::string pkcs12_no_password; ///< key + certificate, empty password
   std::string pkcs12_no_key;      ///< certificate only, protected by `password`
+  /// key + certificate + one more (CA) certificate, as OpenSSL 1.x wrote PKCS#12: certificates
+  /// under RC2-40 (OpenSSL 3 reads that only with its legacy provider), key under 3DES, SHA-1 MAC
+  std::string pkcs12_legacy;
+  std::string legacy_ca_der;      ///< the extra certificate in pkcs12_legacy, DER
   std::string der;                ///< the certificate's DER
 };
 
@@ -107,6 +112,27 @@ inline std::string pkcs12(EVP_PKEY* key, X509* cert, const char* password) {
   return drain(bio.get());
 }
 
+inline std::string pkcs12_legacy(EVP_PKEY* key, X509* cert, X509* extra, const char* password) {
+  // The writer needs RC2 too: a private library context with the legacy provider.
+  static OSSL_LIB_CTX* const legacy = [] {
+    OSSL_LIB_CTX* c = OSSL_LIB_CTX_new();
+    check(c != nullptr && OSSL_PROVIDER_load(c, "default") != nullptr && OSSL_PROVIDER_load(c, "legacy") != nullptr,
+          "loading OpenSSL's legacy provider (libssl3's ossl-modules/legacy.so)");
+    return c;
+  }();
+  STACK_OF(X509)* ca = sk_X509_new_null();
+  check(ca != nullptr && sk_X509_push(ca, extra) > 0, "sk_X509_push");
+  std::unique_ptr<PKCS12, P12Free> p12(PKCS12_create_ex(password, "azid legacy", key, cert, ca,
+                                                        NID_pbe_WithSHA1And3_Key_TripleDES_CBC,
+                                                        NID_pbe_WithSHA1And40BitRC2_CBC, 2048, 1, 0, legacy, nullptr));
+  sk_X509_free(ca);
+  check(p12 != nullptr, "PKCS12_create_ex (legacy)");
+  check(PKCS12_set_mac(p12.get(), password, -1, nullptr, 0, 2048, EVP_sha1()) == 1, "PKCS12_set_mac");
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  check(bio && i2d_PKCS12_bio(bio.get(), p12.get()) == 1, "i2d_PKCS12_bio");
+  return drain(bio.get());
+}
+
 inline TestCert make_rsa(const char* cn) {
   PkeyPtr key(EVP_RSA_gen(2048));
   check(key != nullptr, "EVP_RSA_gen");
@@ -119,6 +145,17 @@ inline TestCert make_rsa(const char* cn) {
   t.pkcs12 = pkcs12(key.get(), cert.get(), t.password.c_str());
   t.pkcs12_no_password = pkcs12(key.get(), cert.get(), "");
   t.pkcs12_no_key = pkcs12(nullptr, cert.get(), t.password.c_str());
+  {
+    PkeyPtr other_key(EVP_RSA_gen(2048));
+    check(other_key != nullptr, "EVP_RSA_gen");
+    X509Ptr other = self_signed(other_key.get(), "azid legacy CA");
+    t.pkcs12_legacy = pkcs12_legacy(key.get(), cert.get(), other.get(), t.password.c_str());
+    unsigned char* d = nullptr;
+    const int n = i2d_X509(other.get(), &d);
+    check(n > 0, "i2d_X509");
+    t.legacy_ca_der.assign(reinterpret_cast<const char*>(d), static_cast<std::size_t>(n));
+    OPENSSL_free(d);
+  }
   unsigned char* der = nullptr;
   const int len = i2d_X509(cert.get(), &der);
   check(len > 0, "i2d_X509");

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
@@ -109,6 +110,26 @@ TEST_SUITE("crypto") {
       REQUIRE(m.chain_der().size() == 1);
       CHECK(m.chain_der()[0] == c.der);
     }
+  }
+
+  TEST_CASE("PKCS#12 encrypted with RC2 (OpenSSL 1.x, older Windows exports) is read in a private context") {
+    const auto& c = azid_test::registered_cert();
+    CertificateMaterial m;
+    std::string error;
+    REQUIRE_MESSAGE(load_certificate(c.pkcs12_legacy, c.password, m, error), error);
+    CHECK(m.thumbprint_sha1() == sha(EVP_sha1(), c.der));
+    REQUIRE(m.chain_der().size() == 2);
+    CHECK(m.chain_der()[0] == c.der);
+    CHECK(m.chain_der()[1] == c.legacy_ca_der);
+    std::string sign_error;
+    CHECK_FALSE(m.sign(JwsAlgorithm::rs256, "header.payload", sign_error).empty());
+    CHECK(sign_error.empty());
+    // The application's default context was not widened: RC2 is still not available there.
+    EVP_CIPHER* rc2 = EVP_CIPHER_fetch(nullptr, "RC2-40-CBC", nullptr);
+    CHECK(rc2 == nullptr);
+    EVP_CIPHER_free(rc2);
+    ERR_clear_error();
+    CHECK(load_error(c.pkcs12_legacy, "wrong password").find("wrong password?") != std::string::npos);
   }
 
   TEST_CASE("unusable certificate data gets a clear reason and never the password") {

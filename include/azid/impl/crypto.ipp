@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
+#include <openssl/provider.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
@@ -225,6 +226,98 @@ inline bool load_pem(std::string_view data, std::string_view password, Certifica
   return finish(std::move(key), std::move(certs), out, error);
 }
 
+// OpenSSL 3 decrypts RC2 (what OpenSSL 1.x used for the certificate bag of every PKCS#12 file it
+// exported, and what older Windows exports use) only with its legacy provider. Loading that into the
+// application's default context would widen what the whole program accepts, so azid loads it once
+// into a private library context used for nothing but decoding such a file. Null when the legacy
+// provider is not installed (OPENSSL_MODULES, or the system's ossl-modules directory).
+inline OSSL_LIB_CTX* legacy_context() noexcept {
+  static OSSL_LIB_CTX* const ctx = []() -> OSSL_LIB_CTX* {
+    OSSL_LIB_CTX* c = OSSL_LIB_CTX_new();
+    if (c == nullptr) return nullptr;
+    if (OSSL_PROVIDER_load(c, "default") == nullptr || OSSL_PROVIDER_load(c, "legacy") == nullptr) {
+      OSSL_LIB_CTX_free(c);  // also unloads a provider that did load
+      return nullptr;
+    }
+    return c;  // kept for the life of the process
+  }();
+  return ctx;
+}
+
+// Makes `ctx` this thread's default library context until destroyed (PKCS12_parse has no
+// library-context argument; other threads are not affected).
+class DefaultContextScope {
+ public:
+  explicit DefaultContextScope(OSSL_LIB_CTX* ctx) noexcept : previous_(OSSL_LIB_CTX_set0_default(ctx)) {}
+  ~DefaultContextScope() {
+    if (previous_ != nullptr) OSSL_LIB_CTX_set0_default(previous_);
+  }
+  DefaultContextScope(const DefaultContextScope&) = delete;
+  DefaultContextScope& operator=(const DefaultContextScope&) = delete;
+  [[nodiscard]] bool active() const noexcept { return previous_ != nullptr; }
+
+ private:
+  OSSL_LIB_CTX* previous_;
+};
+
+// A key or certificate decoded in the legacy context, read again in the default one, so nothing
+// the credential keeps depends on the legacy context.
+inline PkeyPtr reimport(EVP_PKEY* key) {
+  unsigned char* der = nullptr;
+  const int len = i2d_PrivateKey(key, &der);
+  if (len <= 0) return nullptr;
+  const unsigned char* p = der;
+  PkeyPtr copy(d2i_AutoPrivateKey(nullptr, &p, len));
+  OPENSSL_clear_free(der, static_cast<std::size_t>(len));
+  return copy;
+}
+inline X509Ptr reimport(X509* cert) {
+  unsigned char* der = nullptr;
+  const int len = i2d_X509(cert, &der);
+  if (len <= 0) return nullptr;
+  const unsigned char* p = der;
+  X509Ptr copy(d2i_X509(nullptr, &p, len));
+  OPENSSL_free(der);
+  return copy;
+}
+
+// PKCS12_parse under the legacy context; the results are re-read in the default context.
+inline bool parse_pkcs12_legacy(std::string_view data, const char* password, PkeyPtr& key,
+                                std::vector<X509Ptr>& certs) {
+  OSSL_LIB_CTX* legacy = legacy_context();
+  if (legacy == nullptr) return false;
+  EVP_PKEY* raw_key = nullptr;
+  X509* raw_cert = nullptr;
+  STACK_OF(X509)* raw_ca = nullptr;
+  {
+    DefaultContextScope scope(legacy);
+    if (!scope.active()) return false;
+    BioPtr bio = memory_bio(data);
+    P12Ptr p12(bio ? d2i_PKCS12_bio(bio.get(), nullptr) : nullptr);
+    if (!p12 || PKCS12_parse(p12.get(), password, &raw_key, &raw_cert, &raw_ca) != 1) return false;
+  }
+  PkeyPtr legacy_key(raw_key);
+  X509Ptr legacy_cert(raw_cert);
+  bool ok = true;
+  if (legacy_key) {
+    key = reimport(legacy_key.get());
+    ok = key != nullptr;
+  }
+  if (legacy_cert) {
+    certs.push_back(reimport(legacy_cert.get()));
+    ok = ok && certs.back() != nullptr;
+  }
+  if (raw_ca != nullptr) {
+    while (X509* c = sk_X509_shift(raw_ca)) {
+      X509Ptr legacy_ca(c);
+      certs.push_back(reimport(c));
+      ok = ok && certs.back() != nullptr;
+    }
+    sk_X509_free(raw_ca);
+  }
+  return ok;
+}
+
 inline bool load_pkcs12(std::string_view data, std::string_view password, CertificateMaterial::Parts& out,
                         std::string& error) {
   BioPtr bio = memory_bio(data);
@@ -253,21 +346,29 @@ inline bool load_pkcs12(std::string_view data, std::string_view password, Certif
   EVP_PKEY* raw_key = nullptr;
   X509* raw_cert = nullptr;
   STACK_OF(X509)* raw_ca = nullptr;
-  if (PKCS12_parse(p12.get(), chosen, &raw_key, &raw_cert, &raw_ca) != 1) {
-    // The usual cause is a file exported with RC2 or 3DES, which OpenSSL 3 only reads with its
-    // legacy provider; loading that is the application's call, not a library's.
-    error =
-        "is a PKCS#12 file that could not be decoded (Failed to deserialize certificate in PEM or PKCS12 format); "
-        "if it was exported with legacy RC2/3DES encryption, re-export it with AES-256 "
-        "(openssl pkcs12 -export -keypbe AES-256-CBC -certpbe AES-256-CBC) or as PEM";
-    return false;
-  }
-  PkeyPtr key(raw_key);
+  PkeyPtr key;
   std::vector<X509Ptr> certs;
-  if (raw_cert != nullptr) certs.emplace_back(raw_cert);
-  if (raw_ca != nullptr) {
-    while (X509* c = sk_X509_shift(raw_ca)) certs.emplace_back(c);
-    sk_X509_free(raw_ca);
+  if (PKCS12_parse(p12.get(), chosen, &raw_key, &raw_cert, &raw_ca) == 1) {
+    key.reset(raw_key);
+    if (raw_cert != nullptr) certs.emplace_back(raw_cert);
+    if (raw_ca != nullptr) {
+      while (X509* c = sk_X509_shift(raw_ca)) certs.emplace_back(c);
+      sk_X509_free(raw_ca);
+    }
+  } else {
+    // Usually a bag encrypted with RC2 (legacy_context above).
+    ERR_clear_error();
+    if (!parse_pkcs12_legacy(data, chosen, key, certs)) {
+      error = legacy_context() != nullptr
+                  ? "is a PKCS#12 file that could not be decoded (Failed to deserialize certificate in PEM or PKCS12 "
+                    "format); re-export it with AES-256 (openssl pkcs12 -export -keypbe AES-256-CBC -certpbe "
+                    "AES-256-CBC) or as PEM"
+                  : "is a PKCS#12 file that could not be decoded (Failed to deserialize certificate in PEM or PKCS12 "
+                    "format); if it was exported with legacy RC2 encryption, install OpenSSL's legacy provider "
+                    "(legacy.so in the ossl-modules directory, or set OPENSSL_MODULES), or re-export it with AES-256 "
+                    "(openssl pkcs12 -export -keypbe AES-256-CBC -certpbe AES-256-CBC) or as PEM";
+      return false;
+    }
   }
   if (!key || certs.empty()) {
     error = !key ? "is a PKCS#12 file without a private key (Your PFX file shall contain both private key and cert)"
