@@ -26,7 +26,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <type_traits>
 
 #include "azid/core/error_code.hpp"
 #include "azid/detail/token_json.hpp"
@@ -35,19 +39,22 @@ AZID_BEGIN
 namespace detail {
 namespace json_impl {
 
-// simdjson reads up to SIMDJSON_PADDING bytes past the end; copy into a padded per-thread buffer
-// (token bodies are a few KiB; the copy is noise next to the network round trip).
-inline simdjson::padded_string_view padded(std::string_view body) {
-  thread_local std::string buffer;
-  buffer.reserve(body.size() + simdjson::SIMDJSON_PADDING);
-  buffer.assign(body.data(), body.size());
-  return simdjson::padded_string_view(buffer.data(), buffer.size(), buffer.capacity());
-}
-
-inline simdjson::ondemand::parser& parser() {
-  thread_local simdjson::ondemand::parser p;
-  return p;
-}
+// What the walker (below) hands a visitor for each value. `raw` is the value's JSON text (trailing
+// whitespace dropped; an object or array whole). `text` is a string's unescaped characters, and
+// `raw` for any other kind. A number is `integer` (int_value) when it fits 64 bits, else `real`;
+// `bad` marks a string with a broken escape or a number that reads as neither.
+enum class Kind : unsigned char { string, number, boolean, null, object, array };
+struct Value {
+  Kind kind = Kind::null;
+  bool bad = false;
+  bool integer = false;
+  long long int_value = 0;
+  double real = 0;
+  std::string_view raw;
+  std::string_view text;
+};
+enum class Step : unsigned char { next, stop, fail };
+using Visit = Step (*)(void* state, std::string_view key, const Value& v);
 
 inline bool all_digits(std::string_view s) noexcept {
   if (s.empty() || s.size() > 18) return false;
@@ -64,50 +71,23 @@ inline long long digits_value(std::string_view s) noexcept {
 
 // A number, or a string of decimal digits, as whole seconds within [0, limit].
 // Sets `bad` when the value is present but unusable.
-inline std::optional<long long> seconds_value(simdjson::ondemand::value v, long long limit, bool allow_text_date,
-                                              bool& bad) {
-  simdjson::ondemand::json_type t;
-  if (v.type().get(t)) {
-    bad = true;
+inline std::optional<long long> seconds_value(const Value& v, long long limit, bool allow_text_date, bool& bad) {
+  if (v.kind == Kind::number && !v.bad) {
+    if (v.integer) {
+      if (v.int_value >= 0 && v.int_value <= limit) return v.int_value;
+    } else if (std::isfinite(v.real) && v.real >= 0 && v.real <= static_cast<double>(limit)) {
+      return static_cast<long long>(v.real);
+    }
+  } else if (v.kind == Kind::string && !v.bad) {
+    if (all_digits(v.text)) {
+      const long long x = digits_value(v.text);
+      if (x <= limit) return x;
+    } else if (allow_text_date) {
+      if (auto e = parse_expiry_text(v.text)) return e;
+    }
+  } else if (v.kind == Kind::null) {
     return std::nullopt;
   }
-  if (t == simdjson::ondemand::json_type::number) {
-    int64_t i = 0;
-    if (!v.get_int64().get(i)) {
-      if (i < 0 || i > limit) {
-        bad = true;
-        return std::nullopt;
-      }
-      return static_cast<long long>(i);
-    }
-    double d = 0;
-    if (v.get_double().get(d) || !std::isfinite(d) || d < 0 || d > static_cast<double>(limit)) {
-      bad = true;
-      return std::nullopt;
-    }
-    return static_cast<long long>(d);
-  }
-  if (t == simdjson::ondemand::json_type::string) {
-    std::string_view s;
-    if (v.get_string().get(s)) {
-      bad = true;
-      return std::nullopt;
-    }
-    if (all_digits(s)) {
-      long long x = digits_value(s);
-      if (x > limit) {
-        bad = true;
-        return std::nullopt;
-      }
-      return x;
-    }
-    if (allow_text_date) {
-      if (auto e = parse_expiry_text(s)) return e;
-    }
-    bad = true;
-    return std::nullopt;
-  }
-  if (t == simdjson::ondemand::json_type::null) return std::nullopt;
   bad = true;
   return std::nullopt;
 }
@@ -238,31 +218,122 @@ inline std::optional<long long> parse_rfc1123(std::string_view text) {
   return to_epoch(y, mo, d, h, mi, s, 0);
 }
 
-// True when nothing but whitespace follows the value just read (this simdjson has no at_end()).
-inline bool fully_consumed(simdjson::ondemand::document& doc) noexcept {
-  const char* loc = nullptr;
-  return doc.current_location().get(loc) != simdjson::SUCCESS;
+// The walker below is the only code that touches simdjson: every reader in this file is a visitor
+// of plain values, so simdjson's On-Demand code is compiled once, not once per reader.
+
+inline std::string_view trim_json_space(std::string_view s) noexcept {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
 }
 
-// The JSON text of any value (this simdjson has raw_json() on objects and arrays only).
-inline simdjson::error_code raw_value(simdjson::ondemand::value v, std::string_view& out) noexcept {
+// A value read by `read_value`. False when its type cannot even be told (not JSON there).
+inline bool read_value(simdjson::ondemand::value v, Value& out) noexcept {
   using simdjson::ondemand::json_type;
   json_type t;
-  if (auto e = v.type().get(t)) return e;
-  if (t == json_type::object) {
-    simdjson::ondemand::object o;
-    if (auto e = v.get_object().get(o)) return e;
-    return o.raw_json().get(out);
+  if (v.type().get(t)) return false;
+  switch (t) {
+    case json_type::object: {
+      out.kind = Kind::object;
+      simdjson::ondemand::object o;
+      if (v.get_object().get(o) || o.raw_json().get(out.raw)) return false;
+      out.text = out.raw = trim_json_space(out.raw);
+      return true;
+    }
+    case json_type::array: {
+      out.kind = Kind::array;
+      simdjson::ondemand::array a;
+      if (v.get_array().get(a) || a.raw_json().get(out.raw)) return false;
+      out.text = out.raw = trim_json_space(out.raw);
+      return true;
+    }
+    case json_type::string:
+      out.kind = Kind::string;
+      out.raw = trim_json_space(v.raw_json_token());
+      out.bad = v.get_string().get(out.text) != simdjson::SUCCESS;
+      return true;
+    case json_type::number: {
+      out.kind = Kind::number;
+      out.text = out.raw = trim_json_space(v.raw_json_token());
+      int64_t i = 0;
+      if (v.get_int64().get(i) == simdjson::SUCCESS) {
+        out.integer = true;
+        out.int_value = i;
+      } else {
+        out.bad = v.get_double().get(out.real) != simdjson::SUCCESS;
+      }
+      return true;
+    }
+    case json_type::boolean:
+      out.kind = Kind::boolean;
+      break;
+    case json_type::null:
+      out.kind = Kind::null;
+      break;
   }
-  if (t == json_type::array) {
-    simdjson::ondemand::array a;
-    if (auto e = v.get_array().get(a)) return e;
-    return a.raw_json().get(out);
+  out.text = out.raw = trim_json_space(v.raw_json_token());
+  return true;
+}
+
+// One parser and padded copy of the input per nesting level and thread: a visitor may walk a
+// nested value's text while the walk that handed it over is still going. (simdjson reads up to
+// SIMDJSON_PADDING bytes past the end, hence the copy; bodies here are a few KiB.)
+struct WalkSlot {
+  simdjson::ondemand::parser parser;
+  std::string buffer;
+};
+inline thread_local int walk_depth = 0;
+
+[[gnu::noinline]] inline bool walk(std::string_view body, bool array, void* state, Visit visit) {
+  thread_local WalkSlot slots[2];
+  std::unique_ptr<WalkSlot> own;  // deeper than two levels: a parser of its own
+  WalkSlot* slot = walk_depth < 2 ? &slots[walk_depth] : (own = std::make_unique<WalkSlot>()).get();
+  struct Level {
+    Level() noexcept { ++walk_depth; }
+    ~Level() { --walk_depth; }
+  } level;
+  slot->buffer.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+  slot->buffer.assign(body.data(), body.size());
+  const simdjson::padded_string_view input(slot->buffer.data(), slot->buffer.size(), slot->buffer.capacity());
+  simdjson::ondemand::document doc;
+  if (slot->parser.iterate(input).get(doc)) return false;
+  if (array) {
+    simdjson::ondemand::array arr;
+    if (doc.get_array().get(arr)) return false;
+    for (auto element : arr) {
+      simdjson::ondemand::value v;
+      Value x;
+      if (element.get(v) || !read_value(v, x)) return false;
+      const Step step = visit(state, {}, x);
+      if (step == Step::fail) return false;
+      if (step == Step::stop) return true;
+    }
+  } else {
+    simdjson::ondemand::object obj;
+    if (doc.get_object().get(obj)) return false;
+    for (auto field : obj) {
+      std::string_view key;
+      if (field.unescaped_key().get(key)) return false;
+      simdjson::ondemand::value v;
+      Value x;
+      if (field.value().get(v) || !read_value(v, x)) return false;
+      const Step step = visit(state, key, x);
+      if (step == Step::fail) return false;
+      if (step == Step::stop) return true;
+    }
   }
-  out = v.raw_json_token();
-  while (!out.empty() && (out.back() == ' ' || out.back() == '\n' || out.back() == '\r' || out.back() == '\t'))
-    out.remove_suffix(1);
-  return simdjson::SUCCESS;
+  // Nothing but whitespace may follow (this simdjson has no at_end()).
+  const char* rest = nullptr;
+  return doc.current_location().get(rest) != simdjson::SUCCESS;
+}
+
+// walk() with a lambda (or any callable taking (key, value) and returning Step) as the visitor.
+template <class F>
+bool walk_object(std::string_view body, F&& f) {
+  return walk(body, false, &f, [](void* st, std::string_view k, const Value& v) { return (*static_cast<std::remove_reference_t<F>*>(st))(k, v); });
+}
+template <class F>
+bool walk_array(std::string_view body, F&& f) {
+  return walk(body, true, &f, [](void* st, std::string_view k, const Value& v) { return (*static_cast<std::remove_reference_t<F>*>(st))(k, v); });
 }
 
 }  // namespace json_impl
@@ -282,26 +353,19 @@ AZID_DECL std::optional<long long> parse_expiry_text(std::string_view text) {
 }
 
 AZID_DECL std::error_code parse_token_json(std::string_view body, ParsedToken& out) {
-  using namespace simdjson;
+  using json_impl::Step;
   out = ParsedToken{};
-  ondemand::document doc;
-  if (json_impl::parser().iterate(json_impl::padded(body)).get(doc)) return make_error_code(errc::malformed_json);
-  ondemand::object obj;
-  if (doc.get_object().get(obj)) return make_error_code(errc::malformed_json);
-  bool have_token = false, bad_expiry = false;
-  for (auto field : obj) {
-    std::string_view key;
-    if (field.unescaped_key().get(key)) return make_error_code(errc::malformed_json);
-    ondemand::value v;
-    if (field.value().get(v)) return make_error_code(errc::malformed_json);
+  bool have_token = false, bad_expiry = false, wrong_type = false;
+  const bool ok = json_impl::walk_object(body, [&](std::string_view key, const json_impl::Value& v) {
     if (key == "access_token" || key == "accessToken" || key == "token") {
-      std::string_view s;
-      if (v.get_string().get(s)) return make_error_code(errc::malformed_json);
-      out.access_token.assign(s);
-      have_token = !s.empty();
+      if (v.kind != json_impl::Kind::string || v.bad) {
+        wrong_type = true;
+        return Step::fail;
+      }
+      out.access_token.assign(v.text);
+      have_token = !v.text.empty();
     } else if (key == "token_type" || key == "tokenType") {
-      std::string_view s;
-      if (!v.get_string().get(s)) out.token_type.assign(s);
+      if (v.kind == json_impl::Kind::string && !v.bad) out.token_type.assign(v.text);
     } else if (key == "expires_on" || key == "expiresOn") {
       out.expires_on = json_impl::seconds_value(v, max_epoch_seconds, true, bad_expiry);
     } else if (key == "expires_in" || key == "expiresIn") {
@@ -310,35 +374,23 @@ AZID_DECL std::error_code parse_token_json(std::string_view body, ParsedToken& o
       out.refresh_in = json_impl::seconds_value(v, max_duration_seconds, false, bad_expiry);
     } else if (key == "refresh_on") {
       out.refresh_on = json_impl::seconds_value(v, max_epoch_seconds, true, bad_expiry);
-    } else {
-      // Consume the value so a syntax error anywhere in the object is noticed.
-      std::string_view raw;
-      if (json_impl::raw_value(v, raw)) return make_error_code(errc::malformed_json);
     }
-  }
-  if (!json_impl::fully_consumed(doc)) return make_error_code(errc::malformed_json);
+    return Step::next;
+  });
+  if (!ok || wrong_type) return make_error_code(errc::malformed_json);
   if (!have_token) return make_error_code(errc::missing_field);
   if (bad_expiry) return make_error_code(errc::invalid_expiry);
   return {};
 }
 
 AZID_DECL bool parse_sts_error(std::string_view body, StsError& out) {
-  using namespace simdjson;
+  using json_impl::Step;
   out = StsError{};
-  ondemand::document doc;
-  if (json_impl::parser().iterate(json_impl::padded(body)).get(doc)) return false;
-  ondemand::object obj;
-  if (doc.get_object().get(obj)) return false;
   bool any = false;
-  for (auto field : obj) {
-    std::string_view key;
-    if (field.unescaped_key().get(key)) return false;
-    ondemand::value v;
-    if (field.value().get(v)) return false;
-    std::string_view s;
+  const bool ok = json_impl::walk_object(body, [&](std::string_view key, const json_impl::Value& v) {
     auto take = [&](std::string& dst) {
-      if (!v.get_string().get(s)) {
-        dst.assign(s);
+      if (v.kind == json_impl::Kind::string && !v.bad) {
+        dst.assign(v.text);
         any = true;
       }
     };
@@ -348,38 +400,28 @@ AZID_DECL bool parse_sts_error(std::string_view body, StsError& out) {
     else if (key == "trace_id") take(out.trace_id);
     else if (key == "timestamp") take(out.timestamp);
     else if (key == "suberror") take(out.suberror);
-    else if (key == "error_codes") {
-      ondemand::array arr;
-      if (!v.get_array().get(arr)) {
-        for (auto el : arr) {
-          int64_t code = 0;
-          if (!el.get_int64().get(code) && out.error_codes.size() < 16) out.error_codes.push_back(code);
-        }
-      }
-    } else {
-      std::string_view raw;
-      if (json_impl::raw_value(v, raw)) return false;
+    else if (key == "error_codes" && v.kind == json_impl::Kind::array) {
+      // Integers only, at most 16; a damaged element ends the list.
+      (void)json_impl::walk_array(v.raw, [&](std::string_view, const json_impl::Value& el) {
+        if (out.error_codes.size() >= 16) return Step::stop;
+        if (el.kind == json_impl::Kind::number && el.integer) out.error_codes.push_back(el.int_value);
+        return Step::next;
+      });
     }
-  }
-  if (!json_impl::fully_consumed(doc)) return false;
-  return any && !out.error.empty();
+    return Step::next;
+  });
+  return ok && any && !out.error.empty();
 }
 
 AZID_DECL std::optional<std::string> json_string_member(std::string_view body, std::string_view name) {
-  using namespace simdjson;
-  ondemand::document doc;
-  if (json_impl::parser().iterate(json_impl::padded(body)).get(doc)) return std::nullopt;
-  ondemand::object obj;
-  if (doc.get_object().get(obj)) return std::nullopt;
-  for (auto field : obj) {
-    std::string_view key;
-    if (field.unescaped_key().get(key)) return std::nullopt;
-    if (key != name) continue;
-    std::string_view s;
-    if (field.value().get_string().get(s)) return std::nullopt;
-    return std::string(s);
-  }
-  return std::nullopt;
+  using json_impl::Step;
+  std::optional<std::string> found;
+  (void)json_impl::walk_object(body, [&](std::string_view key, const json_impl::Value& v) {
+    if (key != name) return Step::next;
+    if (v.kind == json_impl::Kind::string && !v.bad) found.emplace(v.text);
+    return Step::stop;
+  });
+  return found;
 }
 
 AZID_DECL std::error_code make_access_token(ParsedToken&& parsed, std::chrono::system_clock::time_point request_time,
@@ -435,61 +477,39 @@ AZID_DECL std::string json_quote(std::string_view s) {
 }
 
 AZID_DECL std::optional<std::string> merge_cae_capability(std::string_view claims) {
-  using namespace simdjson;
+  using json_impl::Step;
   static constexpr std::string_view capability = "\"xms_cc\":{\"values\":[\"CP1\"]}";
-  // The document is iterated while the output is built, so keep a private copy of the input.
-  padded_string input(claims);
-  ondemand::parser p;
-  ondemand::document doc;
-  if (p.iterate(input).get(doc)) return std::nullopt;
-  ondemand::object obj;
-  if (doc.get_object().get(obj)) return std::nullopt;
   std::string out = "{";
   bool first = true, saw_access_token = false;
-  for (auto field : obj) {
-    std::string_view key;
-    if (field.unescaped_key().get(key)) return std::nullopt;
-    const std::string k(key);
-    ondemand::value v;
-    if (field.value().get(v)) return std::nullopt;
+  const bool ok = json_impl::walk_object(claims, [&](std::string_view key, const json_impl::Value& v) {
     if (!first) out.push_back(',');
     first = false;
-    out += json_quote(k);
+    out += json_quote(key);
     out.push_back(':');
-    if (k == "access_token") {
-      saw_access_token = true;
-      ondemand::object inner;
-      if (v.get_object().get(inner)) return std::nullopt;
-      out.push_back('{');
-      bool inner_first = true;
-      for (auto f2 : inner) {
-        std::string_view k2;
-        if (f2.unescaped_key().get(k2)) return std::nullopt;
-        const std::string key2(k2);
-        std::string_view raw;
-        ondemand::value v2;
-        if (f2.value().get(v2) || json_impl::raw_value(v2, raw)) return std::nullopt;
-        if (key2 == "xms_cc") continue;
-        if (!inner_first) out.push_back(',');
-        inner_first = false;
-        out += json_quote(key2);
-        out.push_back(':');
-        while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t'))
-          raw.remove_suffix(1);
-        out.append(raw);
-      }
-      if (!inner_first) out.push_back(',');
-      out.append(capability);
-      out.push_back('}');
-    } else {
-      std::string_view raw;
-      if (json_impl::raw_value(v, raw)) return std::nullopt;
-      while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\r' || raw.back() == '\t'))
-        raw.remove_suffix(1);
-      out.append(raw);
+    if (key != "access_token") {
+      out.append(v.raw);
+      return Step::next;
     }
-  }
-  if (!json_impl::fully_consumed(doc)) return std::nullopt;
+    saw_access_token = true;
+    if (v.kind != json_impl::Kind::object) return Step::fail;
+    out.push_back('{');
+    bool inner_first = true;
+    const bool inner_ok = json_impl::walk_object(v.raw, [&](std::string_view k2, const json_impl::Value& v2) {
+      if (k2 == "xms_cc") return Step::next;
+      if (!inner_first) out.push_back(',');
+      inner_first = false;
+      out += json_quote(k2);
+      out.push_back(':');
+      out.append(v2.raw);
+      return Step::next;
+    });
+    if (!inner_ok) return Step::fail;
+    if (!inner_first) out.push_back(',');
+    out.append(capability);
+    out.push_back('}');
+    return Step::next;
+  });
+  if (!ok) return std::nullopt;
   if (!saw_access_token) {
     if (!first) out.push_back(',');
     out += "\"access_token\":{";
