@@ -226,7 +226,7 @@ inline std::string_view trim_json_space(std::string_view s) noexcept {
   return s;
 }
 
-// A value read by `read_value`. False when its type cannot even be told (not JSON there).
+// Reads `v` into `out`. False when its type cannot even be told (not JSON there).
 inline bool read_value(simdjson::ondemand::value v, Value& out) noexcept {
   using simdjson::ondemand::json_type;
   json_type t;
@@ -283,6 +283,10 @@ struct WalkSlot {
 };
 inline thread_local int walk_depth = 0;
 
+// Reads `body` as one JSON object (one array when `array`) and hands each member (each element,
+// with an empty key) to `visit`, in order. False when `body` is not one, when a value cannot be
+// read, when anything but whitespace follows, or when `visit` answers Step::fail; Step::stop ends
+// the walk early as a success, without reading the rest.
 [[gnu::noinline]] inline bool walk(std::string_view body, bool array, void* state, Visit visit) {
   thread_local WalkSlot slots[2];
   std::unique_ptr<WalkSlot> own;  // deeper than two levels: a parser of its own
