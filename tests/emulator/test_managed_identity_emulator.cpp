@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include "azid/credentials/managed_identity.hpp"
 #include "azid/detail/token_json.hpp"
 #include "azid/platform/file_reader.hpp"
@@ -374,6 +376,33 @@ TEST_SUITE("managed_identity_emulator") {
     CHECK_FALSE(p.logged(std::string(5000, 'k')));
     std::error_code ignored;
     fs::remove_all(outside, ignored);
+  }
+
+  TEST_CASE("Azure Arc: the key is read with PosixFileReader::read_regular, which judges the file it opened") {
+    // arc_key_file checks the path first; read_regular makes the same refusals on the descriptor it
+    // reads from, so a link or FIFO swapped in after the check is still refused.
+    azid_test::TempDir dir;
+    const std::string good = dir.write("good.key", "k3y");
+    const std::string big = dir.write("big.key", std::string(5000, 'k'));
+    fs::create_symlink(good, dir.path("link.key"));
+    fs::create_directory(dir.path("dir.key"));
+    REQUIRE(::mkfifo(dir.path("fifo.key").c_str(), 0600) == 0);
+    const PosixFileReader files;
+    std::error_code ec;
+    CHECK(files.read_regular(good, detail::msi::arc_key_max_bytes, ec) == "k3y");
+    CHECK_FALSE(ec);
+    CHECK(files.read_regular(dir.path("link.key"), detail::msi::arc_key_max_bytes, ec).empty());
+    CHECK(ec == make_error_code(errc::file_read_failed));
+    CHECK(files.read(dir.path("link.key"), detail::msi::arc_key_max_bytes, ec) == "k3y");  // read() follows it
+    CHECK(files.read_regular(dir.path("dir.key"), detail::msi::arc_key_max_bytes, ec).empty());
+    CHECK(ec == make_error_code(errc::file_read_failed));
+    // A FIFO with no writer: refused at once, not waited on.
+    CHECK(files.read_regular(dir.path("fifo.key"), detail::msi::arc_key_max_bytes, ec).empty());
+    CHECK(ec == make_error_code(errc::file_read_failed));
+    CHECK(files.read_regular(big, detail::msi::arc_key_max_bytes, ec).empty());
+    CHECK(ec == make_error_code(errc::file_too_large));
+    CHECK(files.read_regular(dir.path("absent.key"), detail::msi::arc_key_max_bytes, ec).empty());
+    CHECK(ec == make_error_code(errc::file_not_found));
   }
 
   TEST_CASE("Azure Arc: a key path with a NUL or other control character is refused, not truncated") {

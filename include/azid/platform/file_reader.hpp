@@ -7,6 +7,10 @@
 #include <string>
 #include <system_error>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "azid/config.hpp"
 #include "azid/core/error_code.hpp"
 
@@ -44,6 +48,46 @@ struct PosixFileReader {
       }
     }
     std::fclose(f);
+    return out;
+  }
+
+  /// Like read(), for a secret in a folder the credential has already judged (Azure Arc's key
+  /// file): refuses a symbolic link or anything but a regular file at the moment of opening
+  /// (O_NOFOLLOW, then fstat of the descriptor it reads from), so the path cannot be swapped
+  /// between that check and this read. Never blocks on a FIFO.
+  [[nodiscard]] std::string read_regular(const std::string& path, std::size_t max_bytes, std::error_code& ec) const {
+    ec.clear();
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+      ec = (errno == ENOENT || errno == ENOTDIR) ? make_error_code(errc::file_not_found)
+                                                  : make_error_code(errc::file_read_failed);
+      return {};
+    }
+    std::string out;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ec = make_error_code(errc::file_read_failed);
+    } else if (static_cast<unsigned long long>(st.st_size) > max_bytes) {
+      ec = make_error_code(errc::file_too_large);
+    } else {
+      char buf[4096];
+      for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+          ec = make_error_code(errc::file_read_failed);
+          break;
+        }
+        if (n == 0) break;
+        if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
+          ec = make_error_code(errc::file_too_large);
+          break;
+        }
+        out.append(buf, static_cast<std::size_t>(n));
+      }
+      if (ec) out.clear();
+    }
+    ::close(fd);
     return out;
   }
 };

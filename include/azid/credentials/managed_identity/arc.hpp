@@ -81,7 +81,12 @@ class AzureArc {
     std::string path;
     if (auto r = detail::msi::arc_key_file(challenge, key_dir_, path); r.failure() != Failure::none) return r;
     std::error_code ec;
-    key = platform.files().read(path, detail::msi::arc_key_max_bytes, ec);
+    // A reader that can refuse a symbolic link at open time (PosixFileReader) closes the window
+    // between arc_key_file's checks and this read; test doubles only have read().
+    if constexpr (requires { platform.files().read_regular(path, detail::msi::arc_key_max_bytes, ec); })
+      key = platform.files().read_regular(path, detail::msi::arc_key_max_bytes, ec);
+    else
+      key = platform.files().read(path, detail::msi::arc_key_max_bytes, ec);
     if (ec) {
       return TokenResult::failed(detail::msi::credential_name, std::string(detail::msi::credential_name) +
                                                                    " authentication failed. The Azure Arc key file " +
