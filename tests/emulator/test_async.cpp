@@ -869,6 +869,24 @@ TEST_SUITE("async_managed_identity") {
       check_native_source(e, p, io, ManagedIdentitySource::service_fabric, token_path, 1, quick());
       CHECK(e.requests().back().tls);
       CHECK(e.requests().back().header("Secret") == "fabric-secret-value");
+      CHECK_FALSE(e.requests().back().query_param("token_sha256_to_refresh"));
+      // A claims request names the cached token it replaces, as the blocking path does.
+      Mi cred(quick(), p);
+      std::optional<TokenResult> first, second;
+      async_try_get_token(cred, vault(), [&](TokenResult x) { first = std::move(x); });
+      io.restart();
+      io.run_for(seconds(30));
+      REQUIRE(first);
+      REQUIRE(first->ok());
+      TokenRequestContext challenged = vault();
+      challenged.claims = R"({"access_token":{"nbf":{"essential":true,"value":"1700000000"}}})";
+      async_try_get_token(cred, challenged, [&](TokenResult x) { second = std::move(x); });
+      io.restart();
+      io.run_for(seconds(30));
+      REQUIRE(second);
+      CHECK(second->ok());
+      CHECK(e.requests().back().query_param("token_sha256_to_refresh") ==
+            detail::msi::sha256_hex(first->token().token));
     }
     SUBCASE("wrong pin") {
       pin[0] = pin[0] == '0' ? '1' : '0';

@@ -469,6 +469,58 @@ TEST_SUITE("managed_identity_emulator") {
     }
   }
 
+  TEST_CASE("Service Fabric: a claims request names the token it replaces; other sources and requests do not") {
+    emu::Options so;
+    so.metadata_host = emu::MetadataHost::service_fabric;
+    emu::Emulator e(so);
+    e.set_identity_header("fabric-secret-value");
+    MiPlatform p;
+    p.environment().set("IDENTITY_ENDPOINT", e.base_url() + token_path);
+    p.environment().set("IDENTITY_HEADER", "fabric-secret-value");
+    p.environment().set("IDENTITY_SERVER_THUMBPRINT", e.server_certificate_thumbprint());
+    Cred cred(quick(), p);
+    TokenRequestContext challenged = vault();
+    challenged.claims = R"({"access_token":{"nbf":{"essential":true,"value":"1700000000"}}})";
+
+    // No cached token yet: nothing to name.
+    const TokenResult first = cred.try_get_token(challenged);
+    REQUIRE_MESSAGE(first.ok(), message(first));
+    REQUIRE(e.requests().size() == 1);
+    CHECK_FALSE(e.requests()[0].query_param("token_sha256_to_refresh"));
+    // A plain request: the cached token, no request at all.
+    CHECK(cred.try_get_token(vault()).token().token == first.token().token);
+    CHECK(e.requests().size() == 1);
+    // A claims request while that token is cached: its SHA-256, lower-case hex, computed here
+    // independently with OpenSSL.
+    e.clear_requests();
+    REQUIRE(cred.try_get_token(challenged).ok());
+    unsigned char md[32];
+    unsigned int n = 0;
+    const std::string& t = first.token().token;
+    REQUIRE(EVP_Digest(t.data(), t.size(), md, &n, EVP_sha256(), nullptr) == 1);
+    std::string expected;
+    for (unsigned int i = 0; i < n; ++i) {
+      char b[3];
+      std::snprintf(b, sizeof b, "%02x", md[i]);
+      expected += b;
+    }
+    REQUIRE(e.requests().size() == 1);
+    CHECK(e.requests()[0].query_param("token_sha256_to_refresh") == expected);
+    CHECK(e.requests()[0].query_param("api-version") == "2019-07-01-preview");
+    // The token's hash is all that travels, never the token.
+    CHECK_FALSE(has(e.requests()[0].target, t));
+
+    // IMDS with a cached token and a claims request: no such parameter (Service Fabric only).
+    emu::Emulator imds(plain());
+    MiPlatform ip;
+    ip.environment().set("AZURE_POD_IDENTITY_AUTHORITY_HOST", imds.base_url());
+    Cred on_vm(quick(), ip);
+    REQUIRE(on_vm.try_get_token(vault()).ok());
+    REQUIRE(on_vm.try_get_token(challenged).ok());
+    REQUIRE(imds.requests().size() == 2);
+    CHECK_FALSE(imds.requests()[1].query_param("token_sha256_to_refresh"));
+  }
+
   TEST_CASE("Cloud Shell: a form POST for the signed-in user's token") {
     emu::Emulator e(plain());
     MiPlatform p;

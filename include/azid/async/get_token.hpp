@@ -495,7 +495,9 @@ struct ManagedIdentityAsync {
       co_return cred.try_get_token(ctx);
     const ManagedIdentityCredentialOptions& o = cred.options_;
     const std::string resource = msi::resource_from_scope(ctx.scopes.front());
-    const msi::Call call{resource, cred.id_, o.within_default_chain, o.connect_timeout, o.timeout, o.retry, o.imds};
+    const std::string refresh_sha256 = cred.refresh_hint(ctx);
+    const msi::Call call{resource, cred.id_, o.within_default_chain, o.connect_timeout,
+                         o.timeout, o.retry,  o.imds,                 refresh_sha256};
     const P& platform = cred.platform_;
     TokenResult result = co_await cached_async(
         Cred::name, cred.cache_, ctx, std::string_view{}, platform.clock(), [&]() -> asio::awaitable<TokenResult> {

@@ -122,6 +122,21 @@ class TokenCache {
     return miss(ctx, tenant, clock, std::forward<Fetch>(fetch));
   }
 
+  /// The unexpired token cached under `ctx`'s key (its claims aside), or null: what a claims
+  /// request is about to replace. Takes the entry's lock; not for the hit path.
+  [[nodiscard]] std::shared_ptr<const AccessToken> current(const TokenRequestContext& ctx, std::string_view tenant,
+                                                           std::chrono::system_clock::time_point now) const {
+    Entry* e = find_published(ctx, tenant);
+    if (e == nullptr) {
+      std::shared_lock lk(s_->map_mu);
+      for (auto& candidate : s_->entries)
+        if (matches(*candidate, ctx, tenant)) e = candidate.get();
+    }
+    if (e == nullptr) return nullptr;
+    std::lock_guard lk(e->mu);
+    return e->token && e->token->expires_on > now ? e->token : nullptr;
+  }
+
   /// Drops every cached token.
   void clear() const {
     std::unique_lock lk(s_->map_mu);

@@ -157,11 +157,21 @@ class ManagedIdentityCredential {
      ...);
   }
 
-  TokenResult fetch(const TokenRequestContext& ctx) const {
+  /// For a claims request to Service Fabric: the SHA-256 of the cached token it replaces
+  /// (detail::msi::Call::refresh_sha256). Empty otherwise.
+  std::string refresh_hint(const TokenRequestContext& ctx) const {
+    if (ctx.claims.empty()) return {};
+    const bool service_fabric =
+        std::visit([](const auto& s) { return std::is_same_v<std::decay_t<decltype(s)>, mi::ServiceFabric>; }, source_);
+    if (!service_fabric) return {};
+    const auto replaced = cache_.current(ctx, std::string_view{}, platform_.clock().now());
+    return replaced ? detail::msi::sha256_hex(replaced->token) : std::string();
+  }
+
+  TokenResult fetch(const TokenRequestContext& ctx, std::string_view refresh_sha256) const {
     const std::string resource = detail::msi::resource_from_scope(ctx.scopes.front());
-    const detail::msi::Call call{
-        resource,       id_,          options_.within_default_chain, options_.connect_timeout, options_.timeout,
-        options_.retry, options_.imds};
+    const detail::msi::Call call{resource,         id_,            options_.within_default_chain, options_.connect_timeout,
+                                 options_.timeout, options_.retry, options_.imds,                 refresh_sha256};
     return std::visit(
         [&](const auto& s) -> TokenResult {
           using S = std::decay_t<decltype(s)>;
@@ -252,7 +262,9 @@ TokenResult ManagedIdentityCredential<P, Sources...>::try_get_token(const TokenR
   }
   if (!identity_error_.empty()) return TokenResult::invalid_argument(name, identity_error_);
   // Managed identity lives in one tenant: a requested tenant is ignored (caching-and-tenants.md §5).
-  TokenResult result = cache_.get_or_fetch(ctx, std::string_view{}, platform_.clock(), [&] { return fetch(ctx); });
+  const std::string refresh_sha256 = refresh_hint(ctx);
+  TokenResult result =
+      cache_.get_or_fetch(ctx, std::string_view{}, platform_.clock(), [&] { return fetch(ctx, refresh_sha256); });
   const Logger& log = platform_.logger();
   if (result.ok()) {
     if (log.enabled(LogLevel::debug)) log.write(LogLevel::debug, std::string(name) + ".get_token succeeded");

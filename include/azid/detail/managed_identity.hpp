@@ -39,7 +39,14 @@ struct Call {
   std::chrono::milliseconds timeout;
   const RetryOptions& retry;
   const ImdsOptions& imds;
+  /// Lower-case hex SHA-256 of the cached token a claims request replaces, or empty. Service
+  /// Fabric sends it as `token_sha256_to_refresh` (caching-and-tenants.md §3), so its local token
+  /// service fetches a new token instead of answering with the one the resource refused.
+  std::string_view refresh_sha256;
 };
+
+/// Lower-case hex SHA-256 of `data`.
+AZID_DECL std::string sha256_hex(std::string_view data);
 
 /// Per-credential memory shared by all threads: the IMDS probe's verdict and failures that
 /// later calls repeat without I/O (managed-identity.md §4.2, §4.3: a failed probe and a 400).

@@ -67,6 +67,7 @@ class ServiceFabric {
     req.url = endpoint_;
     detail::msi::append_query(req.url, "api-version", names::service_fabric_api_version);
     detail::msi::append_query(req.url, "resource", c.resource);
+    if (!c.refresh_sha256.empty()) detail::msi::append_query(req.url, "token_sha256_to_refresh", c.refresh_sha256);
     req.headers.set("Secret", header_);
     req.pinned_thumbprint = thumbprint_;
     return req;
