@@ -129,8 +129,12 @@ class TokenCache {
     Entry* e = find_published(ctx, tenant);
     if (e == nullptr) {
       std::shared_lock lk(s_->map_mu);
-      for (auto& candidate : s_->entries)
-        if (matches(*candidate, ctx, tenant)) e = candidate.get();
+      for (auto& candidate : s_->entries) {
+        if (matches(*candidate, ctx, tenant)) {
+          e = candidate.get();
+          break;
+        }
+      }
     }
     if (e == nullptr) return nullptr;
     std::lock_guard lk(e->mu);

@@ -1,6 +1,8 @@
-// azid/detail/base64.hpp: base64 and base64url (RFC 4648), encode and lenient decode (light).
+// azid/detail/base64.hpp: base64 and base64url (RFC 4648), encode and lenient decode, and lower-case
+// hex (light).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,6 +12,18 @@
 
 AZID_BEGIN
 namespace detail {
+
+/// `n` bytes as lower-case hex (digests: thumbprints, token hashes).
+[[nodiscard]] inline std::string hex_lower(const unsigned char* bytes, std::size_t n) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * n);
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(hex[bytes[i] >> 4]);
+    out.push_back(hex[bytes[i] & 15]);
+  }
+  return out;
+}
 
 /// Encodes `in`; `url` selects the URL-safe alphabet without padding (JWT), else standard with padding.
 [[nodiscard]] inline std::string base64_encode(std::string_view in, bool url) {

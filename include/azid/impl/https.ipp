@@ -43,6 +43,7 @@
 #include <openssl/x509v3.h>
 
 #include "azid/core/error_code.hpp"
+#include "azid/detail/base64.hpp"
 #include "azid/detail/http1.hpp"
 #include "azid/detail/url.hpp"
 #include "azid/transport/https.hpp"
@@ -164,13 +165,7 @@ inline bool matches_pin(X509* cert, std::string_view pin) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (X509_digest(cert, md, digest, &len) != 1) return false;
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string got;
-  for (unsigned int i = 0; i < len; ++i) {
-    got.push_back(hex[digest[i] >> 4]);
-    got.push_back(hex[digest[i] & 0x0f]);
-  }
-  return got == want;
+  return hex_lower(digest, len) == want;
 }
 
 /// Peer and host-name verification (or none, for a pinned endpoint) and SNI on a fresh TLS

@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "azid/core/error_code.hpp"
+#include "azid/detail/base64.hpp"
 #include "azid/detail/managed_identity.hpp"
 #include "azid/detail/names.hpp"
 #include "azid/detail/token_json.hpp"
@@ -331,14 +332,7 @@ AZID_DECL std::string sha256_hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   if (EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr) != 1) return {};
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * n);
-  for (unsigned int i = 0; i < n; ++i) {
-    out.push_back(hex[md[i] >> 4]);
-    out.push_back(hex[md[i] & 15]);
-  }
-  return out;
+  return hex_lower(md, n);
 }
 
 AZID_DECL TokenResult arc_key_file(const HttpResponse& challenge, std::string_view key_directory, std::string& path) {
