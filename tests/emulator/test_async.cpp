@@ -680,6 +680,54 @@ TEST_SUITE("async") {
     REQUIRE(order.size() == 2);
     CHECK(order.front() == "timer");  // the executor kept running while the call blocked
   }
+
+  TEST_CASE("without a native path, a cache hit still completes with one post and no thread") {
+    Fixture f;
+    azid_test::EmuPlatform sync_platform(trust(f.emu));
+    using SyncSecret = ClientSecretCredential<azid_test::EmuPlatform>;
+    SyncSecret cred(tenant, client, secret, f.options(), sync_platform);
+    const AccessToken first = cred.get_token(vault());  // cached by the blocking API
+    auto one_post = [&](const auto& c) {
+      std::optional<AccessToken> got;
+      async_get_token(f.io.get_executor(), c, vault(), [&](std::error_code ec, AccessToken t) {
+        CHECK_FALSE(ec);
+        got = std::move(t);
+      });
+      CHECK_FALSE(got);
+      f.io.restart();
+      CHECK(f.io.poll() == 1);  // a thread would need the coroutine, its timer and a post back
+      REQUIRE(got);
+      CHECK(got->token == first.token);
+    };
+    one_post(cred);
+    // A sticky chain that settled on that member answers from its cache the same way.
+    ChainOptions sticky;
+    sticky.sticky = true;
+    Chain<Unavailable, SyncSecret> chain(sticky, Unavailable{}, SyncSecret(tenant, client, secret, f.options(), sync_platform));
+    REQUIRE(chain.get_token(vault()).token != first.token);  // its own member, its own cache
+    CHECK(chain.selected() == 1);
+    std::optional<TokenResult> r;
+    async_try_get_token(f.io.get_executor(), chain, vault(), [&](TokenResult x) { r = std::move(x); });
+    f.io.restart();
+    CHECK(f.io.poll() == 1);
+    REQUIRE(r);
+    CHECK(r->ok());
+    // Inside a walk (not sticky), the blocking member's hit is answered on the executor: one
+    // poll() finishes it, with no thread to wait for.
+    Chain<SyncSecret, Unavailable> walk(SyncSecret(tenant, client, secret, f.options(), sync_platform), Unavailable{});
+    const AccessToken walked = walk.get_token(vault());
+    std::optional<AccessToken> again;
+    async_get_token(f.io.get_executor(), walk, vault(), [&](std::error_code ec, AccessToken t) {
+      CHECK_FALSE(ec);
+      again = std::move(t);
+    });
+    CHECK_FALSE(again);
+    f.io.restart();
+    f.io.poll();
+    REQUIRE(again);
+    CHECK(again->token == walked.token);
+    CHECK(f.token_requests() == 3);  // one per credential instance, none from the asynchronous calls
+  }
 }
 
 TEST_SUITE("async_managed_identity") {

@@ -464,6 +464,8 @@ template <class C>
 asio::awaitable<TokenResult> blocking_async(const C& cred, TokenRequestContext ctx);
 template <class C>
 asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestContext ctx);
+template <class C>
+std::optional<TokenResult> cached_hit(const C& cred, const TokenRequestContext& ctx);
 
 /// ManagedIdentityCredential, natively for every source: IMDS (VMs, scale sets, AKS pod
 /// identity), App Service and Functions, Azure Arc, Service Fabric, Cloud Shell, Azure ML, and
@@ -552,45 +554,6 @@ struct is_dev_tool<AzureDeveloperCliCredential<P>> : std::true_type {};
 template <class P>
 struct is_dev_tool<AzurePowerShellCredential<P>> : std::true_type {};
 
-/// A fresh cached token for `ctx`, looked up as the blocking hit path does (no lock, no I/O), or
-/// nothing. Lets the initiating function complete a hit without starting a coroutine.
-template <class C>
-std::optional<TokenResult> cached_hit(const C& cred, const TokenRequestContext& ctx) {
-  if constexpr (NativeConfidential<C>) {
-    // The planning call returns the token on a hit and captures a plan (no I/O) otherwise.
-    ConfidentialPlan plan;
-    TokenResult r;
-    {
-      PlanScope scope(plan);
-      r = cred.try_get_token(ctx);
-    }
-    if (r.ok() && !plan.captured) return r;  // this thread's slot held it
-    if (plan.captured) {  // the token may still be cached, just not yet seen by this thread
-      using P = typename confidential_platform<C>::type;
-      const P& platform = *static_cast<const P*>(plan.platform);
-      if (const auto* t = TokenCacheHitPath::find_or_refill(*plan.cache, ctx, plan.tenant, platform.clock()))
-        return TokenResult(*t);
-    }
-    return std::nullopt;
-  } else if constexpr (requires { ManagedIdentityAsync::cached(cred, ctx); }) {
-    return ManagedIdentityAsync::cached(cred, ctx);
-  } else if constexpr (is_dev_tool<C>::value) {
-    DevToolPlan plan;
-    {
-      DevToolPlanScope scope(plan);
-      (void)cred.try_get_token(ctx);
-    }
-    if (plan.captured) {
-      if (const auto* t = TokenCacheHitPath::find_or_refill(*plan.cache, ctx, plan.tenant, cred.platform().clock()))
-        return TokenResult(*t);
-    }
-    return std::nullopt;
-  } else {
-    (void)cred;
-    (void)ctx;
-    return std::nullopt;
-  }
-}
 
 template <class C>
 struct is_managed_identity : std::false_type {};
@@ -734,6 +697,7 @@ asio::awaitable<TokenResult> blocking_call_async(std::string_view name, F call) 
 
 template <class C>
 asio::awaitable<TokenResult> blocking_async(const C& cred, TokenRequestContext ctx) {
+  if (std::optional<TokenResult> hit = cached_hit(cred, ctx)) co_return std::move(*hit);  // no thread
   // The callable is named, not a temporary of the co_await expression (see blocking_call_async).
   auto call = [&cred, c = std::move(ctx)] { return cred.try_get_token(c); };
   TokenResult r = co_await blocking_call_async(C::name, std::move(call));
@@ -867,6 +831,69 @@ struct DefaultAzureCredentialAsync {
   }
 };
 
+template <std::size_t I, class... Cs>
+std::optional<TokenResult> chain_member_hit(const Chain<Cs...>& chain, std::size_t index,
+                                            const TokenRequestContext& ctx) {
+  if constexpr (I < sizeof...(Cs)) {
+    if (index == I) return cached_hit(chain.template member<I>(), ctx);
+    return chain_member_hit<I + 1>(chain, index, ctx);
+  } else {
+    return std::nullopt;
+  }
+}
+
+/// A fresh cached token for `ctx`, looked up as the blocking hit path does (no lock, no I/O), or
+/// nothing. Lets the initiating function complete a hit without starting a coroutine, and the
+/// blocking fallback answer a hit without a thread.
+template <class C>
+std::optional<TokenResult> cached_hit(const C& cred, const TokenRequestContext& ctx) {
+  if constexpr (requires { typename confidential_platform<C>::type; }) {
+    // The planning call returns the token on a hit and captures a plan (no I/O) otherwise, on
+    // any platform: a blocking one too, whose misses alone need a thread.
+    ConfidentialPlan plan;
+    TokenResult r;
+    {
+      PlanScope scope(plan);
+      r = cred.try_get_token(ctx);
+    }
+    if (r.ok() && !plan.captured) return r;  // this thread's slot held it
+    if (plan.captured) {  // the token may still be cached, just not yet seen by this thread
+      using P = typename confidential_platform<C>::type;
+      const P& platform = *static_cast<const P*>(plan.platform);
+      if (const auto* t = TokenCacheHitPath::find_or_refill(*plan.cache, ctx, plan.tenant, platform.clock()))
+        return TokenResult(*t);
+    }
+    return std::nullopt;
+  } else if constexpr (requires { ManagedIdentityAsync::cached(cred, ctx); }) {
+    return ManagedIdentityAsync::cached(cred, ctx);
+  } else if constexpr (is_dev_tool<C>::value) {
+    DevToolPlan plan;
+    {
+      DevToolPlanScope scope(plan);
+      (void)cred.try_get_token(ctx);
+    }
+    if (plan.captured) {
+      if (const auto* t = TokenCacheHitPath::find_or_refill(*plan.cache, ctx, plan.tenant, cred.platform().clock()))
+        return TokenResult(*t);
+    }
+    return std::nullopt;
+  } else if constexpr (is_chain<C>::value) {
+    // A sticky chain that settled on a member answers from that member's cache, as
+    // Chain::try_get_token does; otherwise the walk decides, so no shortcut.
+    if (!cred.options().sticky) return std::nullopt;
+    const int s = cred.selected();
+    if (s < 0) return std::nullopt;
+    return chain_member_hit<0>(cred, static_cast<std::size_t>(s), ctx);
+  } else if constexpr (is_default_azure_credential<C>::value) {
+    if (!cred.configuration_error().empty()) return std::nullopt;
+    return cached_hit(DefaultAzureCredentialAsync::chain(cred), ctx);
+  } else {
+    (void)cred;
+    (void)ctx;
+    return std::nullopt;
+  }
+}
+
 /// The dispatch: native where the credential has a native path, else the blocking fallback.
 template <class C>
 asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestContext ctx) {
@@ -979,7 +1006,8 @@ inline constexpr bool is_native_async_v = detail::is_native_async<C>::value;
 /// EnvironmentCredential, AzurePipelinesCredential, ManagedIdentityCredential (every source), and chains and
 /// DefaultAzureCredential made of them (AZURE_TOKEN_CREDENTIALS applies), on a platform
 /// whose transport models AsyncTransport (AsyncPlatform), and chains of them. Every other credential runs its blocking try_get_token on a thread of its
-/// own and completes on `ex` (is_native_async_v says which applies).
+/// own and completes on `ex` (is_native_async_v says which applies), on a miss only: a hit of an
+/// azid credential on any platform, or of a sticky chain that settled on a member, is one post.
 ///
 /// `cred` must outlive the operation; `ctx` is copied.
 template <class C, class CompletionToken>
