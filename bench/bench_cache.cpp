@@ -27,10 +27,10 @@ using Cred = azid::ClientSecretCredential<SystemClockPlatform>;
 Cred& credential() {
   static Cred* c = [] {
     SystemClockPlatform p;
-    p.transport().push(200, R"({"token_type":"Bearer","expires_in":86399,"access_token":")" + std::string(1100, 'x') +
-                                R"("})");
-    auto* cred = new Cred("72f988bf-86f1-41af-91ab-2d7cd011db47", "11111111-2222-3333-4444-555555555555", "secret",
-                          {}, p);
+    p.transport().push(200, R"({"token_type":"Bearer","expires_in":86399,"access_token":")" +
+                                std::string(1100, 'x') + R"("})");
+    auto* cred = new Cred("72f988bf-86f1-41af-91ab-2d7cd011db47",
+                          "11111111-2222-3333-4444-555555555555", "secret", {}, p);
     azid::TokenRequestContext ctx;
     ctx.scopes = {"https://vault.azure.net/.default"};
     if (!cred->try_get_token(ctx).ok()) std::abort();

@@ -66,7 +66,8 @@ std::string raw_request() {
   const std::string endpoint = azid::detail::token_endpoint(emulator().authority_host(), tenant);
   std::string fields;
   azid::detail::append_form(fields, "client_secret", secret);
-  azid::HttpRequest r = azid::detail::make_client_credentials_request(endpoint, client, vault(), fields);
+  azid::HttpRequest r =
+      azid::detail::make_client_credentials_request(endpoint, client, vault(), fields);
   std::string out = "POST /" + tenant + "/oauth2/v2.0/token HTTP/1.1\r\nHost: 127.0.0.1:" +
                     std::to_string(emulator().port()) + "\r\n";
   for (const auto& [k, v] : r.headers.fields()) out += k + ": " + v + "\r\n";
@@ -94,7 +95,9 @@ class RawClient {
     const std::size_t head = asio::read_until(*stream_, asio::dynamic_buffer(buf_), "\r\n\r\n");
     const auto cl = buf_.find("Content-Length: ");
     const std::size_t len = cl == std::string::npos ? 0 : std::stoul(buf_.substr(cl + 16));
-    if (buf_.size() < head + len) asio::read(*stream_, asio::dynamic_buffer(buf_), asio::transfer_exactly(head + len - buf_.size()));
+    if (buf_.size() < head + len)
+      asio::read(*stream_, asio::dynamic_buffer(buf_),
+                 asio::transfer_exactly(head + len - buf_.size()));
     if (buf_.compare(0, 12, "HTTP/1.1 200") != 0) throw std::runtime_error("raw POST failed");
     if (fresh) {
       std::error_code ec;
@@ -186,7 +189,8 @@ void BM_ThunderingHerd64(benchmark::State& state) {
 struct AsyncHitSetup {
   asio::io_context io;
   azid::AsyncPlatform platform{io.get_executor(), options()};
-  azid::ClientSecretCredential<azid::AsyncPlatform> cred{tenant, client, secret, cred_options(), platform};
+  azid::ClientSecretCredential<azid::AsyncPlatform> cred{tenant, client, secret, cred_options(),
+                                                         platform};
   azid::TokenRequestContext ctx = vault();
   azid::AccessToken first;
   bool ok = false;
@@ -227,8 +231,9 @@ void BM_AsyncHit_AsyncGetToken(benchmark::State& state) {
     return;
   }
   for (auto _ : state) {
-    azid::async_get_token(s.cred, s.ctx,
-                          [](std::error_code, azid::AccessToken t) { benchmark::DoNotOptimize(t.token.data()); });
+    azid::async_get_token(s.cred, s.ctx, [](std::error_code, azid::AccessToken t) {
+      benchmark::DoNotOptimize(t.token.data());
+    });
     s.io.restart();
     s.io.run();
   }

@@ -36,7 +36,9 @@ struct Setup {
   std::vector<char*> envp;
   Setup() {
     emu.register_app({tenant, client, secret, false, {}});
-    cert_dir = (std::filesystem::temp_directory_path() / ("azid-bench-certs-" + std::to_string(::getpid()))).string();
+    cert_dir = (std::filesystem::temp_directory_path() /
+                ("azid-bench-certs-" + std::to_string(::getpid())))
+                   .string();
     std::filesystem::create_directories(cert_dir);
     FILE* f = std::fopen(emu.ca_file().c_str(), "r");
     X509* ca = f ? PEM_read_X509(f, nullptr, nullptr, nullptr) : nullptr;
@@ -47,8 +49,9 @@ struct Setup {
     X509_free(ca);
     std::filesystem::copy_file(emu.ca_file(), cert_dir + "/" + name,
                                std::filesystem::copy_options::overwrite_existing);
-    env_storage = {"PATH=/usr/bin:/bin", "SSL_CERT_DIR=" + cert_dir + ":/etc/ssl/certs", "AZURE_TENANT_ID=" + tenant,
-                   "AZURE_CLIENT_ID=" + client, "AZURE_CLIENT_SECRET=" + secret};
+    env_storage = {"PATH=/usr/bin:/bin", "SSL_CERT_DIR=" + cert_dir + ":/etc/ssl/certs",
+                   "AZURE_TENANT_ID=" + tenant, "AZURE_CLIENT_ID=" + client,
+                   "AZURE_CLIENT_SECRET=" + secret};
     for (auto& s : env_storage) envp.push_back(s.data());
     envp.push_back(nullptr);
   }
@@ -69,7 +72,8 @@ Setup& setup() {
 // shown by the /bin/true row.
 long run(std::vector<std::string> args, char** envp) {
   static const std::string rss_file =
-      (std::filesystem::temp_directory_path() / ("azid-bench-rss-" + std::to_string(::getpid()))).string();
+      (std::filesystem::temp_directory_path() / ("azid-bench-rss-" + std::to_string(::getpid())))
+          .string();
   args.insert(args.begin(), {"/usr/bin/time", "-f", "%M", "-o", rss_file});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -83,7 +87,8 @@ long run(std::vector<std::string> args, char** envp) {
   if (rc != 0) return -1;
   int status = 0;
   rusage ru{};
-  if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return -1;
+  if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return -1;
   long kib = -1;
   if (FILE* f = std::fopen(rss_file.c_str(), "r")) {
     if (std::fscanf(f, "%ld", &kib) != 1) kib = -1;
@@ -104,8 +109,8 @@ void BM_Startup_AzidToken(benchmark::State& state) {
   (void)run({"/bin/true"}, s.envp.data());
   long rss = 0;
   for (auto _ : state) {
-    rss = run({AZID_CLI_PATH, "token", "--credential", "client-secret", "--authority-host", s.emu.authority_host(),
-               "--scope", "https://vault.azure.net/.default"},
+    rss = run({AZID_CLI_PATH, "token", "--credential", "client-secret", "--authority-host",
+               s.emu.authority_host(), "--scope", "https://vault.azure.net/.default"},
               s.envp.data());
     if (rss < 0) state.SkipWithError("azid token failed");
   }

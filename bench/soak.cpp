@@ -40,14 +40,15 @@ const std::string tenant = "50a50a50-0000-4000-8000-000000000001";
 const std::string client = "50a50a50-0000-4000-8000-000000000002";
 const std::string secret = "soak-client-secret";
 constexpr const char* imds_path = "/metadata/identity/oauth2/token";
-const std::vector<std::string> scopes = {"https://vault.azure.net/.default", "https://storage.azure.com/.default",
+const std::vector<std::string> scopes = {"https://vault.azure.net/.default",
+                                         "https://storage.azure.com/.default",
                                          "https://management.azure.com/.default"};
 
 struct Config {
   int seconds = 300;
   int threads = 8;
-  int lifetime = 10;        // token lifetime the emulators issue
-  int refresh_offset = 3;   // the cache refreshes this long before expiry
+  int lifetime = 10;       // token lifetime the emulators issue
+  int refresh_offset = 3;  // the cache refreshes this long before expiry
 };
 
 Config parse(int argc, char** argv) {
@@ -55,16 +56,21 @@ Config parse(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const int v = std::atoi(argv[i + 1]);
-    if (k == "--seconds") c.seconds = v;
-    else if (k == "--threads") c.threads = v;
-    else if (k == "--lifetime") c.lifetime = v;
-    else if (k == "--refresh-offset") c.refresh_offset = v;
+    if (k == "--seconds")
+      c.seconds = v;
+    else if (k == "--threads")
+      c.threads = v;
+    else if (k == "--lifetime")
+      c.lifetime = v;
+    else if (k == "--refresh-offset")
+      c.refresh_offset = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       std::exit(64);
     }
   }
-  if (c.seconds < 1 || c.threads < 2 || c.lifetime <= c.refresh_offset + 2 || c.refresh_offset < 1) {
+  if (c.seconds < 1 || c.threads < 2 || c.lifetime <= c.refresh_offset + 2 ||
+      c.refresh_offset < 1) {
     std::fprintf(stderr, "bad options\n");
     std::exit(64);
   }
@@ -92,8 +98,8 @@ long rss_kib() {
 
 // What a failure handed to a caller was about.
 std::string kind_of(const std::string& m) {
-  for (const char* k : {"timed out", "connection closed", "429", "answered 5", "Multiple attempts", "gateway",
-                        "No response received", "Unexpected response"})
+  for (const char* k : {"timed out", "connection closed", "429", "answered 5", "Multiple attempts",
+                        "gateway", "No response received", "Unexpected response"})
     if (m.find(k) != std::string::npos) return k;
   return "other: " + m.substr(0, 80);
 }
@@ -123,7 +129,8 @@ std::vector<emu::Fault> fault_menu() {
   using K = emu::Fault::Kind;
   std::vector<emu::Fault> m;
   m.push_back(emu::Fault::respond_with(500, R"({"error":"server_error"})"));
-  m.push_back(emu::Fault::respond_with(503, R"({"error":"temporarily_unavailable"})", {{"Retry-After", "0"}}));
+  m.push_back(emu::Fault::respond_with(503, R"({"error":"temporarily_unavailable"})",
+                                       {{"Retry-After", "0"}}));
   m.push_back(emu::Fault::respond_with(429, R"({"error":"throttled"})", {{"Retry-After", "0"}}));
   m.push_back(emu::Fault::of(K::drop_before_response));
   m.push_back(emu::Fault::of(K::drop_mid_headers));
@@ -185,7 +192,9 @@ int main(int argc, char** argv) {
     mo.cache = cache;
     const azid::ManagedIdentityCredential<> mi(mo, platform);
     if (mi.source() != azid::ManagedIdentitySource::imds) {
-      std::fprintf(stderr, "soak: the environment selects a managed identity source other than IMDS; unset it\n");
+      std::fprintf(
+          stderr,
+          "soak: the environment selects a managed identity source other than IMDS; unset it\n");
       return 2;
     }
 
@@ -196,8 +205,14 @@ int main(int argc, char** argv) {
     std::thread injector([&] {
       std::mt19937 rng(12345);
       const auto menu = fault_menu();
-      const char* names[] = {"500", "503", "429", "drop_before_response", "drop_mid_headers", "drop_mid_body",
-                             "truncated_body", "silent"};
+      const char* names[] = {"500",
+                             "503",
+                             "429",
+                             "drop_before_response",
+                             "drop_mid_headers",
+                             "drop_mid_body",
+                             "truncated_body",
+                             "silent"};
       while (!stop) {
         std::this_thread::sleep_for(milliseconds(250));
         for (auto* e : {&sts, &imds}) {
@@ -242,11 +257,14 @@ int main(int argc, char** argv) {
     // Progress once a minute.
     for (int s = 1; steady_clock::now() < deadline; ++s) {
       std::this_thread::sleep_until(std::min(deadline, start + seconds(60 * s)));
-      std::printf("soak: %3lds calls=%llu ok=%llu failed=%llu sts_requests=%zu imds_requests=%zu rss=%ld KiB\n",
-                  static_cast<long>(duration_cast<seconds>(steady_clock::now() - start).count()),
-                  static_cast<unsigned long long>(st.calls.load()), static_cast<unsigned long long>(st.ok.load()),
-                  static_cast<unsigned long long>(st.failed.load()), sts.request_count("/" + tenant),
-                  imds.request_count(imds_path), rss_kib());
+      std::printf(
+          "soak: %3lds calls=%llu ok=%llu failed=%llu sts_requests=%zu imds_requests=%zu rss=%ld "
+          "KiB\n",
+          static_cast<long>(duration_cast<seconds>(steady_clock::now() - start).count()),
+          static_cast<unsigned long long>(st.calls.load()),
+          static_cast<unsigned long long>(st.ok.load()),
+          static_cast<unsigned long long>(st.failed.load()), sts.request_count("/" + tenant),
+          imds.request_count(imds_path), rss_kib());
       std::fflush(stdout);
       rss_peak_run = std::max(rss_peak_run, rss_kib());
     }
@@ -267,39 +285,47 @@ int main(int argc, char** argv) {
   // Each scope of each credential is fetched once, then refreshed every lifetime - offset seconds
   // (expiries are whole seconds, so count lifetime - offset - 1, plus the first fetch and one
   // more); every fault a request met may add one request (its retry).
-  const std::uint64_t cycles = static_cast<std::uint64_t>(secs / (cfg.lifetime - cfg.refresh_offset - 1)) + 2;
+  const std::uint64_t cycles =
+      static_cast<std::uint64_t>(secs / (cfg.lifetime - cfg.refresh_offset - 1)) + 2;
   const std::uint64_t expiries = 2 * scopes.size() * cycles;
   const std::uint64_t faults_met = faults_pushed - faults_left;
   const std::uint64_t requests = sts_requests + imds_requests;
   const std::uint64_t bound = expiries + faults_met;
 
-  std::printf("\nsoak: %.0f s, %d threads, token lifetime %d s, refresh %d s before expiry\n", secs, cfg.threads,
-              cfg.lifetime, cfg.refresh_offset);
+  std::printf("\nsoak: %.0f s, %d threads, token lifetime %d s, refresh %d s before expiry\n", secs,
+              cfg.threads, cfg.lifetime, cfg.refresh_offset);
   std::printf("  get_token calls        %llu (%.0f/s), ok %llu, failed %llu, max call %.1f ms\n",
               static_cast<unsigned long long>(st.calls.load()), st.calls.load() / secs,
-              static_cast<unsigned long long>(st.ok.load()), static_cast<unsigned long long>(st.failed.load()),
-              st.max_call_us.load() / 1000.0);
-  std::printf("  expired tokens handed  %llu\n", static_cast<unsigned long long>(st.expired_handed_out.load()));
+              static_cast<unsigned long long>(st.ok.load()),
+              static_cast<unsigned long long>(st.failed.load()), st.max_call_us.load() / 1000.0);
+  std::printf("  expired tokens handed  %llu\n",
+              static_cast<unsigned long long>(st.expired_handed_out.load()));
   std::printf("  distinct tokens seen   %llu (one per refresh that succeeded)\n",
               static_cast<unsigned long long>(st.new_tokens.load()));
   std::printf("  requests seen          %llu (token endpoint %llu, IMDS %llu)\n",
-              static_cast<unsigned long long>(requests), static_cast<unsigned long long>(sts_requests),
+              static_cast<unsigned long long>(requests),
+              static_cast<unsigned long long>(sts_requests),
               static_cast<unsigned long long>(imds_requests));
-  std::printf("  expiry bound           %llu refresh cycles (2 credentials x %zu scopes x %llu) + %llu faults met = %llu\n",
-              static_cast<unsigned long long>(expiries), scopes.size(), static_cast<unsigned long long>(cycles),
-              static_cast<unsigned long long>(faults_met), static_cast<unsigned long long>(bound));
+  std::printf(
+      "  expiry bound           %llu refresh cycles (2 credentials x %zu scopes x %llu) + %llu "
+      "faults met = %llu\n",
+      static_cast<unsigned long long>(expiries), scopes.size(),
+      static_cast<unsigned long long>(cycles), static_cast<unsigned long long>(faults_met),
+      static_cast<unsigned long long>(bound));
   std::printf("  faults injected        %llu:", static_cast<unsigned long long>(faults_pushed));
-  for (const auto& [k, n] : pushed_by_kind) std::printf(" %s=%llu", k.c_str(), static_cast<unsigned long long>(n));
+  for (const auto& [k, n] : pushed_by_kind)
+    std::printf(" %s=%llu", k.c_str(), static_cast<unsigned long long>(n));
   std::printf("\n  errors to callers     ");
   if (st.errors.empty()) std::printf(" none");
-  for (const auto& [k, n] : st.errors) std::printf(" [%s]=%llu", k.c_str(), static_cast<unsigned long long>(n));
-  std::printf("\n  rss                    start %ld KiB, peak during run %ld KiB, end %ld KiB\n", rss_before,
-              rss_peak_run, rss_kib());
-  std::printf("  sockets                before %zu, after %zu; emulator connections left %zu\n", sockets_before,
-              sockets_after, connections_left);
+  for (const auto& [k, n] : st.errors)
+    std::printf(" [%s]=%llu", k.c_str(), static_cast<unsigned long long>(n));
+  std::printf("\n  rss                    start %ld KiB, peak during run %ld KiB, end %ld KiB\n",
+              rss_before, rss_peak_run, rss_kib());
+  std::printf("  sockets                before %zu, after %zu; emulator connections left %zu\n",
+              sockets_before, sockets_after, connections_left);
 
-  const bool pass = st.expired_handed_out == 0 && requests <= bound && sockets_after == sockets_before &&
-                    connections_left == 0 && st.ok > 0;
+  const bool pass = st.expired_handed_out == 0 && requests <= bound &&
+                    sockets_after == sockets_before && connections_left == 0 && st.ok > 0;
   std::printf("soak: %s\n", pass ? "PASS" : "FAIL");
   return pass ? 0 : 1;
 }

@@ -36,7 +36,8 @@ struct Args {
   [[nodiscard]] std::optional<std::string> one(std::string_view name) const {
     auto it = values.find(name);
     if (it == values.end() || it->second.empty()) return std::nullopt;
-    if (it->second.size() > 1) throw UsageError("--" + std::string(name) + " may be given only once");
+    if (it->second.size() > 1)
+      throw UsageError("--" + std::string(name) + " may be given only once");
     return it->second.front();
   }
   [[nodiscard]] std::vector<std::string> many(std::string_view name) const {
@@ -48,17 +49,21 @@ struct Args {
       if (f == name) return true;
     return false;
   }
-  [[nodiscard]] bool has(std::string_view name) const { return values.find(name) != values.end() || flag(name); }
+  [[nodiscard]] bool has(std::string_view name) const {
+    return values.find(name) != values.end() || flag(name);
+  }
 };
 
 /// Parses argv[first..]; `valued` options take a value, `boolean` ones do not.
 /// @throws UsageError for anything else.
-inline Args parse_args(int argc, char** argv, int first, const std::vector<std::string_view>& valued,
+inline Args parse_args(int argc, char** argv, int first,
+                       const std::vector<std::string_view>& valued,
                        const std::vector<std::string_view>& boolean) {
   Args a;
   for (int i = first; i < argc; ++i) {
     std::string_view arg = argv[i];
-    if (arg.size() < 3 || arg.substr(0, 2) != "--") throw UsageError("unexpected argument '" + std::string(arg) + "'");
+    if (arg.size() < 3 || arg.substr(0, 2) != "--")
+      throw UsageError("unexpected argument '" + std::string(arg) + "'");
     arg.remove_prefix(2);
     std::optional<std::string> inline_value;
     if (auto eq = arg.find('='); eq != std::string_view::npos) {
@@ -73,9 +78,12 @@ inline Args parse_args(int argc, char** argv, int first, const std::vector<std::
       a.flags.emplace_back(arg);
     } else if (known_valued) {
       std::string value;
-      if (inline_value) value = *inline_value;
-      else if (i + 1 < argc) value = argv[++i];
-      else throw UsageError("--" + std::string(arg) + " needs a value");
+      if (inline_value)
+        value = *inline_value;
+      else if (i + 1 < argc)
+        value = argv[++i];
+      else
+        throw UsageError("--" + std::string(arg) + " needs a value");
       a.values[std::string(arg)].push_back(std::move(value));
     } else {
       throw UsageError("unknown option --" + std::string(arg));
@@ -92,7 +100,8 @@ inline azid::LogLevel parse_level(std::string_view s) {
   throw UsageError("--log-level must be debug, info, warning or error");
 }
 
-inline std::string from_option_or_env(const Args& a, std::string_view option, std::string_view var) {
+inline std::string from_option_or_env(const Args& a, std::string_view option,
+                                      std::string_view var) {
   if (auto v = a.one(option)) return *v;
   return azid::ProcessEnvironment{}.get(var).value_or("");
 }
@@ -103,8 +112,8 @@ inline azid::DefaultPlatform make_platform(const Args& a) {
   if (auto lvl = a.one("log-level")) {
     popts.logger.set_level(parse_level(*lvl));
     popts.logger.set_sink([](azid::LogLevel l, std::string_view m) {
-      std::fprintf(stderr, "azid [%s] %.*s\n", std::string(azid::to_string(l)).c_str(), static_cast<int>(m.size()),
-                   m.data());
+      std::fprintf(stderr, "azid [%s] %.*s\n", std::string(azid::to_string(l)).c_str(),
+                   static_cast<int>(m.size()), m.data());
     });
   }
   return azid::DefaultPlatform(std::move(popts));

@@ -34,7 +34,8 @@ std::uint32_t parse_excludes(const std::vector<std::string>& kinds) {
       }
     if (!found) {
       std::string valid;
-      for (const auto& m : default_members) valid += (valid.empty() ? "" : ", ") + std::string(m.kind);
+      for (const auto& m : default_members)
+        valid += (valid.empty() ? "" : ", ") + std::string(m.kind);
       throw UsageError("unknown --exclude '" + k + "'; the default chain's members are " + valid);
     }
   }
@@ -42,7 +43,10 @@ std::uint32_t parse_excludes(const std::vector<std::string>& kinds) {
 }
 
 EnvSelection token_credentials_from_env() {
-  EnvSelection sel{azid::ProcessEnvironment{}.get(azid::names::azure_token_credentials).value_or(""), all_members, {}};
+  EnvSelection sel{
+      azid::ProcessEnvironment{}.get(azid::names::azure_token_credentials).value_or(""),
+      all_members,
+      {}};
   const azid::TokenCredentialsSelection parsed = azid::parse_azure_token_credentials(sel.value);
   sel.enabled = parsed.ok ? parsed.mask : 0;
   if (!parsed.ok) sel.error = parsed.error;
@@ -73,12 +77,16 @@ using Dac = azid::DefaultAzureCredential<azid::Exclude<X...>>;
 using Only0 = Dac<WorkloadIdentity, ManagedIdentity, AzureCli, AzurePowerShell, AzureDeveloperCli>;
 using Only1 = Dac<Environment, ManagedIdentity, AzureCli, AzurePowerShell, AzureDeveloperCli>;
 using Only2 = Dac<Environment, WorkloadIdentity, AzureCli, AzurePowerShell, AzureDeveloperCli>;
-using Only3 = Dac<Environment, WorkloadIdentity, ManagedIdentity, AzurePowerShell, AzureDeveloperCli>;
+using Only3 =
+    Dac<Environment, WorkloadIdentity, ManagedIdentity, AzurePowerShell, AzureDeveloperCli>;
 using Only4 = Dac<Environment, WorkloadIdentity, ManagedIdentity, AzureCli, AzureDeveloperCli>;
 using Only5 = Dac<Environment, WorkloadIdentity, ManagedIdentity, AzureCli, AzurePowerShell>;
-static_assert(Only0::compiled_names[0] == default_members[0].name && Only1::compiled_names[0] == default_members[1].name &&
-              Only2::compiled_names[0] == default_members[2].name && Only3::compiled_names[0] == default_members[3].name &&
-              Only4::compiled_names[0] == default_members[4].name && Only5::compiled_names[0] == default_members[5].name);
+static_assert(Only0::compiled_names[0] == default_members[0].name &&
+              Only1::compiled_names[0] == default_members[1].name &&
+              Only2::compiled_names[0] == default_members[2].name &&
+              Only3::compiled_names[0] == default_members[3].name &&
+              Only4::compiled_names[0] == default_members[4].name &&
+              Only5::compiled_names[0] == default_members[5].name);
 
 azid::DefaultAzureCredentialOptions dac_options(const ChainSettings& s) {
   azid::DefaultAzureCredentialOptions o;
@@ -111,20 +119,26 @@ azid::TokenResult run_alone(const ChainSettings& s, const azid::DefaultPlatform&
 azid::TokenResult run_one(std::size_t i, const ChainSettings& s, const azid::DefaultPlatform& p,
                           const azid::TokenRequestContext& ctx) {
   switch (i) {
-    case 0: return run_alone<Only0>(s, p, ctx);
-    case 1: return run_alone<Only1>(s, p, ctx);
-    case 2: return run_alone<Only2>(s, p, ctx);
-    case 3: return run_alone<Only3>(s, p, ctx);
-    case 4: return run_alone<Only4>(s, p, ctx);
-    default: return run_alone<Only5>(s, p, ctx);
+    case 0:
+      return run_alone<Only0>(s, p, ctx);
+    case 1:
+      return run_alone<Only1>(s, p, ctx);
+    case 2:
+      return run_alone<Only2>(s, p, ctx);
+    case 3:
+      return run_alone<Only3>(s, p, ctx);
+    case 4:
+      return run_alone<Only4>(s, p, ctx);
+    default:
+      return run_alone<Only5>(s, p, ctx);
   }
 }
 
 }  // namespace
 
 std::vector<MemberRun> run_members(const ChainSettings& s, const azid::DefaultPlatform& platform,
-                                   const azid::TokenRequestContext& ctx, std::uint32_t excluded_by_option,
-                                   const EnvSelection& env) {
+                                   const azid::TokenRequestContext& ctx,
+                                   std::uint32_t excluded_by_option, const EnvSelection& env) {
   std::vector<MemberRun> runs;
   std::vector<std::future<azid::TokenResult>> pending(default_members.size());
   for (std::size_t i = 0; i < default_members.size(); ++i) {
@@ -139,10 +153,13 @@ std::vector<MemberRun> run_members(const ChainSettings& s, const azid::DefaultPl
     } else if (!env.error.empty()) {
       // DefaultAzureCredential would refuse to try anything; so does the doctor (the error is
       // reported once, at the top).
-      r.result = azid::TokenResult::invalid_argument(
-          r.info.name, "Not tried: AZURE_TOKEN_CREDENTIALS is invalid, so DefaultAzureCredential tries no credential.");
+      r.result =
+          azid::TokenResult::invalid_argument(r.info.name,
+                                              "Not tried: AZURE_TOKEN_CREDENTIALS is invalid, so "
+                                              "DefaultAzureCredential tries no credential.");
     } else {
-      pending[i] = std::async(std::launch::async, [i, &s, &platform, &ctx] { return run_one(i, s, platform, ctx); });
+      pending[i] = std::async(std::launch::async,
+                              [i, &s, &platform, &ctx] { return run_one(i, s, platform, ctx); });
     }
     runs.push_back(std::move(r));
   }
@@ -152,8 +169,8 @@ std::vector<MemberRun> run_members(const ChainSettings& s, const azid::DefaultPl
 }
 
 azid::TokenResult default_chain_token(const ChainSettings& s, const azid::DefaultPlatform& platform,
-                                      const azid::TokenRequestContext& ctx, std::uint32_t excluded_by_option,
-                                      std::string& credential) {
+                                      const azid::TokenRequestContext& ctx,
+                                      std::uint32_t excluded_by_option, std::string& credential) {
   if (excluded_by_option == 0) {
     const auto dac = std::make_unique<azid::DefaultAzureCredential<>>(dac_options(s), platform);
     azid::TokenResult r = dac->try_get_token(ctx);
@@ -161,11 +178,13 @@ azid::TokenResult default_chain_token(const ChainSettings& s, const azid::Defaul
     return r;
   }
   const EnvSelection env = token_credentials_from_env();
-  if (!env.error.empty()) return azid::TokenResult::invalid_argument("DefaultAzureCredential", env.error);
+  if (!env.error.empty())
+    return azid::TokenResult::invalid_argument("DefaultAzureCredential", env.error);
   const std::uint32_t enabled = env.enabled & ~excluded_by_option;
   if (enabled == 0)
-    throw UsageError("every member of the default chain is excluded (--exclude" +
-                     std::string(env.value.empty() ? ")" : " and AZURE_TOKEN_CREDENTIALS=" + env.value + ")"));
+    throw UsageError(
+        "every member of the default chain is excluded (--exclude" +
+        std::string(env.value.empty() ? ")" : " and AZURE_TOKEN_CREDENTIALS=" + env.value + ")"));
   std::vector<azid::CredentialAttempt> attempts;
   for (std::size_t i = 0; i < default_members.size(); ++i) {
     if (!(enabled & (1u << i))) continue;

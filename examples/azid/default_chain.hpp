@@ -40,9 +40,9 @@ std::uint32_t parse_excludes(const std::vector<std::string>& kinds);
 
 /// What AZURE_TOKEN_CREDENTIALS leaves in the chain (default-and-chain.md §2.3).
 struct EnvSelection {
-  std::string value;       ///< the variable as set ("" when unset)
-  std::uint32_t enabled;   ///< members it keeps
-  std::string error;       ///< non-empty when the value is invalid (the chain cannot be built)
+  std::string value;      ///< the variable as set ("" when unset)
+  std::uint32_t enabled;  ///< members it keeps
+  std::string error;      ///< non-empty when the value is invalid (the chain cannot be built)
 };
 EnvSelection token_credentials_from_env();
 
@@ -68,14 +68,14 @@ struct MemberRun {
 /// whole run takes as long as the slowest member, bounded by the tools' process timeout and the
 /// managed identity probe). Results are in chain order.
 std::vector<MemberRun> run_members(const ChainSettings& s, const azid::DefaultPlatform& platform,
-                                   const azid::TokenRequestContext& ctx, std::uint32_t excluded_by_option,
-                                   const EnvSelection& env);
+                                   const azid::TokenRequestContext& ctx,
+                                   std::uint32_t excluded_by_option, const EnvSelection& env);
 
 /// The default chain without the excluded members: the first member with a token wins, an
 /// unavailable member passes to the next, any other failure stops. `credential` is the member
 /// that produced the token.
 azid::TokenResult default_chain_token(const ChainSettings& s, const azid::DefaultPlatform& platform,
-                                      const azid::TokenRequestContext& ctx, std::uint32_t excluded_by_option,
-                                      std::string& credential);
+                                      const azid::TokenRequestContext& ctx,
+                                      std::uint32_t excluded_by_option, std::string& credential);
 
 }  // namespace azid_cli

@@ -36,7 +36,8 @@ namespace {
 
 constexpr std::string_view default_scope = "https://management.azure.com/.default";
 
-constexpr std::string_view doctor_usage = R"(usage: azid doctor [--scope SCOPE] [--json] [--exclude KIND]... [--tenant TENANT]
+constexpr std::string_view doctor_usage =
+    R"(usage: azid doctor [--scope SCOPE] [--json] [--exclude KIND]... [--tenant TENANT]
          [--managed-identity-client-id ID] [--authority-host URL] [--additionally-allowed-tenant T]...
          [--process-timeout SECONDS] [--log-level debug|info|warning|error]
 
@@ -49,7 +50,9 @@ Exit codes: 0 a token could be had, 1 the chain stops at a credential that faile
 credential could get a token, 64 usage error.
 )";
 
-bool contains(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
+bool contains(std::string_view s, std::string_view part) {
+  return s.find(part) != std::string_view::npos;
+}
 
 std::string_view status_of(const MemberRun& r) {
   if (r.excluded) return "excluded";
@@ -68,14 +71,17 @@ Advice sts_or(const azid::TokenResult& r, std::string section, std::string fallb
   const auto& info = r.error_info();
   if (info.sts)
     for (long long code : info.sts->error_codes)
-      if (const auto* a = azid::detail::find_sts_advice(code)) return {std::string(a->mitigation), section};
+      if (const auto* a = azid::detail::find_sts_advice(code))
+        return {std::string(a->mitigation), section};
   return {std::move(fallback), std::move(section)};
 }
 
 Advice multi_tenant() {
-  return {"The request named a tenant the credential is not configured for: add it with "
-          "--additionally-allowed-tenant (or AZURE_ADDITIONALLY_ALLOWED_TENANTS; '*' allows any), or drop --tenant.",
-          "Multi-tenant"};
+  return {
+      "The request named a tenant the credential is not configured for: add it with "
+      "--additionally-allowed-tenant (or AZURE_ADDITIONALLY_ALLOWED_TENANTS; '*' allows any), or "
+      "drop --tenant.",
+      "Multi-tenant"};
 }
 
 Advice advice_for(const MemberRun& r) {
@@ -85,60 +91,89 @@ Advice advice_for(const MemberRun& r) {
   const std::string_view name = r.info.name;
   if (contains(m, "not configured to acquire tokens for tenant")) return multi_tenant();
   if (contains(m, "AZURE_TOKEN_CREDENTIALS"))
-    return {"Set AZURE_TOKEN_CREDENTIALS to 'dev', 'prod' or one credential's class name (e.g. AzureCliCredential), "
-            "or unset it to try every credential.",
-            "DefaultAzureCredential"};
+    return {
+        "Set AZURE_TOKEN_CREDENTIALS to 'dev', 'prod' or one credential's class name (e.g. "
+        "AzureCliCredential), "
+        "or unset it to try every credential.",
+        "DefaultAzureCredential"};
   if (name == "EnvironmentCredential") {
     if (unavailable)
-      return {"Nothing to do unless you meant to sign in as a service principal: then set AZURE_TENANT_ID, "
-              "AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH) before the program "
-              "starts; the reason names what is missing.",
-              "EnvironmentCredential"};
+      return {
+          "Nothing to do unless you meant to sign in as a service principal: then set "
+          "AZURE_TENANT_ID, "
+          "AZURE_CLIENT_ID and AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH) before the "
+          "program "
+          "starts; the reason names what is missing.",
+          "EnvironmentCredential"};
     const bool cert = contains(m, "certificate") || contains(m, "PKCS#12") || contains(m, "PEM");
     return sts_or(r.result, cert ? "CertificateCredential" : "ClientSecretCredential",
-                  "Check the service principal's tenant, client id and secret or certificate; for network errors "
-                  "check connectivity to the authority host (HTTPS_PROXY, NO_PROXY; SSL_CERT_FILE for a private CA).");
+                  "Check the service principal's tenant, client id and secret or certificate; for "
+                  "network errors "
+                  "check connectivity to the authority host (HTTPS_PROXY, NO_PROXY; SSL_CERT_FILE "
+                  "for a private CA).");
   }
   if (name == "WorkloadIdentityCredential") {
     if (unavailable)
-      return {"Nothing to do outside Kubernetes. In an AKS pod, label the pod's service account for workload "
-              "identity so the webhook sets AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_FEDERATED_TOKEN_FILE.",
-              "WorkloadIdentityCredential"};
-    return sts_or(r.result, "WorkloadIdentityCredential",
-                  "Check that the token file is readable and that the app's federated credential names this "
-                  "cluster's issuer and the pod's service account.");
+      return {
+          "Nothing to do outside Kubernetes. In an AKS pod, label the pod's service account for "
+          "workload "
+          "identity so the webhook sets AZURE_CLIENT_ID, AZURE_TENANT_ID and "
+          "AZURE_FEDERATED_TOKEN_FILE.",
+          "WorkloadIdentityCredential"};
+    return sts_or(
+        r.result, "WorkloadIdentityCredential",
+        "Check that the token file is readable and that the app's federated credential names this "
+        "cluster's issuer and the pod's service account.");
   }
   if (name == "ManagedIdentityCredential") {
     const std::string section = "ManagedIdentityCredential";
     if (contains(m, "hasn't been assigned") || contains(m, "No identity has been assigned"))
-      return {"The identity asked for is not on this resource. For a user-assigned identity check the client id "
-              "(--managed-identity-client-id, else AZURE_CLIENT_ID, is used as one); otherwise enable the "
-              "resource's system-assigned identity.",
-              section};
+      return {
+          "The identity asked for is not on this resource. For a user-assigned identity check the "
+          "client id "
+          "(--managed-identity-client-id, else AZURE_CLIENT_ID, is used as one); otherwise enable "
+          "the "
+          "resource's system-assigned identity.",
+          section};
     if (contains(m, "gateway error"))
-      return {"A proxy or gateway sits between this machine and IMDS: exempt 169.254.169.254 from it or turn it off.",
-              section};
+      return {
+          "A proxy or gateway sits between this machine and IMDS: exempt 169.254.169.254 from it "
+          "or turn it off.",
+          section};
     if (contains(m, "Multiple attempts failed"))
-      return {"Read the failures listed in the reason; check managed identity is enabled on the resource and "
-              "that IMDS answers (see the IMDS line).",
-              section};
+      return {
+          "Read the failures listed in the reason; check managed identity is enabled on the "
+          "resource and "
+          "that IMDS answers (see the IMDS line).",
+          section};
     if (contains(m, "weren't present"))
-      return {"Nothing to do off Azure. On App Service or Functions, enable managed identity and restart the app "
-              "so IDENTITY_ENDPOINT and IDENTITY_HEADER are set.",
-              section};
+      return {
+          "Nothing to do off Azure. On App Service or Functions, enable managed identity and "
+          "restart the app "
+          "so IDENTITY_ENDPOINT and IDENTITY_HEADER are set.",
+          section};
     if (contains(m, "key file") || contains(m, "HIMDS") || contains(m, "WWW-Authenticate"))
-      return {"Azure Arc's agent answered unexpectedly: check it with 'azcmagent show' and run as a member of the "
-              "himds group.",
-              section};
+      return {
+          "Azure Arc's agent answered unexpectedly: check it with 'azcmagent show' and run as a "
+          "member of the "
+          "himds group.",
+          section};
     if (contains(m, "thumbprint"))
-      return {"Check that IDENTITY_SERVER_THUMBPRINT is the Service Fabric cluster's current certificate.", section};
+      return {
+          "Check that IDENTITY_SERVER_THUMBPRINT is the Service Fabric cluster's current "
+          "certificate.",
+          section};
     if (contains(m, "not supported"))
-      return {"This source always uses the resource's own identity: drop the user-assigned id.", section};
-    if (contains(m, "no managed identity endpoint") || contains(m, "No managed identity endpoint") ||
-        contains(m, "No response received"))
-      return {"Nothing to do off Azure. On an Azure VM or scale set, enable managed identity and check that IMDS "
-              "answers (see the IMDS line); with AKS pod identity, check the pod is labelled and NMI is ready.",
+      return {"This source always uses the resource's own identity: drop the user-assigned id.",
               section};
+    if (contains(m, "no managed identity endpoint") ||
+        contains(m, "No managed identity endpoint") || contains(m, "No response received"))
+      return {
+          "Nothing to do off Azure. On an Azure VM or scale set, enable managed identity and check "
+          "that IMDS "
+          "answers (see the IMDS line); with AKS pod identity, check the pod is labelled and NMI "
+          "is ready.",
+          section};
     return {"Run with --log-level info to see the source chosen and each request.", section};
   }
   struct Tool {
@@ -148,31 +183,39 @@ Advice advice_for(const MemberRun& r) {
       {"AzureCliCredential", "Install the Azure CLI and put its directory on PATH.",
        "Run 'az login' (check the account with 'az account show').",
        "az account get-access-token --output json --resource <resource>"},
-      {"AzurePowerShellCredential", "Install PowerShell 7 and put pwsh on PATH; then 'Install-Module Az.Accounts'.",
+      {"AzurePowerShellCredential",
+       "Install PowerShell 7 and put pwsh on PATH; then 'Install-Module Az.Accounts'.",
        "Run 'Connect-AzAccount' in pwsh (check the account with 'Get-AzContext').",
        "Get-AzAccessToken -ResourceUrl <resource>"},
-      {"AzureDeveloperCliCredential", "Install the Azure Developer CLI (https://aka.ms/azure-dev) and put it on PATH.",
+      {"AzureDeveloperCliCredential",
+       "Install the Azure Developer CLI (https://aka.ms/azure-dev) and put it on PATH.",
        "Run 'azd auth login' (check with 'azd config list').",
        "azd auth token --output json --scope <scope>"},
   };
   for (const auto& t : tools) {
     if (name != t.credential) continue;
     const std::string section(t.credential);
-    if (contains(m, "not installed") || contains(m, "could not be found") || contains(m, "isn't installed"))
+    if (contains(m, "not installed") || contains(m, "could not be found") ||
+        contains(m, "isn't installed"))
       return {std::string(t.install) + " Nothing to do if you do not use it.", section};
-    if (contains(m, "az login") || contains(m, "azd auth login") || contains(m, "Connect-AzAccount"))
+    if (contains(m, "az login") || contains(m, "azd auth login") ||
+        contains(m, "Connect-AzAccount"))
       return {std::string(t.login), section};
     if (contains(m, "did not finish within"))
       return {"The tool hung and was stopped. Run '" + std::string(t.check) +
-                  "' in a terminal to see why (its output is a live token: don't share it); raise --process-timeout "
+                  "' in a terminal to see why (its output is a live token: don't share it); raise "
+                  "--process-timeout "
                   "if it is only slow.",
               section};
     if (contains(m, "Execution policy"))
-      return {"Allow Az.Accounts to load: Set-ExecutionPolicy (for example RemoteSigned for the current user).",
-              section};
-    return {"Run '" + std::string(t.check) +
-                "' in a terminal and act on its message (its output is a live token: don't share it).",
-            section};
+      return {
+          "Allow Az.Accounts to load: Set-ExecutionPolicy (for example RemoteSigned for the "
+          "current user).",
+          section};
+    return {
+        "Run '" + std::string(t.check) +
+            "' in a terminal and act on its message (its output is a live token: don't share it).",
+        section};
   }
   return {};
 }
@@ -181,14 +224,22 @@ Advice advice_for(const MemberRun& r) {
 
 constexpr std::string_view source_key(azid::ManagedIdentitySource s) {
   switch (s) {
-    case azid::ManagedIdentitySource::none: return "none";
-    case azid::ManagedIdentitySource::imds: return "imds";
-    case azid::ManagedIdentitySource::app_service: return "app_service";
-    case azid::ManagedIdentitySource::azure_arc: return "azure_arc";
-    case azid::ManagedIdentitySource::service_fabric: return "service_fabric";
-    case azid::ManagedIdentitySource::cloud_shell: return "cloud_shell";
-    case azid::ManagedIdentitySource::azure_ml: return "azure_ml";
-    case azid::ManagedIdentitySource::workload_identity: return "workload_identity";
+    case azid::ManagedIdentitySource::none:
+      return "none";
+    case azid::ManagedIdentitySource::imds:
+      return "imds";
+    case azid::ManagedIdentitySource::app_service:
+      return "app_service";
+    case azid::ManagedIdentitySource::azure_arc:
+      return "azure_arc";
+    case azid::ManagedIdentitySource::service_fabric:
+      return "service_fabric";
+    case azid::ManagedIdentitySource::cloud_shell:
+      return "cloud_shell";
+    case azid::ManagedIdentitySource::azure_ml:
+      return "azure_ml";
+    case azid::ManagedIdentitySource::workload_identity:
+      return "workload_identity";
   }
   return "none";
 }
@@ -201,11 +252,14 @@ struct MiInfo {
 MiInfo detect_managed_identity(const azid::DefaultPlatform& platform) {
   MiInfo info;
   // The credential's own detection (no I/O at construction).
-  info.source = azid::ManagedIdentityCredential<>(azid::ManagedIdentityCredentialOptions{}, platform).source();
+  info.source =
+      azid::ManagedIdentityCredential<>(azid::ManagedIdentityCredentialOptions{}, platform)
+          .source();
   namespace n = azid::names;
-  for (std::string_view v : {n::identity_endpoint, n::identity_header, n::identity_server_thumbprint,
-                             n::imds_endpoint, n::msi_endpoint, n::msi_secret, n::azure_pod_identity_authority_host,
-                             n::azure_federated_token_file})
+  for (std::string_view v :
+       {n::identity_endpoint, n::identity_header, n::identity_server_thumbprint, n::imds_endpoint,
+        n::msi_endpoint, n::msi_secret, n::azure_pod_identity_authority_host,
+        n::azure_federated_token_file})
     if (platform.environment().get(v)) info.variables.emplace_back(v);
   return info;
 }
@@ -220,14 +274,17 @@ struct ImdsProbe {
 
 // One request without the Metadata header, which IMDS answers at once with an error: any HTTP
 // answer means IMDS is there. Short connect timeout, no retries, never through a proxy.
-ImdsProbe probe_imds(const azid::DefaultPlatform& platform, const MiInfo& mi, std::string_view scope) {
+ImdsProbe probe_imds(const azid::DefaultPlatform& platform, const MiInfo& mi,
+                     std::string_view scope) {
   ImdsProbe p;
   if (mi.source != azid::ManagedIdentitySource::imds) {
-    p.detail = "not probed: the managed identity source is " + std::string(azid::to_string(mi.source));
+    p.detail =
+        "not probed: the managed identity source is " + std::string(azid::to_string(mi.source));
     return p;
   }
   std::string authority(azid::names::imds_authority);
-  if (auto pod = platform.environment().get(azid::names::azure_pod_identity_authority_host)) authority = *pod;
+  if (auto pod = platform.environment().get(azid::names::azure_pod_identity_authority_host))
+    authority = *pod;
   std::string why;
   auto normalized = azid::detail::msi::normalize_imds_authority(authority, why);
   p.probed = true;
@@ -247,16 +304,20 @@ ImdsProbe probe_imds(const azid::DefaultPlatform& platform, const MiInfo& mi, st
   std::error_code ec;
   const auto start = std::chrono::steady_clock::now();
   const azid::HttpResponse res = platform.transport().send(req, ec);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
   if (ec) {
     p.detail = "no answer (" + ec.message() + ") after " + std::to_string(ms.count()) + " ms";
   } else if (azid::detail::msi::docker_unreachable(res)) {
     p.status = res.status;
-    p.detail = "HTTP 403 'unreachable network': a local network (e.g. Docker's) answers for IMDS, not Azure";
+    p.detail =
+        "HTTP 403 'unreachable network': a local network (e.g. Docker's) answers for IMDS, not "
+        "Azure";
   } else {
     p.answers = true;
     p.status = res.status;
-    p.detail = "answers (HTTP " + std::to_string(res.status) + " in " + std::to_string(ms.count()) + " ms)";
+    p.detail = "answers (HTTP " + std::to_string(res.status) + " in " + std::to_string(ms.count()) +
+               " ms)";
   }
   return p;
 }
@@ -271,7 +332,8 @@ std::string login_state(const MemberRun& r, bool found) {
   if (r.excluded) return "not checked (excluded)";
   if (r.result.ok()) return "signed in";
   const std::string& m = r.result.error_info().message;
-  if (!found || contains(m, "not installed") || contains(m, "could not be found") || contains(m, "isn't installed"))
+  if (!found || contains(m, "not installed") || contains(m, "could not be found") ||
+      contains(m, "isn't installed"))
     return "not installed";
   if (contains(m, "az login") || contains(m, "azd auth login") || contains(m, "Connect-AzAccount"))
     return "not signed in";
@@ -280,7 +342,8 @@ std::string login_state(const MemberRun& r, bool found) {
   return "error (see its reason above)";
 }
 
-std::vector<ToolInfo> inspect_tools(const azid::DefaultPlatform& platform, const std::vector<MemberRun>& runs) {
+std::vector<ToolInfo> inspect_tools(const azid::DefaultPlatform& platform,
+                                    const std::vector<MemberRun>& runs) {
   std::vector<ToolInfo> out = {{"az", "AzureCliCredential", {}, {}},
                                {"pwsh", "AzurePowerShellCredential", {}, {}},
                                {"azd", "AzureDeveloperCliCredential", {}, {}}};
@@ -318,10 +381,14 @@ std::optional<Claims> decode_claims(std::string_view token) {
       std::string_view s;
       if (!value.get_string().get(s)) out.assign(s);
     };
-    if (key == "tid") str(c.tenant_id);
-    else if (key == "appid") str(appid);
-    else if (key == "azp") str(azp);
-    else if (key == "oid") str(c.object_id);
+    if (key == "tid")
+      str(c.tenant_id);
+    else if (key == "appid")
+      str(appid);
+    else if (key == "azp")
+      str(azp);
+    else if (key == "oid")
+      str(c.object_id);
     else if (key == "aud") {
       simdjson::ondemand::json_type type;
       if (value.type().get(type)) return std::nullopt;
@@ -332,14 +399,17 @@ std::optional<Claims> decode_claims(std::string_view token) {
         if (value.get_array().get(arr)) return std::nullopt;
         for (auto item : arr) {
           std::string_view s;
-          if (!item.get_string().get(s)) c.audience += (c.audience.empty() ? "" : " ") + std::string(s);
+          if (!item.get_string().get(s))
+            c.audience += (c.audience.empty() ? "" : " ") + std::string(s);
         }
       }
     } else if (key == "exp") {
       std::int64_t i;
       double d;
-      if (!value.get_int64().get(i)) c.expires_on = i;
-      else if (!value.get_double().get(d)) c.expires_on = static_cast<long long>(d);
+      if (!value.get_int64().get(i))
+        c.expires_on = i;
+      else if (!value.get_double().get(d))
+        c.expires_on = static_cast<long long>(d);
     }
   }
   c.app_id = !appid.empty() ? appid : azp;
@@ -375,7 +445,8 @@ struct Report {
 void conclude(Report& rep) {
   if (!rep.env.error.empty()) {
     rep.exit_code = exit_auth_failed;
-    rep.summary = "DefaultAzureCredential cannot be created here: AZURE_TOKEN_CREDENTIALS is invalid.";
+    rep.summary =
+        "DefaultAzureCredential cannot be created here: AZURE_TOKEN_CREDENTIALS is invalid.";
     return;
   }
   for (std::size_t i = 0; i < rep.runs.size(); ++i) {
@@ -384,7 +455,8 @@ void conclude(Report& rep) {
     if (r.result.ok()) {
       rep.selected = static_cast<int>(i);
       rep.exit_code = exit_ok;
-      rep.summary = "DefaultAzureCredential would get its token from " + std::string(r.info.name) + ".";
+      rep.summary =
+          "DefaultAzureCredential would get its token from " + std::string(r.info.name) + ".";
       rep.claims = decode_claims(r.result.token().token);
       return;
     }
@@ -404,23 +476,29 @@ std::string q(std::string_view s) { return azid::detail::json_quote(s); }
 
 std::string render_json(const Report& rep) {
   std::string o = "{\"scope\":" + q(rep.scope);
-  o += ",\"azure_token_credentials\":" + (rep.env.value.empty() ? std::string("null") : q(rep.env.value));
+  o += ",\"azure_token_credentials\":" +
+       (rep.env.value.empty() ? std::string("null") : q(rep.env.value));
   if (!rep.env.error.empty()) o += ",\"azure_token_credentials_error\":" + q(rep.env.error);
   o += ",\"credentials\":[";
   for (std::size_t i = 0; i < rep.runs.size(); ++i) {
     const auto& r = rep.runs[i];
     if (i) o += ",";
-    o += "{\"name\":" + q(r.info.name) + ",\"kind\":" + q(r.info.kind) + ",\"status\":" + q(status_of(r));
-    std::string reason = r.excluded ? "excluded by " + r.excluded_by
-                                    : (r.result.ok() ? std::string() : r.result.error_info().message);
+    o += "{\"name\":" + q(r.info.name) + ",\"kind\":" + q(r.info.kind) +
+         ",\"status\":" + q(status_of(r));
+    std::string reason = r.excluded
+                             ? "excluded by " + r.excluded_by
+                             : (r.result.ok() ? std::string() : r.result.error_info().message);
     o += ",\"reason\":" + (reason.empty() ? std::string("null") : q(reason));
-    o += ",\"mitigation\":" + (rep.advice[i].text.empty() ? std::string("null") : q(rep.advice[i].text));
-    o += ",\"section\":" + (rep.advice[i].section.empty() ? std::string("null") : q(rep.advice[i].section));
+    o += ",\"mitigation\":" +
+         (rep.advice[i].text.empty() ? std::string("null") : q(rep.advice[i].text));
+    o += ",\"section\":" +
+         (rep.advice[i].section.empty() ? std::string("null") : q(rep.advice[i].section));
     o += "}";
   }
   o += "],\"managed_identity\":{\"source\":" + q(source_key(rep.mi.source)) +
        ",\"description\":" + q(azid::to_string(rep.mi.source)) + ",\"variables\":[";
-  for (std::size_t i = 0; i < rep.mi.variables.size(); ++i) o += (i ? "," : "") + q(rep.mi.variables[i]);
+  for (std::size_t i = 0; i < rep.mi.variables.size(); ++i)
+    o += (i ? "," : "") + q(rep.mi.variables[i]);
   o += "]},\"imds\":{\"probed\":" + std::string(rep.imds.probed ? "true" : "false");
   o += ",\"endpoint\":" + (rep.imds.endpoint.empty() ? std::string("null") : q(rep.imds.endpoint));
   o += ",\"answers\":" + std::string(rep.imds.answers ? "true" : "false");
@@ -428,9 +506,10 @@ std::string render_json(const Report& rep) {
   o += ",\"detail\":" + q(rep.imds.detail) + "},\"tools\":[";
   for (std::size_t i = 0; i < rep.tools.size(); ++i) {
     const auto& t = rep.tools[i];
-    o += std::string(i ? "," : "") + "{\"name\":" + q(t.command) + ",\"credential\":" + q(t.credential) +
-         ",\"found\":" + (t.path ? "true" : "false") + ",\"path\":" + (t.path ? q(*t.path) : std::string("null")) +
-         ",\"login\":" + q(t.login) + "}";
+    o += std::string(i ? "," : "") + "{\"name\":" + q(t.command) +
+         ",\"credential\":" + q(t.credential) + ",\"found\":" + (t.path ? "true" : "false") +
+         ",\"path\":" + (t.path ? q(*t.path) : std::string("null")) + ",\"login\":" + q(t.login) +
+         "}";
   }
   o += "],\"token\":";
   if (rep.selected >= 0) {
@@ -443,7 +522,8 @@ std::string render_json(const Report& rep) {
       opt("app_id", rep.claims->app_id);
       opt("object_id", rep.claims->object_id);
       opt("audience", rep.claims->audience);
-      o += ",\"expires_on\":" + (rep.claims->expires_on ? std::to_string(*rep.claims->expires_on) : "null");
+      o += ",\"expires_on\":" +
+           (rep.claims->expires_on ? std::to_string(*rep.claims->expires_on) : "null");
     } else {
       o += ",\"decoded\":false";
     }
@@ -451,8 +531,9 @@ std::string render_json(const Report& rep) {
   } else {
     o += "null";
   }
-  o += ",\"stopped_at\":" +
-       (rep.stopped_at >= 0 ? q(rep.runs[static_cast<std::size_t>(rep.stopped_at)].info.name) : std::string("null"));
+  o += ",\"stopped_at\":" + (rep.stopped_at >= 0
+                                 ? q(rep.runs[static_cast<std::size_t>(rep.stopped_at)].info.name)
+                                 : std::string("null"));
   o += ",\"exit_code\":" + std::to_string(rep.exit_code) + ",\"summary\":" + q(rep.summary) + "}\n";
   return o;
 }
@@ -505,30 +586,36 @@ std::string render_table(const Report& rep) {
     if (static_cast<int>(i) == rep.selected) o += "  <- the chain's token";
     if (static_cast<int>(i) == rep.stopped_at) o += "  <- the chain stops here";
     o += "\n";
-    if (r.excluded) put_block(o, "why: ", "excluded by " + r.excluded_by);
-    else if (!r.result.ok()) put_block(o, "why: ", r.result.error_info().message);
+    if (r.excluded)
+      put_block(o, "why: ", "excluded by " + r.excluded_by);
+    else if (!r.result.ok())
+      put_block(o, "why: ", r.result.error_info().message);
     if (!rep.advice[i].text.empty()) {
       put_block(o, "fix: ", rep.advice[i].text);
-      o += "      see: the azid troubleshooting guide (README), section \"" + rep.advice[i].section + "\"\n";
+      o += "      see: the azid troubleshooting guide (README), section \"" +
+           rep.advice[i].section + "\"\n";
     }
   }
   o += "\nManaged identity source: " + std::string(azid::to_string(rep.mi.source));
   if (!rep.mi.variables.empty()) {
     o += " (set: ";
-    for (std::size_t i = 0; i < rep.mi.variables.size(); ++i) o += (i ? ", " : "") + rep.mi.variables[i];
+    for (std::size_t i = 0; i < rep.mi.variables.size(); ++i)
+      o += (i ? ", " : "") + rep.mi.variables[i];
     o += ")";
   }
   o += "\nIMDS: ";
   o += rep.imds.probed ? rep.imds.endpoint + " " + rep.imds.detail : rep.imds.detail;
   o += "\n\nDeveloper tools:\n";
   for (const auto& t : rep.tools) {
-    o += "  " + pad(t.command, 6) + pad(t.path ? *t.path : "not on PATH", 44) + " " + t.login + "\n";
+    o +=
+        "  " + pad(t.command, 6) + pad(t.path ? *t.path : "not on PATH", 44) + " " + t.login + "\n";
   }
   o += "\nToken: ";
   if (rep.selected < 0) {
     o += "none\n";
   } else {
-    o += "from " + std::string(rep.runs[static_cast<std::size_t>(rep.selected)].info.name) + " (not shown)\n";
+    o += "from " + std::string(rep.runs[static_cast<std::size_t>(rep.selected)].info.name) +
+         " (not shown)\n";
     if (!rep.claims) {
       o += "  (not a JWT: no claims to show)\n";
     } else {
@@ -540,10 +627,12 @@ std::string render_table(const Report& rep) {
       line("object id", rep.claims->object_id);
       line("audience", rep.claims->audience);
       if (rep.claims->expires_on) {
-        const long long left = *rep.claims->expires_on - std::chrono::duration_cast<std::chrono::seconds>(
-                                                              std::chrono::system_clock::now().time_since_epoch())
-                                                              .count();
-        line("expires", utc_time(*rep.claims->expires_on) + " (in " + std::to_string(left / 60) + " min)");
+        const long long left =
+            *rep.claims->expires_on - std::chrono::duration_cast<std::chrono::seconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count();
+        line("expires",
+             utc_time(*rep.claims->expires_on) + " (in " + std::to_string(left / 60) + " min)");
       } else {
         line("expires", "");
       }
@@ -561,10 +650,11 @@ int cmd_doctor(int argc, char** argv) {
       std::fputs(doctor_usage.data(), stdout);
       return exit_ok;
     }
-  const Args a = parse_args(argc, argv, 2,
-                            {"scope", "exclude", "tenant", "managed-identity-client-id", "authority-host",
-                             "additionally-allowed-tenant", "process-timeout", "log-level"},
-                            {"json"});
+  const Args a =
+      parse_args(argc, argv, 2,
+                 {"scope", "exclude", "tenant", "managed-identity-client-id", "authority-host",
+                  "additionally-allowed-tenant", "process-timeout", "log-level"},
+                 {"json"});
   Report rep;
   rep.scope = a.one("scope").value_or(std::string(default_scope));
   azid::TokenRequestContext ctx;
@@ -577,7 +667,8 @@ int cmd_doctor(int argc, char** argv) {
   rep.env = token_credentials_from_env();
   rep.mi = detect_managed_identity(platform);
   // The IMDS probe runs while the members do.
-  auto imds = std::async(std::launch::async, [&] { return probe_imds(platform, rep.mi, rep.scope); });
+  auto imds =
+      std::async(std::launch::async, [&] { return probe_imds(platform, rep.mi, rep.scope); });
   rep.runs = run_members(settings, platform, ctx, excluded, rep.env);
   rep.imds = imds.get();
   for (const auto& r : rep.runs) rep.advice.push_back(advice_for(r));

@@ -41,7 +41,8 @@ namespace {
 
 using namespace azid_cli;
 
-constexpr std::string_view usage_text = R"(usage: azid token --scope SCOPE [--scope SCOPE]... [--credential KIND] [--tenant TENANT]
+constexpr std::string_view usage_text =
+    R"(usage: azid token --scope SCOPE [--scope SCOPE]... [--credential KIND] [--tenant TENANT]
          [--client-id ID] [--tenant-id ID] [--client-secret SECRET] [--certificate PATH]
          [--certificate-password PW] [--send-certificate-chain] [--token-file PATH]
          [--managed-identity-client-id ID | --managed-identity-object-id ID | --managed-identity-resource-id ID]
@@ -71,23 +72,27 @@ Exit codes: 0 success, 1 authentication failed, 2 credential unavailable, 64 usa
 (doctor: 0 a token could be had, 1 the chain stops at a failure, 2 none could be had.)
 )";
 
-const std::vector<std::string_view> kinds = {"default",          "environment",       "workload-identity",
-                                             "managed-identity", "azure-cli",         "azure-developer-cli",
-                                             "azure-powershell", "client-secret",     "certificate",
-                                             "azure-pipelines"};
+const std::vector<std::string_view> kinds = {
+    "default",     "environment",         "workload-identity", "managed-identity",
+    "azure-cli",   "azure-developer-cli", "azure-powershell",  "client-secret",
+    "certificate", "azure-pipelines"};
 
-azid::AnyCredential make_credential(std::string_view kind, const Args& a, const azid::DefaultPlatform& platform) {
+azid::AnyCredential make_credential(std::string_view kind, const Args& a,
+                                    const azid::DefaultPlatform& platform) {
   azid::EntraCredentialOptions entra;
   if (auto h = a.one("authority-host")) entra.authority_host = *h;
   entra.additionally_allowed_tenants = a.many("additionally-allowed-tenant");
   if (kind == "client-secret") {
     const std::string tenant = from_option_or_env(a, "tenant-id", azid::names::azure_tenant_id);
     const std::string client = from_option_or_env(a, "client-id", azid::names::azure_client_id);
-    const std::string secret = from_option_or_env(a, "client-secret", azid::names::azure_client_secret);
+    const std::string secret =
+        from_option_or_env(a, "client-secret", azid::names::azure_client_secret);
     if (tenant.empty()) throw UsageError("client-secret needs --tenant-id or AZURE_TENANT_ID");
     if (client.empty()) throw UsageError("client-secret needs --client-id or AZURE_CLIENT_ID");
-    if (secret.empty()) throw UsageError("client-secret needs AZURE_CLIENT_SECRET (or --client-secret)");
-    return azid::AnyCredential::make<azid::ClientSecretCredential<>>(tenant, client, secret, entra, platform);
+    if (secret.empty())
+      throw UsageError("client-secret needs AZURE_CLIENT_SECRET (or --client-secret)");
+    return azid::AnyCredential::make<azid::ClientSecretCredential<>>(tenant, client, secret, entra,
+                                                                     platform);
   }
   if (kind == "azure-cli" || kind == "azure-developer-cli" || kind == "azure-powershell") {
     // The developer tools pick their own tenant unless told: --tenant (the request's tenant,
@@ -102,7 +107,8 @@ azid::AnyCredential make_credential(std::string_view kind, const Args& a, const 
       if (auto s = a.one("subscription")) cli.subscription = *s;
       return azid::AnyCredential::make<azid::AzureCliCredential<>>(cli, platform);
     }
-    if (a.one("subscription")) throw UsageError("--subscription applies to --credential azure-cli only");
+    if (a.one("subscription"))
+      throw UsageError("--subscription applies to --credential azure-cli only");
     if (kind == "azure-developer-cli")
       return azid::AnyCredential::make<azid::AzureDeveloperCliCredential<>>(tool, platform);
     return azid::AnyCredential::make<azid::AzurePowerShellCredential<>>(tool, platform);
@@ -113,8 +119,10 @@ azid::AnyCredential make_credential(std::string_view kind, const Args& a, const 
     const auto oid = a.one("managed-identity-object-id");
     const auto rid = a.one("managed-identity-resource-id");
     if (int(cid.has_value()) + int(oid.has_value()) + int(rid.has_value()) > 1)
-      throw UsageError("--managed-identity-client-id, --managed-identity-object-id and --managed-identity-resource-id "
-                       "are mutually exclusive");
+      throw UsageError(
+          "--managed-identity-client-id, --managed-identity-object-id and "
+          "--managed-identity-resource-id "
+          "are mutually exclusive");
     mi.client_id = cid.value_or("");
     mi.object_id = oid.value_or("");
     mi.resource_id = rid.value_or("");
@@ -125,17 +133,22 @@ azid::AnyCredential make_credential(std::string_view kind, const Args& a, const 
     static_cast<azid::EntraCredentialOptions&>(cert) = entra;
     const std::string tenant = from_option_or_env(a, "tenant-id", azid::names::azure_tenant_id);
     const std::string client = from_option_or_env(a, "client-id", azid::names::azure_client_id);
-    const std::string path = from_option_or_env(a, "certificate", azid::names::azure_client_certificate_path);
-    cert.password = from_option_or_env(a, "certificate-password", azid::names::azure_client_certificate_password);
+    const std::string path =
+        from_option_or_env(a, "certificate", azid::names::azure_client_certificate_path);
+    cert.password = from_option_or_env(a, "certificate-password",
+                                       azid::names::azure_client_certificate_password);
     cert.send_certificate_chain =
-        a.flag("send-certificate-chain") ||
-        azid::detail::env_flag(azid::ProcessEnvironment{}.get(azid::names::azure_client_send_certificate_chain));
+        a.flag("send-certificate-chain") || azid::detail::env_flag(azid::ProcessEnvironment{}.get(
+                                                azid::names::azure_client_send_certificate_chain));
     if (tenant.empty()) throw UsageError("certificate needs --tenant-id or AZURE_TENANT_ID");
     if (client.empty()) throw UsageError("certificate needs --client-id or AZURE_CLIENT_ID");
-    if (path.empty()) throw UsageError("certificate needs --certificate or AZURE_CLIENT_CERTIFICATE_PATH");
-    return azid::AnyCredential::make<azid::CertificateCredential<>>(tenant, client, path, std::move(cert), platform);
+    if (path.empty())
+      throw UsageError("certificate needs --certificate or AZURE_CLIENT_CERTIFICATE_PATH");
+    return azid::AnyCredential::make<azid::CertificateCredential<>>(tenant, client, path,
+                                                                    std::move(cert), platform);
   }
-  if (kind == "environment") return azid::AnyCredential::make<azid::EnvironmentCredential<>>(entra, platform);
+  if (kind == "environment")
+    return azid::AnyCredential::make<azid::EnvironmentCredential<>>(entra, platform);
   if (kind == "workload-identity") {
     // Options given here win; the rest comes from the variables the webhook injects.
     azid::WorkloadIdentityCredentialOptions wi;
@@ -151,18 +164,21 @@ azid::AnyCredential make_credential(std::string_view kind, const Args& a, const 
     const std::string connection = a.one("service-connection-id").value_or("");
     // $(System.AccessToken) is mapped into SYSTEM_ACCESSTOKEN by the pipeline; prefer it to the
     // option, which other users of the agent could read from the process list.
-    const std::string token = from_option_or_env(a, "system-access-token", azid::names::system_accesstoken);
+    const std::string token =
+        from_option_or_env(a, "system-access-token", azid::names::system_accesstoken);
     if (tenant.empty()) throw UsageError("azure-pipelines needs --tenant-id or AZURE_TENANT_ID");
     if (client.empty()) throw UsageError("azure-pipelines needs --client-id or AZURE_CLIENT_ID");
     if (connection.empty()) throw UsageError("azure-pipelines needs --service-connection-id");
-    if (token.empty()) throw UsageError("azure-pipelines needs SYSTEM_ACCESSTOKEN (or --system-access-token)");
-    return azid::AnyCredential::make<azid::AzurePipelinesCredential<>>(tenant, client, connection, token, entra,
-                                                                       platform);
+    if (token.empty())
+      throw UsageError("azure-pipelines needs SYSTEM_ACCESSTOKEN (or --system-access-token)");
+    return azid::AnyCredential::make<azid::AzurePipelinesCredential<>>(tenant, client, connection,
+                                                                       token, entra, platform);
   }
-  throw UsageError("--credential " + std::string(kind) +
-                   " is not available in this build of azid yet; available: client-secret, azure-cli, "
-                   "azure-developer-cli, azure-powershell, managed-identity, certificate, environment, "
-                   "workload-identity, azure-pipelines");
+  throw UsageError(
+      "--credential " + std::string(kind) +
+      " is not available in this build of azid yet; available: client-secret, azure-cli, "
+      "azure-developer-cli, azure-powershell, managed-identity, certificate, environment, "
+      "workload-identity, azure-pipelines");
 }
 
 int cmd_token(const Args& a) {
@@ -176,7 +192,8 @@ int cmd_token(const Args& a) {
   for (auto k : kinds) known |= (k == kind);
   if (!known) throw UsageError("unknown --credential '" + kind + "'");
   const std::uint32_t excluded = parse_excludes(a.many("exclude"));
-  if (excluded != 0 && kind != "default") throw UsageError("--exclude applies to --credential default only");
+  if (excluded != 0 && kind != "default")
+    throw UsageError("--exclude applies to --credential default only");
   if (a.one("process-timeout") && kind != "default")
     throw UsageError("--process-timeout applies to --credential default only");
 
@@ -200,10 +217,25 @@ int cmd_token(const Args& a) {
 
 Args parse_token_args(int argc, char** argv) {
   return parse_args(argc, argv, 2,
-                    {"scope", "credential", "tenant", "client-id", "tenant-id", "client-secret", "certificate",
-                     "certificate-password", "token-file", "managed-identity-client-id", "managed-identity-object-id",
-                     "managed-identity-resource-id", "service-connection-id", "system-access-token",
-                     "additionally-allowed-tenant", "exclude", "authority-host", "subscription", "log-level",
+                    {"scope",
+                     "credential",
+                     "tenant",
+                     "client-id",
+                     "tenant-id",
+                     "client-secret",
+                     "certificate",
+                     "certificate-password",
+                     "token-file",
+                     "managed-identity-client-id",
+                     "managed-identity-object-id",
+                     "managed-identity-resource-id",
+                     "service-connection-id",
+                     "system-access-token",
+                     "additionally-allowed-tenant",
+                     "exclude",
+                     "authority-host",
+                     "subscription",
+                     "log-level",
                      "process-timeout"},
                     {"send-certificate-chain"});
 }

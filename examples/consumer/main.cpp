@@ -9,7 +9,8 @@
 int main() {
   // Placeholder ids: constructing a credential validates them but sends nothing.
   azid::ClientSecretCredential<> secret("00000000-0000-0000-0000-000000000000",
-                                        "11111111-1111-1111-1111-111111111111", "not-a-real-secret");
+                                        "11111111-1111-1111-1111-111111111111",
+                                        "not-a-real-secret");
   azid::BearerTokenAuthorizer auth(secret, {"https://vault.azure.net/.default"});
   azid::EnvironmentCredential<> env;
   std::printf("azid %s: %.*s, %.*s; bearer scopes: %s\n", AZID_VERSION_STRING,

@@ -59,8 +59,8 @@ class InstrumentedTransport {
     const auto start = std::chrono::steady_clock::now();
     azid::HttpResponse res = inner_.send(req, ec);
     const auto elapsed = std::chrono::steady_clock::now() - start;
-    const long us = static_cast<long>(
-        std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
+    const long us =
+        static_cast<long>(std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count());
 
     metrics_.exchanges.fetch_add(1, std::memory_order_relaxed);
     metrics_.total_us.fetch_add(us, std::memory_order_relaxed);

@@ -20,7 +20,8 @@ int main() {
     const std::string client_secret = "demo-secret-" + azid::detail::new_uuid();
     emulator.register_app({tenant, client_id, client_secret, false, {}});
     emulator.set_secret("greeting", "Hello from a resource protected by an azid token");
-    std::printf("Emulator listening on %s (CA: %s)\n", emulator.base_url().c_str(), emulator.ca_file().c_str());
+    std::printf("Emulator listening on %s (CA: %s)\n", emulator.base_url().c_str(),
+                emulator.ca_file().c_str());
 
     // 2. azid's default platform, trusting the emulator's CA, and a client-secret credential
     //    whose authority host is the emulator.
@@ -38,8 +39,9 @@ int main() {
     ctx.scopes = {"https://vault.azure.net/.default"};
     const azid::AccessToken token = credential.get_token(ctx);
     const auto claims = azid::detail::jwt_payload(token.token);
-    std::printf("\nGot a %s token from ClientSecretCredential, expires_on=%lld (%zu bytes; not printed)\n",
-                token.token_type.c_str(), token.expires_on_unix(), token.token.size());
+    std::printf(
+        "\nGot a %s token from ClientSecretCredential, expires_on=%lld (%zu bytes; not printed)\n",
+        token.token_type.c_str(), token.expires_on_unix(), token.token.size());
     std::printf("Decoded claims: %s\n", claims ? claims->c_str() : "(not a JWT)");
 
     // 4. The cache: a second call costs no request.
@@ -59,14 +61,16 @@ int main() {
       return 1;
     }
     const auto value = azid::detail::json_string_member(res.body, "value");
-    std::printf("\nGET /secrets/greeting -> %d: %s\n", res.status, value ? value->c_str() : res.body.c_str());
+    std::printf("\nGET /secrets/greeting -> %d: %s\n", res.status,
+                value ? value->c_str() : res.body.c_str());
 
     // 6. What a user sees when the secret is wrong.
     azid::ClientSecretCredential<> wrong(tenant, client_id, "not-the-secret", copts, platform);
     try {
       (void)wrong.get_token(ctx);
     } catch (const azid::ClientAuthenticationError& e) {
-      std::printf("\nWith a wrong secret, get_token throws ClientAuthenticationError:\n%s\n", e.what());
+      std::printf("\nWith a wrong secret, get_token throws ClientAuthenticationError:\n%s\n",
+                  e.what());
     }
     return res.status == 200 ? 0 : 1;
   } catch (const std::exception& e) {

@@ -8,9 +8,11 @@
 int main(int argc, char** argv) {
   azid::ProcessEnvironment env;
   try {
-    azid::ClientSecretCredential<> cred(env.get("AZURE_TENANT_ID").value_or(""), env.get("AZURE_CLIENT_ID").value_or(""),
+    azid::ClientSecretCredential<> cred(env.get("AZURE_TENANT_ID").value_or(""),
+                                        env.get("AZURE_CLIENT_ID").value_or(""),
                                         env.get("AZURE_CLIENT_SECRET").value_or(""));
-    azid::AccessToken t = cred.get_token({.scopes = {argc > 1 ? argv[1] : "https://vault.azure.net/.default"}});
+    azid::AccessToken t =
+        cred.get_token({.scopes = {argc > 1 ? argv[1] : "https://vault.azure.net/.default"}});
     std::printf("token of %zu bytes, expires_on %lld\n", t.token.size(), t.expires_on_unix());
     return 0;
   } catch (const std::exception& e) {

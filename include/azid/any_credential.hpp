@@ -19,16 +19,21 @@ AZID_BEGIN
 class AnyCredential {
  public:
   template <Credential C>
-    requires(!std::is_same_v<std::remove_cvref_t<C>, AnyCredential>)
-  explicit AnyCredential(std::unique_ptr<C> c) : self_(std::make_unique<Model<C>>(std::move(c))) {}
+  requires(!std::is_same_v<std::remove_cvref_t<C>, AnyCredential>) explicit AnyCredential(
+      std::unique_ptr<C> c)
+      : self_(std::make_unique<Model<C>>(std::move(c))) {}
 
   template <Credential C, class... A>
   [[nodiscard]] static AnyCredential make(A&&... args) {
     return AnyCredential(std::make_unique<C>(std::forward<A>(args)...));
   }
 
-  [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const { return self_->try_get_token(ctx); }
-  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const { return try_get_token(ctx).value(); }
+  [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const {
+    return self_->try_get_token(ctx);
+  }
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const {
+    return try_get_token(ctx).value();
+  }
   /// The wrapped credential's class name.
   [[nodiscard]] std::string_view name() const noexcept { return self_->name(); }
 
@@ -41,7 +46,9 @@ class AnyCredential {
   template <class C>
   struct Model final : Concept {
     explicit Model(std::unique_ptr<C> c) : c_(std::move(c)) {}
-    TokenResult try_get_token(const TokenRequestContext& ctx) const override { return c_->try_get_token(ctx); }
+    TokenResult try_get_token(const TokenRequestContext& ctx) const override {
+      return c_->try_get_token(ctx);
+    }
     std::string_view name() const noexcept override { return C::name; }
     std::unique_ptr<C> c_;
   };

@@ -68,14 +68,15 @@ class BearerTokenAuthorizer {
   /// @throws std::invalid_argument for a non-https URL (with enforce_https);
   ///         ClientAuthenticationError (or a subclass) when the credential fails.
   void authorize(HttpRequest& request) const {
-    authorize(request.url, [&](std::string_view n, std::string_view v) { request.headers.set(n, v); });
+    authorize(request.url,
+              [&](std::string_view n, std::string_view v) { request.headers.set(n, v); });
   }
 
   /// Calls `set("Authorization", "Bearer <token>")` for a request to `url`: the hook for any
   /// HTTP client (libcurl, Beast, cpr...). `set` is invoked once, synchronously.
   /// @throws as the overload above.
   template <class SetHeader>
-    requires std::invocable<SetHeader&, std::string_view, std::string_view>
+  requires std::invocable<SetHeader&, std::string_view, std::string_view>
   void authorize(std::string_view url, SetHeader&& set) const {
     check_url(url);
     apply(credential_->try_get_token(ctx_), set);
@@ -101,9 +102,9 @@ class BearerTokenAuthorizer {
   /// The same for any HTTP client: `status` and one WWW-Authenticate value of the response;
   /// on true, `set` has been called with the new Authorization header.
   template <class SetHeader>
-    requires std::invocable<SetHeader&, std::string_view, std::string_view>
-  [[nodiscard]] bool on_challenge(std::string_view url, int status, std::string_view www_authenticate,
-                                  SetHeader&& set) const {
+  requires std::invocable<SetHeader&, std::string_view, std::string_view>
+  [[nodiscard]] bool on_challenge(std::string_view url, int status,
+                                  std::string_view www_authenticate, SetHeader&& set) const {
     if (status != 401) return false;
     std::optional<std::string> claims = detail::claims_from_challenge(www_authenticate);
     if (!claims) return false;
@@ -159,7 +160,8 @@ BearerTokenAuthorizer(const C&, std::vector<std::string>) -> BearerTokenAuthoriz
 /// @throws as BearerTokenAuthorizer::authorize and on_challenge.
 template <Transport T, Credential C>
 [[nodiscard]] HttpResponse send_with_bearer(T& transport, HttpRequest request,
-                                            const BearerTokenAuthorizer<C>& authorizer, std::error_code& ec) {
+                                            const BearerTokenAuthorizer<C>& authorizer,
+                                            std::error_code& ec) {
   ec.clear();
   authorizer.authorize(request);
   HttpResponse response = transport.send(request, ec);

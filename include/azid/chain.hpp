@@ -41,7 +41,8 @@ struct ChainAsync;
 
 /// The chain's failure message (default-and-chain.md §1): the guide's phrase, then every
 /// credential tried and why.
-inline std::string chain_failure_message(std::string_view chain, const std::vector<CredentialAttempt>& attempts) {
+inline std::string chain_failure_message(std::string_view chain,
+                                         const std::vector<CredentialAttempt>& attempts) {
   std::string m(chain);
   m += " failed to retrieve a token from the included credentials.\nAttempted credentials:";
   for (const auto& a : attempts) {
@@ -61,7 +62,8 @@ inline std::string chain_failure_message(std::string_view chain, const std::vect
       }
     }
   }
-  m += "\nTo fix this, act on the reason given for the credential you meant to use (or exclude the ones "
+  m += "\nTo fix this, act on the reason given for the credential you meant to use (or exclude the "
+       "ones "
        "you did not); see the azid troubleshooting guide, section \"";
   m += chain;
   m += "\".";
@@ -74,15 +76,17 @@ template <class C>
 struct ChainSlot {
   explicit ChainSlot(C&& c) : value(std::move(c)) {}
   template <class F>
-    requires std::same_as<std::invoke_result_t<F&>, C>
+  requires std::same_as<std::invoke_result_t<F&>, C>
   explicit ChainSlot(F&& make) : value(make()) {}
   C value;
 };
 
 template <class C>
 const Logger* logger_of(const C& c) noexcept {
-  if constexpr (requires { c.platform().logger(); }) return &static_cast<const Logger&>(c.platform().logger());
-  else return nullptr;
+  if constexpr (requires { c.platform().logger(); })
+    return &static_cast<const Logger&>(c.platform().logger());
+  else
+    return nullptr;
 }
 
 }  // namespace detail
@@ -106,21 +110,26 @@ class Chain {
   Chain(ChainOptions options, Cs... members) : members_(std::move(members)...), options_(options) {}
   /// Builds member i in place from `make_i()`, which returns a Cs_i by value (no move needed).
   template <class... Fs>
-    requires(sizeof...(Fs) == sizeof...(Cs))
-  Chain(std::in_place_t, ChainOptions options, Fs&&... make)
+  requires(sizeof...(Fs) == sizeof...(Cs))
+      Chain(std::in_place_t, ChainOptions options, Fs&&... make)
       : members_(std::forward<Fs>(make)...), options_(options) {}
 
   Chain(Chain&& o) noexcept
-      : members_(std::move(o.members_)), options_(o.options_), selected_(o.selected_.load(std::memory_order_relaxed)) {}
+      : members_(std::move(o.members_)),
+        options_(o.options_),
+        selected_(o.selected_.load(std::memory_order_relaxed)) {}
 
   [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const {
     if (options_.sticky) {
-      if (const int s = selected_.load(std::memory_order_acquire); s >= 0) return call_one(static_cast<std::size_t>(s), ctx);
+      if (const int s = selected_.load(std::memory_order_acquire); s >= 0)
+        return call_one(static_cast<std::size_t>(s), ctx);
     }
     return walk(ctx, std::index_sequence_for<Cs...>{});
   }
 
-  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const { return try_get_token(ctx).value(); }
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const {
+    return try_get_token(ctx).value();
+  }
 
   /// The I-th member.
   template <std::size_t I>
@@ -133,9 +142,11 @@ class Chain {
 
  private:
   template <std::size_t... I>
-  TokenResult call_one(std::size_t index, const TokenRequestContext& ctx, std::index_sequence<I...>) const {
+  TokenResult call_one(std::size_t index, const TokenRequestContext& ctx,
+                       std::index_sequence<I...>) const {
     TokenResult out;
-    (void)((index == I ? (out = std::get<I>(members_).value.try_get_token(ctx), true) : false) || ...);
+    (void)((index == I ? (out = std::get<I>(members_).value.try_get_token(ctx), true) : false) ||
+           ...);
     return out;
   }
   TokenResult call_one(std::size_t index, const TokenRequestContext& ctx) const {
@@ -158,7 +169,8 @@ class Chain {
           if (!r.ok()) break;
           if (options_.sticky) selected_.store(static_cast<int>(i), std::memory_order_release);
           log(LogLevel::info, m, [&] {
-            return std::string(options_.display_name) + " acquired a token from " + std::string(M::name);
+            return std::string(options_.display_name) + " acquired a token from " +
+                   std::string(M::name);
           });
           out = std::move(r);
           return true;

@@ -16,5 +16,9 @@
 #define AZID_VERSION_PATCH 0
 #define AZID_VERSION_STRING "0.1.0"
 
-#define AZID_BEGIN namespace azid { inline namespace v1 {
-#define AZID_END } }
+#define AZID_BEGIN \
+  namespace azid { \
+  inline namespace v1 {
+#define AZID_END \
+  }              \
+  }

@@ -123,12 +123,12 @@ struct TokenCredentialsSelection {
 
 namespace detail::dac {
 
-using default_order = list<cred::Environment, cred::WorkloadIdentity, cred::ManagedIdentity, cred::AzureCli,
-                           cred::AzurePowerShell, cred::AzureDeveloperCli>;
+using default_order = list<cred::Environment, cred::WorkloadIdentity, cred::ManagedIdentity,
+                           cred::AzureCli, cred::AzurePowerShell, cred::AzureDeveloperCli>;
 
 inline constexpr std::array<std::string_view, 6> all_names = {
-    cred::Environment::name, cred::WorkloadIdentity::name,  cred::ManagedIdentity::name,
-    cred::AzureCli::name,    cred::AzurePowerShell::name, cred::AzureDeveloperCli::name};
+    cred::Environment::name, cred::WorkloadIdentity::name, cred::ManagedIdentity::name,
+    cred::AzureCli::name,    cred::AzurePowerShell::name,  cred::AzureDeveloperCli::name};
 inline constexpr std::uint32_t all_mask = 0x3F;
 inline constexpr std::uint32_t prod_mask = 0x07;  // Environment, WorkloadIdentity, ManagedIdentity
 inline constexpr std::uint32_t dev_mask = 0x38;   // AzureCli, AzurePowerShell, AzureDeveloperCli
@@ -200,7 +200,8 @@ inline std::string join_names(std::uint32_t mask) {
 /// case-insensitive; empty selects all six, `dev` the developer tools (AzureCli,
 /// AzurePowerShell, AzureDeveloperCli), `prod` Environment, WorkloadIdentity and
 /// ManagedIdentity, a credential class name (e.g. `AzureCliCredential`) that one alone.
-[[nodiscard]] inline TokenCredentialsSelection parse_azure_token_credentials(std::string_view value) {
+[[nodiscard]] inline TokenCredentialsSelection parse_azure_token_credentials(
+    std::string_view value) {
   const std::string_view v = detail::dac::trim(value);
   TokenCredentialsSelection s;
   if (v.empty()) return s;
@@ -222,7 +223,8 @@ inline std::string join_names(std::uint32_t mask) {
   s.mask = 0;
   std::string shown(v.substr(0, 128));
   s.error = "DefaultAzureCredential: Invalid value '" + shown + "' for the '" +
-            std::string(names::azure_token_credentials) + "' environment variable. Valid values are 'dev', 'prod'";
+            std::string(names::azure_token_credentials) +
+            "' environment variable. Valid values are 'dev', 'prod'";
   for (auto n : detail::dac::all_names) s.error += ", '" + std::string(n) + "'";
   s.error += " (case insensitive), or leave the variable unset to try every credential.";
   return s;
@@ -269,19 +271,23 @@ class DefaultAzureCredential {
                 "DefaultAzureCredential's first template argument must be Exclude<...>, e.g. "
                 "DefaultAzureCredential<Exclude<cred::AzureCli>>");
   using excluded = typename detail::dac::exclusions<Excl>::type;
-  static_assert(detail::dac::all_known(excluded{}),
-                "Exclude<...> may only name DefaultAzureCredential members: cred::Environment, "
-                "cred::WorkloadIdentity, cred::ManagedIdentity, cred::AzureCli, cred::AzurePowerShell, "
-                "cred::AzureDeveloperCli");
+  static_assert(
+      detail::dac::all_known(excluded{}),
+      "Exclude<...> may only name DefaultAzureCredential members: cred::Environment, "
+      "cred::WorkloadIdentity, cred::ManagedIdentity, cred::AzureCli, cred::AzurePowerShell, "
+      "cred::AzureDeveloperCli");
   using kept = detail::remove_all_t<detail::dac::default_order, excluded>;
-  static_assert(detail::size_v<kept> > 0,
-                "Exclude<...> removes every DefaultAzureCredential member; keep at least one (or use that "
-                "credential directly)");
+  static_assert(
+      detail::size_v<kept> > 0,
+      "Exclude<...> removes every DefaultAzureCredential member; keep at least one (or use that "
+      "credential directly)");
   static_assert(!detail::dac::any_developer_tool(kept{}) || detail::ToolPlatform<P>,
-                "the developer-tool credentials need a platform with process_runner(); exclude cred::AzureCli, "
+                "the developer-tool credentials need a platform with process_runner(); exclude "
+                "cred::AzureCli, "
                 "cred::AzurePowerShell and cred::AzureDeveloperCli, or use such a platform");
   // With an invalid Excl the static_asserts above have already failed; keep the rest quiet.
-  using members = std::conditional_t<detail::size_v<kept> == 0, detail::list<cred::Environment>, kept>;
+  using members =
+      std::conditional_t<detail::size_v<kept> == 0, detail::list<cred::Environment>, kept>;
   using chain_type = detail::rename_t<members, detail::dac::chain_of<P>::template fn>;
 
  public:
@@ -289,7 +295,8 @@ class DefaultAzureCredential {
   /// How many credentials were compiled in (after Exclude).
   static constexpr std::size_t compiled_count = detail::size_v<members>;
   /// Their class names, in the order they are tried.
-  static constexpr std::array<std::string_view, compiled_count> compiled_names = detail::dac::names_of(members{});
+  static constexpr std::array<std::string_view, compiled_count> compiled_names =
+      detail::dac::names_of(members{});
   /// Bit i: the i-th credential of the default order (see TokenCredentialsSelection) is compiled in.
   static constexpr std::uint32_t compiled_mask = detail::dac::mask_of(members{});
 
@@ -338,7 +345,8 @@ class DefaultAzureCredential {
     c.variable = std::string(detail::dac::trim(value.value_or("")));
     if (o.require_token_credentials_env && c.variable.empty()) {
       c.error = "DefaultAzureCredential: '" + std::string(names::azure_token_credentials) +
-                "' environment variable is empty. It is required (require_token_credentials_env): set it to 'dev', "
+                "' environment variable is empty. It is required (require_token_credentials_env): "
+                "set it to 'dev', "
                 "'prod' or one credential's class name.";
       return c;
     }
@@ -349,9 +357,11 @@ class DefaultAzureCredential {
     }
     c.selection = sel.mask;
     if (!c.variable.empty() && (sel.mask & compiled_mask) == 0) {
-      c.error = "DefaultAzureCredential: the '" + std::string(names::azure_token_credentials) + "' environment variable ('" +
-                c.variable + "') selects " + detail::dac::join_names(sel.mask) +
-                ", which this DefaultAzureCredential was compiled without (Exclude<...>). It was compiled with " +
+      c.error = "DefaultAzureCredential: the '" + std::string(names::azure_token_credentials) +
+                "' environment variable ('" + c.variable + "') selects " +
+                detail::dac::join_names(sel.mask) +
+                ", which this DefaultAzureCredential was compiled without (Exclude<...>). It was "
+                "compiled with " +
                 detail::dac::join_names(compiled_mask) + ".";
       return c;
     }
@@ -373,36 +383,39 @@ class DefaultAzureCredential {
   }
 
   template <class... Tags>
-  static chain_type build(const DefaultAzureCredentialOptions& o, const P& p, Config& c, detail::list<Tags...>) {
+  static chain_type build(const DefaultAzureCredentialOptions& o, const P& p, Config& c,
+                          detail::list<Tags...>) {
     ChainOptions co;
     co.sticky = true;
     co.display_name = name;
     co.enabled = c.chain_mask;
     co.logger = &static_cast<const Logger&>(p.logger());
-    return chain_type(std::in_place, co, [&] { return make(std::type_identity<Tags>{}, o, p, c); }...);
+    return chain_type(std::in_place, co,
+                      [&] { return make(std::type_identity<Tags>{}, o, p, c); }...);
   }
 
-  static auto make(std::type_identity<cred::Environment>, const DefaultAzureCredentialOptions& o, const P& p,
-                   const Config&) {
+  static auto make(std::type_identity<cred::Environment>, const DefaultAzureCredentialOptions& o,
+                   const P& p, const Config&) {
     EnvironmentCredentialOptions e;
     e.authority_host = o.authority_host;
     e.additionally_allowed_tenants = o.additionally_allowed_tenants;
     e.retry = o.retry;
     return EnvironmentCredential<P>(std::move(e), p);
   }
-  static auto make(std::type_identity<cred::WorkloadIdentity>, const DefaultAzureCredentialOptions& o, const P& p,
-                   const Config&) {
+  static auto make(std::type_identity<cred::WorkloadIdentity>,
+                   const DefaultAzureCredentialOptions& o, const P& p, const Config&) {
     WorkloadIdentityCredentialOptions w;
     w.authority_host = o.authority_host;
     w.additionally_allowed_tenants = o.additionally_allowed_tenants;
     w.retry = o.retry;
     w.tenant_id = o.workload_identity_tenant_id;  // empty: AZURE_TENANT_ID
-    w.client_id = !o.workload_identity_client_id.empty() ? o.workload_identity_client_id
-                                                         : o.managed_identity_client_id;  // empty: AZURE_CLIENT_ID
+    w.client_id = !o.workload_identity_client_id.empty()
+                      ? o.workload_identity_client_id
+                      : o.managed_identity_client_id;  // empty: AZURE_CLIENT_ID
     return WorkloadIdentityCredential<P>(std::move(w), p);
   }
-  static auto make(std::type_identity<cred::ManagedIdentity>, const DefaultAzureCredentialOptions& o, const P& p,
-                   const Config& c) {
+  static auto make(std::type_identity<cred::ManagedIdentity>,
+                   const DefaultAzureCredentialOptions& o, const P& p, const Config& c) {
     ManagedIdentityCredentialOptions m = o.managed_identity;
     if (m.client_id.empty() && m.object_id.empty() && m.resource_id.empty())
       m.client_id = !o.managed_identity_client_id.empty()
@@ -414,7 +427,8 @@ class DefaultAzureCredential {
     // Excluded from the chain (Exclude<cred::WorkloadIdentity>, or AZURE_TOKEN_CREDENTIALS
     // naming something else), workload identity must not come back through managed identity.
     m.allow_workload_identity =
-        m.allow_workload_identity && (compiled_mask & c.selection & detail::dac::workload_identity_bit) != 0;
+        m.allow_workload_identity &&
+        (compiled_mask & c.selection & detail::dac::workload_identity_bit) != 0;
     return ManagedIdentityCredential<P>(std::move(m), p);
   }
   template <class Tool>
@@ -425,16 +439,16 @@ class DefaultAzureCredential {
     t.within_default_chain = true;
     return t;
   }
-  static auto make(std::type_identity<cred::AzureCli>, const DefaultAzureCredentialOptions& o, const P& p,
-                   const Config&) {
+  static auto make(std::type_identity<cred::AzureCli>, const DefaultAzureCredentialOptions& o,
+                   const P& p, const Config&) {
     return AzureCliCredential<P>(tool_options<AzureCliCredentialOptions>(o), p);
   }
-  static auto make(std::type_identity<cred::AzurePowerShell>, const DefaultAzureCredentialOptions& o, const P& p,
-                   const Config&) {
+  static auto make(std::type_identity<cred::AzurePowerShell>,
+                   const DefaultAzureCredentialOptions& o, const P& p, const Config&) {
     return AzurePowerShellCredential<P>(tool_options<AzurePowerShellCredentialOptions>(o), p);
   }
-  static auto make(std::type_identity<cred::AzureDeveloperCli>, const DefaultAzureCredentialOptions& o, const P& p,
-                   const Config&) {
+  static auto make(std::type_identity<cred::AzureDeveloperCli>,
+                   const DefaultAzureCredentialOptions& o, const P& p, const Config&) {
     return AzureDeveloperCliCredential<P>(tool_options<AzureDeveloperCliCredentialOptions>(o), p);
   }
 
@@ -445,10 +459,11 @@ class DefaultAzureCredential {
       return;
     }
     if (!log.enabled(LogLevel::info)) return;
-    const std::string why =
-        config_.variable.empty()
-            ? "'" + std::string(names::azure_token_credentials) + "' environment variable is not set"
-            : "'" + std::string(names::azure_token_credentials) + "' environment variable is '" + config_.variable + "'";
+    const std::string why = config_.variable.empty()
+                                ? "'" + std::string(names::azure_token_credentials) +
+                                      "' environment variable is not set"
+                                : "'" + std::string(names::azure_token_credentials) +
+                                      "' environment variable is '" + config_.variable + "'";
     for (std::size_t b = 0; b < detail::dac::all_names.size(); ++b) {
       std::string line = "DefaultAzureCredential: ";
       line += detail::dac::all_names[b];
@@ -474,7 +489,8 @@ class DefaultAzureCredential {
 // Defined outside the class so that, in separate compilation, the default instantiation below is
 // compiled once in azid/src.hpp and consumers only call it.
 template <class Excl, Platform P>
-DefaultAzureCredential<Excl, P>::DefaultAzureCredential(DefaultAzureCredentialOptions options, P platform)
+DefaultAzureCredential<Excl, P>::DefaultAzureCredential(DefaultAzureCredentialOptions options,
+                                                        P platform)
     : platform_(std::move(platform)),
       config_(configure(platform_, options)),
       chain_(build(options, platform_, config_, members{})) {

@@ -5,14 +5,15 @@
 
 namespace {
 #if AZID_DAC_CASE == 0  // ok
-using D = azid::DefaultAzureCredential<azid::Exclude<azid::cred::AzureCli, azid::cred::AzurePowerShell>>;
+using D =
+    azid::DefaultAzureCredential<azid::Exclude<azid::cred::AzureCli, azid::cred::AzurePowerShell>>;
 static_assert(D::compiled_count == 4);
 #elif AZID_DAC_CASE == 1  // fail_not_a_tag: the credential class instead of its tag
 using D = azid::DefaultAzureCredential<azid::Exclude<azid::AzureCliCredential<>>>;
 #elif AZID_DAC_CASE == 2  // fail_exclude_all
-using D = azid::DefaultAzureCredential<
-    azid::Exclude<azid::cred::Environment, azid::cred::WorkloadIdentity, azid::cred::ManagedIdentity,
-                  azid::cred::AzureCli, azid::cred::AzurePowerShell, azid::cred::AzureDeveloperCli>>;
+using D = azid::DefaultAzureCredential<azid::Exclude<
+    azid::cred::Environment, azid::cred::WorkloadIdentity, azid::cred::ManagedIdentity,
+    azid::cred::AzureCli, azid::cred::AzurePowerShell, azid::cred::AzureDeveloperCli>>;
 #elif AZID_DAC_CASE == 3  // fail_not_exclude: a tag where Exclude<...> belongs
 using D = azid::DefaultAzureCredential<azid::cred::AzureCli>;
 #elif AZID_DAC_CASE == 4  // fail_tenant_id: the options have no tenant_id

@@ -6,8 +6,9 @@
 #include <cstdio>
 
 #ifdef AZID_DAC_NO_DEV_TOOLS
-using Credential = azid::DefaultAzureCredential<
-    azid::Exclude<azid::cred::AzureCli, azid::cred::AzurePowerShell, azid::cred::AzureDeveloperCli>>;
+using Credential =
+    azid::DefaultAzureCredential<azid::Exclude<azid::cred::AzureCli, azid::cred::AzurePowerShell,
+                                               azid::cred::AzureDeveloperCli>>;
 #else
 using Credential = azid::DefaultAzureCredential<>;
 #endif

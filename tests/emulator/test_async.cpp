@@ -55,7 +55,8 @@ const std::string secret = "As~ync-s3cret.value";
 /// the real clock, a map for the environment and an in-memory log.
 class AsyncEmuPlatform : public testing::BasicPlatform<AsyncHttpsTransport> {
  public:
-  AsyncEmuPlatform(asio::any_io_executor ex, TransportOptions o) : BasicPlatform(std::move(ex), std::move(o)) {}
+  AsyncEmuPlatform(asio::any_io_executor ex, TransportOptions o)
+      : BasicPlatform(std::move(ex), std::move(o)) {}
   [[nodiscard]] const PosixFileReader& files() const noexcept { return files_; }
   [[nodiscard]] const SystemClock& clock() const noexcept { return clock_; }
 
@@ -78,7 +79,9 @@ struct Fixture {
   asio::io_context io;
   AsyncEmuPlatform platform;
 
-  Fixture() : platform(io.get_executor(), trust(emu)) { emu.register_app({tenant, client, secret, false, {}}); }
+  Fixture() : platform(io.get_executor(), trust(emu)) {
+    emu.register_app({tenant, client, secret, false, {}});
+  }
 
   template <class O = ClientSecretCredentialOptions>
   O options(std::string authority = {}) const {
@@ -118,8 +121,12 @@ TransportOptions no_trust() {
 struct Unavailable {
   static constexpr std::string_view name = "UnavailableCredential";
   std::string why = "UnavailableCredential authentication unavailable. Nothing is configured.";
-  [[nodiscard]] TokenResult try_get_token(const TokenRequestContext&) const { return TokenResult::unavailable(name, why); }
-  [[nodiscard]] AccessToken get_token(const TokenRequestContext& c) const { return try_get_token(c).value(); }
+  [[nodiscard]] TokenResult try_get_token(const TokenRequestContext&) const {
+    return TokenResult::unavailable(name, why);
+  }
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& c) const {
+    return try_get_token(c).value();
+  }
 };
 static_assert(Credential<Unavailable>);
 
@@ -217,7 +224,8 @@ TEST_SUITE("async") {
     TokenResult r = detailed.get();
     REQUIRE(r.failure() == Failure::failed);
     CHECK(r.error_info().sts->has_code(7000215));
-    CHECK(r.error_info().message.find("An invalid client secret was provided.") != std::string::npos);
+    CHECK(r.error_info().message.find("An invalid client secret was provided.") !=
+          std::string::npos);
     CHECK(r.error_info().message.find("wrong-secret") == std::string::npos);
     guard.reset();
     runner.join();
@@ -346,8 +354,10 @@ TEST_SUITE("async") {
       EnvironmentCredential<AsyncEmuPlatform> env(EnvironmentCredentialOptions{}, f.platform);
       std::optional<std::error_code> ec;
       std::optional<TokenResult> r;
-      async_get_token(f.io.get_executor(), env, vault(), [&](std::error_code e, AccessToken) { ec = e; });
-      async_try_get_token(f.io.get_executor(), env, vault(), [&](TokenResult x) { r = std::move(x); });
+      async_get_token(f.io.get_executor(), env, vault(),
+                      [&](std::error_code e, AccessToken) { ec = e; });
+      async_try_get_token(f.io.get_executor(), env, vault(),
+                          [&](TokenResult x) { r = std::move(x); });
       f.run();
       REQUIRE(ec);
       CHECK(*ec == token_errc::credential_unavailable);
@@ -369,7 +379,8 @@ TEST_SUITE("async") {
     f.run();
     REQUIRE(r);
     CHECK(r->failure() == Failure::failed);
-    CHECK(r->error_info().message.find(make_error_code(errc::timeout).message()) != std::string::npos);
+    CHECK(r->error_info().message.find(make_error_code(errc::timeout).message()) !=
+          std::string::npos);
     CHECK(steady_clock::now() - start < seconds(20));  // generous: bounded, not measured
     // The stalled fetch released the entry: the next call fetches and succeeds.
     std::optional<std::error_code> ec;
@@ -387,15 +398,17 @@ TEST_SUITE("async") {
     Secret cred(tenant, client, secret, o, f.platform);
     asio::cancellation_signal fetcher_signal;
     std::optional<std::error_code> fetcher_ec, waiter_ec;
-    async_get_token(cred, vault(),
-                    asio::bind_cancellation_slot(fetcher_signal.slot(),
-                                                 [&](std::error_code e, AccessToken) { fetcher_ec = e; }));
+    async_get_token(
+        cred, vault(),
+        asio::bind_cancellation_slot(fetcher_signal.slot(),
+                                     [&](std::error_code e, AccessToken) { fetcher_ec = e; }));
     async_get_token(cred, vault(), [&](std::error_code e, AccessToken t) {
       waiter_ec = e;
       if (!e) CHECK(valid(f.emu, t));
     });
     asio::steady_timer later(f.io, milliseconds(200));
-    later.async_wait([&](std::error_code) { fetcher_signal.emit(asio::cancellation_type::terminal); });
+    later.async_wait(
+        [&](std::error_code) { fetcher_signal.emit(asio::cancellation_type::terminal); });
     const auto start = steady_clock::now();
     f.run();
     CHECK(steady_clock::now() - start < seconds(20));
@@ -421,12 +434,15 @@ TEST_SUITE("async") {
       order.push_back("fetcher");
     });
     asio::cancellation_signal waiter_signal;
-    async_get_token(cred, vault(), asio::bind_cancellation_slot(waiter_signal.slot(), [&](std::error_code e, AccessToken) {
-                      waiter_ec = e;
-                      order.push_back("waiter");
-                    }));
+    async_get_token(
+        cred, vault(),
+        asio::bind_cancellation_slot(waiter_signal.slot(), [&](std::error_code e, AccessToken) {
+          waiter_ec = e;
+          order.push_back("waiter");
+        }));
     asio::steady_timer later(f.io, milliseconds(100));
-    later.async_wait([&](std::error_code) { waiter_signal.emit(asio::cancellation_type::terminal); });
+    later.async_wait(
+        [&](std::error_code) { waiter_signal.emit(asio::cancellation_type::terminal); });
     f.run();
     REQUIRE(waiter_ec);
     CHECK(*waiter_ec == asio::error::operation_aborted);
@@ -442,7 +458,8 @@ TEST_SUITE("async") {
     f.emu.register_federated_credential(tenant, client, f.emu.oidc_issuer(), subject);
     const std::string federated = f.emu.issue_federated_token(subject);
     ClientAssertionCredential<AsyncEmuPlatform> assertion(
-        tenant, client, [&] { return federated; }, f.options<ClientAssertionCredentialOptions>(), f.platform);
+        tenant, client, [&] { return federated; }, f.options<ClientAssertionCredentialOptions>(),
+        f.platform);
     static_assert(is_native_async_v<ClientAssertionCredential<AsyncEmuPlatform>>);
     static_assert(is_native_async_v<WorkloadIdentityCredential<AsyncEmuPlatform>>);
     std::optional<AccessToken> got;
@@ -458,12 +475,15 @@ TEST_SUITE("async") {
     CHECK(reqs[0].form_param("client_assertion") == federated);
   }
 
-  TEST_CASE("a client secret echoed inside the STS's JSON error is redacted on the async path too") {
+  TEST_CASE(
+      "a client secret echoed inside the STS's JSON error is redacted on the async path too") {
     Fixture f;
     auto cred = f.make();
-    f.emu.push_fault("/" + tenant, azid_emulator::Fault::respond_with(
-                                       401, R"({"error":"invalid_client","error_description":"AADSTS7000215: got )" +
-                                                secret + R"(","error_codes":[7000215]})"));
+    f.emu.push_fault(
+        "/" + tenant,
+        azid_emulator::Fault::respond_with(
+            401, R"({"error":"invalid_client","error_description":"AADSTS7000215: got )" + secret +
+                     R"(","error_codes":[7000215]})"));
     std::optional<TokenResult> r;
     async_try_get_token(cred, vault(), [&](TokenResult x) { r = std::move(x); });
     f.run();
@@ -475,12 +495,15 @@ TEST_SUITE("async") {
     CHECK(r->error_info().sts->error_description.find(secret) == std::string::npos);
   }
 
-  TEST_CASE("ManagedIdentityCredential under AKS workload identity is native: eight waiters, one exchange") {
+  TEST_CASE(
+      "ManagedIdentityCredential under AKS workload identity is native: eight waiters, one "
+      "exchange") {
     Fixture f;
     const std::string subject = "system:serviceaccount:default:mi-wi";
     f.emu.register_federated_credential(tenant, client, f.emu.oidc_issuer(), subject);
     azid_test::TempDir dir;
-    f.platform.environment().set("AZURE_FEDERATED_TOKEN_FILE", dir.write("token", f.emu.issue_federated_token(subject)));
+    f.platform.environment().set("AZURE_FEDERATED_TOKEN_FILE",
+                                 dir.write("token", f.emu.issue_federated_token(subject)));
     f.platform.environment().set("AZURE_TENANT_ID", tenant);
     f.platform.environment().set("AZURE_CLIENT_ID", client);
     f.platform.environment().set("AZURE_AUTHORITY_HOST", f.emu.authority_host());
@@ -503,12 +526,15 @@ TEST_SUITE("async") {
     CHECK(f.emu.requests()[0].form_param("client_assertion"));
   }
 
-  TEST_CASE("WorkloadIdentityCredential: after a refused (expired) token, the rotated file is read again") {
+  TEST_CASE(
+      "WorkloadIdentityCredential: after a refused (expired) token, the rotated file is read "
+      "again") {
     Fixture f;
     const std::string subject = "system:serviceaccount:default:rotating";
     f.emu.register_federated_credential(tenant, client, f.emu.oidc_issuer(), subject);
     azid_test::TempDir dir;
-    const std::string file = dir.write("token", f.emu.issue_federated_token(subject, seconds(-3600)));
+    const std::string file =
+        dir.write("token", f.emu.issue_federated_token(subject, seconds(-3600)));
     auto o = f.options<WorkloadIdentityCredentialOptions>();
     o.tenant_id = tenant;
     o.client_id = client;
@@ -519,7 +545,8 @@ TEST_SUITE("async") {
     static_assert(detail::HasAsyncExecutor<AzurePipelinesCredential<AsyncEmuPlatform>>);
     auto get = [&] {
       std::optional<TokenResult> r;
-      async_try_get_token(cred, vault(), [&](TokenResult x) { r = std::move(x); });  // the platform's executor
+      async_try_get_token(cred, vault(),
+                          [&](TokenResult x) { r = std::move(x); });  // the platform's executor
       f.run();
       REQUIRE(r);
       return std::move(*r);
@@ -531,7 +558,8 @@ TEST_SUITE("async") {
     CHECK(get().ok());
   }
 
-  TEST_CASE("AzurePipelinesCredential is native: the OIDC request and the exchange are both awaited") {
+  TEST_CASE(
+      "AzurePipelinesCredential is native: the OIDC request and the exchange are both awaited") {
     Fixture f;
     const std::string connection = "5f1d9a7e-0000-4000-8000-00000000a5c0";
     const std::string system_token = "eyJ0eXAiOiJKV1Qi.async-system-access-token.sig";
@@ -540,14 +568,16 @@ TEST_SUITE("async") {
     static_assert(is_native_async_v<AzurePipelinesCredential<AsyncEmuPlatform>>);
     auto get = [&](const AzurePipelinesCredential<AsyncEmuPlatform>& cred) {
       std::optional<TokenResult> r;
-      async_try_get_token(cred, vault(), [&](TokenResult x) { r = std::move(x); });  // the platform's executor
+      async_try_get_token(cred, vault(),
+                          [&](TokenResult x) { r = std::move(x); });  // the platform's executor
       f.run();
       REQUIRE(r);
       return std::move(*r);
     };
     SUBCASE("a token, eight waiters, one OIDC request and one exchange") {
       AzurePipelinesCredential<AsyncEmuPlatform> cred(tenant, client, connection, system_token,
-                                                      f.options<AzurePipelinesCredentialOptions>(), f.platform);
+                                                      f.options<AzurePipelinesCredentialOptions>(),
+                                                      f.platform);
       std::vector<std::string> tokens;
       for (int i = 0; i < 8; ++i)
         async_get_token(f.io.get_executor(), cred, vault(), [&](std::error_code ec, AccessToken t) {
@@ -566,22 +596,26 @@ TEST_SUITE("async") {
       CHECK(reqs[0].header("X-TFS-FedAuthRedirect") == "Suppress");
     }
     SUBCASE("the OIDC endpoint's refusal: the same message, never the system token") {
-      AzurePipelinesCredential<AsyncEmuPlatform> cred(tenant, client, connection, "not-the-system-token",
-                                                      f.options<AzurePipelinesCredentialOptions>(), f.platform);
+      AzurePipelinesCredential<AsyncEmuPlatform> cred(
+          tenant, client, connection, "not-the-system-token",
+          f.options<AzurePipelinesCredentialOptions>(), f.platform);
       const TokenResult r = get(cred);
       REQUIRE(r.failure() == Failure::failed);
-      CHECK(r.error_info().message.rfind("AzurePipelinesCredential: 401 (Unauthorized) response from OIDC endpoint.",
-                                         0) == 0);
+      CHECK(r.error_info().message.rfind(
+                "AzurePipelinesCredential: 401 (Unauthorized) response from OIDC endpoint.", 0) ==
+            0);
       CHECK(r.error_info().message.find("not-the-system-token") == std::string::npos);
       CHECK(f.token_requests() == 0);
     }
     SUBCASE("outside a pipeline: unavailable, nothing sent") {
       f.platform.environment().unset("SYSTEM_OIDCREQUESTURI");
       AzurePipelinesCredential<AsyncEmuPlatform> cred(tenant, client, connection, system_token,
-                                                      f.options<AzurePipelinesCredentialOptions>(), f.platform);
+                                                      f.options<AzurePipelinesCredentialOptions>(),
+                                                      f.platform);
       const TokenResult r = get(cred);
       CHECK(r.failure() == Failure::unavailable);
-      CHECK(r.error_info().message.find("Missing value for the SYSTEM_OIDCREQUESTURI environment variable.") !=
+      CHECK(r.error_info().message.find(
+                "Missing value for the SYSTEM_OIDCREQUESTURI environment variable.") !=
             std::string::npos);
       CHECK(f.emu.requests().empty());
     }
@@ -631,7 +665,8 @@ TEST_SUITE("async") {
       second.why = "SecondCredential: not here either.";
       Chain<Unavailable, Unavailable> chain(Unavailable{}, second);
       std::optional<TokenResult> r;
-      async_try_get_token(f.io.get_executor(), chain, vault(), [&](TokenResult x) { r = std::move(x); });
+      async_try_get_token(f.io.get_executor(), chain, vault(),
+                          [&](TokenResult x) { r = std::move(x); });
       f.run();
       REQUIRE(r);
       CHECK(r->failure() == Failure::unavailable);
@@ -650,7 +685,8 @@ TEST_SUITE("async") {
       CHECK(*ec == token_errc::authentication_failed);
       REQUIRE(r);
       CHECK(r->error_info().message.find("ChainedTokenCredential failed to retrieve a token") == 0);
-      CHECK(r->error_info().message.find("An invalid client secret was provided.") != std::string::npos);
+      CHECK(r->error_info().message.find("An invalid client secret was provided.") !=
+            std::string::npos);
       CHECK(f.token_requests() == 2);  // the second member was never asked
     }
   }
@@ -659,7 +695,8 @@ TEST_SUITE("async") {
     Fixture f;
     // The blocking transport: ClientSecretCredential on it has no native asynchronous path.
     azid_test::EmuPlatform sync_platform(trust(f.emu));
-    ClientSecretCredential<azid_test::EmuPlatform> cred(tenant, client, secret, f.options(), sync_platform);
+    ClientSecretCredential<azid_test::EmuPlatform> cred(tenant, client, secret, f.options(),
+                                                        sync_platform);
     static_assert(!is_native_async_v<ClientSecretCredential<azid_test::EmuPlatform>>);
     f.emu.push_fault("/" + tenant, [] {
       auto fault = azid_emulator::Fault::of(azid_emulator::Fault::Kind::drop_before_response);
@@ -703,18 +740,21 @@ TEST_SUITE("async") {
     // A sticky chain that settled on that member answers from its cache the same way.
     ChainOptions sticky;
     sticky.sticky = true;
-    Chain<Unavailable, SyncSecret> chain(sticky, Unavailable{}, SyncSecret(tenant, client, secret, f.options(), sync_platform));
+    Chain<Unavailable, SyncSecret> chain(
+        sticky, Unavailable{}, SyncSecret(tenant, client, secret, f.options(), sync_platform));
     REQUIRE(chain.get_token(vault()).token != first.token);  // its own member, its own cache
     CHECK(chain.selected() == 1);
     std::optional<TokenResult> r;
-    async_try_get_token(f.io.get_executor(), chain, vault(), [&](TokenResult x) { r = std::move(x); });
+    async_try_get_token(f.io.get_executor(), chain, vault(),
+                        [&](TokenResult x) { r = std::move(x); });
     f.io.restart();
     CHECK(f.io.poll() == 1);
     REQUIRE(r);
     CHECK(r->ok());
     // Inside a walk (not sticky), the blocking member's hit is answered on the executor: one
     // poll() finishes it, with no thread to wait for.
-    Chain<SyncSecret, Unavailable> walk(SyncSecret(tenant, client, secret, f.options(), sync_platform), Unavailable{});
+    Chain<SyncSecret, Unavailable> walk(
+        SyncSecret(tenant, client, secret, f.options(), sync_platform), Unavailable{});
     const AccessToken walked = walk.get_token(vault());
     std::optional<AccessToken> again;
     async_get_token(f.io.get_executor(), walk, vault(), [&](std::error_code ec, AccessToken t) {
@@ -726,7 +766,8 @@ TEST_SUITE("async") {
     f.io.poll();
     REQUIRE(again);
     CHECK(again->token == walked.token);
-    CHECK(f.token_requests() == 3);  // one per credential instance, none from the asynchronous calls
+    CHECK(f.token_requests() ==
+          3);  // one per credential instance, none from the asynchronous calls
   }
 }
 
@@ -791,7 +832,8 @@ TEST_SUITE("async_managed_identity") {
     REQUIRE(ec);
     CHECK(*ec == token_errc::credential_unavailable);
     REQUIRE(r);
-    CHECK(r->error_info().message.find("The requested identity hasn't been assigned to this resource.") !=
+    CHECK(r->error_info().message.find(
+              "The requested identity hasn't been assigned to this resource.") !=
           std::string::npos);
     CHECK(r->error_info().message == cred.try_get_token(vault()).error_info().message);
     CHECK(e.request_count(token_path) == 1);
@@ -799,9 +841,9 @@ TEST_SUITE("async_managed_identity") {
 
   // Every source: eight waiters over a slow first answer (a 500 after 300 ms, retried) share one
   // exchange, and no thread is created for them while it is in flight.
-  void check_native_source(azid_emulator::Emulator& e, AsyncEmuPlatform& p, asio::io_context& io,
-                           ManagedIdentitySource expected, const std::string& path, std::size_t requests_per_fetch,
-                           ManagedIdentityCredentialOptions o) {
+  void check_native_source(azid_emulator::Emulator & e, AsyncEmuPlatform & p, asio::io_context & io,
+                           ManagedIdentitySource expected, const std::string& path,
+                           std::size_t requests_per_fetch, ManagedIdentityCredentialOptions o) {
     o.retry.base_delay = milliseconds(20);
     Mi cred(o, p);
     REQUIRE(cred.source() == expected);
@@ -825,7 +867,8 @@ TEST_SUITE("async_managed_identity") {
     CHECK(e.request_count(path) == 1 + requests_per_fetch);  // the refused attempt, then one fetch
     // Asio may start its resolver thread on first use; eight blocked callers would be eight more.
     CHECK(during - before <= 1);
-    CHECK(cred.try_get_token(vault()).token().token == tokens.front());  // the blocking API, same cache
+    CHECK(cred.try_get_token(vault()).token().token ==
+          tokens.front());  // the blocking API, same cache
     bool hit = false;
     async_get_token(cred, vault(), [&](std::error_code ec, AccessToken t) {
       CHECK_FALSE(ec);
@@ -838,7 +881,9 @@ TEST_SUITE("async_managed_identity") {
     CHECK(e.request_count(path) == 1 + requests_per_fetch);
   }
 
-  TEST_CASE("App Service, Cloud Shell and Azure ML are native: queued waiters, one exchange, no threads") {
+  TEST_CASE(
+      "App Service, Cloud Shell and Azure ML are native: queued waiters, one exchange, no "
+      "threads") {
     static_assert(is_native_async_v<Mi>);
     SUBCASE("App Service") {
       azid_emulator::Emulator e(plain());
@@ -855,7 +900,8 @@ TEST_SUITE("async_managed_identity") {
       asio::io_context io;
       AsyncEmuPlatform p(io.get_executor(), TransportOptions{});
       p.environment().set("MSI_ENDPOINT", e.base_url() + "/oauth2/token");
-      check_native_source(e, p, io, ManagedIdentitySource::cloud_shell, "/oauth2/token", 1, quick());
+      check_native_source(e, p, io, ManagedIdentitySource::cloud_shell, "/oauth2/token", 1,
+                          quick());
       CHECK(e.requests().back().form_param("resource") == "https://vault.azure.net");
     }
     SUBCASE("Azure ML") {
@@ -870,7 +916,9 @@ TEST_SUITE("async_managed_identity") {
     }
   }
 
-  TEST_CASE("Azure Arc is native: challenge, key file and keyed request awaited; key file attacks refused") {
+  TEST_CASE(
+      "Azure Arc is native: challenge, key file and keyed request awaited; key file attacks "
+      "refused") {
     azid_emulator::Options ao = plain();
     ao.metadata_host = azid_emulator::MetadataHost::arc;
     azid_emulator::Emulator e(ao);
@@ -897,11 +945,14 @@ TEST_SUITE("async_managed_identity") {
     io.run_for(seconds(30));
     REQUIRE(r);
     CHECK(r->failure() == Failure::failed);
-    CHECK(r->error_info().message.find("Unexpected file path from HIMDS service") != std::string::npos);
+    CHECK(r->error_info().message.find("Unexpected file path from HIMDS service") !=
+          std::string::npos);
     CHECK(e.request_count(token_path) == 1);
   }
 
-  TEST_CASE("Service Fabric is native: the pinned certificate accepted, a wrong pin refused before the secret") {
+  TEST_CASE(
+      "Service Fabric is native: the pinned certificate accepted, a wrong pin refused before the "
+      "secret") {
     azid_emulator::Options so;
     so.metadata_host = azid_emulator::MetadataHost::service_fabric;
     azid_emulator::Emulator e(so);
@@ -962,16 +1013,21 @@ TEST_SUITE("async_managed_identity") {
 }
 
 TEST_SUITE("async_dev_tools") {
-  TEST_CASE("developer tools: one real az process on one thread; other callers are queued, hits stay put") {
+  TEST_CASE(
+      "developer tools: one real az process on one thread; other callers are queued, hits stay "
+      "put") {
     azid_test::ToolDir d;
     const std::string token = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJhc3luYyJ9.c2ln";
-    const auto expires = duration_cast<seconds>((system_clock::now() + hours(1)).time_since_epoch()).count();
-    const std::string json = R"({"accessToken": ")" + token +
-                             R"(", "expires_on": )" + std::to_string(expires) + R"(, "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47", )"
+    const auto expires =
+        duration_cast<seconds>((system_clock::now() + hours(1)).time_since_epoch()).count();
+    const std::string json = R"({"accessToken": ")" + token + R"(", "expires_on": )" +
+                             std::to_string(expires) +
+                             R"(, "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47", )"
                              R"("tokenType": "Bearer"})";
     d.script("az", d.record() + "/bin/sleep 0.3\nprintf '%s' " + azid_test::sh_quote(json));
     AzureCliCredential<testing::Platform> cred({}, azid_test::platform_for(d));
-    static_assert(!is_native_async_v<AzureCliCredential<testing::Platform>>);  // a thread runs the tool
+    static_assert(
+        !is_native_async_v<AzureCliCredential<testing::Platform>>);  // a thread runs the tool
     asio::io_context io;
     const int before = thread_count();
     std::vector<std::string> tokens;
@@ -986,7 +1042,7 @@ TEST_SUITE("async_dev_tools") {
     io.run_for(seconds(30));
     REQUIRE(tokens.size() == 8);
     for (const auto& t : tokens) CHECK(t == token);
-    CHECK(d.runs() == 1);  // the eight callers shared one run through the cache
+    CHECK(d.runs() == 1);         // the eight callers shared one run through the cache
     CHECK(during - before <= 1);  // one thread for the one run, not one per caller
 
     bool hit = false;
@@ -1096,8 +1152,8 @@ TEST_SUITE("async_transport") {
 }
 
 TEST_SUITE("async_default_azure_credential") {
-  using CloudDac = DefaultAzureCredential<Exclude<cred::AzureCli, cred::AzurePowerShell, cred::AzureDeveloperCli>,
-                                          AsyncEmuPlatform>;
+  using CloudDac = DefaultAzureCredential<
+      Exclude<cred::AzureCli, cred::AzurePowerShell, cred::AzureDeveloperCli>, AsyncEmuPlatform>;
 
   // A port nothing listens on (an emulator's, after it has gone): managed identity never reaches
   // a real IMDS from these tests.

@@ -34,8 +34,8 @@ struct Fixture : azid_test::ConfidentialFixture {
 TEST_SUITE("azure_pipelines_emulator") {
   TEST_CASE("the service connection's OIDC token is exchanged for an access token") {
     Fixture f;
-    Cred cred(emu_tenant, emu_client, connection, system_token, f.options<AzurePipelinesCredentialOptions>(),
-              f.platform);
+    Cred cred(emu_tenant, emu_client, connection, system_token,
+              f.options<AzurePipelinesCredentialOptions>(), f.platform);
     AccessToken t = cred.get_token(vault_scope());
     std::string payload;
     REQUIRE(azid_emulator::verify_token(f.emu, t.token, payload));
@@ -52,8 +52,9 @@ TEST_SUITE("azure_pipelines_emulator") {
     auto r = f.run("not-a-tenant");
     REQUIRE(r.failure() == Failure::auth_required);
     CHECK(r.error_info().sts->has_code(900023));
-    CHECK(r.error_info().message.find("AADSTS900023: Specified tenant identifier 'not-a-tenant' is neither a valid "
-                                      "DNS name, nor a valid external domain.") != std::string::npos);
+    CHECK(r.error_info().message.find(
+              "AADSTS900023: Specified tenant identifier 'not-a-tenant' is neither a valid "
+              "DNS name, nor a valid external domain.") != std::string::npos);
   }
 
   TEST_CASE("No service connection found with identifier <GUID>.") {
@@ -61,8 +62,8 @@ TEST_SUITE("azure_pipelines_emulator") {
     const std::string unknown = "00000000-0000-4000-8000-00000000dead";
     auto r = f.run(emu_tenant, emu_client, unknown);
     REQUIRE(r.failure() == Failure::failed);
-    CHECK(r.error_info().message.find("No service connection found with identifier " + unknown + ".") !=
-          std::string::npos);
+    CHECK(r.error_info().message.find("No service connection found with identifier " + unknown +
+                                      ".") != std::string::npos);
     CHECK(r.error_info().message.find("x-vss-e2eid: ") != std::string::npos);
   }
 
@@ -72,28 +73,31 @@ TEST_SUITE("azure_pipelines_emulator") {
     auto r = f.run(emu_tenant, emu_client, connection, wrong);
     REQUIRE(r.failure() == Failure::failed);
     const std::string& m = r.error_info().message;
-    CHECK(m.rfind("AzurePipelinesCredential: 401 (Unauthorized) response from OIDC endpoint.", 0) == 0);
+    CHECK(m.rfind("AzurePipelinesCredential: 401 (Unauthorized) response from OIDC endpoint.", 0) ==
+          0);
     CHECK(m.find("x-vss-e2eid: ") != std::string::npos);
     CHECK(m.find("x-msedge-ref: Ref A: ") != std::string::npos);
     CHECK(m.find(wrong) == std::string::npos);
-    CHECK_THROWS_AS((void)Cred(emu_tenant, emu_client, connection, wrong, f.options<AzurePipelinesCredentialOptions>(),
-                               f.platform)
+    CHECK_THROWS_AS((void)Cred(emu_tenant, emu_client, connection, wrong,
+                               f.options<AzurePipelinesCredentialOptions>(), f.platform)
                         .get_token(vault_scope()),
                     ClientAuthenticationError);
   }
 
   TEST_CASE("OIDC token not found in response. Response = {...}") {
     Fixture f;
-    f.emu.push_fault("/azid-org/", azid_emulator::Fault::respond_with(
-                                       200,
-                                       R"({"$id":"1","innerException":null,"message":"Preview version required.",)"
-                                       R"("typeName":"Microsoft.VisualStudio.Services.WebApi.VssInvalidPreviewVersionException, Microsoft.VisualStudio.Services.WebApi",)"
-                                       R"("typeKey":"VssInvalidPreviewVersionException","errorCode":0})",
-                                       {{"Content-Type", "application/json"}}));
+    f.emu.push_fault(
+        "/azid-org/",
+        azid_emulator::Fault::respond_with(
+            200,
+            R"({"$id":"1","innerException":null,"message":"Preview version required.",)"
+            R"("typeName":"Microsoft.VisualStudio.Services.WebApi.VssInvalidPreviewVersionException, Microsoft.VisualStudio.Services.WebApi",)"
+            R"("typeKey":"VssInvalidPreviewVersionException","errorCode":0})",
+            {{"Content-Type", "application/json"}}));
     auto r = f.run();
     REQUIRE(r.failure() == Failure::failed);
-    CHECK(r.error_info().message.find("OIDC token not found in response. Response = {\"$id\":\"1\"") !=
-          std::string::npos);
+    CHECK(r.error_info().message.find(
+              "OIDC token not found in response. Response = {\"$id\":\"1\"") != std::string::npos);
     CHECK(r.error_info().message.find("Preview version required.") != std::string::npos);
   }
 
@@ -101,12 +105,13 @@ TEST_SUITE("azure_pipelines_emulator") {
     Fixture f;
     f.platform.environment().unset("SYSTEM_OIDCREQUESTURI");
     try {
-      (void)Cred(emu_tenant, emu_client, connection, system_token, f.options<AzurePipelinesCredentialOptions>(),
-                 f.platform)
+      (void)Cred(emu_tenant, emu_client, connection, system_token,
+                 f.options<AzurePipelinesCredentialOptions>(), f.platform)
           .get_token(vault_scope());
       FAIL("expected CredentialUnavailableError");
     } catch (const CredentialUnavailableError& e) {
-      CHECK(std::string(e.what()).rfind("Missing value for the SYSTEM_OIDCREQUESTURI environment variable.", 0) == 0);
+      CHECK(std::string(e.what()).rfind(
+                "Missing value for the SYSTEM_OIDCREQUESTURI environment variable.", 0) == 0);
     }
     CHECK(f.emu.request_count() == 0);
   }
@@ -114,7 +119,8 @@ TEST_SUITE("azure_pipelines_emulator") {
   TEST_CASE("AuthenticationRequiredError: unauthorized_client: 700016 - AADSTS700016") {
     Fixture f;
     const std::string other_client = "99999999-0000-4000-8000-000000000000";
-    f.emu.set_pipelines_service_connection(connection + "1", system_token, emu_tenant, other_client);
+    f.emu.set_pipelines_service_connection(connection + "1", system_token, emu_tenant,
+                                           other_client);
     try {
       (void)Cred(emu_tenant, other_client, connection + "1", system_token,
                  f.options<AzurePipelinesCredentialOptions>(), f.platform)
@@ -122,8 +128,8 @@ TEST_SUITE("azure_pipelines_emulator") {
       FAIL("expected AuthenticationRequiredError");
     } catch (const AuthenticationRequiredError& e) {
       const std::string m = e.what();
-      CHECK(m.find("unauthorized_client: 700016 - AADSTS700016: Application with identifier '" + other_client + "'") !=
-            std::string::npos);
+      CHECK(m.find("unauthorized_client: 700016 - AADSTS700016: Application with identifier '" +
+                   other_client + "'") != std::string::npos);
     }
   }
 }

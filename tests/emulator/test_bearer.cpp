@@ -28,9 +28,7 @@ struct BearerFixture : azid_test::ConfidentialFixture {
   using Cred = ClientSecretCredential<azid_test::EmuPlatform>;
   Cred cred;
 
-  BearerFixture() : cred(make_cred()) {
-    emu.set_secret("db-password", "hunter2-from-the-vault");
-  }
+  BearerFixture() : cred(make_cred()) { emu.set_secret("db-password", "hunter2-from-the-vault"); }
   Cred make_cred() {
     emu.register_app({emu_tenant, emu_client, secret, false, {}});
     return Cred(emu_tenant, emu_client, secret, options<ClientSecretCredentialOptions>(), platform);
@@ -42,13 +40,16 @@ struct BearerFixture : azid_test::ConfidentialFixture {
     r.timeout = std::chrono::milliseconds(5000);
     return r;
   }
-  std::size_t token_requests() const { return emu.request_count("/" + emu_tenant + "/oauth2/v2.0/token"); }
+  std::size_t token_requests() const {
+    return emu.request_count("/" + emu_tenant + "/oauth2/v2.0/token");
+  }
   std::size_t resource_requests() const { return emu.request_count("/secrets/"); }
   /// The `claims` form field of every token request, in order ("" when absent).
   std::vector<std::string> claims_sent() const {
     std::vector<std::string> out;
     for (const auto& r : emu.requests())
-      if (r.path().find("/oauth2/v2.0/token") != std::string::npos) out.push_back(r.form_param("claims").value_or(""));
+      if (r.path().find("/oauth2/v2.0/token") != std::string::npos)
+        out.push_back(r.form_param("claims").value_or(""));
     return out;
   }
   /// The payload of the token the resource last received.
@@ -65,8 +66,8 @@ struct BearerFixture : azid_test::ConfidentialFixture {
 };
 
 std::string claims_challenge_header(const std::string& claims_json) {
-  return "Bearer realm=\"\", error=\"insufficient_claims\", claims=\"" + detail::base64_encode(claims_json, false) +
-         "\"";
+  return "Bearer realm=\"\", error=\"insufficient_claims\", claims=\"" +
+         detail::base64_encode(claims_json, false) + "\"";
 }
 }  // namespace
 
@@ -98,7 +99,9 @@ TEST_SUITE("bearer_emulator") {
     CHECK(token_requests() == 1);
   }
 
-  TEST_CASE_FIXTURE(BearerFixture, "a claims challenge gets a token with those claims and the request is sent once more") {
+  TEST_CASE_FIXTURE(
+      BearerFixture,
+      "a claims challenge gets a token with those claims and the request is sent once more") {
     emu.require_resource_claims("c1");
     BearerTokenAuthorizer auth(cred, {vault_scope});
     std::error_code ec;
@@ -122,7 +125,8 @@ TEST_SUITE("bearer_emulator") {
     }
   }
 
-  TEST_CASE_FIXTURE(BearerFixture, "with CAE enabled the claims are merged with the CP1 capability") {
+  TEST_CASE_FIXTURE(BearerFixture,
+                    "with CAE enabled the claims are merged with the CP1 capability") {
     emu.require_resource_claims("c7");
     BearerOptions o;
     o.scopes = {vault_scope};
@@ -141,10 +145,13 @@ TEST_SUITE("bearer_emulator") {
     CHECK(payload.find(R"("xms_cc":["CP1"])") != std::string::npos);
   }
 
-  TEST_CASE_FIXTURE(BearerFixture, "a second claims challenge goes back to the caller: one retry, no loop") {
-    const std::string challenge = claims_challenge_header(R"({"access_token":{"acrs":{"essential":true,"value":"c9"}}})");
+  TEST_CASE_FIXTURE(BearerFixture,
+                    "a second claims challenge goes back to the caller: one retry, no loop") {
+    const std::string challenge =
+        claims_challenge_header(R"({"access_token":{"acrs":{"essential":true,"value":"c9"}}})");
     for (int i = 0; i < 3; ++i)
-      emu.push_fault("/secrets/", azid_emulator::Fault::respond_with(401, "{}", {{"WWW-Authenticate", challenge}}));
+      emu.push_fault("/secrets/", azid_emulator::Fault::respond_with(
+                                      401, "{}", {{"WWW-Authenticate", challenge}}));
     BearerTokenAuthorizer auth(cred, {vault_scope});
     std::error_code ec;
     HttpResponse res = send_with_bearer(platform.transport(), secret_request(), auth, ec);
@@ -166,8 +173,11 @@ TEST_SUITE("bearer_emulator") {
       CHECK(res.headers.get("WWW-Authenticate").find("resource=") != std::string::npos);
     }
     SUBCASE("a malformed claims challenge") {
-      emu.push_fault("/secrets/", azid_emulator::Fault::respond_with(
-                                      401, "{}", {{"WWW-Authenticate", R"(Bearer error="insufficient_claims", claims="eyJ)"}}));
+      emu.push_fault(
+          "/secrets/",
+          azid_emulator::Fault::respond_with(
+              401, "{}",
+              {{"WWW-Authenticate", R"(Bearer error="insufficient_claims", claims="eyJ)"}}));
       BearerTokenAuthorizer auth(cred, {vault_scope});
       std::error_code ec;
       HttpResponse res = send_with_bearer(platform.transport(), secret_request(), auth, ec);
@@ -183,7 +193,9 @@ TEST_SUITE("bearer_emulator") {
     BearerTokenAuthorizer auth(cred, {vault_scope});
     // Stands in for a user's client: its own header map, its own send.
     std::map<std::string, std::string> headers;
-    auto set = [&](std::string_view n, std::string_view v) { headers[std::string(n)] = std::string(v); };
+    auto set = [&](std::string_view n, std::string_view v) {
+      headers[std::string(n)] = std::string(v);
+    };
     auto send = [&] {
       HttpRequest r = secret_request();
       for (const auto& [n, v] : headers) r.headers.set(n, v);
@@ -203,8 +215,10 @@ TEST_SUITE("bearer_emulator") {
   }
 
   TEST_CASE_FIXTURE(BearerFixture, "a credential failure while answering a challenge is thrown") {
-    emu.push_fault("/secrets/", azid_emulator::Fault::respond_with(
-                                    401, "{}", {{"WWW-Authenticate", claims_challenge_header(R"({"access_token":{}})")}}));
+    emu.push_fault(
+        "/secrets/",
+        azid_emulator::Fault::respond_with(
+            401, "{}", {{"WWW-Authenticate", claims_challenge_header(R"({"access_token":{}})")}}));
     BearerTokenAuthorizer auth(cred, {vault_scope});
     HttpRequest req = secret_request();
     auth.authorize(req);  // token 1, fine

@@ -20,9 +20,11 @@ using Cred = CertificateCredential<azid_test::EmuPlatform>;
 
 struct Fixture : azid_test::ConfidentialFixture {
   azid_test::TempDir dir;
-  Fixture() { emu.register_certificate(emu_tenant, emu_client, azid_test::registered_cert().cert_pem); }
-  Cred make(const std::string& file, const std::string& content, CertificateCredentialOptions o = {},
-            const std::string& client = emu_client) {
+  Fixture() {
+    emu.register_certificate(emu_tenant, emu_client, azid_test::registered_cert().cert_pem);
+  }
+  Cred make(const std::string& file, const std::string& content,
+            CertificateCredentialOptions o = {}, const std::string& client = emu_client) {
     return Cred(emu_tenant, client, dir.write(file, content), options(std::move(o)), platform);
   }
 };
@@ -37,9 +39,10 @@ TEST_SUITE("certificate_emulator") {
       std::string content;
       std::string password;
     };
-    for (const Case& k : {Case{"app.pem", c.pem, ""}, Case{"enc.pem", c.encrypted_pem, c.password},
-                          Case{"app.pfx", c.pkcs12, c.password}, Case{"open.pfx", c.pkcs12_no_password, ""},
-                          Case{"legacy.pfx", c.pkcs12_legacy, c.password}}) {
+    for (const Case& k :
+         {Case{"app.pem", c.pem, ""}, Case{"enc.pem", c.encrypted_pem, c.password},
+          Case{"app.pfx", c.pkcs12, c.password}, Case{"open.pfx", c.pkcs12_no_password, ""},
+          Case{"legacy.pfx", c.pkcs12_legacy, c.password}}) {
       CAPTURE(k.file);
       CertificateCredentialOptions o;
       o.password = k.password;
@@ -74,21 +77,26 @@ TEST_SUITE("certificate_emulator") {
 
   TEST_CASE("AADSTS700027: a certificate the app does not have") {
     Fixture f;
-    auto r = f.make("stranger.pem", azid_test::unregistered_cert().pem).try_get_token(vault_scope());
+    auto r =
+        f.make("stranger.pem", azid_test::unregistered_cert().pem).try_get_token(vault_scope());
     REQUIRE(r.failure() == Failure::failed);
     REQUIRE(r.error_info().sts);
     CHECK(r.error_info().sts->has_code(700027));
-    CHECK(r.error_info().message.find("Client assertion contains an invalid signature.") != std::string::npos);
-    CHECK(r.error_info().message.find("CertificateCredential authentication failed: invalid_client: 700027") == 0);
+    CHECK(r.error_info().message.find("Client assertion contains an invalid signature.") !=
+          std::string::npos);
+    CHECK(r.error_info().message.find(
+              "CertificateCredential authentication failed: invalid_client: 700027") == 0);
   }
 
   TEST_CASE("AADSTS700016: an app unknown in the tenant") {
     Fixture f;
-    auto r = f.make("app.pem", azid_test::registered_cert().pem, {}, "99999999-0000-4000-8000-000000000000")
+    auto r = f.make("app.pem", azid_test::registered_cert().pem, {},
+                    "99999999-0000-4000-8000-000000000000")
                  .try_get_token(vault_scope());
     REQUIRE(r.failure() == Failure::failed);
     CHECK(r.error_info().sts->has_code(700016));
-    CHECK(r.error_info().message.find("The specified application wasn't found in the specified tenant.") !=
+    CHECK(r.error_info().message.find(
+              "The specified application wasn't found in the specified tenant.") !=
           std::string::npos);
   }
 
@@ -113,7 +121,8 @@ TEST_SUITE("certificate_emulator") {
         {"huge file", std::string(1024 * 1024 + 1, '-'), "", true, "larger than"},
         {"missing file", "", "", false, "file not found"},
         {"PEM with key but no cert", c.key_pem, "", true, "PEM file does not contain certificate."},
-        {"PKCS#12 without key", c.pkcs12_no_key, c.password, true, "Your PFX file shall contain both"},
+        {"PKCS#12 without key", c.pkcs12_no_key, c.password, true,
+         "Your PFX file shall contain both"},
     };
     int i = 0;
     for (const auto& k : cases) {
@@ -148,7 +157,8 @@ TEST_SUITE("certificate_emulator") {
     auto ctx = vault_scope();
     ctx.tenant_id = other;
     auto refused = f.make("app.pem", azid_test::registered_cert().pem).try_get_token(ctx);
-    CHECK(refused.error_info().message.find("not configured to acquire tokens for tenant " + other) != std::string::npos);
+    CHECK(refused.error_info().message.find("not configured to acquire tokens for tenant " +
+                                            other) != std::string::npos);
     CertificateCredentialOptions o;
     o.additionally_allowed_tenants = {other};
     AccessToken t = f.make("app2.pem", azid_test::registered_cert().pem, o).get_token(ctx);

@@ -26,18 +26,18 @@ namespace azid_test {
 /// One identity: a key, its certificate, and encodings of both.
 struct TestCert {
   std::string password = "p@ss w0rd!";
-  std::string cert_pem;           ///< certificate only
-  std::string key_pem;            ///< unencrypted PKCS#8 key only
-  std::string pem;                ///< key + certificate
-  std::string encrypted_pem;      ///< key encrypted with `password` + certificate
-  std::string pkcs12;             ///< key + certificate, protected by `password`
-  std::string pkcs12_no_password; ///< key + certificate, empty password
-  std::string pkcs12_no_key;      ///< certificate only, protected by `password`
+  std::string cert_pem;            ///< certificate only
+  std::string key_pem;             ///< unencrypted PKCS#8 key only
+  std::string pem;                 ///< key + certificate
+  std::string encrypted_pem;       ///< key encrypted with `password` + certificate
+  std::string pkcs12;              ///< key + certificate, protected by `password`
+  std::string pkcs12_no_password;  ///< key + certificate, empty password
+  std::string pkcs12_no_key;       ///< certificate only, protected by `password`
   /// key + certificate + one more (CA) certificate, as OpenSSL 1.x wrote PKCS#12: certificates
   /// under RC2-40 (OpenSSL 3 reads that only with its legacy provider), key under 3DES, SHA-1 MAC
   std::string pkcs12_legacy;
-  std::string legacy_ca_der;      ///< the extra certificate in pkcs12_legacy, DER
-  std::string der;                ///< the certificate's DER
+  std::string legacy_ca_der;  ///< the extra certificate in pkcs12_legacy, DER
+  std::string der;            ///< the certificate's DER
 };
 
 namespace certs_detail {
@@ -80,7 +80,8 @@ inline X509Ptr self_signed(EVP_PKEY* key, const char* cn) {
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400L * 30);
   X509_NAME* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn),
+                             -1, -1, 0);
   X509_set_issuer_name(cert.get(), name);
   check(X509_set_pubkey(cert.get(), key) == 1, "X509_set_pubkey");
   check(X509_sign(cert.get(), key, EVP_sha256()) > 0, "X509_sign");
@@ -96,9 +97,9 @@ inline std::string cert_pem(X509* cert) {
 inline std::string key_pem(EVP_PKEY* key, const std::string* password) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   const EVP_CIPHER* cipher = password ? EVP_aes_256_cbc() : nullptr;
-  check(bio && PEM_write_bio_PKCS8PrivateKey(bio.get(), key, cipher, password ? password->c_str() : nullptr,
-                                             password ? static_cast<int>(password->size()) : 0, nullptr,
-                                             nullptr) == 1,
+  check(bio && PEM_write_bio_PKCS8PrivateKey(
+                   bio.get(), key, cipher, password ? password->c_str() : nullptr,
+                   password ? static_cast<int>(password->size()) : 0, nullptr, nullptr) == 1,
         "PEM_write_bio_PKCS8PrivateKey");
   return drain(bio.get());
 }
@@ -116,18 +117,20 @@ inline std::string pkcs12_legacy(EVP_PKEY* key, X509* cert, X509* extra, const c
   // The writer needs RC2 too: a private library context with the legacy provider.
   static OSSL_LIB_CTX* const legacy = [] {
     OSSL_LIB_CTX* c = OSSL_LIB_CTX_new();
-    check(c != nullptr && OSSL_PROVIDER_load(c, "default") != nullptr && OSSL_PROVIDER_load(c, "legacy") != nullptr,
+    check(c != nullptr && OSSL_PROVIDER_load(c, "default") != nullptr &&
+              OSSL_PROVIDER_load(c, "legacy") != nullptr,
           "loading OpenSSL's legacy provider (libssl3's ossl-modules/legacy.so)");
     return c;
   }();
   STACK_OF(X509)* ca = sk_X509_new_null();
   check(ca != nullptr && sk_X509_push(ca, extra) > 0, "sk_X509_push");
-  std::unique_ptr<PKCS12, P12Free> p12(PKCS12_create_ex(password, "azid legacy", key, cert, ca,
-                                                        NID_pbe_WithSHA1And3_Key_TripleDES_CBC,
-                                                        NID_pbe_WithSHA1And40BitRC2_CBC, 2048, 1, 0, legacy, nullptr));
+  std::unique_ptr<PKCS12, P12Free> p12(PKCS12_create_ex(
+      password, "azid legacy", key, cert, ca, NID_pbe_WithSHA1And3_Key_TripleDES_CBC,
+      NID_pbe_WithSHA1And40BitRC2_CBC, 2048, 1, 0, legacy, nullptr));
   sk_X509_free(ca);
   check(p12 != nullptr, "PKCS12_create_ex (legacy)");
-  check(PKCS12_set_mac(p12.get(), password, -1, nullptr, 0, 2048, EVP_sha1()) == 1, "PKCS12_set_mac");
+  check(PKCS12_set_mac(p12.get(), password, -1, nullptr, 0, 2048, EVP_sha1()) == 1,
+        "PKCS12_set_mac");
   BioPtr bio(BIO_new(BIO_s_mem()));
   check(bio && i2d_PKCS12_bio(bio.get(), p12.get()) == 1, "i2d_PKCS12_bio");
   return drain(bio.get());

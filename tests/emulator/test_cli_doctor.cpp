@@ -29,7 +29,8 @@ using namespace std::chrono;
 
 TEST_SUITE("cli_doctor") {
   TEST_CASE("the azid tool is not part of this build") {
-    MESSAGE("skipped: configure with -DAZID_BUILD_EXAMPLES=ON to build `azid` and test `azid doctor`");
+    MESSAGE(
+        "skipped: configure with -DAZID_BUILD_EXAMPLES=ON to build `azid` and test `azid doctor`");
   }
 }
 
@@ -49,7 +50,9 @@ struct Result {
   [[nodiscard]] std::string all() const { return out + err; }
 };
 
-bool has(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
+bool has(std::string_view s, std::string_view part) {
+  return s.find(part) != std::string_view::npos;
+}
 
 // A port nothing listens on: an emulator's, after it has gone.
 std::uint16_t closed_port() {
@@ -71,7 +74,9 @@ class Sandbox {
   void set(const std::string& k, const std::string& v) { env_[k] = v; }
   void unset(const std::string& k) { env_.erase(k); }
 
-  Result run(std::initializer_list<std::string> args) const { return run_vec(std::vector<std::string>(args)); }
+  Result run(std::initializer_list<std::string> args) const {
+    return run_vec(std::vector<std::string>(args));
+  }
   Result doctor_json(std::initializer_list<std::string> extra = {}) const {
     std::vector<std::string> v = {"doctor", "--json"};
     v.insert(v.end(), extra.begin(), extra.end());
@@ -154,23 +159,27 @@ void service_principal(Sandbox& s, const emu::Emulator& e, std::string_view the_
 
 // `az` printing a token the emulator minted (so its claims are real), and recording its runs.
 void az_signed_in(const Sandbox& s, const emu::Emulator& e) {
-  const std::string jwt = e.issue_token(tenant, "04b07795-8ddb-461a-bbee-02f9e1bf7b46", "https://management.azure.com",
-                                        seconds(3600));
-  const long long exp = duration_cast<seconds>(system_clock::now().time_since_epoch()).count() + 3600;
+  const std::string jwt = e.issue_token(tenant, "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+                                        "https://management.azure.com", seconds(3600));
+  const long long exp =
+      duration_cast<seconds>(system_clock::now().time_since_epoch()).count() + 3600;
   s.tools.script("az", s.tools.record() + "printf '%s' " +
-                           sh_quote(R"({"accessToken": ")" + jwt + R"(", "expires_on": )" + std::to_string(exp) +
-                                    R"(, "tenant": ")" + std::string(tenant) + R"(", "tokenType": "Bearer"})"));
+                           sh_quote(R"({"accessToken": ")" + jwt + R"(", "expires_on": )" +
+                                    std::to_string(exp) + R"(, "tenant": ")" + std::string(tenant) +
+                                    R"(", "tokenType": "Bearer"})"));
 }
 
 }  // namespace
 
 TEST_SUITE("cli_doctor") {
-  TEST_CASE("nothing configured: every credential unavailable, each with a fix and its section; exit 2") {
+  TEST_CASE(
+      "nothing configured: every credential unavailable, each with a fix and its section; exit 2") {
     Sandbox s;
     Result r = s.run({"doctor"});
     CHECK(r.exit == 2);
-    for (std::string_view name : {"EnvironmentCredential", "WorkloadIdentityCredential", "ManagedIdentityCredential",
-                                  "AzureCliCredential", "AzurePowerShellCredential", "AzureDeveloperCliCredential"})
+    for (std::string_view name :
+         {"EnvironmentCredential", "WorkloadIdentityCredential", "ManagedIdentityCredential",
+          "AzureCliCredential", "AzurePowerShellCredential", "AzureDeveloperCliCredential"})
       CHECK(has(r.out, name));
     CHECK(has(r.out, "section \"EnvironmentCredential\""));
     CHECK(has(r.out, "section \"AzureCliCredential\""));
@@ -181,8 +190,9 @@ TEST_SUITE("cli_doctor") {
 
     Result j = s.doctor_json();
     CHECK(j.exit == 2);
-    for (std::string_view name : {"EnvironmentCredential", "WorkloadIdentityCredential", "ManagedIdentityCredential",
-                                  "AzureCliCredential", "AzurePowerShellCredential", "AzureDeveloperCliCredential"}) {
+    for (std::string_view name :
+         {"EnvironmentCredential", "WorkloadIdentityCredential", "ManagedIdentityCredential",
+          "AzureCliCredential", "AzurePowerShellCredential", "AzureDeveloperCliCredential"}) {
       CAPTURE(name);
       CHECK(status(j.out, name) == "unavailable");
       CHECK(field(credential_entry(j.out, name), "section") == std::string(name));
@@ -209,13 +219,17 @@ TEST_SUITE("cli_doctor") {
     CHECK(has(reason, "AZURE_CLIENT_SECRET"));
     CHECK(has(field(env, "mitigation").value_or(""), "AZURE_CLIENT_SECRET"));
     // The workload identity half: client and tenant but no token file.
-    const std::string wi = field(credential_entry(j.out, "WorkloadIdentityCredential"), "reason").value_or("");
+    const std::string wi =
+        field(credential_entry(j.out, "WorkloadIdentityCredential"), "reason").value_or("");
     CHECK(has(wi, "AZURE_FEDERATED_TOKEN_FILE"));
   }
 
-  TEST_CASE("a service principal in the environment: ok, claims decoded, secret and token never printed") {
+  TEST_CASE(
+      "a service principal in the environment: ok, claims decoded, secret and token never "
+      "printed") {
     emu::Emulator e;
-    emu::App app = e.register_app({std::string(tenant), std::string(client), std::string(secret), false, ""});
+    emu::App app =
+        e.register_app({std::string(tenant), std::string(client), std::string(secret), false, ""});
     Sandbox s;
     service_principal(s, e);
     Result j = s.doctor_json();
@@ -296,7 +310,9 @@ TEST_SUITE("cli_doctor") {
     }
   }
 
-  TEST_CASE("App Service: detected from its variables, IMDS not probed, the identity header never shown") {
+  TEST_CASE(
+      "App Service: detected from its variables, IMDS not probed, the identity header never "
+      "shown") {
     emu::Emulator e(plain());
     const std::string header = "app-service-identity-header-value";
     e.set_identity_header(header);
@@ -314,7 +330,8 @@ TEST_SUITE("cli_doctor") {
     CHECK(field(object_member(j.out, "token"), "app_id") == e.system_identity()->client_id);
     check_no_secrets(j, {header});
     Result t = s.run({"doctor"});
-    CHECK(has(t.out, "Managed identity source: App Service (set: IDENTITY_ENDPOINT, IDENTITY_HEADER"));
+    CHECK(has(t.out,
+              "Managed identity source: App Service (set: IDENTITY_ENDPOINT, IDENTITY_HEADER"));
     check_no_secrets(t, {header});
   }
 
@@ -385,7 +402,8 @@ TEST_SUITE("cli_doctor") {
     check_no_secrets(j, {});
   }
 
-  TEST_CASE("developer tools: found or not, signed in or not, and the token of the one that works") {
+  TEST_CASE(
+      "developer tools: found or not, signed in or not, and the token of the one that works") {
     emu::Emulator e;
     Sandbox s;
     az_signed_in(s, e);
@@ -400,8 +418,9 @@ TEST_SUITE("cli_doctor") {
     CHECK(field(az, "path") == s.tools.file("az"));
     CHECK(field(az, "login") == "signed in");
     CHECK(field(tool_entry(j.out, "azd"), "login") == "not signed in");
-    CHECK(has(field(credential_entry(j.out, "AzureDeveloperCliCredential"), "mitigation").value_or(""),
-              "azd auth login"));
+    CHECK(has(
+        field(credential_entry(j.out, "AzureDeveloperCliCredential"), "mitigation").value_or(""),
+        "azd auth login"));
     CHECK(field(tool_entry(j.out, "pwsh"), "login") == "not installed");
     const std::string token = object_member(j.out, "token");
     CHECK(field(token, "credential") == "AzureCliCredential");
@@ -419,10 +438,12 @@ TEST_SUITE("cli_doctor") {
     CHECK(steady_clock::now() - start < seconds(30));
     CHECK(j.exit == 2);
     CHECK(field(tool_entry(j.out, "az"), "login") == "timed out");
-    CHECK(has(field(credential_entry(j.out, "AzureCliCredential"), "mitigation").value_or(""), "--process-timeout"));
+    CHECK(has(field(credential_entry(j.out, "AzureCliCredential"), "mitigation").value_or(""),
+              "--process-timeout"));
   }
 
-  TEST_CASE("exclusions: --exclude and AZURE_TOKEN_CREDENTIALS mark members excluded and are not run") {
+  TEST_CASE(
+      "exclusions: --exclude and AZURE_TOKEN_CREDENTIALS mark members excluded and are not run") {
     emu::Emulator e;
     Sandbox s;
     az_signed_in(s, e);
@@ -430,7 +451,8 @@ TEST_SUITE("cli_doctor") {
       Result j = s.doctor_json({"--exclude", "azure-cli", "--exclude", "environment"});
       CHECK(status(j.out, "AzureCliCredential") == "excluded");
       CHECK(status(j.out, "EnvironmentCredential") == "excluded");
-      CHECK(has(field(credential_entry(j.out, "AzureCliCredential"), "reason").value_or(""), "--exclude azure-cli"));
+      CHECK(has(field(credential_entry(j.out, "AzureCliCredential"), "reason").value_or(""),
+                "--exclude azure-cli"));
       CHECK(field(tool_entry(j.out, "az"), "login") == "not checked (excluded)");
       CHECK_FALSE(s.tools.exists("runs"));  // az never ran
       CHECK(j.exit == 2);
@@ -457,7 +479,8 @@ TEST_SUITE("cli_doctor") {
       Result j = s.doctor_json();
       CHECK(has(j.out, "\"azure_token_credentials_error\":"));
       CHECK(status(j.out, "AzureCliCredential") == "failed");
-      CHECK(has(field(credential_entry(j.out, "AzureCliCredential"), "reason").value_or(""), "Not tried"));
+      CHECK(has(field(credential_entry(j.out, "AzureCliCredential"), "reason").value_or(""),
+                "Not tried"));
       CHECK_FALSE(s.tools.exists("runs"));  // nothing was tried
       CHECK(j.exit == 1);
       CHECK(s.run({"token", "--scope", "https://management.azure.com/.default"}).exit == 64);
@@ -485,18 +508,23 @@ TEST_SUITE("cli_doctor") {
     CHECK(has(first.out, "\"expires_on\":"));
     CHECK_FALSE(has(first.all(), secret));
 
-    Result cli = s.run({"token", "--scope", scope, "--exclude", "environment"});  // default is the default
+    Result cli =
+        s.run({"token", "--scope", scope, "--exclude", "environment"});  // default is the default
     CHECK(cli.exit == 0);
     CHECK(field(cli.out, "credential") == "AzureCliCredential");
 
-    Result none = s.run({"token", "--scope", scope, "--exclude", "environment", "--exclude", "azure-cli"});
+    Result none =
+        s.run({"token", "--scope", scope, "--exclude", "environment", "--exclude", "azure-cli"});
     CHECK(none.exit == 2);
-    CHECK(has(none.err, "DefaultAzureCredential failed to retrieve a token from the included credentials."));
+    CHECK(has(none.err,
+              "DefaultAzureCredential failed to retrieve a token from the included credentials."));
     CHECK_FALSE(has(none.err, "AzureCliCredential:"));  // excluded members are not attempted
     CHECK(none.out.empty());
 
     CHECK(s.run({"token", "--scope", scope, "--exclude", "nonsense"}).exit == 64);
-    CHECK(s.run({"token", "--scope", scope, "--credential", "azure-cli", "--exclude", "environment"}).exit == 64);
+    CHECK(
+        s.run({"token", "--scope", scope, "--credential", "azure-cli", "--exclude", "environment"})
+            .exit == 64);
 
     Result wrong = [&] {
       Sandbox w;

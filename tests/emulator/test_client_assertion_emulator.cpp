@@ -26,7 +26,9 @@ struct Fixture : azid_test::ConfidentialFixture {
     std::string error;
     REQUIRE(detail::load_certificate(azid_test::registered_cert().pem, "", cert, error));
   }
-  std::string endpoint() const { return emu.authority_host() + "/" + emu_tenant + "/oauth2/v2.0/token"; }
+  std::string endpoint() const {
+    return emu.authority_host() + "/" + emu_tenant + "/oauth2/v2.0/token";
+  }
   /// A certificate assertion with the given claims.
   std::string assertion(std::string iss_sub, std::string aud, std::chrono::seconds age = {}) const {
     detail::AssertionParams p;
@@ -37,7 +39,9 @@ struct Fixture : azid_test::ConfidentialFixture {
     return detail::make_client_assertion(cert, p, error);
   }
   TokenResult run(std::string jwt) {
-    return Cred(emu_tenant, emu_client, [jwt] { return jwt; }, options<ClientAssertionCredentialOptions>(), platform)
+    return Cred(
+               emu_tenant, emu_client, [jwt] { return jwt; },
+               options<ClientAssertionCredentialOptions>(), platform)
         .try_get_token(vault_scope());
   }
 };
@@ -69,7 +73,8 @@ TEST_SUITE("client_assertion_emulator") {
 
   TEST_CASE("AADSTS700023: the audience is not this tenant's endpoint") {
     Fixture f;
-    check_row(f.run(f.assertion(emu_client, "https://login.microsoftonline.com/other-tenant/oauth2/v2.0/token")),
+    check_row(f.run(f.assertion(
+                  emu_client, "https://login.microsoftonline.com/other-tenant/oauth2/v2.0/token")),
               700023, "Client assertion audience claim does not match Realm issuer.");
   }
 
@@ -98,7 +103,8 @@ TEST_SUITE("client_assertion_emulator") {
 
   TEST_CASE("a federated token from a trusted issuer is accepted") {
     Fixture f;
-    f.emu.register_federated_credential(emu_tenant, emu_client, f.emu.oidc_issuer(), "system:serviceaccount:ns:app");
+    f.emu.register_federated_credential(emu_tenant, emu_client, f.emu.oidc_issuer(),
+                                        "system:serviceaccount:ns:app");
     CHECK(f.run(f.emu.issue_federated_token("system:serviceaccount:ns:app")).ok());
     auto r = f.run(f.emu.issue_federated_token("system:serviceaccount:ns:intruder"));
     REQUIRE(r.failure() == Failure::failed);

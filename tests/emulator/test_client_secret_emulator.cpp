@@ -34,7 +34,8 @@ struct Fixture {
   std::mutex log_mu;
   DefaultPlatform platform;
 
-  explicit Fixture(azid_emulator::Options o = {}) : emu(std::move(o)), platform(make_options(emu, this)) {
+  explicit Fixture(azid_emulator::Options o = {})
+      : emu(std::move(o)), platform(make_options(emu, this)) {
     emu.register_app({tenant, client, secret, false, {}});
   }
   static DefaultPlatformOptions make_options(const azid_emulator::Emulator& e, Fixture* self) {
@@ -63,7 +64,9 @@ struct Fixture {
   }
 };
 
-std::string failure_message(const TokenResult& r) { return r.ok() ? std::string() : r.error_info().message; }
+std::string failure_message(const TokenResult& r) {
+  return r.ok() ? std::string() : r.error_info().message;
+}
 }  // namespace
 
 TEST_SUITE("client_secret_emulator") {
@@ -106,7 +109,8 @@ TEST_SUITE("client_secret_emulator") {
     Fixture f;
     auto cred = f.make();
     std::vector<std::thread> threads;
-    for (int i = 0; i < 16; ++i) threads.emplace_back([&] { CHECK(cred.try_get_token(vault()).ok()); });
+    for (int i = 0; i < 16; ++i)
+      threads.emplace_back([&] { CHECK(cred.try_get_token(vault()).ok()); });
     for (auto& t : threads) t.join();
     (void)cred.get_token(vault());
     CHECK(f.emu.request_count("/" + tenant) == 1);
@@ -134,16 +138,19 @@ TEST_SUITE("client_secret_emulator") {
     auto r = f.make().try_get_token(vault());
     REQUIRE(r.failure() == Failure::failed);
     CHECK(r.error_info().sts->has_code(7000222));
-    CHECK(r.error_info().message.find("An expired client secret was provided.") != std::string::npos);
+    CHECK(r.error_info().message.find("An expired client secret was provided.") !=
+          std::string::npos);
   }
 
   TEST_CASE("AADSTS700016: an app unknown in the tenant") {
     Fixture f;
-    ClientSecretCredential<> cred(tenant, "99999999-0000-4000-8000-000000000000", secret, f.options(), f.platform);
+    ClientSecretCredential<> cred(tenant, "99999999-0000-4000-8000-000000000000", secret,
+                                  f.options(), f.platform);
     auto r = cred.try_get_token(vault());
     REQUIRE(r.failure() == Failure::failed);
     CHECK(r.error_info().sts->has_code(700016));
-    CHECK(r.error_info().message.find("The specified application wasn't found in the specified tenant.") !=
+    CHECK(r.error_info().message.find(
+              "The specified application wasn't found in the specified tenant.") !=
           std::string::npos);
   }
 
@@ -203,14 +210,22 @@ TEST_SUITE("client_secret_emulator") {
     Fixture f;
     using K = azid_emulator::Fault::Kind;
     SUBCASE("malformed JSON") {
-      f.emu.push_fault("/", {K::respond, 200, {{"Content-Type", "application/json"}}, R"({"access_token": "abc)", {}, {}});
+      f.emu.push_fault("/", {K::respond,
+                             200,
+                             {{"Content-Type", "application/json"}},
+                             R"({"access_token": "abc)",
+                             {},
+                             {}});
       auto r = f.make().try_get_token(vault());
-      CHECK(failure_message(r).find("Unexpected response from Microsoft Entra ID") != std::string::npos);
+      CHECK(failure_message(r).find("Unexpected response from Microsoft Entra ID") !=
+            std::string::npos);
     }
     SUBCASE("truncated body") {
-      f.emu.push_fault("/", {K::truncated_body, 200, {}, R"({"access_token":"abc","expires_in":3600})", {}, {}});
+      f.emu.push_fault(
+          "/", {K::truncated_body, 200, {}, R"({"access_token":"abc","expires_in":3600})", {}, {}});
       auto r = f.make().try_get_token(vault());
-      CHECK(failure_message(r).find("closed before the response was complete") != std::string::npos);
+      CHECK(failure_message(r).find("closed before the response was complete") !=
+            std::string::npos);
     }
     SUBCASE("huge body") {
       f.emu.push_fault("/", {K::huge_body, 200, {}, "", {}, {}});
@@ -226,7 +241,12 @@ TEST_SUITE("client_secret_emulator") {
       CHECK(f.emu.request_count() == 2);
     }
     SUBCASE("429 with Retry-After, then success") {
-      f.emu.push_fault("/", {K::respond, 429, {{"Retry-After", "0"}}, R"({"error":"temporarily_unavailable"})", {}, {}});
+      f.emu.push_fault("/", {K::respond,
+                             429,
+                             {{"Retry-After", "0"}},
+                             R"({"error":"temporarily_unavailable"})",
+                             {},
+                             {}});
       auto r = f.make(secret, 1).try_get_token(vault());
       CHECK(r.ok());
     }
@@ -243,7 +263,8 @@ TEST_SUITE("client_secret_emulator") {
     ctx.scopes = {"https://storage.azure.com/.default"};
     messages.push_back(failure_message(f.make().try_get_token(ctx)));
     using K = azid_emulator::Fault::Kind;
-    f.emu.push_fault("/", {K::respond, 200, {}, R"({"access_token":")" + t.token + R"("})", {}, {}});
+    f.emu.push_fault("/",
+                     {K::respond, 200, {}, R"({"access_token":")" + t.token + R"("})", {}, {}});
     ctx.scopes = {"https://management.azure.com/.default"};
     messages.push_back(failure_message(good.try_get_token(ctx)));
     for (const auto& m : messages) {

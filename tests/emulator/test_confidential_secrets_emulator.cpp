@@ -32,10 +32,13 @@ TEST_SUITE("confidential_secrets_emulator") {
     const std::string odd_assertion = "ASSERTION-SECRET-not-a-jwt";
     const std::string subject = "system:serviceaccount:ns:sa";
     f.emu.register_certificate(emu_tenant, emu_client, c.cert_pem);
-    f.emu.register_federated_credential(emu_tenant, emu_client, f.emu.oidc_issuer(), "system:serviceaccount:ns:other");
-    f.emu.set_pipelines_service_connection("conn-1", system_token, emu_tenant, "99999999-0000-4000-8000-000000000000");
+    f.emu.register_federated_credential(emu_tenant, emu_client, f.emu.oidc_issuer(),
+                                        "system:serviceaccount:ns:other");
+    f.emu.set_pipelines_service_connection("conn-1", system_token, emu_tenant,
+                                           "99999999-0000-4000-8000-000000000000");
     const std::string federated = f.emu.issue_federated_token(subject);
-    const std::string expired_federated = f.emu.issue_federated_token(subject, std::chrono::seconds(-600));
+    const std::string expired_federated =
+        f.emu.issue_federated_token(subject, std::chrono::seconds(-600));
 
     std::vector<std::string> messages;
     auto record = [&](const TokenResult& r) {
@@ -51,7 +54,8 @@ TEST_SUITE("confidential_secrets_emulator") {
     for (const auto& data : {c.encrypted_pem, c.pkcs12}) {
       CertificateCredentialOptions o;
       o.password = wrong_pw;
-      record(CertificateCredential<Platform>(emu_tenant, emu_client, dir.write("c.bin", data), f.options(o), f.platform)
+      record(CertificateCredential<Platform>(emu_tenant, emu_client, dir.write("c.bin", data),
+                                             f.options(o), f.platform)
                  .try_get_token(ctx));
     }
     record(CertificateCredential<Platform>(emu_tenant, emu_client,
@@ -62,26 +66,31 @@ TEST_SUITE("confidential_secrets_emulator") {
       CertificateCredentialOptions o;
       o.password = c.password;
       CertificateCredential<Platform> cred("0b0b0b0b-1111-4222-8333-944455556666", emu_client,
-                                           dir.write("e.pem", c.encrypted_pem), f.options(o), f.platform);
+                                           dir.write("e.pem", c.encrypted_pem), f.options(o),
+                                           f.platform);
       record(cred.try_get_token(ctx));
       record(cred.try_get_token(other_tenant));
     }
     // ClientAssertionCredential: malformed assertion, valid JWT for another client.
-    record(ClientAssertionCredential<Platform>(emu_tenant, emu_client, [&] { return odd_assertion; },
-                                               f.options<ClientAssertionCredentialOptions>(), f.platform)
+    record(ClientAssertionCredential<Platform>(
+               emu_tenant, emu_client, [&] { return odd_assertion; },
+               f.options<ClientAssertionCredentialOptions>(), f.platform)
                .try_get_token(ctx));
-    record(ClientAssertionCredential<Platform>(emu_tenant, emu_client, [&] { return federated; },
-                                               f.options<ClientAssertionCredentialOptions>(), f.platform)
+    record(ClientAssertionCredential<Platform>(
+               emu_tenant, emu_client, [&] { return federated; },
+               f.options<ClientAssertionCredentialOptions>(), f.platform)
                .try_get_token(ctx));
     // EnvironmentCredential: wrong secret, certificate with a wrong password, unconfigured.
     f.platform.environment().set("AZURE_TENANT_ID", emu_tenant);
     f.platform.environment().set("AZURE_CLIENT_ID", emu_client);
     f.platform.environment().set("AZURE_CLIENT_SECRET", secret);
-    record(EnvironmentCredential<Platform>(f.options<EnvironmentCredentialOptions>(), f.platform).try_get_token(ctx));
+    record(EnvironmentCredential<Platform>(f.options<EnvironmentCredentialOptions>(), f.platform)
+               .try_get_token(ctx));
     f.platform.environment().unset("AZURE_CLIENT_SECRET");
     f.platform.environment().set("AZURE_CLIENT_CERTIFICATE_PATH", dir.write("env.pfx", c.pkcs12));
     f.platform.environment().set("AZURE_CLIENT_CERTIFICATE_PASSWORD", wrong_pw);
-    record(EnvironmentCredential<Platform>(f.options<EnvironmentCredentialOptions>(), f.platform).try_get_token(ctx));
+    record(EnvironmentCredential<Platform>(f.options<EnvironmentCredentialOptions>(), f.platform)
+               .try_get_token(ctx));
     // WorkloadIdentityCredential: expired token, wrong subject, unreadable file.
     for (const auto& token : {expired_federated, federated}) {
       WorkloadIdentityCredentialOptions o = f.options<WorkloadIdentityCredentialOptions>();
@@ -95,20 +104,24 @@ TEST_SUITE("confidential_secrets_emulator") {
     }
     // AzurePipelinesCredential: wrong system token, unknown connection, STS refusal, no oidcToken.
     f.platform.environment().set("SYSTEM_OIDCREQUESTURI", f.emu.pipelines_oidc_request_uri());
-    auto pipelines = [&](const std::string& client, const std::string& conn, const std::string& token) {
+    auto pipelines = [&](const std::string& client, const std::string& conn,
+                         const std::string& token) {
       return AzurePipelinesCredential<Platform>(emu_tenant, client, conn, token,
-                                                f.options<AzurePipelinesCredentialOptions>(), f.platform)
+                                                f.options<AzurePipelinesCredentialOptions>(),
+                                                f.platform)
           .try_get_token(ctx);
     };
     record(pipelines(emu_client, "conn-1", "wrong-" + system_token));
     record(pipelines(emu_client, "conn-unknown", system_token));
     record(pipelines("99999999-0000-4000-8000-000000000000", "conn-1", system_token));
-    f.emu.push_fault("/azid-org/", azid_emulator::Fault::respond_with(200, R"({"message":"nope"})"));
+    f.emu.push_fault("/azid-org/",
+                     azid_emulator::Fault::respond_with(200, R"({"message":"nope"})"));
     record(pipelines(emu_client, "conn-1", system_token));
 
-    std::vector<std::string> forbidden = {wrong_pw,  c.password, secret, system_token, odd_assertion,
-                                          federated, expired_federated};
-    forbidden.push_back(c.key_pem.substr(c.key_pem.find('\n') + 1, 40));  // a piece of the private key
+    std::vector<std::string> forbidden = {wrong_pw,      c.password, secret,           system_token,
+                                          odd_assertion, federated,  expired_federated};
+    forbidden.push_back(
+        c.key_pem.substr(c.key_pem.find('\n') + 1, 40));  // a piece of the private key
     for (const auto& a : f.assertions_sent()) forbidden.push_back(a);
     for (const auto& r : f.emu.requests())
       if (r.path().find("oidctoken") == std::string::npos && r.form_param("client_assertion"))

@@ -21,8 +21,9 @@ namespace emu = azid_emulator;
 
 namespace {
 using Dac = DefaultAzureCredential<Exclude<>, azid_test::EmuPlatform>;
-using Cloud = DefaultAzureCredential<Exclude<cred::AzureCli, cred::AzurePowerShell, cred::AzureDeveloperCli>,
-                                     azid_test::EmuPlatform>;
+using Cloud =
+    DefaultAzureCredential<Exclude<cred::AzureCli, cred::AzurePowerShell, cred::AzureDeveloperCli>,
+                           azid_test::EmuPlatform>;
 constexpr const char* subject = "system:serviceaccount:payments:api";
 
 emu::Options plain() {
@@ -55,7 +56,9 @@ struct Fixture : azid_test::ConfidentialFixture {
     return o;
   }
   /// Managed identity through AKS pod identity at `url` (never the real IMDS address).
-  void pod_identity(const std::string& url) { platform.environment().set("AZURE_POD_IDENTITY_AUTHORITY_HOST", url); }
+  void pod_identity(const std::string& url) {
+    platform.environment().set("AZURE_POD_IDENTITY_AUTHORITY_HOST", url);
+  }
   std::string appid(const AccessToken& t) const {
     std::string payload;
     REQUIRE(emu::verify_token(emu, t.token, payload));
@@ -67,7 +70,9 @@ struct Fixture : azid_test::ConfidentialFixture {
     return false;
   }
 };
-bool has(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
+bool has(std::string_view s, std::string_view part) {
+  return s.find(part) != std::string_view::npos;
+}
 }  // namespace
 
 TEST_SUITE("default_azure_credential_emulator") {
@@ -99,7 +104,8 @@ TEST_SUITE("default_azure_credential_emulator") {
     Dac dac(f.opts(), f.platform);
     const TokenResult r = dac.try_get_token(vault_scope());
     REQUIRE(r.failure() == Failure::failed);
-    CHECK(has(r.error_info().message, "DefaultAzureCredential failed to retrieve a token from the included credentials."));
+    CHECK(has(r.error_info().message,
+              "DefaultAzureCredential failed to retrieve a token from the included credentials."));
     CHECK(has(r.error_info().message, "AADSTS7000215"));
     CHECK_FALSE(has(r.error_info().message, "wrong-secret-value"));
     CHECK(mi.requests().empty());  // no fallback after a real failure
@@ -113,8 +119,9 @@ TEST_SUITE("default_azure_credential_emulator") {
     f.emu.register_federated_credential(emu_tenant, emu_client, f.emu.oidc_issuer(), subject);
     f.platform.environment().set("AZURE_TENANT_ID", emu_tenant);
     f.platform.environment().set("AZURE_CLIENT_ID", emu_client);
-    f.platform.environment().set("AZURE_FEDERATED_TOKEN_FILE",
-                                 f.dir.write("azure-identity-token", f.emu.issue_federated_token(subject)));
+    f.platform.environment().set(
+        "AZURE_FEDERATED_TOKEN_FILE",
+        f.dir.write("azure-identity-token", f.emu.issue_federated_token(subject)));
     Dac dac(f.opts(), f.platform);
     const AccessToken t = dac.get_token(vault_scope());
     CHECK(f.appid(t) == emu_client);
@@ -123,7 +130,8 @@ TEST_SUITE("default_azure_credential_emulator") {
     CHECK(mi.requests().empty());
   }
 
-  TEST_CASE("ManagedIdentityCredential: AKS pod identity through AZURE_POD_IDENTITY_AUTHORITY_HOST") {
+  TEST_CASE(
+      "ManagedIdentityCredential: AKS pod identity through AZURE_POD_IDENTITY_AUTHORITY_HOST") {
     Fixture f;
     emu::Emulator mi(plain());
     f.pod_identity(mi.base_url());
@@ -137,14 +145,18 @@ TEST_SUITE("default_azure_credential_emulator") {
     CHECK(mi.requests()[0].header("Metadata") == "true");
   }
 
-  TEST_CASE("ManagedIdentityCredential: IMDS is probed first, then asked for the user-assigned identity") {
+  TEST_CASE(
+      "ManagedIdentityCredential: IMDS is probed first, then asked for the user-assigned "
+      "identity") {
     Fixture f;
     emu::Emulator mi(plain());
-    const emu::ManagedIdentity user{"0b7f5e4e-1111-4222-8333-444455556666", "9a8b7c6d-1111-4222-8333-444455556666",
-                                    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/"
-                                    "userAssignedIdentities/app"};
+    const emu::ManagedIdentity user{
+        "0b7f5e4e-1111-4222-8333-444455556666", "9a8b7c6d-1111-4222-8333-444455556666",
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/"
+        "userAssignedIdentities/app"};
     mi.assign_identity(user);
-    f.platform.environment().set("AZURE_CLIENT_ID", user.client_id);  // managed_identity_client_id's default
+    f.platform.environment().set("AZURE_CLIENT_ID",
+                                 user.client_id);  // managed_identity_client_id's default
     auto o = f.opts();
     o.managed_identity.imds_authority = mi.base_url();
     Cloud dac(o, f.platform);
@@ -174,10 +186,12 @@ TEST_SUITE("default_azure_credential_emulator") {
     Fixture f;
     f.pod_identity(closed_url());
     const std::string token = "eyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJkZXYifQ.c2ln";
-    const long long expires = duration_cast<seconds>(system_clock::now().time_since_epoch()).count() + 3600;
-    f.tools.script("az", f.tools.record() + "printf '%s' " +
-                             azid_test::sh_quote(R"({"accessToken":")" + token + R"(","expires_on":)" +
-                                                 std::to_string(expires) + R"(,"tokenType":"Bearer"})"));
+    const long long expires =
+        duration_cast<seconds>(system_clock::now().time_since_epoch()).count() + 3600;
+    f.tools.script("az",
+                   f.tools.record() + "printf '%s' " +
+                       azid_test::sh_quote(R"({"accessToken":")" + token + R"(","expires_on":)" +
+                                           std::to_string(expires) + R"(,"tokenType":"Bearer"})"));
     Dac dac(f.opts(), f.platform);
     const AccessToken t = dac.get_token(vault_scope());
     CHECK(t.token == token);
@@ -194,7 +208,9 @@ TEST_SUITE("default_azure_credential_emulator") {
     const TokenResult r = dac.try_get_token(vault_scope());
     REQUIRE(r.failure() == Failure::unavailable);
     const std::string& m = r.error_info().message;
-    CHECK(m.rfind("DefaultAzureCredential failed to retrieve a token from the included credentials.", 0) == 0);
+    CHECK(
+        m.rfind("DefaultAzureCredential failed to retrieve a token from the included credentials.",
+                0) == 0);
     for (auto n : Dac::compiled_names) CHECK(has(m, "\t" + std::string(n) + ":"));
     CHECK(has(m, "az login"));
   }
@@ -208,8 +224,9 @@ TEST_SUITE("default_azure_credential_emulator") {
     f.emu.register_federated_credential(emu_tenant, emu_client, f.emu.oidc_issuer(), subject);
     f.platform.environment().set("AZURE_TENANT_ID", emu_tenant);
     f.platform.environment().set("AZURE_CLIENT_ID", emu_client);
-    f.platform.environment().set("AZURE_FEDERATED_TOKEN_FILE",
-                                 f.dir.write("azure-identity-token", f.emu.issue_federated_token(subject)));
+    f.platform.environment().set(
+        "AZURE_FEDERATED_TOKEN_FILE",
+        f.dir.write("azure-identity-token", f.emu.issue_federated_token(subject)));
     TokenResult r;
     SUBCASE("at compile time: Exclude<cred::WorkloadIdentity>") {
       DefaultAzureCredential<Exclude<cred::WorkloadIdentity, cred::AzureCli, cred::AzurePowerShell,
@@ -232,7 +249,8 @@ TEST_SUITE("default_azure_credential_emulator") {
     Fixture f;
     emu::Emulator mi(plain());
     f.platform.environment().set("AZURE_TOKEN_CREDENTIALS", "ManagedIdentityCredential");
-    f.platform.environment().set("AZURE_TENANT_ID", emu_tenant);  // Environment would be incomplete anyway
+    f.platform.environment().set("AZURE_TENANT_ID",
+                                 emu_tenant);  // Environment would be incomplete anyway
     auto o = f.opts();
     o.managed_identity.imds_authority = mi.base_url();
     Dac dac(o, f.platform);

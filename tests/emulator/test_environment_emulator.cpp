@@ -41,7 +41,8 @@ TEST_SUITE("environment_emulator") {
     CHECK(f.emu.requests().at(0).form_param("client_secret") == "unused-secret");
   }
 
-  TEST_CASE("AZURE_CLIENT_CERTIFICATE_PATH (+ password, + chain) authenticates with the certificate") {
+  TEST_CASE(
+      "AZURE_CLIENT_CERTIFICATE_PATH (+ password, + chain) authenticates with the certificate") {
     Fixture f;
     const auto& c = azid_test::registered_cert();
     f.emu.register_certificate(emu_tenant, emu_client, c.cert_pem);
@@ -68,9 +69,12 @@ TEST_SUITE("environment_emulator") {
     Fixture f;
     auto r = Cred(f.opts(), f.platform).try_get_token(vault_scope());
     REQUIRE(r.failure() == Failure::unavailable);
-    CHECK(r.error_info().message.find("Environment variables are not fully configured.") != std::string::npos);
-    CHECK(r.error_info().message.find("Environment variables aren't fully configured") != std::string::npos);
-    CHECK(r.error_info().message.find("Missing: AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH.") !=
+    CHECK(r.error_info().message.find("Environment variables are not fully configured.") !=
+          std::string::npos);
+    CHECK(r.error_info().message.find("Environment variables aren't fully configured") !=
+          std::string::npos);
+    CHECK(r.error_info().message.find(
+              "Missing: AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH.") !=
           std::string::npos);
     CHECK(f.emu.request_count() == 0);
   }

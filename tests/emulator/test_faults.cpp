@@ -64,7 +64,9 @@ struct Outcome {
   std::size_t connections_left = 0;  // server-side connections still open after the credential went
 };
 
-std::string message(const Outcome& o) { return o.result.ok() ? std::string("<token>") : o.result.error_info().message; }
+std::string message(const Outcome& o) {
+  return o.result.ok() ? std::string("<token>") : o.result.error_info().message;
+}
 bool has(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
 TokenRequestContext vault() {
@@ -75,7 +77,8 @@ TokenRequestContext vault() {
 
 // Waits (boundedly) for the emulator to notice that the client went away.
 std::size_t settle(const emu::Emulator& e) {
-  for (int i = 0; i < 100 && e.open_connections() > 0; ++i) std::this_thread::sleep_for(milliseconds(20));
+  for (int i = 0; i < 100 && e.open_connections() > 0; ++i)
+    std::this_thread::sleep_for(milliseconds(20));
   return e.open_connections();
 }
 
@@ -106,14 +109,16 @@ EmuPlatform trusting(const std::string& ca_file) {
 }
 
 // ClientSecretCredential against a TLS emulator with `fault` queued `copies` times.
-Outcome client_secret_against(const emu::Fault& fault, int copies = 1, int retries = 0, emu::Options eo = {}) {
+Outcome client_secret_against(const emu::Fault& fault, int copies = 1, int retries = 0,
+                              emu::Options eo = {}) {
   emu::Emulator e(std::move(eo));
   e.register_app({emu_tenant, emu_client, fault_secret, false, {}});
   for (int i = 0; i < copies; ++i) e.push_fault("/" + emu_tenant, fault);
   Outcome o;
   {
     ClientSecretCredential<EmuPlatform> cred(emu_tenant, emu_client, fault_secret,
-                                             cs_options(e.authority_host(), retries), trusting(e.ca_file()));
+                                             cs_options(e.authority_host(), retries),
+                                             trusting(e.ca_file()));
     o = timed([&] { return cred.try_get_token(vault()); });
   }
   o.requests = e.request_count("/" + emu_tenant);
@@ -202,9 +207,10 @@ Outcome client_secret_against(azid_test::ServerOptions so, int retries = 0) {
   azid_test::TestServer server(pki(), so);
   Outcome o;
   {
-    ClientSecretCredential<EmuPlatform> cred(emu_tenant, emu_client, fault_secret,
-                                             cs_options("https://127.0.0.1:" + std::to_string(server.port()), retries),
-                                             trusting(pki().ca_file()));
+    ClientSecretCredential<EmuPlatform> cred(
+        emu_tenant, emu_client, fault_secret,
+        cs_options("https://127.0.0.1:" + std::to_string(server.port()), retries),
+        trusting(pki().ca_file()));
     o = timed([&] { return cred.try_get_token(vault()); });
   }
   o.requests = server.requests();
@@ -222,15 +228,19 @@ emu::Fault raw(std::string bytes) {
 }  // namespace
 
 TEST_SUITE("faults") {
-  TEST_CASE("connection reset mid-headers and mid-body: a clear error, retries bounded, nothing leaked") {
+  TEST_CASE(
+      "connection reset mid-headers and mid-body: a clear error, retries bounded, nothing leaked") {
     const std::size_t sockets = open_sockets();
     for (Kind k : {Kind::drop_mid_headers, Kind::drop_mid_body, Kind::truncated_body}) {
       CAPTURE(static_cast<int>(k));
       const emu::Fault f = emu::Fault::of(k);
       // Each attempt meets the fault: 1 + retries requests, then the transport's error.
-      check_fails(client_secret_against(f, 3, 2), "connection closed before the response was complete", 3);
-      check_fails(imds_against(f, 3, 2), "No response received from the managed identity endpoint", 3);
-      check_fails(app_service_against(f, 3, 2), "connection closed before the response was complete", 3);
+      check_fails(client_secret_against(f, 3, 2),
+                  "connection closed before the response was complete", 3);
+      check_fails(imds_against(f, 3, 2), "No response received from the managed identity endpoint",
+                  3);
+      check_fails(app_service_against(f, 3, 2),
+                  "connection closed before the response was complete", 3);
     }
     CHECK(open_sockets() == sockets);
   }
@@ -267,7 +277,8 @@ TEST_SUITE("faults") {
       CHECK(o.requests == 0);  // the request (and its secret) was never sent
     }
     SUBCASE("ManagedIdentityCredential, IMDS") {
-      check_fails(imds_against(silent, 2, 1), "No response received from the managed identity endpoint", 2);
+      check_fails(imds_against(silent, 2, 1),
+                  "No response received from the managed identity endpoint", 2);
     }
     SUBCASE("ManagedIdentityCredential, App Service") {
       check_fails(app_service_against(silent, 2, 1), "request timed out", 2);
@@ -318,7 +329,8 @@ TEST_SUITE("faults") {
 
   TEST_CASE("bad chunked framing is a malformed response, never a token") {
     const std::size_t sockets = open_sockets();
-    const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const std::string head =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
     const std::string token = R"({"access_token":"chunk-smuggled-token","expires_in":3600})";
     struct Row {
       const char* what;
@@ -326,14 +338,17 @@ TEST_SUITE("faults") {
       const char* expect;
     };
     const std::vector<Row> rows = {
-        {"chunk size is not hex", head + "zz\r\n" + token + "\r\n0\r\n\r\n", "malformed HTTP response"},
-        {"chunk longer than its size", head + "5\r\n" + token + "\r\n0\r\n\r\n", "malformed HTTP response"},
-        {"chunk size overflows 64 bits", head + "1ffffffffffffffffffff\r\n" + token + "\r\n0\r\n\r\n",
-         "HTTP response"},
-        {"negative chunk size", head + "-10\r\n" + token + "\r\n0\r\n\r\n", "malformed HTTP response"},
+        {"chunk size is not hex", head + "zz\r\n" + token + "\r\n0\r\n\r\n",
+         "malformed HTTP response"},
+        {"chunk longer than its size", head + "5\r\n" + token + "\r\n0\r\n\r\n",
+         "malformed HTTP response"},
+        {"chunk size overflows 64 bits",
+         head + "1ffffffffffffffffffff\r\n" + token + "\r\n0\r\n\r\n", "HTTP response"},
+        {"negative chunk size", head + "-10\r\n" + token + "\r\n0\r\n\r\n",
+         "malformed HTTP response"},
         {"chunked not the final coding",
-         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\nContent-Length: " + std::to_string(token.size()) +
-             "\r\n\r\n" + token,
+         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\nContent-Length: " +
+             std::to_string(token.size()) + "\r\n\r\n" + token,
          "malformed HTTP response"},
         {"closed before the last chunk", head + "10\r\n" + token.substr(0, 16) + "\r\n",
          "connection closed before the response was complete"},
@@ -351,7 +366,9 @@ TEST_SUITE("faults") {
     CHECK(open_sockets() == sockets);
   }
 
-  TEST_CASE("TLS: expired, self-signed and wrong-host certificates are refused before the secret is sent") {
+  TEST_CASE(
+      "TLS: expired, self-signed and wrong-host certificates are refused before the secret is "
+      "sent") {
     const std::size_t sockets = open_sockets();
     SUBCASE("the emulator's certificate has expired") {
       emu::Options eo;
@@ -371,16 +388,18 @@ TEST_SUITE("faults") {
       CHECK(has(message(o), "does not match the host name"));
       CHECK(o.requests == 0);
     }
-    for (auto leaf : {azid_test::LeafKind::self_signed, azid_test::LeafKind::expired, azid_test::LeafKind::wrong_host}) {
+    for (auto leaf : {azid_test::LeafKind::self_signed, azid_test::LeafKind::expired,
+                      azid_test::LeafKind::wrong_host}) {
       CAPTURE(static_cast<int>(leaf));
       azid_test::ServerOptions so;
       so.tls = true;
       so.leaf = leaf;
       const Outcome o = client_secret_against(so, 2);
       CHECK(o.result.failure() == Failure::failed);
-      const char* expected = leaf == azid_test::LeafKind::wrong_host ? "does not match the host name"
-                             : leaf == azid_test::LeafKind::expired  ? "server certificate has expired"
-                                                                     : "server certificate is not trusted";
+      const char* expected =
+          leaf == azid_test::LeafKind::wrong_host ? "does not match the host name"
+          : leaf == azid_test::LeafKind::expired  ? "server certificate has expired"
+                                                  : "server certificate is not trusted";
       CHECK(has(message(o), expected));
       CHECK(has(message(o), "TLS certificate was refused"));
       CHECK(o.requests == 0);  // no request, so no secret, ever reached the server
@@ -395,16 +414,19 @@ TEST_SUITE("faults") {
     const std::size_t sockets = open_sockets();
     for (int status : {301, 302, 307, 308}) {
       CAPTURE(status);
-      const std::string to = "https://localhost:" + std::to_string(elsewhere.port()) + "/" + emu_tenant +
-                             "/oauth2/v2.0/token";
-      const Outcome cs = client_secret_against(emu::Fault::respond_with(status, "", {{"Location", to}}), 2, 1);
+      const std::string to = "https://localhost:" + std::to_string(elsewhere.port()) + "/" +
+                             emu_tenant + "/oauth2/v2.0/token";
+      const Outcome cs =
+          client_secret_against(emu::Fault::respond_with(status, "", {{"Location", to}}), 2, 1);
       check_fails(cs, "the token endpoint answered " + std::to_string(status), 1);
       const std::string to_plain = elsewhere_plain.base_url() + "/msi/token";
-      const Outcome mi = app_service_against(emu::Fault::respond_with(status, "", {{"Location", to_plain}}), 2, 1);
+      const Outcome mi =
+          app_service_against(emu::Fault::respond_with(status, "", {{"Location", to_plain}}), 2, 1);
       check_fails(mi, "answered " + std::to_string(status), 1);
       const Outcome imds =
-          imds_against(emu::Fault::respond_with(status, "", {{"Location", elsewhere_plain.base_url() + imds_path}}), 2,
-                       1);
+          imds_against(emu::Fault::respond_with(
+                           status, "", {{"Location", elsewhere_plain.base_url() + imds_path}}),
+                       2, 1);
       CHECK(imds.result.failure() != Failure::none);
       CHECK(imds.took < bound);
     }
@@ -420,7 +442,8 @@ TEST_SUITE("faults") {
     EmuPlatform p{TransportOptions{}};
     SUBCASE("ClientSecretCredential: an http authority is a caller mistake") {
       try {
-        ClientSecretCredential<EmuPlatform> cred(emu_tenant, emu_client, fault_secret, cs_options(http_authority, 0), p);
+        ClientSecretCredential<EmuPlatform> cred(emu_tenant, emu_client, fault_secret,
+                                                 cs_options(http_authority, 0), p);
         FAIL("constructed with an http authority");
       } catch (const std::invalid_argument& e) {
         CHECK(has(e.what(), "The value must be a TLS protected (https) URL."));
@@ -447,8 +470,9 @@ TEST_SUITE("faults") {
       AzurePipelinesCredentialOptions o;
       o.authority_host = "https://127.0.0.1:1";
       o.retry.max_retries = 0;
-      const auto r = AzurePipelinesCredential<EmuPlatform>(emu_tenant, emu_client, "conn", fault_secret, o, p)
-                         .try_get_token(vault());
+      const auto r =
+          AzurePipelinesCredential<EmuPlatform>(emu_tenant, emu_client, "conn", fault_secret, o, p)
+              .try_get_token(vault());
       REQUIRE_FALSE(r.ok());
       CHECK(has(r.error_info().message, "must be an https URL"));
       CHECK_FALSE(has(r.error_info().message, fault_secret));
@@ -475,8 +499,9 @@ TEST_SUITE("faults") {
     }
     SUBCASE("an https authority that answers in plain HTTP fails the handshake") {
       EmuPlatform tp = trusting(pki().ca_file());
-      ClientSecretCredential<EmuPlatform> cred(emu_tenant, emu_client, fault_secret,
-                                               cs_options("https://127.0.0.1:" + std::to_string(plain.port()), 0), tp);
+      ClientSecretCredential<EmuPlatform> cred(
+          emu_tenant, emu_client, fault_secret,
+          cs_options("https://127.0.0.1:" + std::to_string(plain.port()), 0), tp);
       const Outcome o = timed([&] { return cred.try_get_token(vault()); });
       CHECK(o.result.failure() == Failure::failed);
       CHECK(has(message(o), "could not get a response from the token endpoint"));
@@ -491,7 +516,9 @@ TEST_SUITE("faults") {
     }
   }
 
-  TEST_CASE("token responses missing fields or with absurd expiry are refused, and never leak the token") {
+  TEST_CASE(
+      "token responses missing fields or with absurd expiry are refused, and never leak the "
+      "token") {
     const std::size_t sockets = open_sockets();
     const std::string tok = "leaky-access-token-value-123456";
     struct Row {
@@ -501,15 +528,23 @@ TEST_SUITE("faults") {
     };
     const std::vector<Row> rows = {
         {"empty object", "{}", "required field missing"},
-        {"no access_token", R"({"token_type":"Bearer","expires_in":3600})", "required field missing"},
-        {"access_token not a string", R"({"access_token":12345,"expires_in":3600})", "Unexpected response"},
+        {"no access_token", R"({"token_type":"Bearer","expires_in":3600})",
+         "required field missing"},
+        {"access_token not a string", R"({"access_token":12345,"expires_in":3600})",
+         "Unexpected response"},
         {"no expiry at all", R"({"access_token":")" + tok + R"("})", "invalid token expiry"},
-        {"expires_in negative", R"({"access_token":")" + tok + R"(","expires_in":-100})", "invalid token expiry"},
-        {"expires_in zero", R"({"access_token":")" + tok + R"(","expires_in":0})", "invalid token expiry"},
-        {"expires_in words", R"({"access_token":")" + tok + R"(","expires_in":"soon"})", "invalid token expiry"},
-        {"expires_in 1e300", R"({"access_token":")" + tok + R"(","expires_in":1e300})", "invalid token expiry"},
-        {"expires_on in 1970", R"({"access_token":")" + tok + R"(","expires_on":1})", "invalid token expiry"},
-        {"expires_on past year 9999", R"({"access_token":")" + tok + R"(","expires_on":99999999999999})",
+        {"expires_in negative", R"({"access_token":")" + tok + R"(","expires_in":-100})",
+         "invalid token expiry"},
+        {"expires_in zero", R"({"access_token":")" + tok + R"(","expires_in":0})",
+         "invalid token expiry"},
+        {"expires_in words", R"({"access_token":")" + tok + R"(","expires_in":"soon"})",
+         "invalid token expiry"},
+        {"expires_in 1e300", R"({"access_token":")" + tok + R"(","expires_in":1e300})",
+         "invalid token expiry"},
+        {"expires_on in 1970", R"({"access_token":")" + tok + R"(","expires_on":1})",
+         "invalid token expiry"},
+        {"expires_on past year 9999",
+         R"({"access_token":")" + tok + R"(","expires_on":99999999999999})",
          "invalid token expiry"},
         {"not JSON", "<html>login</html>", "malformed JSON"},
     };

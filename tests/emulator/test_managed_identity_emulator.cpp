@@ -103,7 +103,9 @@ TokenRequestContext vault() {
   return c;
 }
 
-std::string message(const TokenResult& r) { return r.ok() ? std::string() : r.error_info().message; }
+std::string message(const TokenResult& r) {
+  return r.ok() ? std::string() : r.error_info().message;
+}
 bool has(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
 // The token's app id, after checking the emulator signed it.
@@ -126,9 +128,10 @@ std::uint16_t closed_port() {
 TEST_SUITE("managed_identity_emulator") {
   TEST_CASE("IMDS: system-assigned and user-assigned by client, object and resource id") {
     emu::Emulator e(plain());
-    const emu::ManagedIdentity user{"0b7f5e4e-1111-4222-8333-444455556666", "9a8b7c6d-1111-4222-8333-444455556666",
-                                    "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/"
-                                    "userAssignedIdentities/app"};
+    const emu::ManagedIdentity user{
+        "0b7f5e4e-1111-4222-8333-444455556666", "9a8b7c6d-1111-4222-8333-444455556666",
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/"
+        "userAssignedIdentities/app"};
     e.assign_identity(user);
     MiPlatform p;
     Cred sys(quick(&e), p);
@@ -168,29 +171,34 @@ TEST_SUITE("managed_identity_emulator") {
   TEST_CASE("IMDS: scripted statuses are retried on the manual clock, honouring Retry-After") {
     emu::Emulator e(plain());
     e.push_fault(token_path, emu::Fault::respond_with(503, R"({"error":"busy"})"));
-    e.push_fault(token_path, emu::Fault::respond_with(429, R"({"error":"throttled"})", {{"Retry-After", "9"}}));
+    e.push_fault(token_path,
+                 emu::Fault::respond_with(429, R"({"error":"throttled"})", {{"Retry-After", "9"}}));
     e.push_fault(token_path, emu::Fault::respond_with(410, R"({"error":"upgrading"})"));
     MiPlatform p;
     Cred cred(quick(&e), p);
     CHECK(cred.try_get_token(vault()).ok());
     CHECK(e.request_count(token_path) == 4);
-    CHECK(p.clock().sleeps() == std::vector<milliseconds>{milliseconds(2000), milliseconds(9000), milliseconds(10000)});
+    CHECK(p.clock().sleeps() ==
+          std::vector<milliseconds>{milliseconds(2000), milliseconds(9000), milliseconds(10000)});
   }
 
   TEST_CASE("IMDS: 502s are a gateway error; exhausted 500s are 'Multiple attempts failed'") {
     emu::Emulator e(plain());
     MiPlatform p;
-    for (int i = 0; i < 6; ++i) e.push_fault(token_path, emu::Fault::respond_with(502, "proxy says no"));
+    for (int i = 0; i < 6; ++i)
+      e.push_fault(token_path, emu::Fault::respond_with(502, "proxy says no"));
     Cred cred(quick(&e), p);
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::failed);
     CHECK(has(message(r), "The request failed due to a gateway error."));
     CHECK(e.request_count(token_path) == 6);
-    for (int i = 0; i < 6; ++i) e.push_fault(token_path, emu::Fault::respond_with(500, R"({"error":"x"})"));
+    for (int i = 0; i < 6; ++i)
+      e.push_fault(token_path, emu::Fault::respond_with(500, R"({"error":"x"})"));
     TokenRequestContext other;
     other.scopes = {"https://storage.azure.com/.default"};
     auto m = cred.try_get_token(other);
-    CHECK(has(message(m), "Multiple attempts failed to obtain a token from the managed identity endpoint."));
+    CHECK(has(message(m),
+              "Multiple attempts failed to obtain a token from the managed identity endpoint."));
     CHECK(e.request_count(token_path) == 12);
   }
 
@@ -199,13 +207,14 @@ TEST_SUITE("managed_identity_emulator") {
     MiPlatform p;
     p.environment().set("AZURE_POD_IDENTITY_AUTHORITY_HOST", e.base_url() + "/");
     for (int i = 0; i < 2; ++i)
-      e.push_fault(token_path,
-                   emu::Fault::respond_with(404, "no AzureIdentity found for pod", {{"Retry-After", "15"}}));
+      e.push_fault(token_path, emu::Fault::respond_with(404, "no AzureIdentity found for pod",
+                                                        {{"Retry-After", "15"}}));
     auto o = quick();
     o.within_default_chain = true;  // pod identity is never probed
     Cred cred(o, p);
     CHECK(cred.try_get_token(vault()).ok());
-    CHECK(p.clock().sleeps() == std::vector<milliseconds>{milliseconds(15000), milliseconds(15000)});
+    CHECK(p.clock().sleeps() ==
+          std::vector<milliseconds>{milliseconds(15000), milliseconds(15000)});
     CHECK(e.request_count(token_path) == 3);
   }
 
@@ -214,7 +223,8 @@ TEST_SUITE("managed_identity_emulator") {
     MiPlatform p;
     p.environment().set("AZURE_POD_IDENTITY_AUTHORITY_HOST", e.base_url());
     for (int i = 0; i < 6; ++i)
-      e.push_fault(token_path, emu::Fault::respond_with(404, "no AzureIdentity found for pod", {{"Retry-After", "1"}}));
+      e.push_fault(token_path, emu::Fault::respond_with(404, "no AzureIdentity found for pod",
+                                                        {{"Retry-After", "1"}}));
     Cred cred(quick(), p);
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::unavailable);
@@ -222,7 +232,8 @@ TEST_SUITE("managed_identity_emulator") {
     CHECK(e.request_count(token_path) == 6);
   }
 
-  TEST_CASE("IMDS: silence and slow bodies time out, are retried, and end as 'No response received'") {
+  TEST_CASE(
+      "IMDS: silence and slow bodies time out, are retried, and end as 'No response received'") {
     emu::Emulator e(plain());
     MiPlatform p;
     e.push_fault(token_path, emu::Fault::of(emu::Fault::Kind::silent));
@@ -277,8 +288,8 @@ TEST_SUITE("managed_identity_emulator") {
   TEST_CASE("App Service: the identity header is sent, checked, and never shown") {
     emu::Emulator e(plain());
     e.set_identity_header("app-service-header-secret");
-    const emu::ManagedIdentity user{"c1d2e3f4-0000-4000-8000-000000000001", "0a0b0c0d-0000-4000-8000-000000000002",
-                                    "/r"};
+    const emu::ManagedIdentity user{"c1d2e3f4-0000-4000-8000-000000000001",
+                                    "0a0b0c0d-0000-4000-8000-000000000002", "/r"};
     e.assign_identity(user);
     MiPlatform p;
     p.environment().set("IDENTITY_ENDPOINT", e.base_url() + "/msi/token");
@@ -331,7 +342,8 @@ TEST_SUITE("managed_identity_emulator") {
   TEST_CASE("Azure Arc: key file attacks are refused before the key is sent") {
     emu::Emulator e(plain(emu::MetadataHost::arc));
     const fs::path dir = e.arc_key_dir();
-    const fs::path outside = fs::path(e.arc_key_dir()).parent_path() / ("azid-arc-outside-" + std::to_string(e.port()));
+    const fs::path outside =
+        fs::path(e.arc_key_dir()).parent_path() / ("azid-arc-outside-" + std::to_string(e.port()));
     fs::create_directories(outside);
     {
       std::ofstream(outside / "stolen.key") << "secret-from-elsewhere";
@@ -344,12 +356,15 @@ TEST_SUITE("managed_identity_emulator") {
       std::string expect;
     };
     const std::vector<Row> rows = {
-        {"Basic realm=" + (outside / "stolen.key").string(), "Unexpected file path from HIMDS service"},
+        {"Basic realm=" + (outside / "stolen.key").string(),
+         "Unexpected file path from HIMDS service"},
         {"Basic realm=" + (dir / ".." / fs::path(outside).filename() / "stolen.key").string(),
          "Unexpected file path from HIMDS service"},
         {"Basic realm=" + (dir / "link.key").string(), "symbolic link"},
-        {"Basic realm=" + (dir / "huge.key").string(), "The file size must be less than or equal to 4096 bytes."},
-        {"Basic realm=" + (dir / "plain.txt").string(), "The file path must have a '.key' extension."},
+        {"Basic realm=" + (dir / "huge.key").string(),
+         "The file size must be less than or equal to 4096 bytes."},
+        {"Basic realm=" + (dir / "plain.txt").string(),
+         "The file path must have a '.key' extension."},
         {"Basic realm=" + (dir / "absent.key").string(), "does not exist"},
         {"Basic realm=a=b", "did not match the expected format"},
         {"", "Did not receive expected 'WWW-Authenticate' header"},
@@ -378,7 +393,9 @@ TEST_SUITE("managed_identity_emulator") {
     fs::remove_all(outside, ignored);
   }
 
-  TEST_CASE("Azure Arc: the key is read with PosixFileReader::read_regular, which judges the file it opened") {
+  TEST_CASE(
+      "Azure Arc: the key is read with PosixFileReader::read_regular, which judges the file it "
+      "opened") {
     // arc_key_file checks the path first; read_regular makes the same refusals on the descriptor it
     // reads from, so a link or FIFO swapped in after the check is still refused.
     azid_test::TempDir dir;
@@ -393,7 +410,8 @@ TEST_SUITE("managed_identity_emulator") {
     CHECK_FALSE(ec);
     CHECK(files.read_regular(dir.path("link.key"), detail::msi::arc_key_max_bytes, ec).empty());
     CHECK(ec == make_error_code(errc::file_read_failed));
-    CHECK(files.read(dir.path("link.key"), detail::msi::arc_key_max_bytes, ec) == "k3y");  // read() follows it
+    CHECK(files.read(dir.path("link.key"), detail::msi::arc_key_max_bytes, ec) ==
+          "k3y");  // read() follows it
     CHECK(files.read_regular(dir.path("dir.key"), detail::msi::arc_key_max_bytes, ec).empty());
     CHECK(ec == make_error_code(errc::file_read_failed));
     // A FIFO with no writer: refused at once, not waited on.
@@ -405,13 +423,14 @@ TEST_SUITE("managed_identity_emulator") {
     CHECK(ec == make_error_code(errc::file_not_found));
   }
 
-  TEST_CASE("Azure Arc: a key path with a NUL or other control character is refused, not truncated") {
+  TEST_CASE(
+      "Azure Arc: a key path with a NUL or other control character is refused, not truncated") {
     // Found by fuzz_arc_challenge: "<dir>/good.key\0x.key" passed the checks as written while the
     // operating system opened "<dir>/good.key".
     azid_test::TempDir dir;
     dir.write("good.key", "k");
-    for (const std::string& tail : {std::string("good.key\0x.key", 14), std::string("good.key\nx.key"),
-                                   std::string("good\x7f.key")}) {
+    for (const std::string& tail : {std::string("good.key\0x.key", 14),
+                                    std::string("good.key\nx.key"), std::string("good\x7f.key")}) {
       CAPTURE(tail);
       HttpResponse res;
       res.status = 401;
@@ -442,7 +461,8 @@ TEST_SUITE("managed_identity_emulator") {
     REQUIRE(pin.size() == 40);
     std::string spaced;  // as Windows shows it: upper case, in pairs
     for (std::size_t i = 0; i < pin.size(); i += 2)
-      spaced += (i ? ":" : "") + std::string(1, char(std::toupper(pin[i]))) + char(std::toupper(pin[i + 1]));
+      spaced += (i ? ":" : "") + std::string(1, char(std::toupper(pin[i]))) +
+                char(std::toupper(pin[i + 1]));
 
     SUBCASE("right pin") {
       p.environment().set("IDENTITY_SERVER_THUMBPRINT", spaced);
@@ -469,7 +489,9 @@ TEST_SUITE("managed_identity_emulator") {
     }
   }
 
-  TEST_CASE("Service Fabric: a claims request names the token it replaces; other sources and requests do not") {
+  TEST_CASE(
+      "Service Fabric: a claims request names the token it replaces; other sources and requests do "
+      "not") {
     emu::Options so;
     so.metadata_host = emu::MetadataHost::service_fabric;
     emu::Emulator e(so);
@@ -579,6 +601,7 @@ TEST_SUITE("managed_identity_emulator") {
     auto r = cred.try_get_token(vault());
     REQUIRE(r.ok());
     CHECK_FALSE(p.logged(r.token().token));
-    CHECK(p.logged("ManagedIdentityCredential will use the Azure Instance Metadata Service (IMDS) source"));
+    CHECK(p.logged(
+        "ManagedIdentityCredential will use the Azure Instance Metadata Service (IMDS) source"));
   }
 }

@@ -143,7 +143,9 @@ void twice(emu::Emulator& e, const std::string& prefix, const emu::Fault& f) {
   e.push_fault(prefix, f);
 }
 
-bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+bool contains(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
 
 // The azid tool, when this build has it.
 #if defined(AZID_CLI_PATH)
@@ -151,18 +153,37 @@ struct CliRun {
   int exit_code = -1;
   std::string out, err;
 };
-CliRun run_cli(std::vector<std::string> args, std::vector<std::pair<std::string, std::string>> env) {
+CliRun run_cli(std::vector<std::string> args,
+               std::vector<std::pair<std::string, std::string>> env) {
   ProcessSpec spec;
   spec.argv = {AZID_CLI_PATH};
   for (auto& a : args) spec.argv.push_back(std::move(a));
   // Nothing from the test process's own environment may steer the tool: blank the variables
   // it reads (an empty value counts as unset), then set this run's.
-  for (const char* v : {"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_AUTHORITY_HOST",
-                        "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD",
-                        "AZURE_FEDERATED_TOKEN_FILE", "AZURE_ADDITIONALLY_ALLOWED_TENANTS", "IDENTITY_ENDPOINT",
-                        "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT", "MSI_ENDPOINT", "MSI_SECRET",
-                        "SYSTEM_OIDCREQUESTURI", "SYSTEM_ACCESSTOKEN", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY",
-                        "http_proxy", "NO_PROXY", "no_proxy", "AZURE_POD_IDENTITY_AUTHORITY_HOST", "SSL_CERT_DIR"})
+  for (const char* v : {"AZURE_TENANT_ID",
+                        "AZURE_CLIENT_ID",
+                        "AZURE_CLIENT_SECRET",
+                        "AZURE_AUTHORITY_HOST",
+                        "AZURE_CLIENT_CERTIFICATE_PATH",
+                        "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+                        "AZURE_FEDERATED_TOKEN_FILE",
+                        "AZURE_ADDITIONALLY_ALLOWED_TENANTS",
+                        "IDENTITY_ENDPOINT",
+                        "IDENTITY_HEADER",
+                        "IDENTITY_SERVER_THUMBPRINT",
+                        "IMDS_ENDPOINT",
+                        "MSI_ENDPOINT",
+                        "MSI_SECRET",
+                        "SYSTEM_OIDCREQUESTURI",
+                        "SYSTEM_ACCESSTOKEN",
+                        "HTTPS_PROXY",
+                        "https_proxy",
+                        "HTTP_PROXY",
+                        "http_proxy",
+                        "NO_PROXY",
+                        "no_proxy",
+                        "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+                        "SSL_CERT_DIR"})
     spec.env.emplace_back(v, "");
   for (auto& kv : env) spec.env.push_back(std::move(kv));
   spec.timeout = seconds(20);
@@ -176,10 +197,12 @@ CliRun run_cli(std::vector<std::string> args, std::vector<std::pair<std::string,
 }  // namespace
 
 TEST_SUITE("secret_hygiene") {
-  TEST_CASE("no planted secret reaches a log line, a message, an STS field, what() or azid's output") {
+  TEST_CASE(
+      "no planted secret reaches a log line, a message, an STS field, what() or azid's output") {
     Evidence ev;
-    std::vector<std::string> secrets = {client_secret, registered_secret, cert_password, assertion, system_token,
-                                        identity_header, fabric_secret, ml_secret, arc_key, opaque_token};
+    std::vector<std::string> secrets = {client_secret, registered_secret, cert_password, assertion,
+                                        system_token,  identity_header,   fabric_secret, ml_secret,
+                                        arc_key,       opaque_token};
     azid_test::TempDir dir;
 
     // --- Confidential clients over TLS -------------------------------------------------------
@@ -187,9 +210,11 @@ TEST_SUITE("secret_hygiene") {
     sts.register_app({emu_tenant, emu_client, registered_secret, false, {}});
     const auto& cert = azid_test::registered_cert();
     sts.register_certificate(emu_tenant, emu_client, cert.cert_pem);
-    sts.register_federated_credential(emu_tenant, emu_client, sts.oidc_issuer(), "system:serviceaccount:ns:good");
+    sts.register_federated_credential(emu_tenant, emu_client, sts.oidc_issuer(),
+                                      "system:serviceaccount:ns:good");
     sts.set_pipelines_service_connection("hyg-conn", system_token, emu_tenant, emu_client);
-    const std::string issued = sts.issue_token(emu_tenant, emu_client, "https://vault.azure.net", hours(1));
+    const std::string issued =
+        sts.issue_token(emu_tenant, emu_client, "https://vault.azure.net", hours(1));
     secrets.push_back(issued);
     const std::string federated = sts.issue_federated_token("system:serviceaccount:ns:bad");
     secrets.push_back(federated);
@@ -205,65 +230,86 @@ TEST_SUITE("secret_hygiene") {
     {
       auto other = vault();
       other.tenant_id = "contoso.onmicrosoft.com";
-      ev.drive("client secret: tenant not allowed", CS(emu_tenant, emu_client, registered_secret, cs_opts, p), other);
+      ev.drive("client secret: tenant not allowed",
+               CS(emu_tenant, emu_client, registered_secret, cs_opts, p), other);
     }
     // A token response whose expiry is unusable: the token must not be echoed.
     twice(sts, "/" + emu_tenant,
-                   emu::Fault::respond_with(200, R"({"access_token":")" + issued + R"(","expires_in":"never"})"));
-    ev.drive("client secret: token with unusable expiry", CS(emu_tenant, emu_client, registered_secret, cs_opts, p));
-    twice(sts, "/" + emu_tenant, emu::Fault::respond_with(200, R"({"accessToken":")" + opaque_token + R"("})"));
-    ev.drive("client secret: token under the wrong name", CS(emu_tenant, emu_client, registered_secret, cs_opts, p));
+          emu::Fault::respond_with(200,
+                                   R"({"access_token":")" + issued + R"(","expires_in":"never"})"));
+    ev.drive("client secret: token with unusable expiry",
+             CS(emu_tenant, emu_client, registered_secret, cs_opts, p));
+    twice(sts, "/" + emu_tenant,
+          emu::Fault::respond_with(200, R"({"accessToken":")" + opaque_token + R"("})"));
+    ev.drive("client secret: token under the wrong name",
+             CS(emu_tenant, emu_client, registered_secret, cs_opts, p));
     // A proxy or WAF in the way that echoes the request it refused, form body and all.
-    sts.add_route("POST", "/echo-tenant/oauth2/v2.0/token", [](const emu::RecordedRequest& r, const emu::RouteMatch&) {
-      emu::Reply reply;
-      reply.status = 400;
-      reply.headers = {{"Content-Type", "text/plain"}};
-      reply.body = "Request rejected by policy: " + r.body;
-      return reply;
-    });
-    ev.drive("client secret: a proxy echoes the form body", CS("echo-tenant", emu_client, client_secret, cs_opts, p));
-    sts.add_route("POST", "/echo-json/oauth2/v2.0/token", [](const emu::RecordedRequest& r, const emu::RouteMatch&) {
-      emu::Reply reply;
-      reply.status = 400;
-      reply.body = R"({"error":"invalid_request","error_description":"AADSTS900144: bad request body: )" + r.body +
-                   R"(","error_codes":[900144]})";
-      return reply;
-    });
-    ev.drive("client secret: an STS error that echoes the form body", CS("echo-json", emu_client, client_secret, cs_opts, p));
+    sts.add_route("POST", "/echo-tenant/oauth2/v2.0/token",
+                  [](const emu::RecordedRequest& r, const emu::RouteMatch&) {
+                    emu::Reply reply;
+                    reply.status = 400;
+                    reply.headers = {{"Content-Type", "text/plain"}};
+                    reply.body = "Request rejected by policy: " + r.body;
+                    return reply;
+                  });
+    ev.drive("client secret: a proxy echoes the form body",
+             CS("echo-tenant", emu_client, client_secret, cs_opts, p));
+    sts.add_route(
+        "POST", "/echo-json/oauth2/v2.0/token",
+        [](const emu::RecordedRequest& r, const emu::RouteMatch&) {
+          emu::Reply reply;
+          reply.status = 400;
+          reply.body =
+              R"({"error":"invalid_request","error_description":"AADSTS900144: bad request body: )" +
+              r.body + R"(","error_codes":[900144]})";
+          return reply;
+        });
+    ev.drive("client secret: an STS error that echoes the form body",
+             CS("echo-json", emu_client, client_secret, cs_opts, p));
     // The secret alone, inside the JSON error (not in name=value form), raw and URL-encoded.
-    sts.add_route("POST", "/echo-raw/oauth2/v2.0/token", [](const emu::RecordedRequest&, const emu::RouteMatch&) {
-      emu::Reply reply;
-      reply.status = 401;
-      reply.body = R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided: )" +
-                   client_secret + " (" + detail::url_encode(client_secret) + R"x()","error_codes":[7000215]})x";
-      return reply;
-    });
-    ev.drive("client secret: an STS error that echoes the secret itself", CS("echo-raw", emu_client, client_secret, cs_opts, p));
+    sts.add_route(
+        "POST", "/echo-raw/oauth2/v2.0/token",
+        [](const emu::RecordedRequest&, const emu::RouteMatch&) {
+          emu::Reply reply;
+          reply.status = 401;
+          reply.body =
+              R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided: )" +
+              client_secret + " (" + detail::url_encode(client_secret) +
+              R"x()","error_codes":[7000215]})x";
+          return reply;
+        });
+    ev.drive("client secret: an STS error that echoes the secret itself",
+             CS("echo-raw", emu_client, client_secret, cs_opts, p));
     {
       CertificateCredentialOptions o = quick<CertificateCredentialOptions>(sts);
       o.password = cert_password;
       ev.drive("certificate: wrong password",
-               CertificateCredential<EmuPlatform>(emu_tenant, emu_client, dir.write("c.pfx", cert.pkcs12), o, p));
+               CertificateCredential<EmuPlatform>(emu_tenant, emu_client,
+                                                  dir.write("c.pfx", cert.pkcs12), o, p));
       o.password = cert.password;
       ev.drive("certificate: proxy echoes the assertion",
-               CertificateCredential<EmuPlatform>("echo-tenant", emu_client, dir.write("c.pem", cert.encrypted_pem), o, p));
+               CertificateCredential<EmuPlatform>("echo-tenant", emu_client,
+                                                  dir.write("c.pem", cert.encrypted_pem), o, p));
     }
-    ev.drive("client assertion: rejected",
-             ClientAssertionCredential<EmuPlatform>(emu_tenant, emu_client, [] { return assertion; },
-                                                    quick<ClientAssertionCredentialOptions>(sts), p));
+    ev.drive("client assertion: rejected", ClientAssertionCredential<EmuPlatform>(
+                                               emu_tenant, emu_client, [] { return assertion; },
+                                               quick<ClientAssertionCredentialOptions>(sts), p));
     ev.drive("client assertion: echoed by a proxy",
-             ClientAssertionCredential<EmuPlatform>("echo-tenant", emu_client, [] { return assertion; },
-                                                    quick<ClientAssertionCredentialOptions>(sts), p));
+             ClientAssertionCredential<EmuPlatform>(
+                 "echo-tenant", emu_client, [] { return assertion; },
+                 quick<ClientAssertionCredentialOptions>(sts), p));
     {
       auto o = quick<WorkloadIdentityCredentialOptions>(sts);
       o.tenant_id = emu_tenant;
       o.client_id = emu_client;
       o.token_file_path = dir.write("federated", federated);
-      ev.drive("workload identity: subject not federated", WorkloadIdentityCredential<EmuPlatform>(o, p));
+      ev.drive("workload identity: subject not federated",
+               WorkloadIdentityCredential<EmuPlatform>(o, p));
     }
     p.environment().set("SYSTEM_OIDCREQUESTURI", sts.pipelines_oidc_request_uri());
     ev.drive("pipelines: bad system token",
-             AzurePipelinesCredential<EmuPlatform>(emu_tenant, emu_client, "hyg-conn", "bad-" + system_token,
+             AzurePipelinesCredential<EmuPlatform>(emu_tenant, emu_client, "hyg-conn",
+                                                   "bad-" + system_token,
                                                    quick<AzurePipelinesCredentialOptions>(sts), p));
     twice(sts, "/azid-org/", emu::Fault::respond_with(401, "Unauthorized: token " + system_token));
     ev.drive("pipelines: OIDC endpoint echoes the system token",
@@ -278,7 +324,9 @@ TEST_SUITE("secret_hygiene") {
       ev.attach(mp.logger());
       auto o = mi_quick();
       o.imds_authority = imds.base_url();
-      twice(imds, mi_path, emu::Fault::respond_with(200, R"({"access_token":")" + issued + R"(","expires_on":"x"})"));
+      twice(imds, mi_path,
+            emu::Fault::respond_with(200,
+                                     R"({"access_token":")" + issued + R"(","expires_on":"x"})"));
       ev.drive("IMDS: token with unusable expiry", MI(o, mp));
       o.client_id = "not-assigned-client";
       ev.drive("IMDS: identity not assigned", MI(o, mp));
@@ -292,10 +340,12 @@ TEST_SUITE("secret_hygiene") {
       mp.environment().set("IDENTITY_HEADER", "wrong-" + identity_header);
       ev.drive("App Service: wrong identity header", MI(mi_quick(), mp));
       mp.environment().set("IDENTITY_HEADER", identity_header);
-      twice(app, "/msi/token", emu::Fault::respond_with(500, R"({"message":"header )" + identity_header +
-                                                                R"( is not accepted here"})"));
+      twice(app, "/msi/token",
+            emu::Fault::respond_with(
+                500, R"({"message":"header )" + identity_header + R"( is not accepted here"})"));
       ev.drive("App Service: endpoint echoes the identity header", MI(mi_quick(), mp));
-      twice(app, "/msi/token", emu::Fault::respond_with(400, "X-IDENTITY-HEADER: " + identity_header));
+      twice(app, "/msi/token",
+            emu::Fault::respond_with(400, "X-IDENTITY-HEADER: " + identity_header));
       ev.drive("App Service: plain-text echo", MI(mi_quick(), mp));
     }
     {
@@ -304,16 +354,19 @@ TEST_SUITE("secret_hygiene") {
       ev.attach(mp.logger());
       mp.environment().set("IDENTITY_ENDPOINT", arc.base_url() + mi_path);
       mp.environment().set("IMDS_ENDPOINT", arc.base_url());
-      const std::string key_file = (std::filesystem::path(arc.arc_key_dir()) / "hygiene.key").string();
+      const std::string key_file =
+          (std::filesystem::path(arc.arc_key_dir()) / "hygiene.key").string();
       std::ofstream(key_file) << arc_key;
       auto o = mi_quick();
       o.arc_key_directory = arc.arc_key_dir();
       // The challenge names our key file; the keyed request is then refused with the key echoed.
-      const auto challenge = emu::Fault::respond_with(401, "", {{"WWW-Authenticate", "Basic realm=" + key_file}});
+      const auto challenge =
+          emu::Fault::respond_with(401, "", {{"WWW-Authenticate", "Basic realm=" + key_file}});
       for (int i = 0; i < 2; ++i) {
         arc.push_fault(mi_path, challenge);
-        arc.push_fault(mi_path, emu::Fault::respond_with(400, R"({"error":"bad key","error_description":"Basic )" +
-                                                                  arc_key + R"( rejected"})"));
+        arc.push_fault(mi_path, emu::Fault::respond_with(
+                                    400, R"({"error":"bad key","error_description":"Basic )" +
+                                             arc_key + R"( rejected"})"));
       }
       ev.drive("Arc: keyed request refused, key echoed", MI(o, mp));
       for (int i = 0; i < 2; ++i) {
@@ -334,8 +387,9 @@ TEST_SUITE("secret_hygiene") {
       mp.environment().set("IDENTITY_SERVER_THUMBPRINT", fabric.server_certificate_thumbprint());
       ev.drive("Service Fabric: wrong secret", MI(mi_quick(), mp));
       mp.environment().set("IDENTITY_HEADER", fabric_secret);
-      twice(fabric, mi_path, emu::Fault::respond_with(400, R"({"error":{"code":"x","message":"Secret )" +
-                                                                   fabric_secret + R"( unknown"}})"));
+      twice(fabric, mi_path,
+            emu::Fault::respond_with(400, R"({"error":{"code":"x","message":"Secret )" +
+                                              fabric_secret + R"( unknown"}})"));
       ev.drive("Service Fabric: endpoint echoes the secret", MI(mi_quick(), mp));
     }
     {
@@ -347,7 +401,8 @@ TEST_SUITE("secret_hygiene") {
       mp.environment().set("MSI_SECRET", "wrong-" + ml_secret);
       ev.drive("Azure ML: wrong secret", MI(mi_quick(), mp));
       mp.environment().set("MSI_SECRET", ml_secret);
-      twice(ml, "/MSI/auth", emu::Fault::respond_with(400, "secret header " + ml_secret + " expired"));
+      twice(ml, "/MSI/auth",
+            emu::Fault::respond_with(400, "secret header " + ml_secret + " expired"));
       ev.drive("Azure ML: endpoint echoes the secret", MI(mi_quick(), mp));
     }
 
@@ -359,24 +414,37 @@ TEST_SUITE("secret_hygiene") {
       tp.environment().set("PATH", tools.path());
       tp.environment().set("HOME", tools.path());
       using azid_test::sh_quote;
-      const std::string leak_json = R"({"accessToken": ")" + opaque_token + R"(", "token": ")" + opaque_token + R"("})";
-      tools.script("az", "echo " + sh_quote("ERROR: AADSTS70043: refresh token expired; cached " + leak_json + " jwt " +
-                                            issued) +
+      const std::string leak_json =
+          R"({"accessToken": ")" + opaque_token + R"(", "token": ")" + opaque_token + R"("})";
+      tools.script("az", "echo " +
+                             sh_quote("ERROR: AADSTS70043: refresh token expired; cached " +
+                                      leak_json + " jwt " + issued) +
                              " >&2\nexit 1");
-      ev.drive("az: stderr echoes tokens", AzureCliCredential<EmuPlatform>(AzureCliCredentialOptions{}, tp));
+      ev.drive("az: stderr echoes tokens",
+               AzureCliCredential<EmuPlatform>(AzureCliCredentialOptions{}, tp));
       tools.script("az", "printf '%s' " +
-                             sh_quote(R"({"accessToken": ")" + issued + R"(", "expiresOn": "whenever", "tokenType": "Bearer"})") +
+                             sh_quote(R"({"accessToken": ")" + issued +
+                                      R"(", "expiresOn": "whenever", "tokenType": "Bearer"})") +
                              "\necho 'ERROR: something odd' >&2\nexit 1");
-      ev.drive("az: token on stdout, then a failure", AzureCliCredential<EmuPlatform>(AzureCliCredentialOptions{}, tp));
-      tools.script("az", "printf '%s' " + sh_quote(R"({"accessToken": ")" + issued + R"(", "expiresOn": "soon"})"));
-      ev.drive("az: token with unusable expiry", AzureCliCredential<EmuPlatform>(AzureCliCredentialOptions{}, tp));
-      tools.script("azd", "echo " + sh_quote("ERROR: fetching token: " + leak_json + " " + issued) + " >&2\nexit 1");
-      ev.drive("azd: stderr echoes tokens", AzureDeveloperCliCredential<EmuPlatform>(DeveloperToolOptions{}, tp));
-      tools.script("azd", "printf '%s' " + sh_quote(R"({"token": ")" + issued + R"(", "expiresOn": "never"})"));
-      ev.drive("azd: token with unusable expiry", AzureDeveloperCliCredential<EmuPlatform>(DeveloperToolOptions{}, tp));
+      ev.drive("az: token on stdout, then a failure",
+               AzureCliCredential<EmuPlatform>(AzureCliCredentialOptions{}, tp));
+      tools.script("az", "printf '%s' " + sh_quote(R"({"accessToken": ")" + issued +
+                                                   R"(", "expiresOn": "soon"})"));
+      ev.drive("az: token with unusable expiry",
+               AzureCliCredential<EmuPlatform>(AzureCliCredentialOptions{}, tp));
+      tools.script("azd", "echo " + sh_quote("ERROR: fetching token: " + leak_json + " " + issued) +
+                              " >&2\nexit 1");
+      ev.drive("azd: stderr echoes tokens",
+               AzureDeveloperCliCredential<EmuPlatform>(DeveloperToolOptions{}, tp));
+      tools.script("azd", "printf '%s' " +
+                              sh_quote(R"({"token": ")" + issued + R"(", "expiresOn": "never"})"));
+      ev.drive("azd: token with unusable expiry",
+               AzureDeveloperCliCredential<EmuPlatform>(DeveloperToolOptions{}, tp));
       tools.script("pwsh", "echo " + sh_quote("azsdk%" + issued + "%notanumber") + "\necho " +
-                               sh_quote("Get-AzAccessToken: failed after " + issued) + " >&2\nexit 1");
-      ev.drive("pwsh: token line then failure", AzurePowerShellCredential<EmuPlatform>(DeveloperToolOptions{}, tp));
+                               sh_quote("Get-AzAccessToken: failed after " + issued) +
+                               " >&2\nexit 1");
+      ev.drive("pwsh: token line then failure",
+               AzurePowerShellCredential<EmuPlatform>(DeveloperToolOptions{}, tp));
       tools.script("pwsh", "echo " + sh_quote("azsdk%" + issued + "%notanumber"));
       ev.drive("pwsh: token line with unusable expiry",
                AzurePowerShellCredential<EmuPlatform>(DeveloperToolOptions{}, tp));
@@ -395,72 +463,93 @@ TEST_SUITE("secret_hygiene") {
       }
       for (const auto& l : ev.logs) {
         CAPTURE(l);
-        CHECK_MESSAGE(!contains(l, s), "secret leaked into a log line: " << s.substr(0, 6) << "...");
+        CHECK_MESSAGE(!contains(l, s),
+                      "secret leaked into a log line: " << s.substr(0, 6) << "...");
       }
     }
 
 #if defined(AZID_CLI_PATH)
     // --- The azid tool, secrets in its environment (and one on its command line) ---------------
     std::vector<CliRun> runs;
-    const std::vector<std::pair<std::string, std::string>> trust = {{"SSL_CERT_FILE", sts.ca_file()}};
+    const std::vector<std::pair<std::string, std::string>> trust = {
+        {"SSL_CERT_FILE", sts.ca_file()}};
     auto with = [&](std::vector<std::pair<std::string, std::string>> env) {
       env.insert(env.end(), trust.begin(), trust.end());
       return env;
     };
-    const std::vector<std::string> token_debug = {"token", "--scope", "https://vault.azure.net/.default",
-                                                  "--log-level", "debug", "--authority-host", sts.authority_host()};
+    const std::vector<std::string> token_debug = {"token",
+                                                  "--scope",
+                                                  "https://vault.azure.net/.default",
+                                                  "--log-level",
+                                                  "debug",
+                                                  "--authority-host",
+                                                  sts.authority_host()};
     auto args = [&](std::vector<std::string> more) {
       std::vector<std::string> a = token_debug;
       a.insert(a.end(), more.begin(), more.end());
       return a;
     };
     runs.push_back(run_cli(args({"--credential", "client-secret"}),
-                           with({{"AZURE_TENANT_ID", emu_tenant}, {"AZURE_CLIENT_ID", emu_client},
+                           with({{"AZURE_TENANT_ID", emu_tenant},
+                                 {"AZURE_CLIENT_ID", emu_client},
                                  {"AZURE_CLIENT_SECRET", client_secret}})));
-    runs.push_back(run_cli(args({"--credential", "client-secret", "--tenant-id", "echo-tenant", "--client-id",
-                                 emu_client, "--client-secret", client_secret}),
+    runs.push_back(run_cli(args({"--credential", "client-secret", "--tenant-id", "echo-tenant",
+                                 "--client-id", emu_client, "--client-secret", client_secret}),
                            with({})));
-    runs.push_back(run_cli(args({"--credential", "certificate"}),
-                           with({{"AZURE_TENANT_ID", emu_tenant}, {"AZURE_CLIENT_ID", emu_client},
-                                 {"AZURE_CLIENT_CERTIFICATE_PATH", dir.write("cli.pfx", cert.pkcs12)},
-                                 {"AZURE_CLIENT_CERTIFICATE_PASSWORD", cert_password}})));
+    runs.push_back(
+        run_cli(args({"--credential", "certificate"}),
+                with({{"AZURE_TENANT_ID", emu_tenant},
+                      {"AZURE_CLIENT_ID", emu_client},
+                      {"AZURE_CLIENT_CERTIFICATE_PATH", dir.write("cli.pfx", cert.pkcs12)},
+                      {"AZURE_CLIENT_CERTIFICATE_PASSWORD", cert_password}})));
     runs.push_back(run_cli(args({"--credential", "environment"}),
-                           with({{"AZURE_TENANT_ID", emu_tenant}, {"AZURE_CLIENT_ID", emu_client},
+                           with({{"AZURE_TENANT_ID", emu_tenant},
+                                 {"AZURE_CLIENT_ID", emu_client},
                                  {"AZURE_CLIENT_SECRET", client_secret}})));
-    runs.push_back(run_cli(args({"--credential", "workload-identity"}),
-                           with({{"AZURE_TENANT_ID", emu_tenant}, {"AZURE_CLIENT_ID", emu_client},
-                                 {"AZURE_FEDERATED_TOKEN_FILE", dir.write("cli-federated", federated)}})));
-    runs.push_back(run_cli(args({"--credential", "azure-pipelines", "--service-connection-id", "hyg-conn"}),
-                           with({{"AZURE_TENANT_ID", emu_tenant}, {"AZURE_CLIENT_ID", emu_client},
-                                 {"SYSTEM_OIDCREQUESTURI", sts.pipelines_oidc_request_uri()},
-                                 {"SYSTEM_ACCESSTOKEN", "bad-" + system_token}})));
+    runs.push_back(
+        run_cli(args({"--credential", "workload-identity"}),
+                with({{"AZURE_TENANT_ID", emu_tenant},
+                      {"AZURE_CLIENT_ID", emu_client},
+                      {"AZURE_FEDERATED_TOKEN_FILE", dir.write("cli-federated", federated)}})));
+    runs.push_back(
+        run_cli(args({"--credential", "azure-pipelines", "--service-connection-id", "hyg-conn"}),
+                with({{"AZURE_TENANT_ID", emu_tenant},
+                      {"AZURE_CLIENT_ID", emu_client},
+                      {"SYSTEM_OIDCREQUESTURI", sts.pipelines_oidc_request_uri()},
+                      {"SYSTEM_ACCESSTOKEN", "bad-" + system_token}})));
     {
       emu::Emulator app(plain());
       app.set_identity_header(identity_header);
       runs.push_back(run_cli(args({"--credential", "managed-identity"}),
                              with({{"IDENTITY_ENDPOINT", app.base_url() + "/msi/token"},
                                    {"IDENTITY_HEADER", "wrong-" + identity_header}})));
-      twice(app, "/msi/token", emu::Fault::respond_with(400, R"({"message":"header )" + identity_header + R"("})"));
+      twice(app, "/msi/token",
+            emu::Fault::respond_with(400, R"({"message":"header )" + identity_header + R"("})"));
       runs.push_back(run_cli(args({"--credential", "managed-identity"}),
                              with({{"IDENTITY_ENDPOINT", app.base_url() + "/msi/token"},
                                    {"IDENTITY_HEADER", identity_header}})));
     }
     {
       azid_test::ToolDir tools;
-      tools.script("az", "echo " + azid_test::sh_quote("ERROR: cached {\"accessToken\": \"" + opaque_token + "\"} " + issued) +
+      tools.script("az", "echo " +
+                             azid_test::sh_quote("ERROR: cached {\"accessToken\": \"" +
+                                                 opaque_token + "\"} " + issued) +
                              " >&2\nexit 1");
       runs.push_back(run_cli(args({"--credential", "azure-cli"}), with({{"PATH", tools.path()}})));
     }
     // A usage error with the secret on the command line: the message names the problem, not the value.
-    runs.push_back(run_cli({"token", "--credential", "client-secret", "--client-secret", client_secret}, with({})));
+    runs.push_back(run_cli(
+        {"token", "--credential", "client-secret", "--client-secret", client_secret}, with({})));
     for (const auto& r : runs) {
       CAPTURE(r.err);
       CHECK(r.exit_code != 0);
       CHECK(r.out.empty());  // nothing on stdout without a token
       CHECK_FALSE(r.err.empty());
       for (const auto& s : secrets) {
-        CHECK_MESSAGE(!contains(r.err, s), "secret leaked on azid's stderr: " << s.substr(0, 6) << "...");
-        CHECK_MESSAGE(!contains(r.out, s), "secret leaked on azid's stdout: " << s.substr(0, 6) << "...");
+        CHECK_MESSAGE(!contains(r.err, s),
+                      "secret leaked on azid's stderr: " << s.substr(0, 6) << "...");
+        CHECK_MESSAGE(!contains(r.out, s),
+                      "secret leaked on azid's stdout: " << s.substr(0, 6) << "...");
       }
     }
     CHECK(runs.size() == 10);

@@ -145,7 +145,8 @@ TEST_SUITE("transport") {
     }
     SUBCASE("SHA-256, lower case") {
       req.pinned_thumbprint = server.leaf_sha256();
-      for (char& c : req.pinned_thumbprint) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (char& c : req.pinned_thumbprint)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       CHECK(t.send(req, ec).status == 200);
       CHECK(!ec);
     }

@@ -53,14 +53,17 @@ TEST_SUITE("workload_identity_emulator") {
   TEST_CASE("a token for another service account, or audience, is refused") {
     Fixture f;
     SUBCASE("subject") {
-      f.dir.write("azure-identity-token", f.emu.issue_federated_token("system:serviceaccount:other:sa"));
+      f.dir.write("azure-identity-token",
+                  f.emu.issue_federated_token("system:serviceaccount:other:sa"));
       auto r = Cred(f.opts(), f.platform).try_get_token(vault_scope());
       REQUIRE(r.failure() == Failure::failed);
       CHECK(r.error_info().sts->has_code(70021));
-      CHECK(r.error_info().message.find("No matching federated identity record found") != std::string::npos);
+      CHECK(r.error_info().message.find("No matching federated identity record found") !=
+            std::string::npos);
     }
     SUBCASE("audience") {
-      f.dir.write("azure-identity-token", f.emu.issue_federated_token(subject, std::chrono::hours(1), "api://other"));
+      f.dir.write("azure-identity-token",
+                  f.emu.issue_federated_token(subject, std::chrono::hours(1), "api://other"));
       auto r = Cred(f.opts(), f.platform).try_get_token(vault_scope());
       REQUIRE(r.failure() == Failure::failed);
       CHECK(r.error_info().sts->has_code(700212));
@@ -69,14 +72,16 @@ TEST_SUITE("workload_identity_emulator") {
 
   TEST_CASE("after an expired token is refused, the rotated file is read again") {
     Fixture f;
-    f.dir.write("azure-identity-token", f.emu.issue_federated_token(subject, std::chrono::seconds(-3600)));
+    f.dir.write("azure-identity-token",
+                f.emu.issue_federated_token(subject, std::chrono::seconds(-3600)));
     auto o = f.opts();
     o.cache.retry_delay = std::chrono::seconds(0);
     Cred cred(o, f.platform);
     auto r = cred.try_get_token(vault_scope());
     REQUIRE(r.failure() == Failure::failed);
     CHECK(r.error_info().sts->has_code(700024));
-    f.dir.write("azure-identity-token", f.emu.issue_federated_token(subject));  // the kubelet rotates it
+    f.dir.write("azure-identity-token",
+                f.emu.issue_federated_token(subject));  // the kubelet rotates it
     CHECK(cred.try_get_token(vault_scope()).ok());
   }
 
@@ -87,8 +92,9 @@ TEST_SUITE("workload_identity_emulator") {
       (void)Cred(f.opts(), f.platform).get_token(vault_scope());
       FAIL("expected CredentialUnavailableError");
     } catch (const CredentialUnavailableError& e) {
-      CHECK(std::string(e.what()).find("WorkloadIdentityCredential authentication unavailable. The workload options "
-                                       "are not fully configured") == 0);
+      CHECK(std::string(e.what()).find(
+                "WorkloadIdentityCredential authentication unavailable. The workload options "
+                "are not fully configured") == 0);
     }
     CHECK(f.emu.request_count() == 0);
   }
@@ -108,7 +114,8 @@ TEST_SUITE("workload_identity_emulator") {
     ManagedIdentityCredential<azid_test::EmuPlatform> mi(o, f.platform);
     REQUIRE(mi.source() == ManagedIdentitySource::workload_identity);
     TokenRequestContext ctx = vault_scope();
-    ctx.tenant_id = "00000000-1111-4222-8333-444455556666";  // ignored, as managed identity ignores it
+    ctx.tenant_id =
+        "00000000-1111-4222-8333-444455556666";  // ignored, as managed identity ignores it
     const AccessToken t = mi.get_token(ctx);
     std::string payload;
     REQUIRE(azid_emulator::verify_token(f.emu, t.token, payload));
@@ -124,7 +131,8 @@ TEST_SUITE("workload_identity_emulator") {
 
   TEST_CASE("ManagedIdentityCredential under workload identity passes the STS's refusal on") {
     Fixture f;
-    f.dir.write("azure-identity-token", f.emu.issue_federated_token("system:serviceaccount:other:sa"));
+    f.dir.write("azure-identity-token",
+                f.emu.issue_federated_token("system:serviceaccount:other:sa"));
     ManagedIdentityCredentialOptions o;
     o.imds_authority = "http://127.0.0.1:9";
     o.arc_himds_path = "";

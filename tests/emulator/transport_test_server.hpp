@@ -74,7 +74,8 @@ class TestPki {
     ::close(fd);
     ca_file_ = path;
     FILE* f = std::fopen(path, "w");
-    if (f == nullptr || PEM_write_X509(f, ca_cert_.get()) != 1) throw std::runtime_error("cannot write CA");
+    if (f == nullptr || PEM_write_X509(f, ca_cert_.get()) != 1)
+      throw std::runtime_error("cannot write CA");
     std::fclose(f);
   }
   ~TestPki() { std::remove(ca_file_.c_str()); }
@@ -89,19 +90,20 @@ class TestPki {
     const std::string good_san = "IP:127.0.0.1,DNS:localhost";
     switch (kind) {
       case LeafKind::good:
-        leaf.cert = make_cert(leaf.key.get(), ca_cert_.get(), ca_key_.get(), "localhost", false, good_san,
-                              -3600, 86400);
+        leaf.cert = make_cert(leaf.key.get(), ca_cert_.get(), ca_key_.get(), "localhost", false,
+                              good_san, -3600, 86400);
         break;
       case LeafKind::wrong_host:
         leaf.cert = make_cert(leaf.key.get(), ca_cert_.get(), ca_key_.get(), "wrong.example", false,
                               "DNS:wrong.example", -3600, 86400);
         break;
       case LeafKind::expired:
-        leaf.cert = make_cert(leaf.key.get(), ca_cert_.get(), ca_key_.get(), "localhost", false, good_san,
-                              -2 * 86400, -86400);
+        leaf.cert = make_cert(leaf.key.get(), ca_cert_.get(), ca_key_.get(), "localhost", false,
+                              good_san, -2 * 86400, -86400);
         break;
       case LeafKind::self_signed:
-        leaf.cert = make_cert(leaf.key.get(), nullptr, nullptr, "localhost", false, good_san, -3600, 86400);
+        leaf.cert =
+            make_cert(leaf.key.get(), nullptr, nullptr, "localhost", false, good_san, -3600, 86400);
         break;
     }
     return leaf;
@@ -148,7 +150,8 @@ class TestPki {
     X509_gmtime_adj(X509_getm_notAfter(cert.get()), not_after);
     X509_set_pubkey(cert.get(), key);
     X509_NAME* name = X509_get_subject_name(cert.get());
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn),
+                               -1, -1, 0);
     X509* signer = issuer != nullptr ? issuer : cert.get();
     X509_set_issuer_name(cert.get(), X509_get_subject_name(signer));
     add_ext(cert.get(), signer, NID_subject_key_identifier, "hash");
@@ -221,7 +224,8 @@ class TestServer {
 
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
   /// `https://127.0.0.1:<port><path>` (or http), or with another host name, e.g. "localhost".
-  [[nodiscard]] std::string url(std::string_view path = "/token", std::string_view host = "127.0.0.1") const {
+  [[nodiscard]] std::string url(std::string_view path = "/token",
+                                std::string_view host = "127.0.0.1") const {
     return std::string(options_.tls ? "https://" : "http://") + std::string(host) + ":" +
            std::to_string(port_) + std::string(path);
   }
@@ -360,7 +364,8 @@ class TestServer {
             return;
           break;
         case Behavior::chunked: {
-          std::string out = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n" + connection + "\r\n";
+          std::string out =
+              "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n" + connection + "\r\n";
           for (std::size_t i = 0; i < body.size(); i += 3) {
             const std::string piece = body.substr(i, 3);
             out += std::to_string(piece.size()) + ";ext=1\r\n" + piece + "\r\n";
@@ -373,10 +378,12 @@ class TestServer {
           write(s, std::string_view("HTTP/1.1 200 OK\r\nContent-Type: applic"));
           return;
         case Behavior::close_mid_body:
-          write(s, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size() + 1000) + "\r\n\r\n" + body);
+          write(s, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size() + 1000) +
+                       "\r\n\r\n" + body);
           return;
         case Behavior::trickle: {
-          const std::string out = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'x');
+          const std::string out =
+              "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'x');
           for (char c : out) {
             if (stopping_ || !write(s, std::string_view(&c, 1))) return;
             std::this_thread::sleep_for(options_.trickle_interval);
@@ -384,7 +391,8 @@ class TestServer {
           return;
         }
         case Behavior::huge_length: {
-          if (!write(s, "HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n" + std::string(4096, 'x')))
+          if (!write(s, "HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n" +
+                            std::string(4096, 'x')))
             return;
           // Keep the connection open; a client that reads on is the bug being tested.
           while (s.read_some(asio::buffer(tmp), ec) > 0 && !ec) {

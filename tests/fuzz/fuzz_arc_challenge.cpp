@@ -49,7 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   azid::HttpResponse res;
   res.status = 401;
   std::string header(fuzz::as_view(data, size));
-  for (auto at = header.find("{dir}"); at != std::string::npos; at = header.find("{dir}", at + key_dir.size()))
+  for (auto at = header.find("{dir}"); at != std::string::npos;
+       at = header.find("{dir}", at + key_dir.size()))
     header.replace(at, 5, key_dir);
   res.headers.add("WWW-Authenticate", header);
   std::string path;

@@ -74,7 +74,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // A JWT-shaped word never survives (a word cut short by the truncation marker is not one).
   std::string_view scan = err;
   constexpr std::string_view marker = "...(truncated)";
-  const bool truncated = scan.size() >= marker.size() && scan.substr(scan.size() - marker.size()) == marker;
+  const bool truncated =
+      scan.size() >= marker.size() && scan.substr(scan.size() - marker.size()) == marker;
   if (truncated) scan.remove_suffix(marker.size());
   const auto jwt_char = [](char c) { return detail::is_alnum(c) || c == '-' || c == '_'; };
   for (auto at = scan.find("eyJ"); at != std::string_view::npos; at = scan.find("eyJ", at + 1)) {

@@ -28,13 +28,17 @@ struct Outcome {
 
 std::size_t limit_of(unsigned bits, std::size_t small, std::size_t medium, std::size_t large) {
   switch (bits & 3u) {
-    case 0: return small;
-    case 1: return medium;
-    default: return large;
+    case 0:
+      return small;
+    case 1:
+      return medium;
+    default:
+      return large;
   }
 }
 
-void check_state(ResponseParser& p, const Outcome& o, std::size_t input_size, std::size_t max_body, bool head) {
+void check_state(ResponseParser& p, const Outcome& o, std::size_t input_size, std::size_t max_body,
+                 bool head) {
   FUZZ_CHECK(o.consumed <= input_size);
   FUZZ_CHECK(p.response().body.size() <= max_body);
   FUZZ_CHECK(p.response().body.size() <= input_size);
@@ -65,7 +69,8 @@ Outcome run_pieces(ResponseParser& p, std::string_view in, std::string_view size
   Outcome o;
   std::size_t pos = 0, k = 0;
   while (pos < in.size()) {
-    const std::size_t want = sizes.empty() ? 1 : (static_cast<unsigned char>(sizes[k++ % sizes.size()]) & 15u) + 1;
+    const std::size_t want =
+        sizes.empty() ? 1 : (static_cast<unsigned char>(sizes[k++ % sizes.size()]) & 15u) + 1;
     const std::string_view piece = in.substr(pos, want);
     const std::size_t n = p.put(piece, o.ec);
     FUZZ_CHECK(n <= piece.size());
@@ -101,7 +106,8 @@ void fuzz_serializer(std::string_view in) {
   std::size_t expected = 1;  // request line
   if (!req.headers.contains("Host")) ++expected;
   for (const auto& [name, value] : req.headers.fields())
-    if (!azid::iequals(name, "Content-Length") && !azid::iequals(name, "Transfer-Encoding")) ++expected;
+    if (!azid::iequals(name, "Content-Length") && !azid::iequals(name, "Transfer-Encoding"))
+      ++expected;
   const bool wants_length = !req.body.empty() || azid::iequals(req.method, "POST") ||
                             azid::iequals(req.method, "PUT") || azid::iequals(req.method, "PATCH");
   if (wants_length) ++expected;

@@ -39,7 +39,8 @@ void check_no_secret(std::string_view body, const std::string& message, MakeMess
     std::string other(body);
     const auto at = other.find(*v);
     if (at == std::string::npos) continue;  // written with escapes; nothing to compare against
-    for (auto p = at; p != std::string::npos; p = other.find(*v, p + v->size())) other.replace(p, v->size(), v->size(), '\x01');
+    for (auto p = at; p != std::string::npos; p = other.find(*v, p + v->size()))
+      other.replace(p, v->size(), v->size(), '\x01');
     FUZZ_CHECK(again(other).find(*v) != std::string::npos);
   }
 }
@@ -57,8 +58,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(sts.code() == (sts.error_codes.empty() ? 0 : sts.error_codes.front()));
   }
 
-  const TokenResult r = detail::token_result("ClientSecretCredential", "https://login.example/t/oauth2/v2.0/token", res,
-                                             std::error_code{}, request_time);
+  const TokenResult r =
+      detail::token_result("ClientSecretCredential", "https://login.example/t/oauth2/v2.0/token",
+                           res, std::error_code{}, request_time);
   if (r.ok()) {
     FUZZ_CHECK(res.status == 200);
     FUZZ_CHECK(!r.token().token.empty());
@@ -68,8 +70,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_no_secret(res.body, r.error_info().message, [&](const std::string& body) {
       HttpResponse other = res;
       other.body = body;
-      const TokenResult o = detail::token_result("ClientSecretCredential", "https://login.example/t/oauth2/v2.0/token",
-                                                 other, std::error_code{}, request_time);
+      const TokenResult o = detail::token_result("ClientSecretCredential",
+                                                 "https://login.example/t/oauth2/v2.0/token", other,
+                                                 std::error_code{}, request_time);
       return o.ok() ? std::string() : o.error_info().message;
     });
   }
@@ -84,7 +87,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     });
   }
   const std::string detail_text = detail::msi::body_detail(res.body);
-  check_no_secret(res.body, detail_text, [](const std::string& body) { return detail::msi::body_detail(body); });
+  check_no_secret(res.body, detail_text,
+                  [](const std::string& body) { return detail::msi::body_detail(body); });
   FUZZ_CHECK(detail::msi::excerpt(res.body, 100).size() <= 200);
   return 0;
 }

@@ -24,7 +24,8 @@ void check_token(std::string_view body) {
   ParsedToken parsed;
   if (parse_token_json(body, parsed)) return;
   FUZZ_CHECK(!parsed.access_token.empty());
-  if (parsed.expires_on) FUZZ_CHECK(*parsed.expires_on >= 0 && *parsed.expires_on <= max_epoch_seconds);
+  if (parsed.expires_on)
+    FUZZ_CHECK(*parsed.expires_on >= 0 && *parsed.expires_on <= max_epoch_seconds);
   if (parsed.expires_in) FUZZ_CHECK(*parsed.expires_in <= max_duration_seconds);
   const std::string token = parsed.access_token;
   azid::AccessToken out;

@@ -42,9 +42,11 @@ void check_url(std::string_view a) {
   for (char c : u.host) FUZZ_CHECK(!(c >= 'A' && c <= 'Z') && c != '/' && c != '@' && c != '[');
   Url again;
   FUZZ_CHECK(!parse_url(rebuild(u), again));
-  FUZZ_CHECK(again.scheme == u.scheme && again.host == u.host && again.port == u.port && again.target == u.target);
+  FUZZ_CHECK(again.scheme == u.scheme && again.host == u.host && again.port == u.port &&
+             again.target == u.target);
   // A host always bypasses a NO_PROXY list naming it (a host of dots only names nothing), and "*".
-  if (u.host.find_first_not_of('.') != std::string::npos) FUZZ_CHECK(bypasses_proxy(u.host, u.host));
+  if (u.host.find_first_not_of('.') != std::string::npos)
+    FUZZ_CHECK(bypasses_proxy(u.host, u.host));
   FUZZ_CHECK(bypasses_proxy("*", u.host));
 }
 
@@ -122,6 +124,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(redact_url_query(red, names) == red);
   if (a.find_first_of("?#") == std::string_view::npos) FUZZ_CHECK(red == a);
   const auto hash = red.find('#');
-  if (hash != std::string::npos) FUZZ_CHECK(red.substr(hash) == "#REDACTED" || red.substr(hash) == "#");
+  if (hash != std::string::npos)
+    FUZZ_CHECK(red.substr(hash) == "#REDACTED" || red.substr(hash) == "#");
   return 0;
 }

@@ -23,7 +23,8 @@ inline std::optional<std::string> form_value(std::string_view body, std::string_
     const auto eq = pair.find('=');
     if (pair.substr(0, eq) == key) {
       std::string out;
-      const std::string_view v = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+      const std::string_view v =
+          eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
       for (std::size_t i = 0; i < v.size(); ++i) {
         if (v[i] == '%' && i + 2 < v.size() && hex(v[i + 1]) >= 0 && hex(v[i + 2]) >= 0) {
           out.push_back(static_cast<char>(hex(v[i + 1]) * 16 + hex(v[i + 2])));

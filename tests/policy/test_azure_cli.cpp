@@ -39,11 +39,14 @@ TokenRequestContext vault() {
 }
 
 // `az` that records its call and prints `json` (single-quoted for sh).
-void az_prints(const ToolDir& d, const std::string& json) { d.script("az", d.record() + "printf '%s' " + sh_quote(json)); }
+void az_prints(const ToolDir& d, const std::string& json) {
+  d.script("az", d.record() + "printf '%s' " + sh_quote(json));
+}
 
 std::string az_json(long long expires_on) {
-  return std::string(R"({"accessToken": ")") + secret_token + R"(", "expiresOn": "2023-11-14 23:13:20.000000", )" +
-         R"("expires_on": )" + std::to_string(expires_on) +
+  return std::string(R"({"accessToken": ")") + secret_token +
+         R"(", "expiresOn": "2023-11-14 23:13:20.000000", )" + R"("expires_on": )" +
+         std::to_string(expires_on) +
          R"(, "subscription": "00000000-0000-0000-0000-000000000000", "tenant": ")" + tenant +
          R"(", "tokenType": "Bearer"})";
 }
@@ -64,12 +67,17 @@ AzureCliCredentialOptions opt(F f) {
   f(o);
   return o;
 }
-bool mentions(const TokenResult& r, const std::string& s) { return r.error_info().message.find(s) != std::string::npos; }
+bool mentions(const TokenResult& r, const std::string& s) {
+  return r.error_info().message.find(s) != std::string::npos;
+}
 
 // A platform whose process runner is scripted, to inspect the exact ProcessSpec.
 struct ScriptedPlatform : testing::Platform {
-  std::shared_ptr<testing::ScriptedProcessRunner> runner = std::make_shared<testing::ScriptedProcessRunner>();
-  [[nodiscard]] const testing::ScriptedProcessRunner& process_runner() const noexcept { return *runner; }
+  std::shared_ptr<testing::ScriptedProcessRunner> runner =
+      std::make_shared<testing::ScriptedProcessRunner>();
+  [[nodiscard]] const testing::ScriptedProcessRunner& process_runner() const noexcept {
+    return *runner;
+  }
 };
 static_assert(Credential<AzureCliCredential<ScriptedPlatform>>);
 }  // namespace
@@ -82,8 +90,9 @@ TEST_SUITE("azure_cli") {
     auto tok = cred.get_token(vault());
     CHECK(tok.token == secret_token);
     CHECK(tok.expires_on_unix() == now_s + 3600);
-    CHECK(d.lines("args") ==
-          std::vector<std::string>{"account", "get-access-token", "--output", "json", "--resource", "https://vault.azure.net"});
+    CHECK(d.lines("args") == std::vector<std::string>{"account", "get-access-token", "--output",
+                                                      "json", "--resource",
+                                                      "https://vault.azure.net"});
     CHECK(d.ran_in("/bin"));
   }
 
@@ -92,7 +101,8 @@ TEST_SUITE("azure_cli") {
     p.environment().set("PATH", "/opt/az/bin");
     p.environment().set("AZURE_CONFIG_DIR", "/tmp/cfg");
     p.runner->push(0, az_json(now_s + 3600));
-    AzureCliCredential<ScriptedPlatform> cred(opt([](auto& o) { o.process_timeout = seconds{7}; }), p);
+    AzureCliCredential<ScriptedPlatform> cred(opt([](auto& o) { o.process_timeout = seconds{7}; }),
+                                              p);
     REQUIRE(cred.try_get_token(vault()).ok());
     const auto spec = p.runner->specs().at(0);
     CHECK(spec.argv.front() == "az");
@@ -108,14 +118,20 @@ TEST_SUITE("azure_cli") {
     CHECK(has("AZURE_CORE_NO_COLOR", "true"));
   }
 
-  TEST_CASE("tenant and subscription options become --tenant and --subscription, each one argument") {
+  TEST_CASE(
+      "tenant and subscription options become --tenant and --subscription, each one argument") {
     ToolDir d;
     az_prints(d, az_json(now_s + 3600));
-    Cred cred(opt([](auto& o) { o.tenant_id = tenant; o.subscription = "My Sub_1.prod"; }), platform_for(d));
+    Cred cred(opt([](auto& o) {
+                o.tenant_id = tenant;
+                o.subscription = "My Sub_1.prod";
+              }),
+              platform_for(d));
     REQUIRE(cred.try_get_token(vault()).ok());
-    CHECK(d.lines("args") == std::vector<std::string>{"account", "get-access-token", "--output", "json", "--resource",
-                                                      "https://vault.azure.net", "--tenant", tenant, "--subscription",
-                                                      "My Sub_1.prod"});
+    CHECK(d.lines("args") == std::vector<std::string>{"account", "get-access-token", "--output",
+                                                      "json", "--resource",
+                                                      "https://vault.azure.net", "--tenant", tenant,
+                                                      "--subscription", "My Sub_1.prod"});
   }
 
   TEST_CASE("a requested tenant is passed on when allowed and refused otherwise, before az runs") {
@@ -137,7 +153,11 @@ TEST_SUITE("azure_cli") {
       CHECK(d.runs() == 0);
     }
     SUBCASE("allowed by '*'") {
-      Cred cred(opt([](auto& o) { o.tenant_id = tenant; o.additionally_allowed_tenants = {"*"}; }), platform_for(d));
+      Cred cred(opt([](auto& o) {
+                  o.tenant_id = tenant;
+                  o.additionally_allowed_tenants = {"*"};
+                }),
+                platform_for(d));
       REQUIRE(cred.try_get_token(ctx).ok());
       CHECK(d.lines("args").at(7) == "contoso.onmicrosoft.com");
     }
@@ -175,25 +195,30 @@ TEST_SUITE("azure_cli") {
       CHECK(mentions(r, "Invalid tenant ID provided"));
     }
     SUBCASE("unsafe configured tenant") {
-      CHECK_THROWS_WITH_AS(Cred(opt([](auto& o) { o.tenant_id = "a b"; }), platform_for(d)), doctest::Contains("Invalid tenant ID provided"),
-                           std::invalid_argument);
+      CHECK_THROWS_WITH_AS(Cred(opt([](auto& o) { o.tenant_id = "a b"; }), platform_for(d)),
+                           doctest::Contains("Invalid tenant ID provided"), std::invalid_argument);
     }
     SUBCASE("a subscription name with unsafe characters gets the guide's message") {
       CHECK_THROWS_WITH_AS(
           Cred(opt([](auto& o) { o.subscription = "Dev & Test's (1)"; }), platform_for(d)),
-          "AzureCliCredential: Subscription \"Dev & Test's (1)\" contains invalid characters. If this is the name of a "
-          "subscription, use its ID instead. You can locate your subscription by following the instructions listed "
+          "AzureCliCredential: Subscription \"Dev & Test's (1)\" contains invalid characters. If "
+          "this is the name of a "
+          "subscription, use its ID instead. You can locate your subscription by following the "
+          "instructions listed "
           "here: https://learn.microsoft.com/azure/azure-portal/get-subscription-tenant-id",
           std::invalid_argument);
     }
     CHECK(d.runs() == 0);
   }
 
-  TEST_CASE("Azure CLI not installed: az missing, exit 127 or a shell's 'not found' is unavailable") {
+  TEST_CASE(
+      "Azure CLI not installed: az missing, exit 127 or a shell's 'not found' is unavailable") {
     ToolDir d;
     SUBCASE("not on PATH") {}
     SUBCASE("exit 127") { d.script("az", "exit 127"); }
-    SUBCASE("a wrapper whose shell cannot find az") { d.script("az", "echo '/bin/sh: 1: az: not found' >&2; exit 2"); }
+    SUBCASE("a wrapper whose shell cannot find az") {
+      d.script("az", "echo '/bin/sh: 1: az: not found' >&2; exit 2");
+    }
     Cred cred({}, platform_for(d));
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::unavailable);
@@ -204,9 +229,13 @@ TEST_SUITE("azure_cli") {
 
   TEST_CASE("not logged in: 'Please run az login to set up account' is unavailable") {
     ToolDir d;
-    SUBCASE("az login") { d.script("az", "echo \"ERROR: Please run 'az login' to setup account.\" >&2; exit 1"); }
+    SUBCASE("az login") {
+      d.script("az", "echo \"ERROR: Please run 'az login' to setup account.\" >&2; exit 1");
+    }
     SUBCASE("az account set") {
-      d.script("az", "echo \"ERROR: No subscription found. Run 'az account set' to select a subscription.\" >&2; exit 1");
+      d.script("az",
+               "echo \"ERROR: No subscription found. Run 'az account set' to select a "
+               "subscription.\" >&2; exit 1");
     }
     Cred cred({}, platform_for(d));
     auto r = cred.try_get_token(vault());
@@ -214,15 +243,21 @@ TEST_SUITE("azure_cli") {
     CHECK(mentions(r, "Please run 'az login' to set up account"));
   }
 
-  TEST_CASE("other CLI failures pass az's stderr on, trimmed; unavailable only inside the default chain") {
+  TEST_CASE(
+      "other CLI failures pass az's stderr on, trimmed; unavailable only inside the default "
+      "chain") {
     ToolDir d;
-    d.script("az", "printf '\\n  \\033[31mERROR: AADSTS50076: Due to a configuration change you must use MFA.\\033[0m\\n\\n' >&2; "
-                   "exit 1");
+    d.script("az",
+             "printf '\\n  \\033[31mERROR: AADSTS50076: Due to a configuration change you must use "
+             "MFA.\\033[0m\\n\\n' >&2; "
+             "exit 1");
     SUBCASE("standalone: ClientAuthenticationError") {
       Cred cred({}, platform_for(d));
       auto r = cred.try_get_token(vault());
       CHECK(r.failure() == Failure::failed);
-      CHECK(mentions(r, "Azure CLI failed: ERROR: AADSTS50076: Due to a configuration change you must use MFA."));
+      CHECK(mentions(
+          r,
+          "Azure CLI failed: ERROR: AADSTS50076: Due to a configuration change you must use MFA."));
       CHECK_FALSE(mentions(r, "\033"));
       CHECK_THROWS_AS((void)cred.get_token(vault()), ClientAuthenticationError);
     }
@@ -236,7 +271,9 @@ TEST_SUITE("azure_cli") {
 
   TEST_CASE("'az login --scope' in stderr is a step-up request, not a missing login") {
     ToolDir d;
-    d.script("az", "echo \"ERROR: Run 'az login --scope https://vault.azure.net/.default' to refresh.\" >&2; exit 1");
+    d.script("az",
+             "echo \"ERROR: Run 'az login --scope https://vault.azure.net/.default' to refresh.\" "
+             ">&2; exit 1");
     Cred cred({}, platform_for(d));
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::failed);
@@ -245,8 +282,8 @@ TEST_SUITE("azure_cli") {
 
   TEST_CASE("a token in az's stderr never reaches the message") {
     ToolDir d;
-    d.script("az", std::string("echo '{\"accessToken\": \"") + secret_token + "\"} and bare " + secret_token +
-                       "' >&2; exit 1");
+    d.script("az", std::string("echo '{\"accessToken\": \"") + secret_token + "\"} and bare " +
+                       secret_token + "' >&2; exit 1");
     Cred cred({}, platform_for(d));
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::failed);
@@ -260,7 +297,10 @@ TEST_SUITE("azure_cli") {
     SUBCASE("not JSON") { az_prints(d, std::string("Here is your token: ") + secret_token); }
     SUBCASE("truncated JSON") { az_prints(d, std::string(R"({"accessToken": ")") + secret_token); }
     SUBCASE("no token") { az_prints(d, R"({"expires_on": 1700003600})"); }
-    SUBCASE("no usable expiry") { az_prints(d, std::string(R"({"accessToken": ")") + secret_token + R"(", "expiresOn": "soon"})"); }
+    SUBCASE("no usable expiry") {
+      az_prints(d,
+                std::string(R"({"accessToken": ")") + secret_token + R"(", "expiresOn": "soon"})");
+    }
     SUBCASE("expired") { az_prints(d, az_json(now_s - 10)); }
     SUBCASE("empty") { az_prints(d, ""); }
     Cred cred({}, platform_for(d));
@@ -280,17 +320,20 @@ TEST_SUITE("azure_cli") {
       CHECK(cred.get_token(vault()).expires_on_unix() == now_s + 1234);
     }
     SUBCASE("expires_on as a digit string") {
-      az_prints(d, std::string(R"({"accessToken":"t","expires_on":")") + std::to_string(now_s + 99) + "\"}");
+      az_prints(d, std::string(R"({"accessToken":"t","expires_on":")") +
+                       std::to_string(now_s + 99) + "\"}");
       Cred cred({}, platform_for(d));
       CHECK(cred.get_token(vault()).expires_on_unix() == now_s + 99);
     }
     SUBCASE("only expiresOn (older CLI): local time") {
-      az_prints(d, R"({"accessToken": "t", "expiresOn": ")" + local_clock_text(now_s + 3000) + R"(", "tokenType": "Bearer"})");
+      az_prints(d, R"({"accessToken": "t", "expiresOn": ")" + local_clock_text(now_s + 3000) +
+                       R"(", "tokenType": "Bearer"})");
       Cred cred({}, platform_for(d));
       CHECK(cred.get_token(vault()).expires_on_unix() == now_s + 3000);
     }
     SUBCASE("a malformed expires_on falls back to expiresOn") {
-      az_prints(d, R"({"accessToken": "t", "expires_on": "x", "expiresOn": ")" + local_clock_text(now_s + 600) + "\"}");
+      az_prints(d, R"({"accessToken": "t", "expires_on": "x", "expiresOn": ")" +
+                       local_clock_text(now_s + 600) + "\"}");
       Cred cred({}, platform_for(d));
       CHECK(cred.get_token(vault()).expires_on_unix() == now_s + 600);
     }
@@ -309,12 +352,14 @@ TEST_SUITE("azure_cli") {
     CHECK(d.runs() == 2);
   }
 
-  TEST_CASE("logging: success at INFO, failure at WARNING (DEBUG inside the chain), never the token") {
+  TEST_CASE(
+      "logging: success at INFO, failure at WARNING (DEBUG inside the chain), never the token") {
     ToolDir d;
     auto p = platform_for(d);
     std::vector<std::pair<LogLevel, std::string>> lines;
     p.logger().set_level(LogLevel::debug);
-    p.logger().set_sink([&](LogLevel l, std::string_view m) { lines.emplace_back(l, std::string(m)); });
+    p.logger().set_sink(
+        [&](LogLevel l, std::string_view m) { lines.emplace_back(l, std::string(m)); });
     SUBCASE("standalone") {
       az_prints(d, az_json(now_s + 3600));
       Cred cred({}, p);
@@ -324,9 +369,11 @@ TEST_SUITE("azure_cli") {
       other.tenant_id = tenant;
       (void)cred.try_get_token(other);
       REQUIRE(lines.size() == 2);
-      CHECK(lines[0] == std::pair<LogLevel, std::string>{LogLevel::info, "AzureCliCredential.get_token succeeded"});
+      CHECK(lines[0] == std::pair<LogLevel, std::string>{LogLevel::info,
+                                                         "AzureCliCredential.get_token succeeded"});
       CHECK(lines[1].first == LogLevel::warning);
-      CHECK(lines[1].second.find("AzureCliCredential.get_token failed: AzureCliCredential: Azure CLI failed: ERROR: boom") == 0);
+      CHECK(lines[1].second.find("AzureCliCredential.get_token failed: AzureCliCredential: Azure "
+                                 "CLI failed: ERROR: boom") == 0);
     }
     SUBCASE("within the default chain") {
       d.script("az", "echo 'ERROR: boom' >&2; exit 1");
@@ -378,10 +425,14 @@ TEST_SUITE("azure_cli") {
     CHECK(d.runs() == 0);
   }
 
-  TEST_CASE("Debian's real azure-cli, signed out, is classified as 'Please run az login' without network") {
+  TEST_CASE(
+      "Debian's real azure-cli, signed out, is classified as 'Please run az login' without "
+      "network") {
     const auto real_path = ProcessEnvironment{}.get("PATH").value_or("/usr/bin:/bin");
     if (!detail::find_program("az", real_path)) {
-      MESSAGE("skipped: the real Azure CLI ('az') is not installed; apt-get install azure-cli to run this test");
+      MESSAGE(
+          "skipped: the real Azure CLI ('az') is not installed; apt-get install azure-cli to run "
+          "this test");
       return;
     }
     ToolDir home;
@@ -389,8 +440,9 @@ TEST_SUITE("azure_cli") {
     // version-check record present, so az makes no network call of its own (both checked with strace).
     std::filesystem::create_directories(home.file(".azure"));
     home.write(".azure/config", "[core]\ncollect_telemetry = no\n");
-    home.write(".azure/versionCheck.json",
-               R"({"versions": {"azure-cli": {"local": "0"}, "core": {"local": "0"}, "telemetry": {"local": "0"}}, "update_time": ""})");
+    home.write(
+        ".azure/versionCheck.json",
+        R"({"versions": {"azure-cli": {"local": "0"}, "core": {"local": "0"}, "telemetry": {"local": "0"}}, "update_time": ""})");
     testing::Platform p;
     p.environment().set("PATH", real_path);
     p.environment().set("HOME", home.path());
@@ -408,19 +460,26 @@ TEST_SUITE("dev_tool") {
 
   TEST_CASE("az output: strict JSON, escapes decoded, nested values skipped") {
     AccessToken t;
-    CHECK_FALSE(detail::parse_az_token(R"( {"accessToken":"a\u00e9\/b\"c","expires_on":1700003600,"x":{"y":[1,2.5e3,true,null,{"z":"\ud83d\ude00"}]}} )", now, t));
+    CHECK_FALSE(detail::parse_az_token(
+        R"( {"accessToken":"a\u00e9\/b\"c","expires_on":1700003600,"x":{"y":[1,2.5e3,true,null,{"z":"\ud83d\ude00"}]}} )",
+        now, t));
     CHECK(t.token == "a\xc3\xa9/b\"c");
     CHECK(t.expires_on_unix() == now_s + 3600);
     CHECK(t.token_type == "Bearer");
-    for (const char* bad : {"", "{", "[]", R"({"accessToken":"t","expires_on":1700003600,})", R"({"accessToken":"t" "x":1})",
-                            R"({"accessToken":"t","expires_on":1700003600} x)", "{\"accessToken\":\"a\nb\",\"expires_on\":1}",
-                            R"({"accessToken":"\ud800","expires_on":1700003600})", R"({"accessToken":"t","expires_on":01})"}) {
+    for (const char* bad :
+         {"", "{", "[]", R"({"accessToken":"t","expires_on":1700003600,})",
+          R"({"accessToken":"t" "x":1})", R"({"accessToken":"t","expires_on":1700003600} x)",
+          "{\"accessToken\":\"a\nb\",\"expires_on\":1}",
+          R"({"accessToken":"\ud800","expires_on":1700003600})",
+          R"({"accessToken":"t","expires_on":01})"}) {
       CAPTURE(bad);
       CHECK(detail::parse_az_token(bad, now, t) == errc::malformed_json);
     }
     CHECK(detail::parse_az_token(R"({"expires_on":1700003600})", now, t) == errc::missing_field);
-    CHECK(detail::parse_az_token(R"({"accessToken":"t","expires_on":-5})", now, t) == errc::invalid_expiry);
-    CHECK(detail::parse_az_token(R"({"accessToken":"t","expires_on":1.7e9})", now, t) == errc::invalid_expiry);
+    CHECK(detail::parse_az_token(R"({"accessToken":"t","expires_on":-5})", now, t) ==
+          errc::invalid_expiry);
+    CHECK(detail::parse_az_token(R"({"accessToken":"t","expires_on":1.7e9})", now, t) ==
+          errc::invalid_expiry);
   }
 
   TEST_CASE("local time text: with or without fractions, rejected when malformed") {
@@ -435,8 +494,9 @@ TEST_SUITE("dev_tool") {
     const long long expected = static_cast<long long>(std::mktime(&tm));
     CHECK(detail::parse_local_time("2030-01-02 03:04:05.123456") == expected);
     CHECK(detail::parse_local_time("2030-01-02 03:04:05") == expected);
-    for (const char* bad : {"2030-01-02", "2030-13-02 03:04:05", "2030-02-30 03:04:05", "2030-01-02 03:04:05.",
-                            "2030-01-02 03:04:05Z", "soon", "1969-12-31 23:59:59"}) {
+    for (const char* bad :
+         {"2030-01-02", "2030-13-02 03:04:05", "2030-02-30 03:04:05", "2030-01-02 03:04:05.",
+          "2030-01-02 03:04:05Z", "soon", "1969-12-31 23:59:59"}) {
       CAPTURE(bad);
       CHECK_FALSE(detail::parse_local_time(bad).has_value());
     }
@@ -450,7 +510,8 @@ TEST_SUITE("dev_tool") {
   }
 
   TEST_CASE("small helpers: resource from scope, subscription rule, timeout text") {
-    CHECK(detail::scope_to_resource("https://vault.azure.net/.default") == "https://vault.azure.net");
+    CHECK(detail::scope_to_resource("https://vault.azure.net/.default") ==
+          "https://vault.azure.net");
     CHECK(detail::scope_to_resource("api://app/read") == "api://app/read");
     CHECK(detail::valid_subscription("My Sub_1.2-x"));
     CHECK_FALSE(detail::valid_subscription(""));

@@ -34,7 +34,8 @@ TokenRequestContext vault() {
 }
 
 void azd_prints(const ToolDir& d, const std::string& json) {
-  d.script("azd", d.record() + "echo \"$NO_COLOR\" > " + d.file("no_color") + "\nprintf '%s' " + sh_quote(json));
+  d.script("azd", d.record() + "echo \"$NO_COLOR\" > " + d.file("no_color") + "\nprintf '%s' " +
+                      sh_quote(json));
 }
 std::string azd_json(const std::string& expires) {
   return std::string(R"({"token": ")") + secret_token + R"(", "expiresOn": ")" + expires + "\"}";
@@ -46,11 +47,15 @@ AzureDeveloperCliCredentialOptions opt(F f) {
   f(o);
   return o;
 }
-bool mentions(const TokenResult& r, const std::string& s) { return r.error_info().message.find(s) != std::string::npos; }
+bool mentions(const TokenResult& r, const std::string& s) {
+  return r.error_info().message.find(s) != std::string::npos;
+}
 }  // namespace
 
 TEST_SUITE("azure_developer_cli") {
-  TEST_CASE("azd auth token --output json --no-prompt gets one --scope per scope, NO_COLOR set, from /bin") {
+  TEST_CASE(
+      "azd auth token --output json --no-prompt gets one --scope per scope, NO_COLOR set, from "
+      "/bin") {
     ToolDir d;
     azd_prints(d, azd_json("2023-11-14T23:13:20Z"));
     Cred cred({}, platform_for(d));
@@ -59,7 +64,8 @@ TEST_SUITE("azure_developer_cli") {
     auto tok = cred.get_token(ctx);
     CHECK(tok.token == secret_token);
     CHECK(tok.expires_on_unix() == now_s + 3600);
-    CHECK(d.lines("args") == std::vector<std::string>{"auth", "token", "--output", "json", "--no-prompt", "--scope",
+    CHECK(d.lines("args") == std::vector<std::string>{"auth", "token", "--output", "json",
+                                                      "--no-prompt", "--scope",
                                                       "https://vault.azure.net/.default", "--scope",
                                                       "https://storage.azure.com/.default"});
     CHECK(d.read("no_color") == "true\n");
@@ -113,7 +119,8 @@ TEST_SUITE("azure_developer_cli") {
       auto ctx = vault();
       ctx.tenant_id = "$(id)";
       CHECK(cred.try_get_token(ctx).failure() == Failure::invalid_argument);
-      CHECK_THROWS_AS(Cred(opt([](auto& o) { o.tenant_id = "$(id)"; }), platform_for(d)), std::invalid_argument);
+      CHECK_THROWS_AS(Cred(opt([](auto& o) { o.tenant_id = "$(id)"; }), platform_for(d)),
+                      std::invalid_argument);
     }
     CHECK(d.runs() == 0);
   }
@@ -132,21 +139,28 @@ TEST_SUITE("azure_developer_cli") {
 
   TEST_CASE("not logged in: 'Please run azd auth login to set up account' is unavailable") {
     ToolDir d;
-    d.script("azd", "echo 'ERROR: fetching token: not logged in, run `azd auth login` to login' >&2; exit 1");
+    d.script(
+        "azd",
+        "echo 'ERROR: fetching token: not logged in, run `azd auth login` to login' >&2; exit 1");
     Cred cred({}, platform_for(d));
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::unavailable);
     CHECK(mentions(r, "Please run 'azd auth login' to set up account"));
   }
 
-  TEST_CASE("azd asking for multi-factor sign-in is unavailable, with the login command for the scopes") {
+  TEST_CASE(
+      "azd asking for multi-factor sign-in is unavailable, with the login command for the scopes") {
     ToolDir d;
-    d.script("azd", "echo 'ERROR: AADSTS50076: you must use multi-factor authentication to access this; run azd auth "
-                    "login' >&2; exit 1");
+    d.script("azd",
+             "echo 'ERROR: AADSTS50076: you must use multi-factor authentication to access this; "
+             "run azd auth "
+             "login' >&2; exit 1");
     Cred cred({}, platform_for(d));
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::unavailable);
-    CHECK(mentions(r, "please run the following command: azd auth login --scope https://vault.azure.net/.default"));
+    CHECK(mentions(r,
+                   "please run the following command: azd auth login --scope "
+                   "https://vault.azure.net/.default"));
   }
 
   TEST_CASE("claims are forwarded to azd as standard base64 in --claims, bypassing the cache") {
@@ -164,13 +178,19 @@ TEST_SUITE("azure_developer_cli") {
     CHECK(args[8] == detail::base64_encode(ctx.claims, false));
   }
 
-  TEST_CASE("other azd failures pass stderr on: ClientAuthenticationError, unavailable inside the default chain") {
+  TEST_CASE(
+      "other azd failures pass stderr on: ClientAuthenticationError, unavailable inside the "
+      "default chain") {
     ToolDir d;
-    d.script("azd", "echo '  ERROR: fetching token: AADSTS700082: The refresh token has expired.  ' >&2; exit 1");
+    d.script("azd",
+             "echo '  ERROR: fetching token: AADSTS700082: The refresh token has expired.  ' >&2; "
+             "exit 1");
     Cred cred({}, platform_for(d));
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::failed);
-    CHECK(mentions(r, "Azure Developer CLI failed: ERROR: fetching token: AADSTS700082: The refresh token has expired. Check"));
+    CHECK(mentions(r,
+                   "Azure Developer CLI failed: ERROR: fetching token: AADSTS700082: The refresh "
+                   "token has expired. Check"));
     CHECK_THROWS_AS((void)cred.get_token(vault()), ClientAuthenticationError);
     Cred in_chain(opt([](auto& o) { o.within_default_chain = true; }), platform_for(d));
     CHECK(in_chain.try_get_token(vault()).failure() == Failure::unavailable);

@@ -32,10 +32,12 @@ TokenRequestContext vault() {
   return c;
 }
 
-void pwsh_prints(const ToolDir& d, const std::string& out) { d.script("pwsh", d.record() + "printf '%s' " + sh_quote(out)); }
+void pwsh_prints(const ToolDir& d, const std::string& out) {
+  d.script("pwsh", d.record() + "printf '%s' " + sh_quote(out));
+}
 std::string token_line(long long expires) {
-  return "WARNING: Upcoming breaking changes in the cmdlet 'Get-AzAccessToken'\n\nazsdk%" + std::string(secret_token) +
-         "%" + std::to_string(expires) + "\n\n";
+  return "WARNING: Upcoming breaking changes in the cmdlet 'Get-AzAccessToken'\n\nazsdk%" +
+         std::string(secret_token) + "%" + std::to_string(expires) + "\n\n";
 }
 // GCC 12 warns about fields a designated initializer leaves out, so options are built by a lambda.
 template <class F>
@@ -44,7 +46,9 @@ AzurePowerShellCredentialOptions opt(F f) {
   f(o);
   return o;
 }
-bool mentions(const TokenResult& r, const std::string& s) { return r.error_info().message.find(s) != std::string::npos; }
+bool mentions(const TokenResult& r, const std::string& s) {
+  return r.error_info().message.find(s) != std::string::npos;
+}
 
 // The script pwsh was given, decoded from -EncodedCommand (base64 of UTF-16LE).
 std::string decoded_script(const std::vector<std::string>& args) {
@@ -62,7 +66,9 @@ std::string decoded_script(const std::vector<std::string>& args) {
 }  // namespace
 
 TEST_SUITE("azure_powershell") {
-  TEST_CASE("pwsh -NoProfile -NonInteractive -EncodedCommand runs the Get-AzAccessToken script from /bin") {
+  TEST_CASE(
+      "pwsh -NoProfile -NonInteractive -EncodedCommand runs the Get-AzAccessToken script from "
+      "/bin") {
     ToolDir d;
     pwsh_prints(d, token_line(now_s + 3600));
     Cred cred(opt([](auto& o) { o.tenant_id = tenant; }), platform_for(d));
@@ -75,7 +81,8 @@ TEST_SUITE("azure_powershell") {
     CHECK(args[1] == "-NonInteractive");
     CHECK(args[2] == "-EncodedCommand");
     const std::string script = decoded_script(args);
-    CHECK(script.find("Import-Module Az.Accounts -MinimumVersion 2.2.0 -PassThru") != std::string::npos);
+    CHECK(script.find("Import-Module Az.Accounts -MinimumVersion 2.2.0 -PassThru") !=
+          std::string::npos);
     CHECK(script.find("Write-Output 'NO_AZ_ACCOUNT_MODULE'") != std::string::npos);
     CHECK(script.find("ResourceUrl = 'https://vault.azure.net'") != std::string::npos);
     CHECK(script.find(std::string("$tenant = '") + tenant + "'") != std::string::npos);
@@ -156,20 +163,26 @@ TEST_SUITE("azure_powershell") {
 
   TEST_CASE("other script failures are unavailable and carry pwsh's stderr, trimmed and scrubbed") {
     ToolDir d;
-    d.script("pwsh", std::string("printf '\\n\\nGet-AzAccessToken: something broke near ") + secret_token +
-                         "\\n\\n' >&2; exit 1");
+    d.script("pwsh", std::string("printf '\\n\\nGet-AzAccessToken: something broke near ") +
+                         secret_token + "\\n\\n' >&2; exit 1");
     Cred cred({}, platform_for(d));
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::unavailable);
-    CHECK(mentions(r, "Failed to invoke PowerShell: Get-AzAccessToken: something broke near ***. Enable debug logging"));
+    CHECK(mentions(r,
+                   "Failed to invoke PowerShell: Get-AzAccessToken: something broke near ***. "
+                   "Enable debug logging"));
     CHECK_FALSE(mentions(r, secret_token));
   }
 
   TEST_CASE("output without an azsdk% line is an authentication failure that does not quote it") {
     ToolDir d;
     SUBCASE("no marker") { pwsh_prints(d, std::string("Token : ") + secret_token + "\n"); }
-    SUBCASE("marker without expiry") { pwsh_prints(d, std::string("azsdk%") + secret_token + "\n"); }
-    SUBCASE("expiry not a number") { pwsh_prints(d, std::string("azsdk%") + secret_token + "%tomorrow\n"); }
+    SUBCASE("marker without expiry") {
+      pwsh_prints(d, std::string("azsdk%") + secret_token + "\n");
+    }
+    SUBCASE("expiry not a number") {
+      pwsh_prints(d, std::string("azsdk%") + secret_token + "%tomorrow\n");
+    }
     SUBCASE("expired") { pwsh_prints(d, token_line(now_s - 1)); }
     Cred cred({}, platform_for(d));
     auto r = cred.try_get_token(vault());

@@ -20,8 +20,8 @@ constexpr const char* client = "11111111-2222-3333-4444-555555555555";
 using Cred = ClientSecretCredential<testing::Platform>;
 
 std::string token_body(const std::string& token, int expires_in = 3600) {
-  return R"({"token_type":"Bearer","expires_in":)" + std::to_string(expires_in) + R"(,"access_token":")" + token +
-         "\"}";
+  return R"({"token_type":"Bearer","expires_in":)" + std::to_string(expires_in) +
+         R"(,"access_token":")" + token + "\"}";
 }
 HttpRequest resource_request() {
   HttpRequest r;
@@ -57,11 +57,13 @@ TEST_SUITE("bearer") {
 
   TEST_CASE("send_with_bearer: challenge, claims token, one resend, in that order") {
     testing::Platform p;
-    const std::string claims = R"({"access_token":{"nbf":{"essential":true,"value":"1700000000"}}})";
+    const std::string claims =
+        R"({"access_token":{"nbf":{"essential":true,"value":"1700000000"}}})";
     p.transport().push(200, token_body("tok-A"));
-    p.transport().push(401, "",
-                       {{"WWW-Authenticate", R"(Bearer realm="", error="insufficient_claims", claims=")" +
-                                                 detail::base64_encode(claims, false) + "\""}});
+    p.transport().push(
+        401, "",
+        {{"WWW-Authenticate", R"(Bearer realm="", error="insufficient_claims", claims=")" +
+                                  detail::base64_encode(claims, false) + "\""}});
     p.transport().push(200, token_body("tok-C"));
     p.transport().push(200, "done");
     Cred cred(tenant, client, "s3cret", {}, p);

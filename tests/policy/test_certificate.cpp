@@ -21,7 +21,8 @@ namespace {
 constexpr const char* tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 constexpr const char* client = "11111111-2222-3333-4444-555555555555";
 constexpr const char* path = "/etc/azid/app.pem";
-const std::string ok_body = R"({"token_type":"Bearer","expires_in":3599,"access_token":"header.payload.sig"})";
+const std::string ok_body =
+    R"({"token_type":"Bearer","expires_in":3599,"access_token":"header.payload.sig"})";
 
 TokenRequestContext scope(std::string s = "https://vault.azure.net/.default") {
   TokenRequestContext c;
@@ -31,7 +32,9 @@ TokenRequestContext scope(std::string s = "https://vault.azure.net/.default") {
 using Cred = CertificateCredential<testing::Platform>;
 static_assert(Credential<Cred>);
 
-std::string assertion_of(const HttpRequest& r) { return azid_test::form_value(r.body, "client_assertion").value_or(""); }
+std::string assertion_of(const HttpRequest& r) {
+  return azid_test::form_value(r.body, "client_assertion").value_or("");
+}
 }  // namespace
 
 TEST_SUITE("certificate") {
@@ -42,7 +45,8 @@ TEST_SUITE("certificate") {
     Cred cred(tenant, client, path, {}, p);
     CHECK(cred.get_token(scope()).token == "header.payload.sig");
     const auto r = p.transport().requests().at(0);
-    const std::string endpoint = std::string("https://login.microsoftonline.com/") + tenant + "/oauth2/v2.0/token";
+    const std::string endpoint =
+        std::string("https://login.microsoftonline.com/") + tenant + "/oauth2/v2.0/token";
     CHECK(r.url == endpoint);
     CHECK(azid_test::form_value(r.body, "client_assertion_type") ==
           "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
@@ -84,7 +88,9 @@ TEST_SUITE("certificate") {
     Cred cred(tenant, client, path, {}, p);
     std::vector<std::thread> threads;
     for (int i = 0; i < n; ++i)
-      threads.emplace_back([&, i] { CHECK(cred.try_get_token(scope("https://r" + std::to_string(i) + "/.default")).ok()); });
+      threads.emplace_back([&, i] {
+        CHECK(cred.try_get_token(scope("https://r" + std::to_string(i) + "/.default")).ok());
+      });
     for (auto& t : threads) t.join();
     CHECK(cred.assertions_signed() == 1);
     const auto reqs = p.transport().requests();
@@ -117,8 +123,10 @@ TEST_SUITE("certificate") {
       std::string data;
       std::string password;
     };
-    for (const Case& k : {Case{"PEM", c.pem, ""}, Case{"encrypted PEM", c.encrypted_pem, c.password},
-                          Case{"PKCS#12", c.pkcs12, c.password}, Case{"PKCS#12, no password", c.pkcs12_no_password, ""}}) {
+    for (const Case& k :
+         {Case{"PEM", c.pem, ""}, Case{"encrypted PEM", c.encrypted_pem, c.password},
+          Case{"PKCS#12", c.pkcs12, c.password},
+          Case{"PKCS#12, no password", c.pkcs12_no_password, ""}}) {
       CAPTURE(k.what);
       testing::Platform p;
       p.files().set(path, k.data);
@@ -166,9 +174,11 @@ TEST_SUITE("certificate") {
         {"empty file", std::string(), "", "is empty"},
         {"huge file", std::string(2 * 1024 * 1024, 'x'), "", "larger than the 1024 KiB"},
         {"missing file", std::nullopt, "", "could not be read: file not found"},
-        {"PEM with key but no certificate", c.key_pem, "", "PEM file does not contain certificate."},
+        {"PEM with key but no certificate", c.key_pem, "",
+         "PEM file does not contain certificate."},
         {"PKCS#12 without key", c.pkcs12_no_key, secret_pw, "wrong password?"},
-        {"PKCS#12 without key (right password)", c.pkcs12_no_key, c.password, "Your PFX file shall contain both"},
+        {"PKCS#12 without key (right password)", c.pkcs12_no_key, c.password,
+         "Your PFX file shall contain both"},
     };
     for (const auto& k : cases) {
       CAPTURE(k.what);
@@ -181,7 +191,8 @@ TEST_SUITE("certificate") {
       REQUIRE(r.failure() == Failure::failed);
       const std::string& m = r.error_info().message;
       CAPTURE(m);
-      CHECK(m.rfind(std::string("CertificateCredential: the certificate file '") + path + "'", 0) == 0);
+      CHECK(m.rfind(std::string("CertificateCredential: the certificate file '") + path + "'", 0) ==
+            0);
       CHECK(m.find(k.expect) != std::string::npos);
       CHECK(m.find(secret_pw) == std::string::npos);
       if (!k.password.empty()) CHECK(m.find(k.password) == std::string::npos);
@@ -205,13 +216,15 @@ TEST_SUITE("certificate") {
   TEST_CASE("path and data: exactly one is required") {
     testing::Platform p;
     CHECK_THROWS_WITH_AS(Cred(tenant, client, "", {}, p),
-                         "CertificateCredential requires a value for either \"certificate_path\" or \"certificate_data\"",
+                         "CertificateCredential requires a value for either \"certificate_path\" "
+                         "or \"certificate_data\"",
                          std::invalid_argument);
     CertificateCredentialOptions o;
     o.certificate_data = "x";
-    CHECK_THROWS_WITH_AS(Cred(tenant, client, path, o, p),
-                         "Please specify either \"certificate_path\" or \"certificate_data\", not both",
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(
+        Cred(tenant, client, path, o, p),
+        "Please specify either \"certificate_path\" or \"certificate_data\", not both",
+        std::invalid_argument);
     CHECK_THROWS_AS(Cred("bad tenant", client, path, {}, p), std::invalid_argument);
     CHECK_THROWS_AS(Cred(tenant, "", path, {}, p), std::invalid_argument);
   }
@@ -224,9 +237,8 @@ TEST_SUITE("certificate") {
     ctx.tenant_id = "fabrikam.onmicrosoft.com";
     auto r = cred.try_get_token(ctx);
     REQUIRE(r.failure() == Failure::failed);
-    CHECK(r.error_info().message.find(
-              "The current credential is not configured to acquire tokens for tenant fabrikam.onmicrosoft.com") !=
-          std::string::npos);
+    CHECK(r.error_info().message.find("The current credential is not configured to acquire tokens "
+                                      "for tenant fabrikam.onmicrosoft.com") != std::string::npos);
     CHECK(p.transport().request_count() == 0);
     p.transport().push(200, ok_body);
     CertificateCredentialOptions o;
@@ -239,9 +251,10 @@ TEST_SUITE("certificate") {
       std::string_view host;
       const char* url;
     };
-    for (const Cloud& c : {Cloud{AuthorityHosts::azure_public_cloud, "https://login.microsoftonline.com/"},
-                           Cloud{AuthorityHosts::azure_china, "https://login.chinacloudapi.cn/"},
-                           Cloud{AuthorityHosts::azure_government, "https://login.microsoftonline.us/"}}) {
+    for (const Cloud& c :
+         {Cloud{AuthorityHosts::azure_public_cloud, "https://login.microsoftonline.com/"},
+          Cloud{AuthorityHosts::azure_china, "https://login.chinacloudapi.cn/"},
+          Cloud{AuthorityHosts::azure_government, "https://login.microsoftonline.us/"}}) {
       CAPTURE(c.url);
       testing::Platform p;
       p.files().set(path, azid_test::registered_cert().pem);

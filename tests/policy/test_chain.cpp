@@ -32,7 +32,9 @@ struct FakeBase {
       t->expires_on = std::chrono::system_clock::now() + std::chrono::hours(1);
       return TokenResult(std::shared_ptr<const AccessToken>(std::move(t)));
     }
-    return TokenResult::error(s->next, ErrorInfo{std::string(my_name), std::string(my_name) + ": " + s->message, 0, {}, {}});
+    return TokenResult::error(
+        s->next,
+        ErrorInfo{std::string(my_name), std::string(my_name) + ": " + s->message, 0, {}, {}});
   }
   AccessToken get_token(const TokenRequestContext& c) const { return try_get_token(c).value(); }
 };
@@ -83,7 +85,9 @@ TEST_SUITE("chain") {
     auto r = chain.try_get_token(ctx());
     REQUIRE(r.failure() == Failure::unavailable);
     const auto& m = r.error_info().message;
-    CHECK(m.rfind("ChainedTokenCredential failed to retrieve a token from the included credentials.", 0) == 0);
+    CHECK(
+        m.rfind("ChainedTokenCredential failed to retrieve a token from the included credentials.",
+                0) == 0);
     CHECK(m.find("\n\tFakeA: AZURE_TENANT_ID is not set.") != std::string::npos);
     CHECK(m.find("\n\tFakeB: line one\n\t  line two") != std::string::npos);
     REQUIRE(r.error_info().attempts.size() == 2);
@@ -147,11 +151,13 @@ TEST_SUITE("chain") {
     p.logger().set_sink([&](LogLevel, std::string_view m) { lines.emplace_back(m); });
     p.transport().push(200, R"({"token_type":"Bearer","expires_in":3600,"access_token":"real"})");
     using Cs = ClientSecretCredential<testing::Platform>;
-    Chain<Cs, FakeA> chain(Cs("72f988bf-86f1-41af-91ab-2d7cd011db47", "11111111-2222-3333-4444-555555555555", "s", {}, p),
+    Chain<Cs, FakeA> chain(Cs("72f988bf-86f1-41af-91ab-2d7cd011db47",
+                              "11111111-2222-3333-4444-555555555555", "s", {}, p),
                            FakeA{});
     CHECK(chain.get_token(ctx()).token == "real");
     bool saw = false;
-    for (const auto& l : lines) saw |= l == "ChainedTokenCredential acquired a token from ClientSecretCredential";
+    for (const auto& l : lines)
+      saw |= l == "ChainedTokenCredential acquired a token from ClientSecretCredential";
     CHECK(saw);
   }
 }

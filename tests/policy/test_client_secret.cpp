@@ -16,7 +16,8 @@ namespace {
 constexpr const char* tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 constexpr const char* client = "11111111-2222-3333-4444-555555555555";
 constexpr const char* secret = "s3cr3t~value+with/specials=";
-const std::string ok_body = R"({"token_type":"Bearer","expires_in":3599,"access_token":"header.payload.sig"})";
+const std::string ok_body =
+    R"({"token_type":"Bearer","expires_in":3599,"access_token":"header.payload.sig"})";
 
 TokenRequestContext vault() {
   TokenRequestContext c;
@@ -39,7 +40,8 @@ TEST_SUITE("client_secret") {
     REQUIRE(reqs.size() == 1);
     const auto& r = reqs[0];
     CHECK(r.method == "POST");
-    CHECK(r.url == std::string("https://login.microsoftonline.com/") + tenant + "/oauth2/v2.0/token");
+    CHECK(r.url ==
+          std::string("https://login.microsoftonline.com/") + tenant + "/oauth2/v2.0/token");
     CHECK(r.headers.get("Content-Type") == "application/x-www-form-urlencoded");
     CHECK(r.headers.get("x-client-sku") == "azid.cpp");
     CHECK(r.headers.get("client-request-id").size() == 36);
@@ -66,7 +68,8 @@ TEST_SUITE("client_secret") {
     auto ctx = vault();
     ctx.enable_cae = true;
     (void)cred.get_token(ctx);
-    CHECK(p.transport().requests()[0].body.find("claims=%7B%22access_token%22%3A%7B%22xms_cc%22") != std::string::npos);
+    CHECK(p.transport().requests()[0].body.find("claims=%7B%22access_token%22%3A%7B%22xms_cc%22") !=
+          std::string::npos);
   }
 
   TEST_CASE("authority: option, then AZURE_AUTHORITY_HOST, then public cloud; https only") {
@@ -88,21 +91,23 @@ TEST_SUITE("client_secret") {
       testing::Platform p;
       ClientSecretCredentialOptions o;
       o.authority_host = "http://login.microsoftonline.com";
-      CHECK_THROWS_WITH_AS(Cred(tenant, client, secret, o, p), doctest::Contains("TLS protected (https)"),
-                           std::invalid_argument);
+      CHECK_THROWS_WITH_AS(Cred(tenant, client, secret, o, p),
+                           doctest::Contains("TLS protected (https)"), std::invalid_argument);
     }
   }
 
   TEST_CASE("arguments are validated before any request") {
     testing::Platform p;
-    CHECK_THROWS_WITH_AS(Cred("bad tenant/../x", client, secret, {}, p), doctest::Contains("Invalid tenant ID"),
-                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(Cred("bad tenant/../x", client, secret, {}, p),
+                         doctest::Contains("Invalid tenant ID"), std::invalid_argument);
     CHECK_THROWS_AS(Cred("", client, secret, {}, p), std::invalid_argument);
-    CHECK_THROWS_WITH_AS(Cred(tenant, "", secret, {}, p), doctest::Contains("'client_id'"), std::invalid_argument);
-    CHECK_THROWS_WITH_AS(Cred(tenant, client, "", {}, p), doctest::Contains("'client_secret'"), std::invalid_argument);
-    Cred cred(tenant, client, secret, {}, p);
-    CHECK_THROWS_WITH_AS((void)cred.get_token(TokenRequestContext{}), doctest::Contains("requires at least one scope"),
+    CHECK_THROWS_WITH_AS(Cred(tenant, "", secret, {}, p), doctest::Contains("'client_id'"),
                          std::invalid_argument);
+    CHECK_THROWS_WITH_AS(Cred(tenant, client, "", {}, p), doctest::Contains("'client_secret'"),
+                         std::invalid_argument);
+    Cred cred(tenant, client, secret, {}, p);
+    CHECK_THROWS_WITH_AS((void)cred.get_token(TokenRequestContext{}),
+                         doctest::Contains("requires at least one scope"), std::invalid_argument);
     auto ctx = vault();
     ctx.tenant_id = "evil/../../tenant";
     CHECK_THROWS_AS((void)cred.get_token(ctx), std::invalid_argument);
@@ -117,8 +122,8 @@ TEST_SUITE("client_secret") {
       Cred cred(tenant, client, secret, {}, p);
       auto r = cred.try_get_token(ctx);
       CHECK(r.failure() == Failure::failed);
-      CHECK(r.error_info().message.find(
-                "The current credential is not configured to acquire tokens for tenant contoso.onmicrosoft.com") !=
+      CHECK(r.error_info().message.find("The current credential is not configured to acquire "
+                                        "tokens for tenant contoso.onmicrosoft.com") !=
             std::string::npos);
       CHECK(p.transport().request_count() == 0);
     }
@@ -128,7 +133,8 @@ TEST_SUITE("client_secret") {
       o.additionally_allowed_tenants = {"contoso.onmicrosoft.com"};
       Cred cred(tenant, client, secret, o, p);
       CHECK(cred.try_get_token(ctx).ok());
-      CHECK(p.transport().requests()[0].url.find("/contoso.onmicrosoft.com/oauth2") != std::string::npos);
+      CHECK(p.transport().requests()[0].url.find("/contoso.onmicrosoft.com/oauth2") !=
+            std::string::npos);
     }
     SUBCASE("allowed by *") {
       p.transport().push(200, ok_body);
@@ -162,7 +168,10 @@ TEST_SUITE("client_secret") {
 
   TEST_CASE("retries stop after max_retries and the last status is reported") {
     testing::Platform p;
-    for (int i = 0; i < 4; ++i) p.transport().push(500, R"({"error":"server_error","error_description":"AADSTS90033: busy","error_codes":[90033]})");
+    for (int i = 0; i < 4; ++i)
+      p.transport().push(
+          500,
+          R"({"error":"server_error","error_description":"AADSTS90033: busy","error_codes":[90033]})");
     Cred cred(tenant, client, secret, {}, p);
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::failed);
@@ -183,7 +192,9 @@ TEST_SUITE("client_secret") {
       FAIL("an STS refusal is not 'unavailable'");
     } catch (const ClientAuthenticationError& e) {
       const std::string m = e.what();
-      CHECK(m.rfind("ClientSecretCredential authentication failed: invalid_client: 7000215 - AADSTS7000215:", 0) == 0);
+      CHECK(m.rfind("ClientSecretCredential authentication failed: invalid_client: 7000215 - "
+                    "AADSTS7000215:",
+                    0) == 0);
       CHECK(m.find("An invalid client secret was provided.") != std::string::npos);
       CHECK(e.credential() == "ClientSecretCredential");
       CHECK(e.http_status() == 401);
@@ -210,7 +221,8 @@ TEST_SUITE("client_secret") {
     SUBCASE("200 with garbage") {
       p.transport().push(200, "<html>hello</html>");
       auto r = cred.try_get_token(vault());
-      CHECK(r.error_info().message.find("Unexpected response from Microsoft Entra ID") != std::string::npos);
+      CHECK(r.error_info().message.find("Unexpected response from Microsoft Entra ID") !=
+            std::string::npos);
     }
     SUBCASE("200 whose token has no expiry never leaks the token") {
       p.transport().push(200, R"({"access_token":"LEAKME"})");
@@ -230,7 +242,9 @@ TEST_SUITE("client_secret") {
     std::vector<std::string> lines;
     p.logger().set_sink([&](LogLevel, std::string_view m) { lines.emplace_back(m); });
     p.logger().set_level(LogLevel::debug);
-    p.transport().push(401, R"({"error":"invalid_client","error_description":"AADSTS7000215: bad","error_codes":[7000215]})");
+    p.transport().push(
+        401,
+        R"({"error":"invalid_client","error_description":"AADSTS7000215: bad","error_codes":[7000215]})");
     p.transport().push(200, ok_body);
     Cred cred(tenant, client, secret, {}, p);
     (void)cred.try_get_token(vault());

@@ -41,35 +41,46 @@ static_assert(std::is_same_v<tl::remove_all_t<tl::list<A, B>, tl::list<>>, tl::l
 static_assert(std::is_same_v<tl::rename_t<tl::list<A, B>, std::tuple>, std::tuple<A, B>>);
 
 using Dac = DefaultAzureCredential<Exclude<>, testing::Platform>;
-using Cloud = DefaultAzureCredential<Exclude<cred::AzureCli, cred::AzurePowerShell, cred::AzureDeveloperCli>,
-                                     testing::Platform>;
+using Cloud =
+    DefaultAzureCredential<Exclude<cred::AzureCli, cred::AzurePowerShell, cred::AzureDeveloperCli>,
+                           testing::Platform>;
 using NoCli = DefaultAzureCredential<Exclude<cred::AzureCli>, testing::Platform>;
 static_assert(Credential<Dac> && Credential<Cloud> && Credential<DefaultAzureCredential<>>);
 static_assert(Dac::compiled_count == 6 && Cloud::compiled_count == 3 && NoCli::compiled_count == 5);
-static_assert(Dac::compiled_names[0] == "EnvironmentCredential" && Dac::compiled_names[1] == "WorkloadIdentityCredential" &&
-              Dac::compiled_names[2] == "ManagedIdentityCredential" && Dac::compiled_names[3] == "AzureCliCredential" &&
+static_assert(Dac::compiled_names[0] == "EnvironmentCredential" &&
+              Dac::compiled_names[1] == "WorkloadIdentityCredential" &&
+              Dac::compiled_names[2] == "ManagedIdentityCredential" &&
+              Dac::compiled_names[3] == "AzureCliCredential" &&
               Dac::compiled_names[4] == "AzurePowerShellCredential" &&
               Dac::compiled_names[5] == "AzureDeveloperCliCredential");
 static_assert(NoCli::compiled_names[3] == "AzurePowerShellCredential");
 static_assert(Cloud::compiled_mask == 0x07 && NoCli::compiled_mask == 0x37);
 // Exclusion order does not matter, nor does listing a tag twice.
-static_assert(std::is_same_v<decltype(DefaultAzureCredential<Exclude<cred::AzureDeveloperCli, cred::AzureCli,
-                                                                      cred::AzureCli, cred::AzurePowerShell>,
-                                                              testing::Platform>::compiled_names),
-                             decltype(Cloud::compiled_names)>);
+static_assert(
+    std::is_same_v<decltype(DefaultAzureCredential<Exclude<cred::AzureDeveloperCli, cred::AzureCli,
+                                                           cred::AzureCli, cred::AzurePowerShell>,
+                                                   testing::Platform>::compiled_names),
+                   decltype(Cloud::compiled_names)>);
 // The options have no tenant_id (upstream refuses it in DefaultAzureCredential).
 template <class O>
-concept has_tenant_id = requires(O o) { o.tenant_id; };
+concept has_tenant_id = requires(O o) {
+  o.tenant_id;
+};
 template <class O>
-concept has_workload_tenant_id = requires(O o) { o.workload_identity_tenant_id; };
-static_assert(!has_tenant_id<DefaultAzureCredentialOptions> && has_workload_tenant_id<DefaultAzureCredentialOptions>);
+concept has_workload_tenant_id = requires(O o) {
+  o.workload_identity_tenant_id;
+};
+static_assert(!has_tenant_id<DefaultAzureCredentialOptions> &&
+              has_workload_tenant_id<DefaultAzureCredentialOptions>);
 
 // --- fixtures -----------------------------------------------------------------------------------
 
 constexpr const char* tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 constexpr const char* client = "11111111-2222-3333-4444-555555555555";
-const std::string entra_ok = R"({"token_type":"Bearer","expires_in":3599,"access_token":"header.payload.sig"})";
-const std::string imds_ok = R"({"access_token":"mi.token","expires_on":"1700003600","resource":"r","token_type":"Bearer"})";
+const std::string entra_ok =
+    R"({"token_type":"Bearer","expires_in":3599,"access_token":"header.payload.sig"})";
+const std::string imds_ok =
+    R"({"access_token":"mi.token","expires_on":"1700003600","resource":"r","token_type":"Bearer"})";
 
 TokenRequestContext scope(std::string s = "https://vault.azure.net/.default") {
   TokenRequestContext c;
@@ -90,13 +101,15 @@ struct Log {
   }
   [[nodiscard]] bool has(LogLevel level, std::string_view s) const {
     std::lock_guard lk(*mu);
-    return std::any_of(lines->begin(), lines->end(),
-                       [&](const auto& l) { return l.first == level && l.second.find(s) != std::string::npos; });
+    return std::any_of(lines->begin(), lines->end(), [&](const auto& l) {
+      return l.first == level && l.second.find(s) != std::string::npos;
+    });
   }
   [[nodiscard]] std::size_t count(std::string_view s) const {
     std::lock_guard lk(*mu);
-    return static_cast<std::size_t>(
-        std::count_if(lines->begin(), lines->end(), [&](const auto& l) { return l.second.find(s) != std::string::npos; }));
+    return static_cast<std::size_t>(std::count_if(lines->begin(), lines->end(), [&](const auto& l) {
+      return l.second.find(s) != std::string::npos;
+    }));
   }
 };
 
@@ -118,8 +131,12 @@ void service_principal(testing::Platform& p) {
   p.environment().set("AZURE_CLIENT_ID", client);
   p.environment().set("AZURE_CLIENT_SECRET", "s3cr3t-value");
 }
-std::string message(const TokenResult& r) { return r.ok() ? std::string() : r.error_info().message; }
-bool has(std::string_view s, std::string_view part) { return s.find(part) != std::string_view::npos; }
+std::string message(const TokenResult& r) {
+  return r.ok() ? std::string() : r.error_info().message;
+}
+bool has(std::string_view s, std::string_view part) {
+  return s.find(part) != std::string_view::npos;
+}
 std::size_t pos(std::string_view s, std::string_view part) { return s.find(part); }
 bool is_probe(const HttpRequest& r) { return r.headers.get("Metadata").empty(); }
 
@@ -138,18 +155,21 @@ TEST_SUITE("default_azure_credential") {
     CHECK(parse_azure_token_credentials(" AzureCliCredential ").mask == 0x08);
     CHECK(parse_azure_token_credentials("AzurePowerShellCredential").mask == 0x10);
     CHECK(parse_azure_token_credentials("azuredeveloperclicredential").mask == 0x20);
-    for (const char* ok : {"", "dev", "prod", "AzureCliCredential"}) CHECK(parse_azure_token_credentials(ok).ok);
+    for (const char* ok : {"", "dev", "prod", "AzureCliCredential"})
+      CHECK(parse_azure_token_credentials(ok).ok);
 
-    for (const char* bad : {"developer", "dev,prod", "AzureCli", "VisualStudioCodeCredential", "*"}) {
+    for (const char* bad :
+         {"developer", "dev,prod", "AzureCli", "VisualStudioCodeCredential", "*"}) {
       CAPTURE(bad);
       const auto s = parse_azure_token_credentials(bad);
       CHECK_FALSE(s.ok);
       CHECK(s.mask == 0);
       CHECK(has(s.error, std::string("Invalid value '") + bad + "'"));
       CHECK(has(s.error, "AZURE_TOKEN_CREDENTIALS"));
-      CHECK(has(s.error, "'dev', 'prod', 'EnvironmentCredential', 'WorkloadIdentityCredential', "
-                         "'ManagedIdentityCredential', 'AzureCliCredential', 'AzurePowerShellCredential', "
-                         "'AzureDeveloperCliCredential'"));
+      CHECK(has(s.error,
+                "'dev', 'prod', 'EnvironmentCredential', 'WorkloadIdentityCredential', "
+                "'ManagedIdentityCredential', 'AzureCliCredential', 'AzurePowerShellCredential', "
+                "'AzureDeveloperCliCredential'"));
     }
   }
 
@@ -161,7 +181,9 @@ TEST_SUITE("default_azure_credential") {
     REQUIRE_FALSE(r.ok());
     CHECK(r.failure() == Failure::unavailable);
     const std::string m = message(r);
-    CHECK(m.rfind("DefaultAzureCredential failed to retrieve a token from the included credentials.", 0) == 0);
+    CHECK(
+        m.rfind("DefaultAzureCredential failed to retrieve a token from the included credentials.",
+                0) == 0);
     CHECK(has(m, "Attempted credentials:"));
     std::size_t last = 0;
     for (auto n : Dac::compiled_names) {
@@ -172,7 +194,9 @@ TEST_SUITE("default_azure_credential") {
       last = at;
     }
     CHECK(has(m, "Environment variables are not fully configured"));
-    CHECK(has(m, "\tWorkloadIdentityCredential: authentication unavailable. The workload options are not fully configured"));
+    CHECK(has(m,
+              "\tWorkloadIdentityCredential: authentication unavailable. The workload options are "
+              "not fully configured"));
     CHECK(r.error_info().credential == "DefaultAzureCredential");
     CHECK(r.error_info().attempts.size() == 6);
     CHECK_THROWS_AS((void)dac.get_token(scope()), CredentialUnavailableError);
@@ -207,12 +231,15 @@ TEST_SUITE("default_azure_credential") {
     CHECK(dac.selected().empty());
     REQUIRE(dac.try_get_token(scope()).ok());
     CHECK(dac.selected() == "EnvironmentCredential");
-    CHECK(log.has(LogLevel::info, "DefaultAzureCredential acquired a token from EnvironmentCredential"));
+    CHECK(log.has(LogLevel::info,
+                  "DefaultAzureCredential acquired a token from EnvironmentCredential"));
     CHECK(p.transport().request_count() == 1);
 
     // The same member fails next (another scope, not cached): its failure comes back as it is;
     // managed identity and the tools are not tried.
-    p.transport().push(401, R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."})");
+    p.transport().push(
+        401,
+        R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."})");
     const TokenResult r = dac.try_get_token(scope("https://storage.azure.com/.default"));
     REQUIRE_FALSE(r.ok());
     CHECK(r.failure() == Failure::failed);
@@ -244,12 +271,15 @@ TEST_SUITE("default_azure_credential") {
   TEST_CASE("a member that fails (not unavailable) stops the chain with the attempts so far") {
     auto p = bare();
     service_principal(p);
-    p.transport().push(401, R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."})");
+    p.transport().push(
+        401,
+        R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."})");
     Dac dac(quiet(), p);
     const TokenResult r = dac.try_get_token(scope());
     REQUIRE_FALSE(r.ok());
     CHECK(r.failure() == Failure::failed);
-    CHECK(has(message(r), "DefaultAzureCredential failed to retrieve a token from the included credentials."));
+    CHECK(has(message(r),
+              "DefaultAzureCredential failed to retrieve a token from the included credentials."));
     CHECK(has(message(r), "AADSTS7000215"));
     CHECK_FALSE(has(message(r), "ManagedIdentityCredential"));
     CHECK(p.transport().request_count() == 1);
@@ -264,20 +294,26 @@ TEST_SUITE("default_azure_credential") {
       auto p = bare(&log);
       NoCli dac(quiet(), p);
       CHECK(log.has(LogLevel::info,
-                    "DefaultAzureCredential: EnvironmentCredential is included ('AZURE_TOKEN_CREDENTIALS' environment "
+                    "DefaultAzureCredential: EnvironmentCredential is included "
+                    "('AZURE_TOKEN_CREDENTIALS' environment "
                     "variable is not set)"));
-      CHECK(log.has(LogLevel::info, "DefaultAzureCredential: AzureCliCredential is excluded at compile time"));
-      CHECK(log.has(LogLevel::info, "DefaultAzureCredential: AzureDeveloperCliCredential is included"));
+      CHECK(log.has(LogLevel::info,
+                    "DefaultAzureCredential: AzureCliCredential is excluded at compile time"));
+      CHECK(log.has(LogLevel::info,
+                    "DefaultAzureCredential: AzureDeveloperCliCredential is included"));
     }
     SUBCASE("variable set") {
       Log log;
       auto p = bare(&log);
       p.environment().set("AZURE_TOKEN_CREDENTIALS", "prod");
       NoCli dac(quiet(), p);
-      CHECK(log.has(LogLevel::info, "DefaultAzureCredential: ManagedIdentityCredential is included ('AZURE_TOKEN_CREDENTIALS' "
-                                    "environment variable is 'prod')"));
-      CHECK(log.has(LogLevel::info, "DefaultAzureCredential: AzurePowerShellCredential is excluded because the "
-                                    "'AZURE_TOKEN_CREDENTIALS' environment variable is 'prod'"));
+      CHECK(log.has(LogLevel::info,
+                    "DefaultAzureCredential: ManagedIdentityCredential is included "
+                    "('AZURE_TOKEN_CREDENTIALS' "
+                    "environment variable is 'prod')"));
+      CHECK(log.has(LogLevel::info,
+                    "DefaultAzureCredential: AzurePowerShellCredential is excluded because the "
+                    "'AZURE_TOKEN_CREDENTIALS' environment variable is 'prod'"));
     }
   }
 
@@ -304,7 +340,8 @@ TEST_SUITE("default_azure_credential") {
     CHECK(has(m, "\tAzureDeveloperCliCredential:"));
   }
 
-  TEST_CASE("AZURE_TOKEN_CREDENTIALS=prod: Environment, WorkloadIdentity and ManagedIdentity only") {
+  TEST_CASE(
+      "AZURE_TOKEN_CREDENTIALS=prod: Environment, WorkloadIdentity and ManagedIdentity only") {
     azid_test::ToolDir d;
     d.script("az", d.record() + "echo should-not-run >&2; exit 1");
     auto p = bare();
@@ -330,7 +367,8 @@ TEST_SUITE("default_azure_credential") {
     CHECK(p.transport().request_count() == 0);
   }
 
-  TEST_CASE("ManagedIdentityCredential alone through the variable: no probe, the full retry policy") {
+  TEST_CASE(
+      "ManagedIdentityCredential alone through the variable: no probe, the full retry policy") {
     auto p = bare();
     p.environment().set("AZURE_TOKEN_CREDENTIALS", "managedidentitycredential");
     p.transport().push(503, "busy");
@@ -348,9 +386,12 @@ TEST_SUITE("default_azure_credential") {
     CHECK(p.clock().sleeps() == std::vector<milliseconds>{milliseconds(2000), milliseconds(4000)});
   }
 
-  TEST_CASE("in the full chain managed identity is probed first, then retried as usual once found") {
+  TEST_CASE(
+      "in the full chain managed identity is probed first, then retried as usual once found") {
     auto p = bare();
-    p.transport().push(400, R"({"error":"bad_request","error_description":"Required metadata header not specified"})");
+    p.transport().push(
+        400,
+        R"({"error":"bad_request","error_description":"Required metadata header not specified"})");
     p.transport().push(503, "busy");
     p.transport().push(200, imds_ok);
     Dac dac(quiet(), p);
@@ -363,42 +404,51 @@ TEST_SUITE("default_azure_credential") {
     CHECK_FALSE(is_probe(reqs[1]));
   }
 
-  TEST_CASE("AZURE_TOKEN_CREDENTIALS invalid: no throw at construction, every call is an argument error") {
+  TEST_CASE(
+      "AZURE_TOKEN_CREDENTIALS invalid: no throw at construction, every call is an argument "
+      "error") {
     Log log;
     auto p = bare(&log);
     service_principal(p);
     p.environment().set("AZURE_TOKEN_CREDENTIALS", "  Developer ");
     Dac dac(quiet(), p);  // does not throw
-    CHECK(has(dac.configuration_error(), "Invalid value 'Developer' for the 'AZURE_TOKEN_CREDENTIALS' environment variable"));
+    CHECK(has(dac.configuration_error(),
+              "Invalid value 'Developer' for the 'AZURE_TOKEN_CREDENTIALS' environment variable"));
     for (auto n : Dac::compiled_names) CHECK_FALSE(dac.enabled(n));
     const TokenResult r = dac.try_get_token(scope());
     CHECK(r.failure() == Failure::invalid_argument);
     CHECK(message(r) == dac.configuration_error());
     CHECK(r.error_info().credential == "DefaultAzureCredential");
-    CHECK_THROWS_WITH_AS((void)dac.get_token(scope()), doctest::Contains("Valid values are 'dev', 'prod'"),
+    CHECK_THROWS_WITH_AS((void)dac.get_token(scope()),
+                         doctest::Contains("Valid values are 'dev', 'prod'"),
                          std::invalid_argument);
     CHECK(p.transport().request_count() == 0);
     CHECK(log.has(LogLevel::error, "Invalid value 'Developer'"));
   }
 
-  TEST_CASE("AZURE_TOKEN_CREDENTIALS names a credential that was compiled out: a clear argument error") {
+  TEST_CASE(
+      "AZURE_TOKEN_CREDENTIALS names a credential that was compiled out: a clear argument error") {
     SUBCASE("one name") {
       auto p = bare();
       p.environment().set("AZURE_TOKEN_CREDENTIALS", "AzureCliCredential");
       NoCli dac(quiet(), p);
       const std::string e(dac.configuration_error());
-      CHECK(has(e, "('AzureCliCredential') selects AzureCliCredential, which this DefaultAzureCredential was compiled "
-                   "without (Exclude<...>)"));
+      CHECK(has(e,
+                "('AzureCliCredential') selects AzureCliCredential, which this "
+                "DefaultAzureCredential was compiled "
+                "without (Exclude<...>)"));
       CHECK(dac.try_get_token(scope()).failure() == Failure::invalid_argument);
     }
     SUBCASE("dev with every tool excluded") {
       auto p = bare();
       p.environment().set("AZURE_TOKEN_CREDENTIALS", "dev");
       Cloud dac(quiet(), p);
+      CHECK(has(
+          dac.configuration_error(),
+          "selects AzureCliCredential, AzurePowerShellCredential and AzureDeveloperCliCredential"));
       CHECK(has(dac.configuration_error(),
-                "selects AzureCliCredential, AzurePowerShellCredential and AzureDeveloperCliCredential"));
-      CHECK(has(dac.configuration_error(),
-                "It was compiled with EnvironmentCredential, WorkloadIdentityCredential and ManagedIdentityCredential"));
+                "It was compiled with EnvironmentCredential, WorkloadIdentityCredential and "
+                "ManagedIdentityCredential"));
       CHECK_THROWS_AS((void)dac.get_token(scope()), std::invalid_argument);
     }
     SUBCASE("dev with some tools left: narrowed, no error") {
@@ -416,7 +466,8 @@ TEST_SUITE("default_azure_credential") {
     SUBCASE("unset") {
       auto p = bare();
       Dac dac(o, p);
-      CHECK(has(dac.configuration_error(), "'AZURE_TOKEN_CREDENTIALS' environment variable is empty"));
+      CHECK(has(dac.configuration_error(),
+                "'AZURE_TOKEN_CREDENTIALS' environment variable is empty"));
       CHECK(dac.try_get_token(scope()).failure() == Failure::invalid_argument);
     }
     SUBCASE("blank") {
@@ -459,7 +510,9 @@ TEST_SUITE("default_azure_credential") {
       CHECK_FALSE(r.ok());
       CHECK(p.transport().request_count() == 0);
     }
-    SUBCASE("workload identity: client and tenant ids from the options, token file from the environment") {
+    SUBCASE(
+        "workload identity: client and tenant ids from the options, token file from the "
+        "environment") {
       auto p = bare();
       p.environment().set("AZURE_TENANT_ID", tenant);
       p.environment().set("AZURE_CLIENT_ID", client);
@@ -502,7 +555,8 @@ TEST_SUITE("default_azure_credential") {
         Dac dac(o, p);
         REQUIRE(dac.try_get_token(scope()).ok());
         const std::string url = p.transport().requests().at(1).url;
-        CHECK(has(url, std::string("client_id=") + (explicit_id ? "77777777-2222-3333-4444-555555555555" : client)));
+        CHECK(has(url, std::string("client_id=") +
+                           (explicit_id ? "77777777-2222-3333-4444-555555555555" : client)));
       }
     }
     SUBCASE("managed identity options (a resource id) win over AZURE_CLIENT_ID") {
@@ -511,7 +565,9 @@ TEST_SUITE("default_azure_credential") {
       p.transport().push(400, "{}");
       p.transport().push(200, imds_ok);
       auto o = quiet();
-      o.managed_identity.resource_id = "/subscriptions/s/resourcegroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/u";
+      o.managed_identity.resource_id =
+          "/subscriptions/s/resourcegroups/g/providers/Microsoft.ManagedIdentity/"
+          "userAssignedIdentities/u";
       Dac dac(o, p);
       REQUIRE(dac.try_get_token(scope()).ok());
       const std::string url = p.transport().requests().at(1).url;
@@ -547,7 +603,8 @@ TEST_SUITE("default_azure_credential") {
       CHECK(r.failure() == Failure::unavailable);
       CHECK(has(message(r), "The command failed with an unexpected error."));
       CHECK(has(message(r), "\tAzurePowerShellCredential:"));
-      CHECK(AzureCliCredential<testing::Platform>({}, p).try_get_token(scope()).failure() == Failure::failed);
+      CHECK(AzureCliCredential<testing::Platform>({}, p).try_get_token(scope()).failure() ==
+            Failure::failed);
     }
     SUBCASE("invalid options throw from the constructor, like the members") {
       auto p = bare();
@@ -560,13 +617,18 @@ TEST_SUITE("default_azure_credential") {
     }
   }
 
-  TEST_CASE("an AZURE_CLIENT_ID-only environment: workload identity is unavailable with its construction message") {
+  TEST_CASE(
+      "an AZURE_CLIENT_ID-only environment: workload identity is unavailable with its construction "
+      "message") {
     auto p = bare();
     p.environment().set("AZURE_CLIENT_ID", client);
     Cloud dac(quiet(), p);
     const std::string m = message(dac.try_get_token(scope()));
     // The member's own message, its leading credential name folded into the list's entry.
-    CHECK(has(m, "\tWorkloadIdentityCredential: authentication unavailable. The workload options are not fully "
-                 "configured (not set: tenant_id or AZURE_TENANT_ID; token_file_path or AZURE_FEDERATED_TOKEN_FILE)"));
+    CHECK(has(m,
+              "\tWorkloadIdentityCredential: authentication unavailable. The workload options are "
+              "not fully "
+              "configured (not set: tenant_id or AZURE_TENANT_ID; token_file_path or "
+              "AZURE_FEDERATED_TOKEN_FILE)"));
   }
 }

@@ -16,7 +16,8 @@ using namespace azid;
 namespace {
 constexpr const char* tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 constexpr const char* client = "11111111-2222-3333-4444-555555555555";
-const std::string ok_body = R"({"token_type":"Bearer","expires_in":3599,"access_token":"header.payload.sig"})";
+const std::string ok_body =
+    R"({"token_type":"Bearer","expires_in":3599,"access_token":"header.payload.sig"})";
 
 TokenRequestContext scope() {
   TokenRequestContext c;
@@ -45,7 +46,8 @@ TEST_SUITE("environment") {
     CHECK(cred.get_token(scope()).token == "header.payload.sig");
     const auto r = p.transport().requests().at(0);
     CHECK(azid_test::form_value(r.body, "client_secret") == "env-s3cret");
-    CHECK(r.url == std::string("https://login.microsoftonline.com/") + tenant + "/oauth2/v2.0/token");
+    CHECK(r.url ==
+          std::string("https://login.microsoftonline.com/") + tenant + "/oauth2/v2.0/token");
   }
 
   TEST_CASE("tenant, client and certificate path select a certificate, with password and chain") {
@@ -61,7 +63,8 @@ TEST_SUITE("environment") {
       Cred cred({}, p);
       CHECK(cred.mode() == Cred::Mode::certificate);
       CHECK(cred.try_get_token(scope()).ok());
-      const std::string jwt = *azid_test::form_value(p.transport().requests().at(0).body, "client_assertion");
+      const std::string jwt =
+          *azid_test::form_value(p.transport().requests().at(0).body, "client_assertion");
       CHECK(azid_test::jwt_header(jwt).find("x5c") == std::string::npos);
     }
     SUBCASE("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN=true") {
@@ -69,7 +72,8 @@ TEST_SUITE("environment") {
       p.transport().push(200, ok_body);
       Cred cred({}, p);
       CHECK(cred.try_get_token(scope()).ok());
-      const std::string jwt = *azid_test::form_value(p.transport().requests().at(0).body, "client_assertion");
+      const std::string jwt =
+          *azid_test::form_value(p.transport().requests().at(0).body, "client_assertion");
       CHECK(azid_test::jwt_header(jwt).find("\"x5c\":[") != std::string::npos);
     }
     SUBCASE("a wrong password is reported by EnvironmentCredential, without the password") {
@@ -77,7 +81,8 @@ TEST_SUITE("environment") {
       Cred cred({}, p);
       auto r = cred.try_get_token(scope());
       REQUIRE(r.failure() == Failure::failed);
-      CHECK(r.error_info().message.rfind("EnvironmentCredential: the certificate file '/certs/app.pfx'", 0) == 0);
+      CHECK(r.error_info().message.rfind(
+                "EnvironmentCredential: the certificate file '/certs/app.pfx'", 0) == 0);
       CHECK(r.error_info().message.find("Wr0ng-pa55") == std::string::npos);
     }
   }
@@ -85,7 +90,11 @@ TEST_SUITE("environment") {
   TEST_CASE("incomplete variables: unavailable, in the guide's words, naming what is missing") {
     testing::Platform p;
     std::string missing;
-    SUBCASE("nothing set") { missing = "Missing: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH."; }
+    SUBCASE("nothing set") {
+      missing =
+          "Missing: AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET or "
+          "AZURE_CLIENT_CERTIFICATE_PATH.";
+    }
     SUBCASE("secret without tenant") {
       p.environment().set("AZURE_CLIENT_ID", client);
       p.environment().set("AZURE_CLIENT_SECRET", "x");
@@ -110,7 +119,8 @@ TEST_SUITE("environment") {
     REQUIRE(r.failure() == Failure::unavailable);
     const std::string& m = r.error_info().message;
     CAPTURE(m);
-    CHECK(m.rfind("EnvironmentCredential authentication unavailable. Environment variables are not fully configured.",
+    CHECK(m.rfind("EnvironmentCredential authentication unavailable. Environment variables are not "
+                  "fully configured.",
                   0) == 0);
     CHECK(m.find("Environment variables aren't fully configured") != std::string::npos);
     CHECK(m.find(missing) != std::string::npos);
@@ -123,7 +133,8 @@ TEST_SUITE("environment") {
     auto p = with_secret();
     p.environment().set("AZURE_TENANT_ID", "not a tenant/..");
     Cred cred({}, p);
-    CHECK_THROWS_WITH_AS((void)cred.get_token(scope()), doctest::Contains("Invalid tenant ID"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS((void)cred.get_token(scope()), doctest::Contains("Invalid tenant ID"),
+                         std::invalid_argument);
   }
 
   TEST_CASE("AZURE_AUTHORITY_HOST picks the cloud; the option overrides it") {
@@ -146,12 +157,14 @@ TEST_SUITE("environment") {
       auto p = with_secret();
       auto r = Cred({}, p).try_get_token(ctx);
       REQUIRE(r.failure() == Failure::failed);
-      CHECK(r.error_info().message.find("not configured to acquire tokens for tenant contoso.onmicrosoft.com") !=
+      CHECK(r.error_info().message.find(
+                "not configured to acquire tokens for tenant contoso.onmicrosoft.com") !=
             std::string::npos);
     }
     SUBCASE("listed") {
       auto p = with_secret();
-      p.environment().set("AZURE_ADDITIONALLY_ALLOWED_TENANTS", "fabrikam.com; contoso.onmicrosoft.com;");
+      p.environment().set("AZURE_ADDITIONALLY_ALLOWED_TENANTS",
+                          "fabrikam.com; contoso.onmicrosoft.com;");
       p.transport().push(200, ok_body);
       CHECK(Cred({}, p).try_get_token(ctx).ok());
     }
@@ -172,11 +185,14 @@ TEST_SUITE("environment") {
 
   TEST_CASE("STS errors name EnvironmentCredential") {
     auto p = with_secret();
-    p.transport().push(401, R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215]})");
+    p.transport().push(
+        401,
+        R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.","error_codes":[7000215]})");
     auto r = Cred({}, p).try_get_token(scope());
     REQUIRE(r.failure() == Failure::failed);
     CHECK(r.error_info().credential == "EnvironmentCredential");
-    CHECK(r.error_info().message.rfind("EnvironmentCredential authentication failed: invalid_client: 7000215", 0) == 0);
+    CHECK(r.error_info().message.rfind(
+              "EnvironmentCredential authentication failed: invalid_client: 7000215", 0) == 0);
     CHECK(r.error_info().message.find("env-s3cret") == std::string::npos);
   }
 }

@@ -54,7 +54,9 @@ struct LogCapture {
   }
 };
 
-std::string message(const TokenResult& r) { return r.ok() ? std::string() : r.error_info().message; }
+std::string message(const TokenResult& r) {
+  return r.ok() ? std::string() : r.error_info().message;
+}
 bool has(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 std::vector<long long> sleeps_ms(const testing::Platform& p) {
   std::vector<long long> out;
@@ -71,12 +73,16 @@ TEST_SUITE("managed_identity") {
     };
     const std::vector<Row> rows = {
         {{}, ManagedIdentitySource::imds},
-        {{{"AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:2"}}, ManagedIdentitySource::imds},
+        {{{"AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:2"}},
+         ManagedIdentitySource::imds},
         {{{"IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi/token"}, {"IDENTITY_HEADER", "h"}},
          ManagedIdentitySource::app_service},
-        {{{"IDENTITY_ENDPOINT", "https://127.0.0.1:1/"}, {"IDENTITY_HEADER", "h"}, {"IDENTITY_SERVER_THUMBPRINT", "t"}},
+        {{{"IDENTITY_ENDPOINT", "https://127.0.0.1:1/"},
+          {"IDENTITY_HEADER", "h"},
+          {"IDENTITY_SERVER_THUMBPRINT", "t"}},
          ManagedIdentitySource::service_fabric},
-        {{{"MSI_ENDPOINT", "http://127.0.0.1:1/MSI/auth"}, {"MSI_SECRET", "s"}}, ManagedIdentitySource::azure_ml},
+        {{{"MSI_ENDPOINT", "http://127.0.0.1:1/MSI/auth"}, {"MSI_SECRET", "s"}},
+         ManagedIdentitySource::azure_ml},
         {{{"IDENTITY_ENDPOINT", "http://127.0.0.1:1/"}, {"IMDS_ENDPOINT", "http://127.0.0.1:2"}},
          ManagedIdentitySource::azure_arc},
         {{{"MSI_ENDPOINT", "http://127.0.0.1:1/oauth2/token"}}, ManagedIdentitySource::cloud_shell},
@@ -99,10 +105,14 @@ TEST_SUITE("managed_identity") {
           {"AZURE_AUTHORITY_HOST", "https://127.0.0.1:1/"},
           {"AZURE_CLIENT_ID", "c0ffee00-aaaa-4bbb-8ccc-ddddeeeeffff"}},
          ManagedIdentitySource::workload_identity},
-        {{{"AZURE_FEDERATED_TOKEN_FILE", "/t"}, {"AZURE_TENANT_ID", "t"}, {"AZURE_AUTHORITY_HOST", "https://a/"}},
+        {{{"AZURE_FEDERATED_TOKEN_FILE", "/t"},
+          {"AZURE_TENANT_ID", "t"},
+          {"AZURE_AUTHORITY_HOST", "https://a/"}},
          ManagedIdentitySource::workload_identity},
-        {{{"AZURE_FEDERATED_TOKEN_FILE", "/t"}, {"AZURE_TENANT_ID", "t"}}, ManagedIdentitySource::imds},
-        {{{"AZURE_FEDERATED_TOKEN_FILE", "/t"}, {"AZURE_AUTHORITY_HOST", "https://a/"}}, ManagedIdentitySource::imds},
+        {{{"AZURE_FEDERATED_TOKEN_FILE", "/t"}, {"AZURE_TENANT_ID", "t"}},
+         ManagedIdentitySource::imds},
+        {{{"AZURE_FEDERATED_TOKEN_FILE", "/t"}, {"AZURE_AUTHORITY_HOST", "https://a/"}},
+         ManagedIdentitySource::imds},
         {{{"AZURE_FEDERATED_TOKEN_FILE", "/t"},
           {"AZURE_TENANT_ID", "t"},
           {"AZURE_AUTHORITY_HOST", "https://a/"},
@@ -122,7 +132,8 @@ TEST_SUITE("managed_identity") {
 
   TEST_CASE("workload identity: off by option or compile-time set, and named by client id only") {
     testing::Platform p;
-    p.environment().set("AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token");
+    p.environment().set("AZURE_FEDERATED_TOKEN_FILE",
+                        "/var/run/secrets/azure/tokens/azure-identity-token");
     p.environment().set("AZURE_TENANT_ID", "7a1e0f3c-1111-4222-8333-944455556666");
     p.environment().set("AZURE_AUTHORITY_HOST", "https://127.0.0.1:1/");
     ManagedIdentityCredentialOptions o = fast();
@@ -138,7 +149,8 @@ TEST_SUITE("managed_identity") {
     // No AZURE_CLIENT_ID and no user-assigned client id: nothing names the identity.
     const TokenResult none = Cred(o, p).try_get_token(vault());
     REQUIRE(none.failure() == Failure::invalid_argument);
-    CHECK(none.error_info().message.find("no client id is: set AZURE_CLIENT_ID") != std::string::npos);
+    CHECK(none.error_info().message.find("no client id is: set AZURE_CLIENT_ID") !=
+          std::string::npos);
     // An object or resource id cannot name a federated identity.
     o.object_id = "9a8b7c6d-1111-4222-8333-444455556666";
     const TokenResult by_object = Cred(o, p).try_get_token(vault());
@@ -177,7 +189,9 @@ TEST_SUITE("managed_identity") {
     CHECK(imds_only.source() == ManagedIdentitySource::imds);
   }
 
-  TEST_CASE("App Service without its variables: 'ManagedIdentityCredential authentication unavailable.'") {
+  TEST_CASE(
+      "App Service without its variables: 'ManagedIdentityCredential authentication "
+      "unavailable.'") {
     testing::Platform p;
     ManagedIdentityCredential<testing::Platform, mi::AppService> cred(p);
     CHECK(cred.source() == ManagedIdentitySource::none);
@@ -197,7 +211,8 @@ TEST_SUITE("managed_identity") {
     Cred cred(o, p);
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::invalid_argument);
-    CHECK(has(message(r), "You shall specify one of the three parameters: client_id, resource_id, object_id"));
+    CHECK(has(message(r),
+              "You shall specify one of the three parameters: client_id, resource_id, object_id"));
     CHECK_THROWS_AS(cred.get_token(vault()), std::invalid_argument);
   }
 
@@ -240,8 +255,8 @@ TEST_SUITE("managed_identity") {
     a.client_id = "cid";
     b.object_id = "oid";
     c.resource_id = "/subscriptions/s/rg/x";
-    for (const auto& row :
-         {Row{a, "&client_id=cid"}, Row{b, "&object_id=oid"}, Row{c, "&msi_res_id=%2Fsubscriptions%2Fs%2Frg%2Fx"}}) {
+    for (const auto& row : {Row{a, "&client_id=cid"}, Row{b, "&object_id=oid"},
+                            Row{c, "&msi_res_id=%2Fsubscriptions%2Fs%2Frg%2Fx"}}) {
       testing::Platform p;
       p.transport().push(200, imds_ok);
       Cred cred(row.o, p);
@@ -250,13 +265,15 @@ TEST_SUITE("managed_identity") {
     }
   }
 
-  TEST_CASE("AZURE_POD_IDENTITY_AUTHORITY_HOST replaces the IMDS authority, trailing slash stripped") {
+  TEST_CASE(
+      "AZURE_POD_IDENTITY_AUTHORITY_HOST replaces the IMDS authority, trailing slash stripped") {
     testing::Platform p;
     p.environment().set("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:2579/");
     p.transport().push(200, imds_ok);
     Cred cred(p);
     (void)cred.get_token(vault());
-    CHECK(p.transport().requests().at(0).url.rfind("http://127.0.0.1:2579/metadata/identity/oauth2/token?", 0) == 0);
+    CHECK(p.transport().requests().at(0).url.rfind(
+              "http://127.0.0.1:2579/metadata/identity/oauth2/token?", 0) == 0);
   }
 
   TEST_CASE("App Service request shape and parameter names") {
@@ -270,14 +287,18 @@ TEST_SUITE("managed_identity") {
       testing::Platform p;
       p.environment().set("IDENTITY_ENDPOINT", "http://127.0.0.1:41741/msi/token");
       p.environment().set("IDENTITY_HEADER", "hdr");
-      p.transport().push(200, R"({"access_token":"t","expires_on":"1700003600","resource":"r","token_type":"Bearer"})");
+      p.transport().push(
+          200,
+          R"({"access_token":"t","expires_on":"1700003600","resource":"r","token_type":"Bearer"})");
       Cred cred(o, p);
       auto tok = cred.get_token(vault());
       CHECK(tok.expires_on_unix() == 1700003600);
       const auto reqs0 = p.transport().requests();
       const auto& r = reqs0.at(0);
       CHECK(r.url ==
-            "http://127.0.0.1:41741/msi/token?api-version=2019-08-01&resource=https%3A%2F%2Fvault.azure.net" + param);
+            "http://127.0.0.1:41741/msi/"
+            "token?api-version=2019-08-01&resource=https%3A%2F%2Fvault.azure.net" +
+                param);
       CHECK(r.headers.get("X-IDENTITY-HEADER") == "hdr");
       CHECK(r.headers.get("Metadata") == "true");
     }
@@ -287,7 +308,9 @@ TEST_SUITE("managed_identity") {
     testing::Platform p;
     p.environment().set("IDENTITY_ENDPOINT", "http://127.0.0.1:41741/msi/token");
     p.environment().set("IDENTITY_HEADER", "hdr");
-    p.transport().push(400, R"({"statusCode":400,"message":"No managed identity found for the specified ClientId."})");
+    p.transport().push(
+        400,
+        R"({"statusCode":400,"message":"No managed identity found for the specified ClientId."})");
     Cred cred(p);
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::failed);
@@ -297,16 +320,21 @@ TEST_SUITE("managed_identity") {
 
   TEST_CASE("Service Fabric: Secret header, pinned thumbprint, no user-assigned ids, https only") {
     testing::Platform p;
-    p.environment().set("IDENTITY_ENDPOINT", "https://127.0.0.1:2377/metadata/identity/oauth2/token");
+    p.environment().set("IDENTITY_ENDPOINT",
+                        "https://127.0.0.1:2377/metadata/identity/oauth2/token");
     p.environment().set("IDENTITY_HEADER", "sf-secret");
-    p.environment().set("IDENTITY_SERVER_THUMBPRINT", "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01");
-    p.transport().push(200, R"({"token_type":"Bearer","access_token":"t","expires_on":1700003600,"resource":"r"})");
+    p.environment().set("IDENTITY_SERVER_THUMBPRINT",
+                        "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01");
+    p.transport().push(
+        200,
+        R"({"token_type":"Bearer","access_token":"t","expires_on":1700003600,"resource":"r"})");
     Cred cred(p);
     CHECK(cred.get_token(vault()).expires_on_unix() == 1700003600);
     const auto reqs0 = p.transport().requests();
     const auto& r = reqs0.at(0);
     CHECK(r.url ==
-          "https://127.0.0.1:2377/metadata/identity/oauth2/token?api-version=2019-07-01-preview&resource="
+          "https://127.0.0.1:2377/metadata/identity/oauth2/"
+          "token?api-version=2019-07-01-preview&resource="
           "https%3A%2F%2Fvault.azure.net");
     CHECK(r.headers.get("Secret") == "sf-secret");
     CHECK(r.pinned_thumbprint == "abcdef0123456789abcdef0123456789abcdef01");
@@ -351,18 +379,24 @@ TEST_SUITE("managed_identity") {
               "User-assigned managed identities are not supported in Cloud Shell environments"));
   }
 
-  TEST_CASE("Azure ML: secret header, clientid parameter, DEFAULT_IDENTITY_CLIENT_ID, client ids only") {
+  TEST_CASE(
+      "Azure ML: secret header, clientid parameter, DEFAULT_IDENTITY_CLIENT_ID, client ids only") {
     testing::Platform p;
     p.environment().set("MSI_ENDPOINT", "http://127.0.0.1:46808/MSI/auth");
     p.environment().set("MSI_SECRET", "ml-secret");
-    p.transport().push(200, R"({"access_token":"t","expires_on":"11/14/2023 23:13:20 +00:00","token_type":"Bearer"})");
-    p.transport().push(200, R"({"access_token":"t","expires_on":"1700003600","token_type":"Bearer"})");
+    p.transport().push(
+        200,
+        R"({"access_token":"t","expires_on":"11/14/2023 23:13:20 +00:00","token_type":"Bearer"})");
+    p.transport().push(200,
+                       R"({"access_token":"t","expires_on":"1700003600","token_type":"Bearer"})");
     SUBCASE("system-assigned without a default client id") {
       Cred cred(p);
       CHECK(cred.get_token(vault()).expires_on_unix() == 1700003600);
       const auto reqs0 = p.transport().requests();
       const auto& r = reqs0.at(0);
-      CHECK(r.url == "http://127.0.0.1:46808/MSI/auth?api-version=2017-09-01&resource=https%3A%2F%2Fvault.azure.net");
+      CHECK(r.url ==
+            "http://127.0.0.1:46808/MSI/"
+            "auth?api-version=2017-09-01&resource=https%3A%2F%2Fvault.azure.net");
       CHECK(r.headers.get("secret") == "ml-secret");
     }
     SUBCASE("system-assigned with DEFAULT_IDENTITY_CLIENT_ID") {
@@ -389,14 +423,17 @@ TEST_SUITE("managed_identity") {
 
   TEST_CASE("Azure Arc refuses user-assigned ids before sending anything") {
     testing::Platform p;
-    p.environment().set("IDENTITY_ENDPOINT", "http://127.0.0.1:40342/metadata/identity/oauth2/token");
+    p.environment().set("IDENTITY_ENDPOINT",
+                        "http://127.0.0.1:40342/metadata/identity/oauth2/token");
     p.environment().set("IMDS_ENDPOINT", "http://127.0.0.1:40342");
     ManagedIdentityCredentialOptions o;
     o.client_id = "cid";
     Cred cred(o, p);
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::invalid_argument);
-    CHECK(has(message(r), "User assigned identity is not supported by the Azure Arc Managed Identity Endpoint"));
+    CHECK(
+        has(message(r),
+            "User assigned identity is not supported by the Azure Arc Managed Identity Endpoint"));
     CHECK(p.transport().request_count() == 0);
   }
 
@@ -461,11 +498,13 @@ TEST_SUITE("managed_identity") {
   TEST_CASE("IMDS exhausting its retries: 'Multiple attempts failed' with the inner failures") {
     testing::Platform p;
     for (int i = 0; i < 6; ++i)
-      p.transport().push(500, R"({"error":"server_error","error_description":"boom )" + std::to_string(i) + "\"}");
+      p.transport().push(
+          500, R"({"error":"server_error","error_description":"boom )" + std::to_string(i) + "\"}");
     Cred cred(fast(), p);
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::failed);
-    CHECK(has(message(r), "Multiple attempts failed to obtain a token from the managed identity endpoint."));
+    CHECK(has(message(r),
+              "Multiple attempts failed to obtain a token from the managed identity endpoint."));
     CHECK(has(message(r), "attempt 1: 500 boom 0"));
     CHECK(has(message(r), "attempt 6: 500 boom 5"));
     CHECK(p.transport().request_count() == 6);
@@ -475,8 +514,9 @@ TEST_SUITE("managed_identity") {
   TEST_CASE("IMDS honours Retry-After when it asks for more than the backoff") {
     testing::Platform p;
     p.transport().push(429, "{}", {{"Retry-After", "7"}});
-    p.transport().push(429, "{}", {{"Retry-After", "1"}});                              // less than the 4 s backoff
-    p.transport().push(503, "{}", {{"Retry-After", "Tue, 14 Nov 2023 22:14:20 GMT"}});  // an HTTP-date
+    p.transport().push(429, "{}", {{"Retry-After", "1"}});  // less than the 4 s backoff
+    p.transport().push(503, "{}",
+                       {{"Retry-After", "Tue, 14 Nov 2023 22:14:20 GMT"}});  // an HTTP-date
     p.transport().push(200, imds_ok);
     Cred cred(fast(), p);
     CHECK(cred.try_get_token(vault()).ok());
@@ -530,7 +570,8 @@ TEST_SUITE("managed_identity") {
   TEST_CASE("IMDS 400: the requested identity hasn't been assigned; remembered") {
     for (bool user : {false, true}) {
       testing::Platform p;
-      p.transport().push(400, R"({"error":"invalid_request","error_description":"Identity not found"})");
+      p.transport().push(400,
+                         R"({"error":"invalid_request","error_description":"Identity not found"})");
       auto o = fast();
       if (user) o.client_id = "cid";
       Cred cred(o, p);
@@ -538,7 +579,8 @@ TEST_SUITE("managed_identity") {
       CHECK(r.failure() == Failure::unavailable);
       CHECK(has(message(r), "The requested identity hasn't been assigned to this resource."));
       CHECK(has(message(r), "Identity not found"));
-      CHECK(has(message(r), user ? "user-assigned identity's id is correct" : "Enable the system-assigned identity"));
+      CHECK(has(message(r), user ? "user-assigned identity's id is correct"
+                                 : "Enable the system-assigned identity"));
       CHECK(cred.try_get_token(vault()).failure() == Failure::unavailable);
       CHECK(p.transport().request_count() == 1);
       CHECK_THROWS_AS(cred.get_token(vault()), CredentialUnavailableError);
@@ -557,10 +599,12 @@ TEST_SUITE("managed_identity") {
   }
 
   TEST_CASE(
-      "pod identity before the identity is ready: 404s with Retry-After, then 'No managed identity endpoint found'") {
+      "pod identity before the identity is ready: 404s with Retry-After, then 'No managed identity "
+      "endpoint found'") {
     testing::Platform p;
     p.environment().set("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:2579");
-    for (int i = 0; i < 6; ++i) p.transport().push(404, "no identity found for pod", {{"Retry-After", "20"}});
+    for (int i = 0; i < 6; ++i)
+      p.transport().push(404, "no identity found for pod", {{"Retry-After", "20"}});
     Cred cred(fast(), p);
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::unavailable);
@@ -632,8 +676,9 @@ TEST_SUITE("managed_identity") {
 
   TEST_CASE("within a chain, IMDS is probed once: connect timeout short, read timeout full") {
     testing::Platform p;
-    p.transport().push(400,
-                       R"({"error":"invalid_request","error_description":"Required metadata header not specified"})");
+    p.transport().push(
+        400,
+        R"({"error":"invalid_request","error_description":"Required metadata header not specified"})");
     p.transport().push(200, imds_ok);
     auto o = fast();
     o.within_default_chain = true;

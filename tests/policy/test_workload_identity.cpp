@@ -19,7 +19,8 @@ namespace {
 constexpr const char* tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 constexpr const char* client = "11111111-2222-3333-4444-555555555555";
 constexpr const char* token_file = "/var/run/secrets/azure/tokens/azure-identity-token";
-const std::string ok_body = R"({"token_type":"Bearer","expires_in":3599,"access_token":"header.payload.sig"})";
+const std::string ok_body =
+    R"({"token_type":"Bearer","expires_in":3599,"access_token":"header.payload.sig"})";
 
 TokenRequestContext scope(std::string s = "https://vault.azure.net/.default") {
   TokenRequestContext c;
@@ -38,7 +39,9 @@ testing::Platform webhook_env() {
   p.files().set(token_file, "federated.token.one\n");
   return p;
 }
-std::string assertion_of(const HttpRequest& r) { return azid_test::form_value(r.body, "client_assertion").value_or(""); }
+std::string assertion_of(const HttpRequest& r) {
+  return azid_test::form_value(r.body, "client_assertion").value_or("");
+}
 
 // A testing platform whose files are real ones (PosixFileReader), for the rotation test.
 class DiskPlatform : public testing::Platform {
@@ -57,7 +60,8 @@ TEST_SUITE("workload_identity") {
     Cred cred({}, p);
     CHECK(cred.get_token(scope()).token == "header.payload.sig");
     const auto r = p.transport().requests().at(0);
-    CHECK(r.url == std::string("https://login.microsoftonline.com/") + tenant + "/oauth2/v2.0/token");
+    CHECK(r.url ==
+          std::string("https://login.microsoftonline.com/") + tenant + "/oauth2/v2.0/token");
     CHECK(assertion_of(r) == "federated.token.one");  // trailing newline trimmed
     CHECK(azid_test::form_value(r.body, "client_assertion_type") ==
           "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
@@ -87,13 +91,15 @@ TEST_SUITE("workload_identity") {
     auto r = cred.try_get_token(scope());
     REQUIRE(r.failure() == Failure::unavailable);
     const std::string& m = r.error_info().message;
-    CHECK(m.rfind("WorkloadIdentityCredential authentication unavailable. The workload options are not fully "
+    CHECK(m.rfind("WorkloadIdentityCredential authentication unavailable. The workload options are "
+                  "not fully "
                   "configured",
                   0) == 0);
     CHECK(m.find("tenant_id or AZURE_TENANT_ID") != std::string::npos);
     CHECK(m.find("token_file_path or AZURE_FEDERATED_TOKEN_FILE") != std::string::npos);
     CHECK(m.find("client_id or AZURE_CLIENT_ID") == std::string::npos);
-    CHECK(m.find("https://aka.ms/azsdk/python/identity/workloadidentitycredential/troubleshoot") != std::string::npos);
+    CHECK(m.find("https://aka.ms/azsdk/python/identity/workloadidentitycredential/troubleshoot") !=
+          std::string::npos);
     CHECK_THROWS_AS((void)cred.get_token(scope()), CredentialUnavailableError);
   }
 
@@ -104,7 +110,8 @@ TEST_SUITE("workload_identity") {
     Cred cred({}, p);
     auto r = cred.try_get_token(scope());
     REQUIRE(r.failure() == Failure::failed);
-    CHECK(r.error_info().message.rfind("WorkloadIdentityCredential: the federated token file '", 0) == 0);
+    CHECK(r.error_info().message.rfind("WorkloadIdentityCredential: the federated token file '",
+                                       0) == 0);
     CHECK(p.transport().request_count() == 0);
   }
 
@@ -126,7 +133,9 @@ TEST_SUITE("workload_identity") {
 
   TEST_CASE("a refused token is re-read on the next attempt") {
     auto p = webhook_env();
-    p.transport().push(400, R"({"error":"invalid_client","error_description":"AADSTS700024: Client assertion is not within its valid time range.","error_codes":[700024]})");
+    p.transport().push(
+        400,
+        R"({"error":"invalid_client","error_description":"AADSTS700024: Client assertion is not within its valid time range.","error_codes":[700024]})");
     p.transport().push(200, ok_body);
     WorkloadIdentityCredentialOptions o;
     o.cache.retry_delay = seconds(0);
@@ -161,12 +170,13 @@ TEST_SUITE("workload_identity") {
     ctx.tenant_id = "contoso.onmicrosoft.com";
     auto p = webhook_env();
     CHECK(Cred({}, p).try_get_token(ctx).error_info().message.find(
-              "The current credential is not configured to acquire tokens for tenant contoso.onmicrosoft.com") !=
-          std::string::npos);
+              "The current credential is not configured to acquire tokens for tenant "
+              "contoso.onmicrosoft.com") != std::string::npos);
     p.environment().set("AZURE_ADDITIONALLY_ALLOWED_TENANTS", "contoso.onmicrosoft.com");
     p.transport().push(200, ok_body);
     CHECK(Cred({}, p).try_get_token(ctx).ok());
-    CHECK(p.transport().requests().at(0).url.find("/contoso.onmicrosoft.com/") != std::string::npos);
+    CHECK(p.transport().requests().at(0).url.find("/contoso.onmicrosoft.com/") !=
+          std::string::npos);
   }
 
   TEST_CASE("caller mistakes in options throw; environment mistakes surface at get_token") {
@@ -177,6 +187,7 @@ TEST_SUITE("workload_identity") {
     auto q = webhook_env();
     q.environment().set("AZURE_AUTHORITY_HOST", "http://insecure.example");
     Cred cred({}, q);
-    CHECK_THROWS_WITH_AS((void)cred.get_token(scope()), doctest::Contains("https"), std::invalid_argument);
+    CHECK_THROWS_WITH_AS((void)cred.get_token(scope()), doctest::Contains("https"),
+                         std::invalid_argument);
   }
 }

@@ -11,14 +11,16 @@ using azid::detail::claims_from_challenge;
 using azid::detail::parse_www_authenticate;
 
 namespace {
-const std::string claims_json = R"({"access_token":{"nbf":{"essential":true,"value":"1604106651"}}})";
+const std::string claims_json =
+    R"({"access_token":{"nbf":{"essential":true,"value":"1604106651"}}})";
 std::string b64(const std::string& s) { return detail::base64_encode(s, false); }
 std::string b64url(const std::string& s) { return detail::base64_encode(s, true); }
 }  // namespace
 
 TEST_SUITE("challenge") {
   TEST_CASE("a Bearer challenge's parameters are read, quoted or not") {
-    auto r = parse_www_authenticate(R"(Bearer realm="", authorization_uri="https://login.example/common/oauth2/authorize", error=insufficient_claims)");
+    auto r = parse_www_authenticate(
+        R"(Bearer realm="", authorization_uri="https://login.example/common/oauth2/authorize", error=insufficient_claims)");
     REQUIRE(r);
     REQUIRE(r->size() == 1);
     const auto& c = r->front();
@@ -76,41 +78,51 @@ TEST_SUITE("challenge") {
   }
 
   TEST_CASE("malformed values are rejected as a whole") {
-    for (const char* bad : {R"(Bearer error="unterminated)", R"(Bearer a=1, b=)", R"(Bearer a="1" b="2")",
-                            R"(Bearer x y)", R"(="x")", R"(Bearer"x")", R"(Bearer a="1\)", R"(Bearer a=b"c")"}) {
+    for (const char* bad :
+         {R"(Bearer error="unterminated)", R"(Bearer a=1, b=)", R"(Bearer a="1" b="2")",
+          R"(Bearer x y)", R"(="x")", R"(Bearer"x")", R"(Bearer a="1\)", R"(Bearer a=b"c")"}) {
       CAPTURE(bad);
       CHECK_FALSE(parse_www_authenticate(bad));
     }
   }
 
-  TEST_CASE("the claims of an insufficient_claims challenge are decoded, either base64 alphabet, padding optional") {
+  TEST_CASE(
+      "the claims of an insufficient_claims challenge are decoded, either base64 alphabet, padding "
+      "optional") {
     SUBCASE("base64 with padding") {
-      const std::string h = R"(Bearer realm="", authorization_uri="https://login.example/common/oauth2/authorize", error="insufficient_claims", claims=")" + b64(claims_json) + "\"";
+      const std::string h =
+          R"(Bearer realm="", authorization_uri="https://login.example/common/oauth2/authorize", error="insufficient_claims", claims=")" +
+          b64(claims_json) + "\"";
       CHECK(claims_from_challenge(h) == claims_json);
     }
     SUBCASE("base64url without padding") {
-      const std::string h = R"(Bearer error="insufficient_claims", claims=")" + b64url(claims_json) + "\"";
+      const std::string h =
+          R"(Bearer error="insufficient_claims", claims=")" + b64url(claims_json) + "\"";
       CHECK(claims_from_challenge(h) == claims_json);
     }
     SUBCASE("after another scheme's challenge, scheme and names in any case") {
-      const std::string h = R"(Basic realm="a, b", bearer ERROR="Insufficient_Claims", Claims=)" + b64url(claims_json);
+      const std::string h = R"(Basic realm="a, b", bearer ERROR="Insufficient_Claims", Claims=)" +
+                            b64url(claims_json);
       CHECK(claims_from_challenge(h) == claims_json);
     }
   }
 
   TEST_CASE("challenges that are not claims challenges yield nothing") {
     const std::string c = b64(claims_json);
-    for (const std::string& h : {
-             std::string(R"(Bearer authorization="https://login.example/t", resource="https://vault.azure.net")"),
-             R"(Bearer error="invalid_token", claims=")" + c + "\"",        // another error
-             R"(Bearer claims=")" + c + "\"",                                // no error at all
-             R"(Basic error="insufficient_claims", claims=")" + c + "\"",    // not Bearer
-             std::string(R"(Bearer error="insufficient_claims", claims="")"),  // empty
-             std::string(R"(Bearer error="insufficient_claims", claims="***")"),  // not base64
-             R"(Bearer error="insufficient_claims", claims=")" + b64("[1,2]") + "\"",  // not an object
-             R"(Bearer error="insufficient_claims", claims=")" + c + "",    // unterminated: malformed
-             std::string(""),
-         }) {
+    for (
+        const std::string& h : {
+            std::string(
+                R"(Bearer authorization="https://login.example/t", resource="https://vault.azure.net")"),
+            R"(Bearer error="invalid_token", claims=")" + c + "\"",              // another error
+            R"(Bearer claims=")" + c + "\"",                                     // no error at all
+            R"(Basic error="insufficient_claims", claims=")" + c + "\"",         // not Bearer
+            std::string(R"(Bearer error="insufficient_claims", claims="")"),     // empty
+            std::string(R"(Bearer error="insufficient_claims", claims="***")"),  // not base64
+            R"(Bearer error="insufficient_claims", claims=")" + b64("[1,2]") +
+                "\"",                                                    // not an object
+            R"(Bearer error="insufficient_claims", claims=")" + c + "",  // unterminated: malformed
+            std::string(""),
+        }) {
       CAPTURE(h);
       CHECK_FALSE(claims_from_challenge(h));
     }

@@ -43,8 +43,9 @@ bool verify(const std::string& cert_pem, bool pss, std::string_view input, const
   if (pss)
     ok = ok && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
          EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1;
-  ok = ok && EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
-                              reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
+  ok = ok &&
+       EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                        reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1;
   EVP_MD_CTX_free(ctx);
   EVP_PKEY_free(key);
   X509_free(cert);
@@ -112,7 +113,9 @@ TEST_SUITE("crypto") {
     }
   }
 
-  TEST_CASE("PKCS#12 encrypted with RC2 (OpenSSL 1.x, older Windows exports) is read in a private context") {
+  TEST_CASE(
+      "PKCS#12 encrypted with RC2 (OpenSSL 1.x, older Windows exports) is read in a private "
+      "context") {
     const auto& c = azid_test::registered_cert();
     CertificateMaterial m;
     std::string error;
@@ -129,26 +132,35 @@ TEST_SUITE("crypto") {
     CHECK(rc2 == nullptr);
     EVP_CIPHER_free(rc2);
     ERR_clear_error();
-    CHECK(load_error(c.pkcs12_legacy, "wrong password").find("wrong password?") != std::string::npos);
+    CHECK(load_error(c.pkcs12_legacy, "wrong password").find("wrong password?") !=
+          std::string::npos);
   }
 
   TEST_CASE("unusable certificate data gets a clear reason and never the password") {
     const auto& c = azid_test::registered_cert();
-    CHECK(load_error(c.encrypted_pem, "wrong password").find("does not decrypt (wrong password?)") != std::string::npos);
+    CHECK(
+        load_error(c.encrypted_pem, "wrong password").find("does not decrypt (wrong password?)") !=
+        std::string::npos);
     CHECK(load_error(c.encrypted_pem).find("no password was given") != std::string::npos);
     CHECK(load_error(c.pkcs12, "wrong password").find("wrong password?") != std::string::npos);
     CHECK(load_error(c.pkcs12).find("no password was given") != std::string::npos);
     CHECK(load_error(c.cert_pem).find("contains no private key") != std::string::npos);
-    CHECK(load_error(c.key_pem).find("PEM file does not contain certificate.") != std::string::npos);
-    CHECK(load_error(c.pkcs12_no_key, c.password).find("Your PFX file shall contain both private key and cert") !=
+    CHECK(load_error(c.key_pem).find("PEM file does not contain certificate.") !=
           std::string::npos);
-    CHECK(load_error(azid_test::ec_pem()).find("ECDSA private keys are not supported") != std::string::npos);
-    CHECK(load_error("this is not a certificate").find("Failed to deserialize certificate in PEM or PKCS12 format") !=
+    CHECK(load_error(c.pkcs12_no_key, c.password)
+              .find("Your PFX file shall contain both private key and cert") != std::string::npos);
+    CHECK(load_error(azid_test::ec_pem()).find("ECDSA private keys are not supported") !=
           std::string::npos);
-    CHECK(load_error(c.pkcs12.substr(0, c.pkcs12.size() / 2), c.password).find("PKCS") != std::string::npos);
+    CHECK(load_error("this is not a certificate")
+              .find("Failed to deserialize certificate in PEM or PKCS12 format") !=
+          std::string::npos);
+    CHECK(load_error(c.pkcs12.substr(0, c.pkcs12.size() / 2), c.password).find("PKCS") !=
+          std::string::npos);
     CHECK(load_error("").find("is empty") != std::string::npos);
-    CHECK(load_error(std::string(max_certificate_bytes + 1, 'A')).find("larger than") != std::string::npos);
-    CHECK(load_error(azid_test::unregistered_cert().key_pem + c.cert_pem).find("belongs to none") != std::string::npos);
+    CHECK(load_error(std::string(max_certificate_bytes + 1, 'A')).find("larger than") !=
+          std::string::npos);
+    CHECK(load_error(azid_test::unregistered_cert().key_pem + c.cert_pem).find("belongs to none") !=
+          std::string::npos);
     CHECK(load_error(c.pkcs12, "Sup3r$ecret").find("Sup3r$ecret") == std::string::npos);
   }
 
@@ -165,15 +177,17 @@ TEST_SUITE("crypto") {
     REQUIRE(good != nullptr);
     // Same public half (so the key "belongs" to the certificate), damaged private exponents: the
     // CRT result fails OpenSSL's own check and its fallback with d then signs wrongly.
-    const char* names[] = {OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,         OSSL_PKEY_PARAM_RSA_D,
-                           OSSL_PKEY_PARAM_RSA_FACTOR1,   OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+    const char* names[] = {OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,
+                           OSSL_PKEY_PARAM_RSA_D,         OSSL_PKEY_PARAM_RSA_FACTOR1,
+                           OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
                            OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
     OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
     std::vector<BIGNUM*> bns;
     for (const char* name : names) {
       BIGNUM* bn = nullptr;
       REQUIRE(EVP_PKEY_get_bn_param(good.get(), name, &bn) == 1);
-      if (name == std::string_view(OSSL_PKEY_PARAM_RSA_D) || name == std::string_view(OSSL_PKEY_PARAM_RSA_EXPONENT1))
+      if (name == std::string_view(OSSL_PKEY_PARAM_RSA_D) ||
+          name == std::string_view(OSSL_PKEY_PARAM_RSA_EXPONENT1))
         REQUIRE(BN_add_word(bn, 2) == 1);
       OSSL_PARAM_BLD_push_BN(bld, name, bn);
       bns.push_back(bn);
@@ -188,27 +202,27 @@ TEST_SUITE("crypto") {
     OSSL_PARAM_free(params);
     OSSL_PARAM_BLD_free(bld);
     for (BIGNUM* bn : bns) BN_clear_free(bn);
-    CHECK(load_error(cd::key_pem(damaged.get(), nullptr) + c.cert_pem).find("cannot sign for its certificate") !=
-          std::string::npos);
+    CHECK(load_error(cd::key_pem(damaged.get(), nullptr) + c.cert_pem)
+              .find("cannot sign for its certificate") != std::string::npos);
 
     cd::PkeyPtr pss;
     {
       EVP_PKEY_CTX* g = EVP_PKEY_CTX_new_from_name(nullptr, "RSA-PSS", nullptr);
       EVP_PKEY* k = nullptr;
-      REQUIRE((g != nullptr && EVP_PKEY_keygen_init(g) == 1 && EVP_PKEY_CTX_set_rsa_keygen_bits(g, 2048) == 1 &&
-               EVP_PKEY_generate(g, &k) == 1));
+      REQUIRE((g != nullptr && EVP_PKEY_keygen_init(g) == 1 &&
+               EVP_PKEY_CTX_set_rsa_keygen_bits(g, 2048) == 1 && EVP_PKEY_generate(g, &k) == 1));
       pss.reset(k);
       EVP_PKEY_CTX_free(g);
     }
     const auto pss_cert = cd::self_signed(pss.get(), "azid pss");
-    CHECK(load_error(cd::key_pem(pss.get(), nullptr) + cd::cert_pem(pss_cert.get())).find("RSA-PSS-restricted") !=
-          std::string::npos);
+    CHECK(load_error(cd::key_pem(pss.get(), nullptr) + cd::cert_pem(pss_cert.get()))
+              .find("RSA-PSS-restricted") != std::string::npos);
 
     cd::PkeyPtr tiny(EVP_RSA_gen(512));
     REQUIRE(tiny != nullptr);
     const auto tiny_cert = cd::self_signed(tiny.get(), "azid tiny");
-    CHECK(load_error(cd::key_pem(tiny.get(), nullptr) + cd::cert_pem(tiny_cert.get())).find("shorter than 1024 bits") !=
-          std::string::npos);
+    CHECK(load_error(cd::key_pem(tiny.get(), nullptr) + cd::cert_pem(tiny_cert.get()))
+              .find("shorter than 1024 bits") != std::string::npos);
     ERR_clear_error();
   }
 
@@ -238,9 +252,10 @@ TEST_SUITE("crypto") {
     CHECK(payload.find("\"nbf\":1700000000") != std::string::npos);
     CHECK(payload.find("\"iat\":1700000000") != std::string::npos);
     CHECK(payload.find("\"exp\":1700000600") != std::string::npos);
-    CHECK(verify(c.cert_pem, false, std::string_view(jwt).substr(0, d2), *base64_decode(jwt.substr(d2 + 1))));
-    CHECK_FALSE(verify(azid_test::unregistered_cert().cert_pem, false, std::string_view(jwt).substr(0, d2),
-                       *base64_decode(jwt.substr(d2 + 1))));
+    CHECK(verify(c.cert_pem, false, std::string_view(jwt).substr(0, d2),
+                 *base64_decode(jwt.substr(d2 + 1))));
+    CHECK_FALSE(verify(azid_test::unregistered_cert().cert_pem, false,
+                       std::string_view(jwt).substr(0, d2), *base64_decode(jwt.substr(d2 + 1))));
   }
 
   TEST_CASE("PS256 uses x5t#S256 and a PSS signature; x5c carries the chain in standard base64") {
@@ -260,7 +275,8 @@ TEST_SUITE("crypto") {
     CHECK(json_string_member(header, "alg") == "PS256");
     CHECK(json_string_member(header, "x5t#S256") == base64_encode(sha(EVP_sha256(), c.der), true));
     CHECK(header.find("\"x5t\"") == std::string::npos);
-    CHECK(header.find("\"x5c\":[" + json_quote(base64_encode(c.der, false)) + "]") != std::string::npos);
+    CHECK(header.find("\"x5c\":[" + json_quote(base64_encode(c.der, false)) + "]") !=
+          std::string::npos);
     const std::string sig = *base64_decode(jwt.substr(d2 + 1));
     CHECK(verify(c.cert_pem, true, std::string_view(jwt).substr(0, d2), sig));
     CHECK_FALSE(verify(c.cert_pem, false, std::string_view(jwt).substr(0, d2), sig));

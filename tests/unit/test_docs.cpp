@@ -57,8 +57,10 @@ std::set<std::string> troubleshooting_headings() {
   for (const std::string& l : lines_of(readme())) {
     if (l.rfind("```", 0) == 0) fenced = !fenced;
     if (fenced) continue;
-    if (l.rfind("## ", 0) == 0) inside = (l == "## Troubleshooting");
-    else if (inside && l.rfind("### ", 0) == 0) out.insert(l.substr(4));
+    if (l.rfind("## ", 0) == 0)
+      inside = (l == "## Troubleshooting");
+    else if (inside && l.rfind("### ", 0) == 0)
+      out.insert(l.substr(4));
   }
   return out;
 }
@@ -67,7 +69,8 @@ std::set<std::string> troubleshooting_headings() {
 std::set<std::string> sections_named_in(const std::string& message) {
   static const std::regex re(R"re(section "([^"]+)")re");
   std::set<std::string> out;
-  for (std::sregex_iterator it(message.begin(), message.end(), re), end; it != end; ++it) out.insert((*it)[1]);
+  for (std::sregex_iterator it(message.begin(), message.end(), re), end; it != end; ++it)
+    out.insert((*it)[1]);
   return out;
 }
 
@@ -80,7 +83,8 @@ std::set<std::string> sections_in_sources() {
   std::set<std::string> out;
   auto scan = [&](const fs::path& p, const std::regex& re) {
     const std::string text = slurp(p);
-    for (std::sregex_iterator it(text.begin(), text.end(), re), end; it != end; ++it) out.insert((*it)[1]);
+    for (std::sregex_iterator it(text.begin(), text.end(), re), end; it != end; ++it)
+      out.insert((*it)[1]);
   };
   const fs::path root(AZID_SOURCE_DIR);
   for (const auto& e : fs::recursive_directory_iterator(root / "include")) {
@@ -107,11 +111,11 @@ std::set<std::string> sections_in_sources() {
 /// that name.
 std::vector<std::string_view> credential_names() {
   std::vector<std::string_view> names = {
-      ClientSecretCredential<>::name,       CertificateCredential<>::name,
-      ClientAssertionCredential<>::name,    EnvironmentCredential<>::name,
-      WorkloadIdentityCredential<>::name,   AzurePipelinesCredential<>::name,
-      ManagedIdentityCredential<>::name,    AzureCliCredential<>::name,
-      AzureDeveloperCliCredential<>::name,  AzurePowerShellCredential<>::name,
+      ClientSecretCredential<>::name,        CertificateCredential<>::name,
+      ClientAssertionCredential<>::name,     EnvironmentCredential<>::name,
+      WorkloadIdentityCredential<>::name,    AzurePipelinesCredential<>::name,
+      ManagedIdentityCredential<>::name,     AzureCliCredential<>::name,
+      AzureDeveloperCliCredential<>::name,   AzurePowerShellCredential<>::name,
       Chain<ClientSecretCredential<>>::name,
   };
 #if defined(AZID_TEST_HAS_DAC)
@@ -127,8 +131,8 @@ std::string sts_failure_message(std::string_view name) {
   res.body =
       R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided. Trace ID: t Correlation ID: c Timestamp: 2024-01-01 00:00:00Z","error_codes":[7000215]})";
   res.body.reserve(res.body.size() + 64);
-  const TokenResult r = detail::token_result(name, "https://login.example/t/oauth2/v2.0/token", res, {},
-                                             std::chrono::system_clock::now(), Failure::failed);
+  const TokenResult r = detail::token_result(name, "https://login.example/t/oauth2/v2.0/token", res,
+                                             {}, std::chrono::system_clock::now(), Failure::failed);
   REQUIRE_FALSE(r.ok());
   return r.error_info().message;
 }
@@ -175,8 +179,10 @@ TEST_SUITE("docs") {
       CHECK(named.size() == 1);  // the message does point somewhere
       referenced.insert(named.begin(), named.end());
     }
-    std::vector<CredentialAttempt> attempts{{"EnvironmentCredential", "EnvironmentCredential: not configured.", true}};
-    for (std::string_view chain : {Chain<ClientSecretCredential<>>::name, std::string_view("DefaultAzureCredential")}) {
+    std::vector<CredentialAttempt> attempts{
+        {"EnvironmentCredential", "EnvironmentCredential: not configured.", true}};
+    for (std::string_view chain :
+         {Chain<ClientSecretCredential<>>::name, std::string_view("DefaultAzureCredential")}) {
       const auto named = sections_named_in(detail::chain_failure_message(chain, attempts));
       CHECK(named.size() == 1);
       referenced.insert(named.begin(), named.end());
@@ -198,7 +204,8 @@ TEST_SUITE("docs") {
   TEST_CASE("sections named in the sources and by azid doctor are README headings") {
     const auto headings = troubleshooting_headings();
     const auto named = sections_in_sources();
-    if (fs::exists(fs::path(AZID_SOURCE_DIR) / "examples" / "azid" / "doctor.cpp")) CHECK_FALSE(named.empty());
+    if (fs::exists(fs::path(AZID_SOURCE_DIR) / "examples" / "azid" / "doctor.cpp"))
+      CHECK_FALSE(named.empty());
     for (const std::string& s : named) {
       CAPTURE(s);
       CHECK(headings.count(s) == 1);

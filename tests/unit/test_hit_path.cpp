@@ -32,7 +32,9 @@ void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   return std::malloc(n == 0 ? 1 : n);
 }
-void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept { return ::operator new(n, t); }
+void* operator new[](std::size_t n, const std::nothrow_t& t) noexcept {
+  return ::operator new(n, t);
+}
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
@@ -49,8 +51,8 @@ constexpr const char* tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 constexpr const char* client = "11111111-2222-3333-4444-555555555555";
 
 std::string token_body(int n, int expires_in = 3600) {
-  return R"({"token_type":"Bearer","expires_in":)" + std::to_string(expires_in) + R"(,"access_token":"tok)" +
-         std::to_string(n) + R"("})";
+  return R"({"token_type":"Bearer","expires_in":)" + std::to_string(expires_in) +
+         R"(,"access_token":"tok)" + std::to_string(n) + R"("})";
 }
 }  // namespace
 
@@ -89,7 +91,8 @@ TEST_SUITE("hit_path") {
         while (!stop.load(std::memory_order_relaxed)) {
           const auto asked_at = p.clock().now();  // the clock only moves forward
           TokenResult r = cred.try_get_token(ctx);
-          if (!r.ok() || r.token().token.rfind("tok", 0) != 0 || r.token().expires_on <= asked_at) bad++;
+          if (!r.ok() || r.token().token.rfind("tok", 0) != 0 || r.token().expires_on <= asked_at)
+            bad++;
           calls++;
         }
       });

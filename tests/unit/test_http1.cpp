@@ -66,7 +66,9 @@ Parsed parse(std::string_view wire, Limits limits = {}) {
   return whole;
 }
 
-std::error_code parse_error(std::string_view wire, Limits limits = {}) { return parse(wire, limits).ec; }
+std::error_code parse_error(std::string_view wire, Limits limits = {}) {
+  return parse(wire, limits).ec;
+}
 
 }  // namespace
 
@@ -101,7 +103,8 @@ TEST_SUITE("http1") {
     SUBCASE("absolute form for a forward proxy") {
       REQUIRE(!azid::detail::parse_url("http://169.254.169.254/metadata", url));
       const std::string wire = azid::detail::serialize_request(req, url, true);
-      CHECK(wire.starts_with("GET http://169.254.169.254/metadata HTTP/1.1\r\nHost: 169.254.169.254\r\n"));
+      CHECK(wire.starts_with(
+          "GET http://169.254.169.254/metadata HTTP/1.1\r\nHost: 169.254.169.254\r\n"));
     }
     SUBCASE("a POST without a body still says Content-Length: 0") {
       REQUIRE(!azid::detail::parse_url("http://h/", url));
@@ -133,7 +136,8 @@ TEST_SUITE("http1") {
 
   TEST_CASE("a Content-Length response is parsed whole and byte by byte") {
     const std::string wire =
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"a\":\"bcdef\"}";
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+        "13\r\n\r\n{\"a\":\"bcdef\"}";
     const Parsed r = parse(wire);
     REQUIRE(!r.ec);
     CHECK(r.done);
@@ -151,7 +155,8 @@ TEST_SUITE("http1") {
       CHECK(r.body_capacity >= 3 + ResponseParser::body_padding);
     }
     SUBCASE("chunked") {
-      const Parsed r = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+      const Parsed r =
+          parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
       CHECK(r.body_capacity >= 3 + ResponseParser::body_padding);
     }
     SUBCASE("read to close") {
@@ -194,7 +199,8 @@ TEST_SUITE("http1") {
     }
     SUBCASE("leading zeros in a size") {
       const Parsed r = parse(
-          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000000000002\r\nok\r\n0\r\n\r\n");
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+          "chunked\r\n\r\n00000000000000000000002\r\nok\r\n0\r\n\r\n");
       REQUIRE(!r.ec);
       CHECK(r.response.body == "ok");
     }
@@ -204,7 +210,9 @@ TEST_SUITE("http1") {
     const std::string head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
     SUBCASE("non-hex size") { CHECK(parse_error(head + "zz\r\n") == errc::malformed_response); }
     SUBCASE("empty size line") { CHECK(parse_error(head + "\r\n") == errc::malformed_response); }
-    SUBCASE("junk after the size") { CHECK(parse_error(head + "5 x\r\nhello\r\n") == errc::malformed_response); }
+    SUBCASE("junk after the size") {
+      CHECK(parse_error(head + "5 x\r\nhello\r\n") == errc::malformed_response);
+    }
     SUBCASE("data longer than the size") {
       CHECK(parse_error(head + "2\r\nabc\r\n0\r\n\r\n") == errc::malformed_response);
     }
@@ -238,7 +246,8 @@ TEST_SUITE("http1") {
       CHECK_FALSE(r.keep_alive);
     }
     SUBCASE("a transfer coding other than chunked") {
-      const Parsed r = parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxyz", {.eof = true});
+      const Parsed r =
+          parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxyz", {.eof = true});
       REQUIRE(!r.ec);
       CHECK(r.response.body == "xyz");
       CHECK_FALSE(r.keep_alive);
@@ -260,7 +269,8 @@ TEST_SUITE("http1") {
       CHECK(b.keep_alive);
     }
     SUBCASE("a response to HEAD or CONNECT") {
-      const Parsed r = parse("HTTP/1.1 200 Connection established\r\nContent-Length: 100\r\n\r\n", {.head = true});
+      const Parsed r = parse("HTTP/1.1 200 Connection established\r\nContent-Length: 100\r\n\r\n",
+                             {.head = true});
       CHECK(r.done);
       CHECK(r.response.body.empty());
       CHECK(r.response.reason == "Connection established");
@@ -288,32 +298,40 @@ TEST_SUITE("http1") {
 
   TEST_CASE("keep-alive follows the version and the Connection header") {
     CHECK(parse("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").keep_alive);
-    CHECK_FALSE(parse("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").keep_alive);
-    CHECK_FALSE(parse("HTTP/1.1 200 OK\r\nConnection: Upgrade, CLOSE\r\nContent-Length: 0\r\n\r\n").keep_alive);
+    CHECK_FALSE(
+        parse("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").keep_alive);
+    CHECK_FALSE(parse("HTTP/1.1 200 OK\r\nConnection: Upgrade, CLOSE\r\nContent-Length: 0\r\n\r\n")
+                    .keep_alive);
     CHECK_FALSE(parse("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").keep_alive);
-    CHECK(parse("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n").keep_alive);
+    CHECK(
+        parse("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n").keep_alive);
   }
 
   TEST_CASE("Content-Length must be a single agreed number") {
     SUBCASE("repeated equal values are accepted") {
-      const Parsed r = parse("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2, 2\r\n\r\nok");
+      const Parsed r =
+          parse("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2, 2\r\n\r\nok");
       REQUIRE(!r.ec);
       CHECK(r.response.body == "ok");
     }
     SUBCASE("disagreeing values") {
       CHECK(parse_error("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok") ==
             errc::malformed_response);
-      CHECK(parse_error("HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok") == errc::malformed_response);
+      CHECK(parse_error("HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok") ==
+            errc::malformed_response);
     }
     SUBCASE("not a number") {
-      CHECK(parse_error("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n") == errc::malformed_response);
-      CHECK(parse_error("HTTP/1.1 200 OK\r\nContent-Length: 0x10\r\n\r\n") == errc::malformed_response);
+      CHECK(parse_error("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n") ==
+            errc::malformed_response);
+      CHECK(parse_error("HTTP/1.1 200 OK\r\nContent-Length: 0x10\r\n\r\n") ==
+            errc::malformed_response);
       CHECK(parse_error("HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n") == errc::malformed_response);
       CHECK(parse_error("HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n") ==
             errc::malformed_response);
     }
     SUBCASE("alongside Transfer-Encoding") {
-      CHECK(parse_error("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n") ==
+      CHECK(parse_error(
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n") ==
             errc::malformed_response);
     }
     SUBCASE("the close before the announced length") {
@@ -332,11 +350,14 @@ TEST_SUITE("http1") {
     CHECK(parse_error("\r\nHTTP/1.1 200 OK\r\n\r\n") == errc::malformed_response);
     CHECK(parse_error("HTTP/1.1 200 O\x01K\r\n\r\n") == errc::malformed_response);
     SUBCASE("obs-fold") {
-      CHECK(parse_error("HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\n\r\n") == errc::malformed_response);
-      CHECK(parse_error("HTTP/1.1 200 OK\r\nX-A: 1\r\n\tfolded\r\n\r\n") == errc::malformed_response);
+      CHECK(parse_error("HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\n\r\n") ==
+            errc::malformed_response);
+      CHECK(parse_error("HTTP/1.1 200 OK\r\nX-A: 1\r\n\tfolded\r\n\r\n") ==
+            errc::malformed_response);
     }
     SUBCASE("space before the colon, no colon, empty name, bad bytes") {
-      CHECK(parse_error("HTTP/1.1 200 OK\r\nContent-Length : 1\r\n\r\nx") == errc::malformed_response);
+      CHECK(parse_error("HTTP/1.1 200 OK\r\nContent-Length : 1\r\n\r\nx") ==
+            errc::malformed_response);
       CHECK(parse_error("HTTP/1.1 200 OK\r\nNoColon\r\n\r\n") == errc::malformed_response);
       CHECK(parse_error("HTTP/1.1 200 OK\r\n: value\r\n\r\n") == errc::malformed_response);
       CHECK(parse_error("HTTP/1.1 200 OK\r\nX-A: a\rb\r\n\r\n") == errc::malformed_response);
@@ -348,7 +369,8 @@ TEST_SUITE("http1") {
       CHECK(r.response.reason.empty());
     }
     SUBCASE("header values are trimmed") {
-      const Parsed r = parse("HTTP/1.1 200 OK\r\nX-A: \t spaced out \t\r\nContent-Length: 0\r\n\r\n");
+      const Parsed r =
+          parse("HTTP/1.1 200 OK\r\nX-A: \t spaced out \t\r\nContent-Length: 0\r\n\r\n");
       CHECK(r.response.headers.get("x-a") == "spaced out");
     }
   }
@@ -376,8 +398,9 @@ TEST_SUITE("http1") {
       CHECK(!parse_error(wire, {.header = 60}));
     }
     SUBCASE("a trailer over the limit") {
-      const std::string wire = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " +
-                               std::string(200, 'a') + "\r\n\r\n";
+      const std::string wire =
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " + std::string(200, 'a') +
+          "\r\n\r\n";
       CHECK(parse_error(wire, {.header = 100}) == errc::headers_too_large);
     }
     SUBCASE("Content-Length over the body limit fails before any body byte") {
@@ -396,20 +419,21 @@ TEST_SUITE("http1") {
       }
     }
     SUBCASE("a chunk size over the body limit") {
-      CHECK(parse_error("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n", {.body = 1000}) ==
-            errc::body_too_large);
+      CHECK(parse_error("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n",
+                        {.body = 1000}) == errc::body_too_large);
     }
     SUBCASE("chunks that add up to more than the limit") {
       const std::string c = "200\r\n" + std::string(512, 'x') + "\r\n";
-      CHECK(parse_error("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + c + c, {.body = 1000}) ==
-            errc::body_too_large);
+      CHECK(parse_error("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + c + c,
+                        {.body = 1000}) == errc::body_too_large);
     }
     SUBCASE("a body read to the close over the limit") {
       CHECK(parse_error("HTTP/1.1 200 OK\r\n\r\n" + std::string(20, 'x'), {.body = 10}) ==
             errc::body_too_large);
     }
     SUBCASE("exactly at the limit is fine") {
-      const Parsed r = parse("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789", {.body = 10});
+      const Parsed r =
+          parse("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789", {.body = 10});
       CHECK(r.done);
     }
   }

@@ -59,10 +59,12 @@ TEST_SUITE("headers") {
     static_assert(azid::Credential<azid::WorkloadIdentityCredential<azid::testing::Platform>>);
     static_assert(azid::Credential<azid::AzurePipelinesCredential<azid::testing::Platform>>);
     static_assert(azid::Credential<azid::ManagedIdentityCredential<azid::testing::Platform>>);
-    static_assert(azid::Credential<azid::ManagedIdentityCredential<azid::testing::Platform, azid::mi::Imds>>);
+    static_assert(
+        azid::Credential<azid::ManagedIdentityCredential<azid::testing::Platform, azid::mi::Imds>>);
     static_assert(azid::Platform<azid::DefaultPlatform>);
     static_assert(azid::Platform<azid::testing::Platform>);
-    static_assert(std::is_same_v<azid::AsioHttpsTransport, azid::HttpsTransport>);  // the former name
+    static_assert(
+        std::is_same_v<azid::AsioHttpsTransport, azid::HttpsTransport>);  // the former name
     static_assert(azid::Transport<azid::HttpsTransport>);
     CHECK(azid::detail::base64_encode("hi", true) == "aGk");
   }

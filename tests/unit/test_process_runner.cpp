@@ -33,7 +33,9 @@ extern char** environ;
 
 namespace {
 
-ProcessResult run(const ProcessSpec& spec, std::error_code& ec) { return PosixProcessRunner{}.run(spec, ec); }
+ProcessResult run(const ProcessSpec& spec, std::error_code& ec) {
+  return PosixProcessRunner{}.run(spec, ec);
+}
 
 ProcessSpec sh(std::string script, milliseconds timeout = milliseconds{10'000}) {
   ProcessSpec s;
@@ -90,7 +92,8 @@ TEST_SUITE("process_runner") {
 
   TEST_CASE("a child filling both pipes at once does not deadlock, and nothing is lost") {
     std::error_code ec;
-    ProcessSpec s = sh("/usr/bin/head -c 3000000 /dev/zero >&2 & /usr/bin/head -c 2500000 /dev/zero; wait");
+    ProcessSpec s =
+        sh("/usr/bin/head -c 3000000 /dev/zero >&2 & /usr/bin/head -c 2500000 /dev/zero; wait");
     s.max_output_bytes = 4'000'000;
     auto r = run(s, ec);
     CHECK_FALSE(ec);
@@ -116,7 +119,8 @@ TEST_SUITE("process_runner") {
     ToolDir dir;
     std::error_code ec;
     const auto t0 = steady_clock::now();
-    auto r = run(sh("/bin/sleep 30 & echo $! > " + dir.file("grandchild") + "; /bin/sleep 30", milliseconds{300}),
+    auto r = run(sh("/bin/sleep 30 & echo $! > " + dir.file("grandchild") + "; /bin/sleep 30",
+                    milliseconds{300}),
                  ec);
     const auto took = steady_clock::now() - t0;
     CHECK(ec == errc::process_timeout);
@@ -150,7 +154,8 @@ TEST_SUITE("process_runner") {
     ToolDir dir;
     std::error_code ec;
     const auto t0 = steady_clock::now();
-    auto r = run(sh("/bin/sleep 20 & echo $! > " + dir.file("bg") + "; echo done", seconds{10}), ec);
+    auto r =
+        run(sh("/bin/sleep 20 & echo $! > " + dir.file("bg") + "; echo done", seconds{10}), ec);
     CHECK_FALSE(ec);
     CHECK(r.exit_code == 0);
     CHECK(r.out == "done\n");
@@ -223,13 +228,16 @@ TEST_SUITE("process_runner") {
     std::error_code ec;
     auto r = run(s, ec);
     REQUIRE_FALSE(ec);
-    CHECK(std::filesystem::equivalent(std::filesystem::path(r.out.substr(0, r.out.size() - 1)), dir.path()));
+    CHECK(std::filesystem::equivalent(std::filesystem::path(r.out.substr(0, r.out.size() - 1)),
+                                      dir.path()));
     s.cwd = dir.file("missing");
     (void)run(s, ec);
     CHECK(ec == errc::process_spawn_failed);
   }
 
-  TEST_CASE("stdin is /dev/null, the child leads its own process group and gets none of our descriptors") {
+  TEST_CASE(
+      "stdin is /dev/null, the child leads its own process group and gets none of our "
+      "descriptors") {
     std::error_code ec;
     ProcessSpec cat;
     cat.argv = {"/bin/cat"};
@@ -265,7 +273,8 @@ TEST_SUITE("process_runner") {
     // 0, 1, 2 and the directory ls itself is reading.
     CHECK(open_fds.size() <= 4);
     for (int fd : leaked)
-      if (fd > 3) CHECK(std::find(open_fds.begin(), open_fds.end(), std::to_string(fd)) == open_fds.end());
+      if (fd > 3)
+        CHECK(std::find(open_fds.begin(), open_fds.end(), std::to_string(fd)) == open_fds.end());
   }
 
   TEST_CASE("arguments or variables holding NUL are refused") {

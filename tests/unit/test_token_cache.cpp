@@ -14,7 +14,8 @@ using namespace azid;
 using namespace std::chrono;
 
 namespace {
-TokenResult make_token(const testing::ManualClock& clock, seconds lifetime, std::string value = "tok",
+TokenResult make_token(const testing::ManualClock& clock, seconds lifetime,
+                       std::string value = "tok",
                        std::optional<seconds> refresh_in = std::nullopt) {
   auto t = std::make_shared<AccessToken>();
   t->token = std::move(value);
@@ -127,7 +128,8 @@ TEST_SUITE("token_cache") {
     CHECK(cache.get_or_fetch(ctx, "t", clock, fetch).token().token == "tok2");
   }
 
-  TEST_CASE("a failed proactive refresh hands out the cached token and waits 30 s before retrying") {
+  TEST_CASE(
+      "a failed proactive refresh hands out the cached token and waits 30 s before retrying") {
     testing::ManualClock clock;
     TokenCache cache;
     int fetches = 0;
@@ -230,7 +232,8 @@ TEST_SUITE("token_cache") {
     for (int i = 0; i < 8; ++i)
       threads.emplace_back([&] {
         while (!go.load()) std::this_thread::yield();
-        if (cache.get_or_fetch(ctx, "t", clock, fetch).failure() == Failure::failed) failed.fetch_add(1);
+        if (cache.get_or_fetch(ctx, "t", clock, fetch).failure() == Failure::failed)
+          failed.fetch_add(1);
       });
     go = true;
     for (auto& t : threads) t.join();

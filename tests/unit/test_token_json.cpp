@@ -18,7 +18,8 @@ TEST_SUITE("token_json") {
   TEST_CASE("a token endpoint response yields the token and expires_on from expires_in") {
     detail::ParsedToken p;
     REQUIRE_FALSE(detail::parse_token_json(
-        R"({"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"abc.def.ghi"})", p));
+        R"({"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"abc.def.ghi"})",
+        p));
     CHECK(p.access_token == "abc.def.ghi");
     AccessToken t;
     REQUIRE_FALSE(detail::make_access_token(std::move(p), t0, t));
@@ -36,7 +37,8 @@ TEST_SUITE("token_json") {
     }
     SUBCASE("string expires_on wins over expires_in") {
       detail::ParsedToken p;
-      REQUIRE_FALSE(detail::parse_token_json(R"({"access_token":"x","expires_in":"60","expires_on":"1700003600"})", p));
+      REQUIRE_FALSE(detail::parse_token_json(
+          R"({"access_token":"x","expires_in":"60","expires_on":"1700003600"})", p));
       AccessToken t;
       REQUIRE_FALSE(detail::make_access_token(std::move(p), t0, t));
       CHECK(t.expires_on_unix() == 1'700'003'600);
@@ -48,7 +50,8 @@ TEST_SUITE("token_json") {
     }
     SUBCASE("App Service 2017 date string") {
       detail::ParsedToken p;
-      REQUIRE_FALSE(detail::parse_token_json(R"({"access_token":"x","expires_on":"11/14/2023 23:13:20 +00:00"})", p));
+      REQUIRE_FALSE(detail::parse_token_json(
+          R"({"access_token":"x","expires_on":"11/14/2023 23:13:20 +00:00"})", p));
       CHECK(*p.expires_on == 1'700'003'600);
     }
   }
@@ -56,7 +59,8 @@ TEST_SUITE("token_json") {
   TEST_CASE("refresh_on comes from refresh_in, else half of a lifetime of two hours or more") {
     SUBCASE("refresh_in") {
       detail::ParsedToken p;
-      REQUIRE_FALSE(detail::parse_token_json(R"({"access_token":"x","expires_in":86399,"refresh_in":43199})", p));
+      REQUIRE_FALSE(detail::parse_token_json(
+          R"({"access_token":"x","expires_in":86399,"refresh_in":43199})", p));
       AccessToken t;
       REQUIRE_FALSE(detail::make_access_token(std::move(p), t0, t));
       REQUIRE(t.refresh_on);
@@ -105,7 +109,8 @@ TEST_SUITE("token_json") {
       CHECK(detail::parse_token_json(c, p));
     }
     detail::ParsedToken p;
-    CHECK(detail::parse_token_json(R"({"expires_in":3600})", p) == make_error_code(errc::missing_field));
+    CHECK(detail::parse_token_json(R"({"expires_in":3600})", p) ==
+          make_error_code(errc::missing_field));
     CHECK(detail::parse_token_json(R"({"access_token":"x","expires_in":-5})", p) ==
           make_error_code(errc::invalid_expiry));
     CHECK(detail::parse_token_json(R"({"access_token":"x","expires_in":"12abc"})", p) ==
@@ -153,8 +158,8 @@ TEST_SUITE("token_json") {
     CHECK_FALSE(detail::parse_expiry_text("Fri, 31 Dec 9999 23:59:59 GMT"));
     CHECK(detail::parse_expiry_text("2200-01-01T00:00:00Z") == 7'258'118'400);
     detail::ParsedToken p;
-    CHECK(detail::parse_token_json(R"({"access_token":"x","expires_on":"9997-01-01T10:00:00Z"})", p) ==
-          make_error_code(errc::invalid_expiry));
+    CHECK(detail::parse_token_json(R"({"access_token":"x","expires_on":"9997-01-01T10:00:00Z"})",
+                                   p) == make_error_code(errc::invalid_expiry));
     detail::ParsedToken q;
     q.access_token = "x";
     q.expires_on = 253'402'300'799;  // 9999-12-31T23:59:59Z, straight from a caller
@@ -181,7 +186,8 @@ TEST_SUITE("token_json") {
   }
 
   TEST_CASE("echoed bodies never carry tokens") {
-    const std::string s = detail::scrub_body(R"({"access_token":"SECRET1","refresh_token" : "SECRET2","id_token":"S3","x":1})");
+    const std::string s = detail::scrub_body(
+        R"({"access_token":"SECRET1","refresh_token" : "SECRET2","id_token":"S3","x":1})");
     CHECK(s.find("SECRET") == std::string::npos);
     CHECK(s.find("S3") == std::string::npos);
     CHECK(s.find("\"x\":1") != std::string::npos);
@@ -190,8 +196,10 @@ TEST_SUITE("token_json") {
   }
 
   TEST_CASE("CAE capability is merged into a claims challenge") {
-    CHECK(*detail::merge_cae_capability("{}") == R"({"access_token":{"xms_cc":{"values":["CP1"]}}})");
-    CHECK(*detail::merge_cae_capability(R"({"access_token":{"nbf":{"essential":true,"value":"1"}}})") ==
+    CHECK(*detail::merge_cae_capability("{}") ==
+          R"({"access_token":{"xms_cc":{"values":["CP1"]}}})");
+    CHECK(*detail::merge_cae_capability(
+              R"({"access_token":{"nbf":{"essential":true,"value":"1"}}})") ==
           R"({"access_token":{"nbf":{"essential":true,"value":"1"},"xms_cc":{"values":["CP1"]}}})");
     CHECK(*detail::merge_cae_capability(R"({"id_token":{"a":1}})") ==
           R"({"id_token":{"a":1},"access_token":{"xms_cc":{"values":["CP1"]}}})");

@@ -148,10 +148,12 @@ TEST_SUITE("url") {
             "https://h/?flag&sig=REDACTED&resource=");
     }
     SUBCASE("a fragment is hidden too") {
-      CHECK(redact_url_query("https://h/?a=1#access_token=x", allowed) == "https://h/?a=REDACTED#REDACTED");
+      CHECK(redact_url_query("https://h/?a=1#access_token=x", allowed) ==
+            "https://h/?a=REDACTED#REDACTED");
     }
     SUBCASE("an empty allow-list hides every value") {
-      CHECK(redact_url_query("https://h/?sv=1&sig=abc", {}) == "https://h/?sv=REDACTED&sig=REDACTED");
+      CHECK(redact_url_query("https://h/?sv=1&sig=abc", {}) ==
+            "https://h/?sv=REDACTED&sig=REDACTED");
     }
   }
 

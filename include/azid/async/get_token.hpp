@@ -81,10 +81,14 @@ class token_category_impl final : public std::error_category {
   const char* name() const noexcept override { return "azid.token"; }
   std::string message(int ev) const override {
     switch (static_cast<token_errc>(ev)) {
-      case token_errc::credential_unavailable: return "credential unavailable";
-      case token_errc::authentication_failed: return "authentication failed";
-      case token_errc::authentication_required: return "authentication required";
-      case token_errc::invalid_argument: return "invalid argument";
+      case token_errc::credential_unavailable:
+        return "credential unavailable";
+      case token_errc::authentication_failed:
+        return "authentication failed";
+      case token_errc::authentication_required:
+        return "authentication required";
+      case token_errc::invalid_argument:
+        return "invalid argument";
     }
     return "unknown azid.token error";
   }
@@ -95,16 +99,22 @@ class token_category_impl final : public std::error_category {
   static const detail::token_category_impl cat;
   return cat;
 }
-[[nodiscard]] inline std::error_code make_error_code(token_errc e) noexcept { return {static_cast<int>(e), token_category()}; }
+[[nodiscard]] inline std::error_code make_error_code(token_errc e) noexcept {
+  return {static_cast<int>(e), token_category()};
+}
 
 /// The error code of a result: none on success, else its Failure as token_errc.
 [[nodiscard]] inline std::error_code to_error_code(const TokenResult& r) noexcept {
   if (r.ok()) return {};
   switch (r.failure()) {
-    case Failure::unavailable: return make_error_code(token_errc::credential_unavailable);
-    case Failure::auth_required: return make_error_code(token_errc::authentication_required);
-    case Failure::invalid_argument: return make_error_code(token_errc::invalid_argument);
-    default: return make_error_code(token_errc::authentication_failed);
+    case Failure::unavailable:
+      return make_error_code(token_errc::credential_unavailable);
+    case Failure::auth_required:
+      return make_error_code(token_errc::authentication_required);
+    case Failure::invalid_argument:
+      return make_error_code(token_errc::invalid_argument);
+    default:
+      return make_error_code(token_errc::authentication_failed);
   }
 }
 
@@ -137,7 +147,11 @@ inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
 
 template <class T>
 asio::awaitable<Outcome<HttpResponse>> send_async(T& transport, HttpRequest req) {
-  if constexpr (requires { { transport.exchange(std::move(req)) } -> std::same_as<asio::awaitable<Outcome<HttpResponse>>>; }) {
+  if constexpr (requires {
+                  {
+                    transport.exchange(std::move(req))
+                    } -> std::same_as<asio::awaitable<Outcome<HttpResponse>>>;
+                }) {
     co_return co_await transport.exchange(std::move(req));  // already a coroutine: no second spawn
   } else {
     auto [ec, res] = co_await transport.async_send(std::move(req), use_tuple_awaitable);
@@ -147,16 +161,21 @@ asio::awaitable<Outcome<HttpResponse>> send_async(T& transport, HttpRequest req)
 
 /// send_logged, awaited: the same INFO line (`HTTP <method> <url, query redacted> -> ...`).
 template <class P>
-asio::awaitable<Outcome<HttpResponse>> send_logged_async(const P& platform, const HttpRequest& req) {
+asio::awaitable<Outcome<HttpResponse>> send_logged_async(const P& platform,
+                                                         const HttpRequest& req) {
   const auto start = platform.clock().steady_now();
   Outcome<HttpResponse> out = co_await send_async(platform.transport(), req);
   const Logger& log = platform.logger();
   if (log.enabled(LogLevel::info)) {
     const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(platform.clock().steady_now() - start).count();
-    std::string line = "HTTP " + req.method + " " + redact_url_query(req.url, loggable_query_names) + " -> ";
-    if (out.ec) line += "error: " + out.ec.message();
-    else line += std::to_string(out.value.status);
+        std::chrono::duration_cast<std::chrono::milliseconds>(platform.clock().steady_now() - start)
+            .count();
+    std::string line =
+        "HTTP " + req.method + " " + redact_url_query(req.url, loggable_query_names) + " -> ";
+    if (out.ec)
+      line += "error: " + out.ec.message();
+    else
+      line += std::to_string(out.value.status);
     line += " (" + std::to_string(ms) + " ms)";
     log.write(LogLevel::info, line);
   }
@@ -166,20 +185,23 @@ asio::awaitable<Outcome<HttpResponse>> send_logged_async(const P& platform, cons
 /// send_with_retry, awaited: the same retry rules and delays, on an Asio timer. Stops retrying
 /// once cancelled.
 template <class P>
-asio::awaitable<Outcome<HttpResponse>> send_with_retry_async(const P& platform, const HttpRequest& req,
+asio::awaitable<Outcome<HttpResponse>> send_with_retry_async(const P& platform,
+                                                             const HttpRequest& req,
                                                              const RetryOptions& opts) {
   for (int attempt = 0;; ++attempt) {
     Outcome<HttpResponse> out = co_await send_logged_async(platform, req);
     const bool retry = out.ec ? retriable_error(out.ec) : retriable_status(out.value.status);
     if (!retry || attempt >= opts.max_retries || co_await cancelled()) co_return out;
-    std::chrono::milliseconds delay =
-        out.ec ? std::chrono::milliseconds(-1) : retry_after(out.value.headers, platform.clock().now());
+    std::chrono::milliseconds delay = out.ec
+                                          ? std::chrono::milliseconds(-1)
+                                          : retry_after(out.value.headers, platform.clock().now());
     if (delay.count() < 0) delay = opts.base_delay * (std::int64_t{1} << attempt);
     if (delay > opts.max_delay) delay = opts.max_delay;
     if (platform.logger().enabled(LogLevel::info))
-      platform.logger().write(LogLevel::info, "Retrying in " + std::to_string(delay.count()) + " ms (attempt " +
-                                                  std::to_string(attempt + 2) + " of " +
-                                                  std::to_string(opts.max_retries + 1) + ")");
+      platform.logger().write(LogLevel::info, "Retrying in " + std::to_string(delay.count()) +
+                                                  " ms (attempt " + std::to_string(attempt + 2) +
+                                                  " of " + std::to_string(opts.max_retries + 1) +
+                                                  ")");
     co_await sleep_for(delay);
     if (co_await cancelled()) co_return out;
   }
@@ -241,7 +263,8 @@ struct QueueGuard {
 };
 
 inline TokenResult cancelled_result(std::string_view credential) {
-  return TokenResult::failed(credential, std::string(credential) + ": the token request was cancelled.");
+  return TokenResult::failed(credential,
+                             std::string(credential) + ": the token request was cancelled.");
 }
 
 /// Gets a token for `ctx` from `cache`, fetching with `fetch()` (a coroutine returning
@@ -312,8 +335,10 @@ concept AsyncCapablePlatform = requires(const P& p) {
 /// Credentials with a native asynchronous path: the confidential family on a platform whose
 /// transport is asynchronous.
 template <class C>
-concept NativeConfidential = requires { typename confidential_platform<C>::type; } &&
-                             AsyncCapablePlatform<typename confidential_platform<C>::type>;
+concept NativeConfidential = requires {
+  typename confidential_platform<C>::type;
+}
+&&AsyncCapablePlatform<typename confidential_platform<C>::type>;
 
 // ---------------------------------------------------------------------------------------------
 // Managed identity, natively: IMDS (managed_identity.hpp's imds_probe and imds_fetch, awaited), then
@@ -322,8 +347,8 @@ concept NativeConfidential = requires { typename confidential_platform<C>::type;
 /// imds_probe, awaited. The verdict is recorded under the state's lock, but the probe runs without
 /// it (no lock is held across a suspension); a cancelled probe records nothing.
 template <class P>
-asio::awaitable<TokenResult> imds_probe_async(const P& p, const std::string& url, const msi::Call& c,
-                                              msi::State& st) {
+asio::awaitable<TokenResult> imds_probe_async(const P& p, const std::string& url,
+                                              const msi::Call& c, msi::State& st) {
   {
     std::lock_guard lk(st.mu);
     if (st.probed) co_return TokenResult{};
@@ -354,12 +379,13 @@ asio::awaitable<TokenResult> imds_probe_async(const P& p, const std::string& url
 /// imds_fetch, awaited: the same retry rules (404/408/410/429/5xx, 410 for 70 s, Retry-After, the
 /// overall limit), the waits on Asio timers.
 template <class P>
-asio::awaitable<TokenResult> imds_fetch_async(const P& p, std::string_view authority, bool probe, const msi::Call& c,
-                                              msi::State& st) {
+asio::awaitable<TokenResult> imds_fetch_async(const P& p, std::string_view authority, bool probe,
+                                              const msi::Call& c, msi::State& st) {
   if (auto r = msi::remembered(st); r.failure() != Failure::none) co_return r;
   const std::string url = msi::imds_url(authority, c.resource, c.id);
   if (probe) {
-    if (auto r = co_await imds_probe_async(p, url, c, st); r.failure() != Failure::none) co_return r;
+    if (auto r = co_await imds_probe_async(p, url, c, st); r.failure() != Failure::none)
+      co_return r;
   }
   const ImdsOptions& o = c.imds;
   HttpRequest req;
@@ -379,7 +405,8 @@ asio::awaitable<TokenResult> imds_fetch_async(const P& p, std::string_view autho
     const std::error_code& ec = sent.ec;
     const HttpResponse& res = sent.value;
     if (ec) {
-      if (msi::connect_error(ec)) co_return msi::no_response(ManagedIdentitySource::imds, url, ec, c.within_chain);
+      if (msi::connect_error(ec))
+        co_return msi::no_response(ManagedIdentitySource::imds, url, ec, c.within_chain);
       attempts.push_back({0, ec.message()});
     } else if (res.status == 200) {
       co_return msi::token_from_response(res, request_time);
@@ -431,17 +458,20 @@ asio::awaitable<TokenResult> source_fetch_async(const P& p, const S& source, con
 
 /// Azure Arc, awaited: the challenge, the key file check and read, the keyed request.
 template <class P>
-asio::awaitable<TokenResult> arc_fetch_async(const P& p, const mi::AzureArc& arc, const msi::Call& c) {
+asio::awaitable<TokenResult> arc_fetch_async(const P& p, const mi::AzureArc& arc,
+                                             const msi::Call& c) {
   HttpRequest req = arc.request(c);
   req.connect_timeout = c.connect_timeout;
   req.timeout = c.timeout;
   Outcome<HttpResponse> challenge = co_await send_with_retry_async(p, req, c.retry);
   std::string key;
-  if (auto r = arc.answer_challenge(p, req, challenge.value, challenge.ec, c, key); r.failure() != Failure::none)
+  if (auto r = arc.answer_challenge(p, req, challenge.value, challenge.ec, c, key);
+      r.failure() != Failure::none)
     co_return r;
   if (co_await cancelled()) {
     key.assign(key.size(), '\0');
-    co_return TokenResult::failed(msi::credential_name, std::string(msi::credential_name) + ": the token request was cancelled.");
+    co_return TokenResult::failed(msi::credential_name, std::string(msi::credential_name) +
+                                                            ": the token request was cancelled.");
   }
   const auto request_time = p.clock().now();
   Outcome<HttpResponse> out = co_await send_with_retry_async(p, req, c.retry);
@@ -456,8 +486,10 @@ struct variant_holds<T, std::variant<A...>> : std::bool_constant<(std::is_same_v
 /// The source of type T if the credential detected it (nullptr also when T is not a candidate).
 template <class T, class V>
 const T* source_if(const V& v) noexcept {
-  if constexpr (variant_holds<T, V>::value) return std::get_if<T>(&v);
-  else return nullptr;
+  if constexpr (variant_holds<T, V>::value)
+    return std::get_if<T>(&v);
+  else
+    return nullptr;
 }
 
 template <class C>
@@ -479,55 +511,65 @@ struct ManagedIdentityAsync {
   static std::optional<TokenResult> cached(const ManagedIdentityCredential<P, S...>& cred,
                                            const TokenRequestContext& ctx) {
     if (ctx.scopes.size() != 1 || !cred.identity_error_.empty()) return std::nullopt;
-    if (const auto* token =
-            TokenCacheHitPath::find_or_refill(cred.cache_, ctx, std::string_view{}, cred.platform_.clock()))
+    if (const auto* token = TokenCacheHitPath::find_or_refill(cred.cache_, ctx, std::string_view{},
+                                                              cred.platform_.clock()))
       return TokenResult(*token);
     return std::nullopt;
   }
 
   template <class P, class... S>
-  static asio::awaitable<TokenResult> get(const ManagedIdentityCredential<P, S...>& cred, TokenRequestContext ctx) {
+  static asio::awaitable<TokenResult> get(const ManagedIdentityCredential<P, S...>& cred,
+                                          TokenRequestContext ctx) {
     using Cred = ManagedIdentityCredential<P, S...>;
     const auto& sources = cred.source_;
     const mi::Imds* imds = source_if<mi::Imds>(sources);
     // Refused before any I/O (no source, scope count, identity options, a malformed IMDS
     // authority): the blocking path answers without blocking.
-    if (std::holds_alternative<msi::NoSource>(sources) || ctx.scopes.size() != 1 || !cred.identity_error_.empty() ||
-        (imds != nullptr && imds->authority().empty()))
+    if (std::holds_alternative<msi::NoSource>(sources) || ctx.scopes.size() != 1 ||
+        !cred.identity_error_.empty() || (imds != nullptr && imds->authority().empty()))
       co_return cred.try_get_token(ctx);
     const ManagedIdentityCredentialOptions& o = cred.options_;
     const std::string resource = msi::resource_from_scope(ctx.scopes.front());
     const std::string refresh_sha256 = cred.refresh_hint(ctx);
-    const msi::Call call{resource, cred.id_, o.within_default_chain, o.connect_timeout,
-                         o.timeout, o.retry,  o.imds,                 refresh_sha256};
+    const msi::Call call{resource, cred.id_, o.within_default_chain, o.connect_timeout, o.timeout,
+                         o.retry,  o.imds,   refresh_sha256};
     const P& platform = cred.platform_;
     TokenResult result = co_await cached_async(
-        Cred::name, cred.cache_, ctx, std::string_view{}, platform.clock(), [&]() -> asio::awaitable<TokenResult> {
+        Cred::name, cred.cache_, ctx, std::string_view{}, platform.clock(),
+        [&]() -> asio::awaitable<TokenResult> {
           if constexpr (Cred::has_workload_identity) {
             // AKS workload identity: the inner WorkloadIdentityCredential's own asynchronous exchange.
             if (source_if<mi::WorkloadIdentity>(sources) != nullptr)
               co_return co_await try_get_token_async(*cred.workload_identity_.credential,
                                                      Cred::workload_identity_request(ctx));
           }
-          if (imds != nullptr)  // the probe runs only inside a chain, never for pod identity (as mi::Imds::fetch)
+          if (imds !=
+              nullptr)  // the probe runs only inside a chain, never for pod identity (as mi::Imds::fetch)
             co_return co_await imds_fetch_async(platform, imds->authority(),
-                                                o.within_default_chain && !imds->pod_identity(), call, cred.state_);
-          if (const auto* arc = source_if<mi::AzureArc>(sources)) co_return co_await arc_fetch_async(platform, *arc, call);
-          if (const auto* s = source_if<mi::AppService>(sources)) co_return co_await source_fetch_async(platform, *s, call);
+                                                o.within_default_chain && !imds->pod_identity(),
+                                                call, cred.state_);
+          if (const auto* arc = source_if<mi::AzureArc>(sources))
+            co_return co_await arc_fetch_async(platform, *arc, call);
+          if (const auto* s = source_if<mi::AppService>(sources))
+            co_return co_await source_fetch_async(platform, *s, call);
           if (const auto* s = source_if<mi::ServiceFabric>(sources))
             co_return co_await source_fetch_async(platform, *s, call);
-          if (const auto* s = source_if<mi::AzureMl>(sources)) co_return co_await source_fetch_async(platform, *s, call);
+          if (const auto* s = source_if<mi::AzureMl>(sources))
+            co_return co_await source_fetch_async(platform, *s, call);
           if (const auto* s = source_if<mi::CloudShell>(sources))
             co_return co_await source_fetch_async(platform, *s, call);
-          co_return TokenResult::failed(Cred::name, std::string(Cred::name) + ": no managed identity source.");
+          co_return TokenResult::failed(Cred::name,
+                                        std::string(Cred::name) + ": no managed identity source.");
         });
     const Logger& log = platform.logger();
     if (result.ok()) {
-      if (log.enabled(LogLevel::debug)) log.write(LogLevel::debug, std::string(Cred::name) + ".get_token succeeded");
+      if (log.enabled(LogLevel::debug))
+        log.write(LogLevel::debug, std::string(Cred::name) + ".get_token succeeded");
     } else {
       const LogLevel level = o.within_default_chain ? LogLevel::debug : LogLevel::warning;
       if (log.enabled(level))
-        log.write(level, std::string(Cred::name) + ".get_token failed: " + result.error_info().message);
+        log.write(level,
+                  std::string(Cred::name) + ".get_token failed: " + result.error_info().message);
     }
     co_return result;
   }
@@ -554,11 +596,11 @@ struct is_dev_tool<AzureDeveloperCliCredential<P>> : std::true_type {};
 template <class P>
 struct is_dev_tool<AzurePowerShellCredential<P>> : std::true_type {};
 
-
 template <class C>
 struct is_managed_identity : std::false_type {};
 template <class P, class... S>
-struct is_managed_identity<ManagedIdentityCredential<P, S...>> : std::bool_constant<ManagedIdentityAsync::may_be_native<P, S...>> {};
+struct is_managed_identity<ManagedIdentityCredential<P, S...>>
+    : std::bool_constant<ManagedIdentityAsync::may_be_native<P, S...>> {};
 
 template <class C>
 struct is_chain : std::false_type {};
@@ -583,12 +625,15 @@ asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestCont
 /// for the service connection's token (same request, same judgement of the answer as blocking).
 struct AzurePipelinesAsync {
   template <class P>
-  static asio::awaitable<TokenResult> auth(const AzurePipelinesCredential<P>& cred, std::string& fields) {
+  static asio::awaitable<TokenResult> auth(const AzurePipelinesCredential<P>& cred,
+                                           std::string& fields) {
     HttpRequest req;
     if (auto r = cred.oidc_request(req); r.failure() != Failure::none) co_return r;
-    Outcome<HttpResponse> sent = co_await send_with_retry_async(cred.client_.platform(), req, cred.retry_);
+    Outcome<HttpResponse> sent =
+        co_await send_with_retry_async(cred.client_.platform(), req, cred.retry_);
     std::string oidc;
-    if (auto r = cred.oidc_result(sent.value, sent.ec, oidc); r.failure() != Failure::none) co_return r;
+    if (auto r = cred.oidc_result(sent.value, sent.ec, oidc); r.failure() != Failure::none)
+      co_return r;
     append_client_assertion(fields, oidc);
     co_return TokenResult{};
   }
@@ -625,29 +670,34 @@ asio::awaitable<TokenResult> confidential_async(const C& cred, TokenRequestConte
   const P& platform = *static_cast<const P*>(plan.platform);
   const std::string_view name = C::name;
   TokenResult result = co_await cached_async(
-      name, *plan.cache, ctx, plan.tenant, platform.clock(),
-      [&]() -> asio::awaitable<TokenResult> {
+      name, *plan.cache, ctx, plan.tenant, platform.clock(), [&]() -> asio::awaitable<TokenResult> {
         std::string fields;
         if constexpr (is_pipelines<C>::value) {
-          if (auto r = co_await AzurePipelinesAsync::auth(cred, fields); r.failure() != Failure::none) co_return r;
+          if (auto r = co_await AzurePipelinesAsync::auth(cred, fields);
+              r.failure() != Failure::none)
+            co_return r;
         } else {
           if (auto r = plan.auth(plan.endpoint, fields); r.failure() != Failure::none) co_return r;
         }
-        HttpRequest req = make_client_credentials_request(plan.endpoint, plan.client_id, ctx, fields);
+        HttpRequest req =
+            make_client_credentials_request(plan.endpoint, plan.client_id, ctx, fields);
         req.connect_timeout = plan.connect_timeout;
         req.timeout = plan.timeout;
         const auto request_time = platform.clock().now();
         Outcome<HttpResponse> sent = co_await send_with_retry_async(platform, req, plan.retry);
-        co_return token_result(name, plan.endpoint, sent.value, sent.ec, request_time, plan.sts_failure);
+        co_return token_result(name, plan.endpoint, sent.value, sent.ec, request_time,
+                               plan.sts_failure);
       });
   if (!result.ok() && plan.secret != nullptr && !plan.secret->empty())
     result = redact_secrets(std::move(result), {*plan.secret, *plan.secret_encoded});
   if constexpr (is_workload_identity<C>::value) WorkloadIdentityAsync::after(cred, result);
   const Logger& log = platform.logger();
   if (result.ok()) {
-    if (log.enabled(LogLevel::debug)) log.write(LogLevel::debug, std::string(name) + ".get_token succeeded");
+    if (log.enabled(LogLevel::debug))
+      log.write(LogLevel::debug, std::string(name) + ".get_token succeeded");
   } else if (log.enabled(LogLevel::warning)) {
-    log.write(LogLevel::warning, std::string(name) + ".get_token failed: " + result.error_info().message);
+    log.write(LogLevel::warning,
+              std::string(name) + ".get_token failed: " + result.error_info().message);
   }
   co_return result;
 }
@@ -674,7 +724,8 @@ asio::awaitable<TokenResult> blocking_call_async(std::string_view name, F call) 
   const asio::any_io_executor ex = co_await asio::this_coro::executor;
   auto bridge = std::make_shared<BlockingBridge>(ex);
   bridge->timer.expires_at(asio::steady_timer::time_point::max());
-  auto work = asio::prefer(ex, asio::execution::outstanding_work.tracked);  // the context waits for the thread
+  auto work = asio::prefer(
+      ex, asio::execution::outstanding_work.tracked);  // the context waits for the thread
   std::thread([name, call = std::move(call), bridge, work]() mutable {
     TokenResult r;
     try {
@@ -697,7 +748,8 @@ asio::awaitable<TokenResult> blocking_call_async(std::string_view name, F call) 
 
 template <class C>
 asio::awaitable<TokenResult> blocking_async(const C& cred, TokenRequestContext ctx) {
-  if (std::optional<TokenResult> hit = cached_hit(cred, ctx)) co_return std::move(*hit);  // no thread
+  if (std::optional<TokenResult> hit = cached_hit(cred, ctx))
+    co_return std::move(*hit);  // no thread
   // The callable is named, not a temporary of the co_await expression (see blocking_call_async).
   auto call = [&cred, c = std::move(ctx)] { return cred.try_get_token(c); };
   TokenResult r = co_await blocking_call_async(C::name, std::move(call));
@@ -716,17 +768,18 @@ asio::awaitable<TokenResult> dev_tool_async(const C& cred, TokenRequestContext c
     early = cred.try_get_token(ctx);
   }
   if (!plan.captured) co_return early;  // refused before any process (scopes, tenant, claims)
-  co_return co_await cached_async(
-      C::name, *plan.cache, ctx, plan.tenant, cred.platform().clock(), [&]() -> asio::awaitable<TokenResult> {
-        auto run = [&cred, c = ctx] {
-          DevToolPlan direct;
-          direct.mode = DevToolPlan::Mode::direct;
-          DevToolPlanScope scope(direct);
-          return cred.try_get_token(c);
-        };
-        TokenResult r = co_await blocking_call_async(C::name, std::move(run));
-        co_return r;
-      });
+  co_return co_await cached_async(C::name, *plan.cache, ctx, plan.tenant, cred.platform().clock(),
+                                  [&]() -> asio::awaitable<TokenResult> {
+                                    auto run = [&cred, c = ctx] {
+                                      DevToolPlan direct;
+                                      direct.mode = DevToolPlan::Mode::direct;
+                                      DevToolPlanScope scope(direct);
+                                      return cred.try_get_token(c);
+                                    };
+                                    TokenResult r =
+                                        co_await blocking_call_async(C::name, std::move(run));
+                                    co_return r;
+                                  });
 }
 
 template <std::size_t I, class... Cs>
@@ -750,7 +803,8 @@ void chain_log(const ChainOptions& o, const M& member, LogLevel level, const std
 /// Chain::walk, awaited member by member: unavailable moves on, anything else stops, the failure
 /// lists every attempt, sticky chains remember the member that succeeded.
 template <std::size_t I, class... Cs>
-asio::awaitable<TokenResult> chain_walk_async(const Chain<Cs...>& chain, const TokenRequestContext& ctx,
+asio::awaitable<TokenResult> chain_walk_async(const Chain<Cs...>& chain,
+                                              const TokenRequestContext& ctx,
                                               std::vector<CredentialAttempt> attempts) {
   const ChainOptions& o = chain.options();
   if constexpr (I == sizeof...(Cs)) {
@@ -860,7 +914,8 @@ std::optional<TokenResult> cached_hit(const C& cred, const TokenRequestContext& 
     if (plan.captured) {  // the token may still be cached, just not yet seen by this thread
       using P = typename confidential_platform<C>::type;
       const P& platform = *static_cast<const P*>(plan.platform);
-      if (const auto* t = TokenCacheHitPath::find_or_refill(*plan.cache, ctx, plan.tenant, platform.clock()))
+      if (const auto* t =
+              TokenCacheHitPath::find_or_refill(*plan.cache, ctx, plan.tenant, platform.clock()))
         return TokenResult(*t);
     }
     return std::nullopt;
@@ -873,7 +928,8 @@ std::optional<TokenResult> cached_hit(const C& cred, const TokenRequestContext& 
       (void)cred.try_get_token(ctx);
     }
     if (plan.captured) {
-      if (const auto* t = TokenCacheHitPath::find_or_refill(*plan.cache, ctx, plan.tenant, cred.platform().clock()))
+      if (const auto* t = TokenCacheHitPath::find_or_refill(*plan.cache, ctx, plan.tenant,
+                                                            cred.platform().clock()))
         return TokenResult(*t);
     }
     return std::nullopt;
@@ -903,8 +959,7 @@ asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestCont
     if (!cred.configuration_error().empty())
       co_return TokenResult::invalid_argument(C::name, std::string(cred.configuration_error()));
     co_return co_await chain_async(DefaultAzureCredentialAsync::chain(cred), std::move(ctx));
-  }
-  else if constexpr (NativeConfidential<C>)
+  } else if constexpr (NativeConfidential<C>)
     co_return co_await confidential_async(cred, std::move(ctx));
   else if constexpr (is_managed_identity<C>::value)
     co_return co_await ManagedIdentityAsync::get(cred, std::move(ctx));
@@ -916,7 +971,8 @@ asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestCont
 
 /// Whether `C` gets a token without a thread of its own (a chain: when all its members do).
 template <class C>
-struct is_native_async : std::bool_constant<NativeConfidential<C> || is_managed_identity<C>::value> {};
+struct is_native_async
+    : std::bool_constant<NativeConfidential<C> || is_managed_identity<C>::value> {};
 template <class... Cs>
 struct is_native_async<Chain<Cs...>> : std::bool_constant<(is_native_async<Cs>::value && ...)> {};
 template <class E, Platform P>
@@ -932,11 +988,14 @@ concept HasAsyncExecutor = requires(const C& c) {
 
 template <class C>
 constexpr bool has_default_executor() {
-  if constexpr (HasAsyncExecutor<C>) return true;
-  else if constexpr (is_chain<C>::value) return []<class... Cs>(std::type_identity<Chain<Cs...>>) {
-    return (has_default_executor<Cs>() || ...);
-  }(std::type_identity<C>{});
-  else return false;
+  if constexpr (HasAsyncExecutor<C>)
+    return true;
+  else if constexpr (is_chain<C>::value)
+    return []<class... Cs>(std::type_identity<Chain<Cs...>>) {
+      return (has_default_executor<Cs>() || ...);
+    }(std::type_identity<C>{});
+  else
+    return false;
 }
 
 template <class C>
@@ -957,7 +1016,8 @@ asio::any_io_executor default_executor(const C& cred) {
         };
         (void)(pick(chain.template member<I>()) || ...);
         return ex;
-      }(std::index_sequence_for<Cs...>{});
+      }
+      (std::index_sequence_for<Cs...>{});
     }(cred);
   }
 }
@@ -1011,8 +1071,9 @@ inline constexpr bool is_native_async_v = detail::is_native_async<C>::value;
 ///
 /// `cred` must outlive the operation; `ctx` is copied.
 template <class C, class CompletionToken>
-  requires Credential<C>
-auto async_get_token(asio::any_io_executor ex, const C& cred, const TokenRequestContext& ctx, CompletionToken&& token) {
+requires Credential<C>
+auto async_get_token(asio::any_io_executor ex, const C& cred, const TokenRequestContext& ctx,
+                     CompletionToken&& token) {
   return asio::async_initiate<CompletionToken, void(std::error_code, AccessToken)>(
       [](auto handler, asio::any_io_executor ex, const C* cred, TokenRequestContext ctx) {
         // A cache hit completes with one post: no strand, no coroutine.
@@ -1034,23 +1095,28 @@ auto async_get_token(asio::any_io_executor ex, const C& cred, const TokenRequest
 /// async_get_token on the credential's own executor: its transport's (AsyncPlatform), or for a
 /// chain the first member's that has one.
 template <class C, class CompletionToken>
-  requires Credential<C> && (detail::has_default_executor<C>())
-auto async_get_token(const C& cred, const TokenRequestContext& ctx, CompletionToken&& token) {
-  return async_get_token(detail::default_executor(cred), cred, ctx, std::forward<CompletionToken>(token));
+requires Credential<C> &&
+    (detail::has_default_executor<C>()) auto async_get_token(const C& cred,
+                                                             const TokenRequestContext& ctx,
+                                                             CompletionToken&& token) {
+  return async_get_token(detail::default_executor(cred), cred, ctx,
+                         std::forward<CompletionToken>(token));
 }
 
 /// Like async_get_token, but completes with `void(TokenResult)`: the token, or the failure with
 /// the same kind and message try_get_token gives. Cancellation yields a failed result
 /// ("<credential>: the token request was cancelled.").
 template <class C, class CompletionToken>
-  requires Credential<C>
+requires Credential<C>
 auto async_try_get_token(asio::any_io_executor ex, const C& cred, const TokenRequestContext& ctx,
                          CompletionToken&& token) {
   return asio::async_initiate<CompletionToken, void(TokenResult)>(
       [](auto handler, asio::any_io_executor ex, const C* cred, TokenRequestContext ctx) {
         if (std::optional<TokenResult> hit = detail::cached_hit(*cred, ctx)) {
           auto handler_ex = asio::get_associated_executor(handler, ex);
-          asio::post(handler_ex, [h = std::move(handler), r = std::move(*hit)]() mutable { std::move(h)(std::move(r)); });
+          asio::post(handler_ex, [h = std::move(handler), r = std::move(*hit)]() mutable {
+            std::move(h)(std::move(r));
+          });
           return;
         }
         auto strand = asio::make_strand(ex);
@@ -1060,9 +1126,13 @@ auto async_try_get_token(asio::any_io_executor ex, const C& cred, const TokenReq
             strand, detail::top_async(*cred, std::move(ctx)),
             asio::bind_cancellation_slot(
                 slot, asio::bind_executor(handler_ex, [h = std::move(handler)](
-                                                          std::exception_ptr ep, detail::Outcome<TokenResult> o) mutable {
-                  if (ep) o.value = TokenResult::failed(C::name, std::string(C::name) + ": unexpected failure.");
-                  else if (o.ec && o.value.ok()) o.value = detail::cancelled_result(C::name);
+                                                          std::exception_ptr ep,
+                                                          detail::Outcome<TokenResult> o) mutable {
+                  if (ep)
+                    o.value = TokenResult::failed(C::name,
+                                                  std::string(C::name) + ": unexpected failure.");
+                  else if (o.ec && o.value.ok())
+                    o.value = detail::cancelled_result(C::name);
                   std::move(h)(std::move(o.value));
                 })));
       },
@@ -1070,9 +1140,12 @@ auto async_try_get_token(asio::any_io_executor ex, const C& cred, const TokenReq
 }
 
 template <class C, class CompletionToken>
-  requires Credential<C> && (detail::has_default_executor<C>())
-auto async_try_get_token(const C& cred, const TokenRequestContext& ctx, CompletionToken&& token) {
-  return async_try_get_token(detail::default_executor(cred), cred, ctx, std::forward<CompletionToken>(token));
+requires Credential<C> &&
+    (detail::has_default_executor<C>()) auto async_try_get_token(const C& cred,
+                                                                 const TokenRequestContext& ctx,
+                                                                 CompletionToken&& token) {
+  return async_try_get_token(detail::default_executor(cred), cred, ctx,
+                             std::forward<CompletionToken>(token));
 }
 
 AZID_END

@@ -51,11 +51,12 @@ auto launch_outcome(asio::any_io_executor ex, Token&& token, Make make) {
         auto slot = asio::get_associated_cancellation_slot(handler);
         asio::co_spawn(strand, make(),
                        asio::bind_cancellation_slot(
-                           slot, asio::bind_executor(handler_ex, [h = std::move(handler)](
-                                                                     std::exception_ptr ep, Outcome<V> o) mutable {
-                             if (ep && !o.ec) o.ec = make_error_code(errc::io_error);
-                             std::move(h)(o.ec, std::move(o.value));
-                           })));
+                           slot, asio::bind_executor(
+                                     handler_ex, [h = std::move(handler)](std::exception_ptr ep,
+                                                                          Outcome<V> o) mutable {
+                                       if (ep && !o.ec) o.ec = make_error_code(errc::io_error);
+                                       std::move(h)(o.ec, std::move(o.value));
+                                     })));
       },
       token, std::move(ex), std::move(make));
 }
@@ -100,7 +101,8 @@ class AsyncHttpsTransport {
 
   /// One exchange; completes with `void(std::error_code, HttpResponse)`.
   template <class CompletionToken = asio::default_completion_token_t<executor_type>>
-  auto async_send(HttpRequest request, CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
+  auto async_send(HttpRequest request,
+                  CompletionToken&& token = asio::default_completion_token_t<executor_type>()) {
     return detail::launch_outcome<HttpResponse>(
         get_executor(), std::forward<CompletionToken>(token),
         [this, r = std::move(request)]() mutable { return exchange(std::move(r)); });

@@ -31,16 +31,21 @@ class AsyncPlatform {
 
   [[nodiscard]] AsyncHttpsTransport& transport() const noexcept { return state_->transport; }
   [[nodiscard]] const SystemClock& clock() const noexcept { return state_->clock; }
-  [[nodiscard]] const ProcessEnvironment& environment() const noexcept { return state_->environment; }
+  [[nodiscard]] const ProcessEnvironment& environment() const noexcept {
+    return state_->environment;
+  }
   [[nodiscard]] const PosixFileReader& files() const noexcept { return state_->files; }
-  [[nodiscard]] const PosixProcessRunner& process_runner() const noexcept { return state_->process_runner; }
+  [[nodiscard]] const PosixProcessRunner& process_runner() const noexcept {
+    return state_->process_runner;
+  }
   [[nodiscard]] Logger& logger() const noexcept { return state_->logger; }
 
  private:
   struct State {
     State(asio::any_io_executor ex, DefaultPlatformOptions o)
         : transport(std::move(ex),
-                    detail::with_proxy_env(std::move(o.transport), o.proxy_from_environment, ProcessEnvironment{})),
+                    detail::with_proxy_env(std::move(o.transport), o.proxy_from_environment,
+                                           ProcessEnvironment{})),
           logger(std::move(o.logger)) {}
     AsyncHttpsTransport transport;
     SystemClock clock;

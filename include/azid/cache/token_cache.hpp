@@ -67,7 +67,9 @@ inline std::uint64_t next_cache_uid() noexcept {
 /// else `now()`. Freshness is judged with minutes of margin, so millisecond precision is moot.
 template <class Clock>
 [[nodiscard]] std::chrono::system_clock::time_point cheap_now(const Clock& c) {
-  if constexpr (requires { { c.coarse_now() } -> std::same_as<std::chrono::system_clock::time_point>; })
+  if constexpr (requires {
+                  { c.coarse_now() } -> std::same_as<std::chrono::system_clock::time_point>;
+                })
     return c.coarse_now();
   else
     return c.now();
@@ -114,18 +116,20 @@ class TokenCache {
   /// Returns a fresh cached token for `ctx` (with `tenant` already resolved), or calls
   /// `fetch()` (a callable returning TokenResult) to get one. `clock` models Clock.
   template <class Clock, class Fetch>
-  TokenResult get_or_fetch(const TokenRequestContext& ctx, std::string_view tenant, const Clock& clock,
-                           Fetch&& fetch) const {
+  TokenResult get_or_fetch(const TokenRequestContext& ctx, std::string_view tenant,
+                           const Clock& clock, Fetch&& fetch) const {
     if (ctx.claims.empty()) {
-      if (const auto* token = cached(ctx, tenant, detail::cheap_now(clock))) return TokenResult(*token);
+      if (const auto* token = cached(ctx, tenant, detail::cheap_now(clock)))
+        return TokenResult(*token);
     }
     return miss(ctx, tenant, clock, std::forward<Fetch>(fetch));
   }
 
   /// The unexpired token cached under `ctx`'s key (its claims aside), or null: what a claims
   /// request is about to replace. Takes the entry's lock; not for the hit path.
-  [[nodiscard]] std::shared_ptr<const AccessToken> current(const TokenRequestContext& ctx, std::string_view tenant,
-                                                           std::chrono::system_clock::time_point now) const {
+  [[nodiscard]] std::shared_ptr<const AccessToken> current(
+      const TokenRequestContext& ctx, std::string_view tenant,
+      std::chrono::system_clock::time_point now) const {
     Entry* e = find_published(ctx, tenant);
     if (e == nullptr) {
       std::shared_lock lk(s_->map_mu);
@@ -173,7 +177,8 @@ class TokenCache {
     if (w.queued_) {  // woken: share the outcome of the fetch we waited for, as slow_path does
       w.queued_ = false;
       if (e.generation != w.generation_ && !bypass) {
-        if (e.token && e.token->expires_on > now) return out = TokenResult(e.token), AsyncStep::done;
+        if (e.token && e.token->expires_on > now)
+          return out = TokenResult(e.token), AsyncStep::done;
         if (e.last_error.failure() != Failure::none) return out = e.last_error, AsyncStep::done;
       }
     }
@@ -197,8 +202,8 @@ class TokenCache {
   /// Ends the fetch async_begin handed to `w`: stores a token, wakes every waiter (synchronous and
   /// asynchronous) and returns what this caller gets, as slow_path would.
   template <class Clock>
-  TokenResult async_finish(detail::CacheWaiter& w, const TokenRequestContext& ctx, const Clock& clock,
-                           TokenResult fetched) const {
+  TokenResult async_finish(detail::CacheWaiter& w, const TokenRequestContext& ctx,
+                           const Clock& clock, TokenResult fetched) const {
     Entry& e = *static_cast<Entry*>(w.entry_);
     std::lock_guard lk(e.mu);
     if (fetched.ok()) {
@@ -257,20 +262,22 @@ class TokenCache {
 
   static constexpr std::size_t published_capacity = 16;
 
-  [[nodiscard]] bool fresh(const AccessToken& t, std::chrono::system_clock::time_point now) const noexcept {
+  [[nodiscard]] bool fresh(const AccessToken& t,
+                           std::chrono::system_clock::time_point now) const noexcept {
     return now < fresh_until(t);
   }
   // fresh(t, now) == (now < fresh_until(t)): before the refresh offset and before refresh_on.
-  [[nodiscard]] std::chrono::system_clock::time_point fresh_until(const AccessToken& t) const noexcept {
+  [[nodiscard]] std::chrono::system_clock::time_point fresh_until(
+      const AccessToken& t) const noexcept {
     const auto until = t.expires_on - policy_.refresh_offset;
     return t.refresh_on && *t.refresh_on < until ? *t.refresh_on : until;
   }
 
   // The hit path: this thread's slots only (one short loop, no lock, no shared write, no
   // allocation); the key is checked before anything else is read. nullptr: take miss().
-  [[nodiscard]] const std::shared_ptr<const AccessToken>* cached(const TokenRequestContext& ctx,
-                                                                 std::string_view tenant,
-                                                                 std::chrono::system_clock::time_point now) const noexcept {
+  [[nodiscard]] const std::shared_ptr<const AccessToken>* cached(
+      const TokenRequestContext& ctx, std::string_view tenant,
+      std::chrono::system_clock::time_point now) const noexcept {
     const std::uint64_t uid = s_->uid;
     for (auto& s : detail::reader_slots().slots) {
       if (s.cache_uid != uid) continue;
@@ -285,11 +292,12 @@ class TokenCache {
 
   // Everything but a hit on this thread's slot, kept out of line so the hit path stays small.
   template <class Clock, class Fetch>
-  [[gnu::noinline]] TokenResult miss(const TokenRequestContext& ctx, std::string_view tenant, const Clock& clock,
-                                     Fetch&& fetch) const {
+  [[gnu::noinline]] TokenResult miss(const TokenRequestContext& ctx, std::string_view tenant,
+                                     const Clock& clock, Fetch&& fetch) const {
     if (ctx.claims.empty()) {
       if (Entry* e = find_published(ctx, tenant)) {
-        if (const auto* slot = refill_slot(*e, detail::cheap_now(clock))) return TokenResult(slot->token);
+        if (const auto* slot = refill_slot(*e, detail::cheap_now(clock)))
+          return TokenResult(slot->token);
       }
     }
     return slow_path(entry_for(ctx, tenant), ctx, clock, std::forward<Fetch>(fetch));
@@ -328,14 +336,16 @@ class TokenCache {
   }
 
   template <class Clock, class Fetch>
-  TokenResult slow_path(Entry& e, const TokenRequestContext& ctx, const Clock& clock, Fetch&& fetch) const {
+  TokenResult slow_path(Entry& e, const TokenRequestContext& ctx, const Clock& clock,
+                        Fetch&& fetch) const {
     std::unique_lock lk(e.mu);
     const bool bypass = !ctx.claims.empty();
     for (;;) {
       const auto now = clock.now();
       const bool usable = e.token && e.token->expires_on > now;
       if (usable && !bypass) {
-        if (!should_refresh(e, now, clock.steady_now()) || e.refreshing) return TokenResult(e.token);
+        if (!should_refresh(e, now, clock.steady_now()) || e.refreshing)
+          return TokenResult(e.token);
       } else if (e.refreshing) {
         // No valid token (or a claims request): wait for the fetch in flight and share its outcome.
         const std::uint64_t gen = e.generation;
@@ -396,7 +406,8 @@ class TokenCache {
 
   // Multiset equality without allocating: request scope lists are short (usually one, compared
   // inline by matches()). Sizes already equal.
-  static bool same_scopes(const std::vector<std::string>& sorted, const std::vector<std::string>& req) noexcept {
+  static bool same_scopes(const std::vector<std::string>& sorted,
+                          const std::vector<std::string>& req) noexcept {
     for (const auto& s : req) {
       const auto [lo, hi] = std::equal_range(sorted.begin(), sorted.end(), s);
       if (lo == hi) return false;
@@ -415,15 +426,20 @@ class TokenCache {
     }
   }
   // Cheapest tests first: flag and sizes, then the bytes.
-  static bool matches(const Entry& e, const TokenRequestContext& ctx, std::string_view tenant) noexcept {
+  static bool matches(const Entry& e, const TokenRequestContext& ctx,
+                      std::string_view tenant) noexcept {
     const std::size_t n = ctx.scopes.size();
-    if (e.cae != ctx.enable_cae || e.scopes.size() != n || e.tenant.size() != tenant.size()) return false;
+    if (e.cae != ctx.enable_cae || e.scopes.size() != n || e.tenant.size() != tenant.size())
+      return false;
     if (n == 1) {
       const std::string& a = e.scopes.front();
       const std::string& b = ctx.scopes.front();
-      if (a.size() != b.size() || std::char_traits<char>::compare(a.data(), b.data(), a.size()) != 0) return false;
+      if (a.size() != b.size() ||
+          std::char_traits<char>::compare(a.data(), b.data(), a.size()) != 0)
+        return false;
     }
-    if (std::char_traits<char>::compare(e.tenant.data(), tenant.data(), tenant.size()) != 0) return false;
+    if (std::char_traits<char>::compare(e.tenant.data(), tenant.data(), tenant.size()) != 0)
+      return false;
     return n == 1 || same_scopes(e.scopes, ctx.scopes);
   }
 
@@ -480,10 +496,9 @@ namespace detail {
 /// nullptr. The pointer is valid until this thread next calls into a TokenCache; copy it at once.
 struct TokenCacheHitPath {
   template <class Clock>
-  [[nodiscard]] static const std::shared_ptr<const AccessToken>* find(const TokenCache& cache,
-                                                                      const TokenRequestContext& ctx,
-                                                                      std::string_view tenant,
-                                                                      const Clock& clock) noexcept {
+  [[nodiscard]] static const std::shared_ptr<const AccessToken>* find(
+      const TokenCache& cache, const TokenRequestContext& ctx, std::string_view tenant,
+      const Clock& clock) noexcept {
     return cache.cached(ctx, tenant, cheap_now(clock));
   }
 
@@ -491,10 +506,9 @@ struct TokenCacheHitPath {
   /// holds (what a blocking hit does before it would fetch). Never fetches; nullptr for requests
   /// with claims, which always go to the network.
   template <class Clock>
-  [[nodiscard]] static const std::shared_ptr<const AccessToken>* find_or_refill(const TokenCache& cache,
-                                                                                const TokenRequestContext& ctx,
-                                                                                std::string_view tenant,
-                                                                                const Clock& clock) {
+  [[nodiscard]] static const std::shared_ptr<const AccessToken>* find_or_refill(
+      const TokenCache& cache, const TokenRequestContext& ctx, std::string_view tenant,
+      const Clock& clock) {
     if (!ctx.claims.empty()) return nullptr;
     if (const auto* hit = cache.cached(ctx, tenant, cheap_now(clock))) return hit;
     if (TokenCache::Entry* e = cache.find_published(ctx, tenant)) {

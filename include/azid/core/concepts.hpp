@@ -55,7 +55,8 @@ concept Environment = requires(const E& e, std::string_view name) {
 /// |---------------------|-------------|-----------|
 /// | `f.read(path, n, ec)` | std::string | whole file; errc::file_too_large beyond n bytes, errc::file_not_found, errc::file_read_failed |
 template <class F>
-concept FileReader = requires(const F& f, const std::string& path, std::size_t n, std::error_code& ec) {
+concept FileReader = requires(const F& f, const std::string& path, std::size_t n,
+                              std::error_code& ec) {
   { f.read(path, n, ec) } -> std::same_as<std::string>;
 };
 

@@ -13,8 +13,8 @@ AZID_BEGIN
 
 /// The fields of a Microsoft Entra STS error response (RFC 6749 error JSON plus Entra's extras).
 struct StsError {
-  std::string error;              ///< OAuth error, e.g. `invalid_client`
-  std::string error_description;  ///< starts with `AADSTSnnnn:`
+  std::string error;                   ///< OAuth error, e.g. `invalid_client`
+  std::string error_description;       ///< starts with `AADSTSnnnn:`
   std::vector<long long> error_codes;  ///< e.g. {7000215}
   std::string correlation_id;
   std::string trace_id;
@@ -22,7 +22,9 @@ struct StsError {
   std::string suberror;
 
   /// The first AADSTS code, or 0 when there is none.
-  [[nodiscard]] long long code() const noexcept { return error_codes.empty() ? 0 : error_codes.front(); }
+  [[nodiscard]] long long code() const noexcept {
+    return error_codes.empty() ? 0 : error_codes.front();
+  }
   [[nodiscard]] bool has_code(long long c) const noexcept {
     for (auto e : error_codes)
       if (e == c) return true;
@@ -39,9 +41,9 @@ struct CredentialAttempt {
 
 /// What went wrong, as a value (TokenResult carries it; the exceptions below wrap it).
 struct ErrorInfo {
-  std::string credential;    ///< e.g. "ClientSecretCredential"
-  std::string message;       ///< complete, human-readable; never contains a secret
-  int http_status = 0;       ///< status of the failing HTTP exchange, 0 when none
+  std::string credential;  ///< e.g. "ClientSecretCredential"
+  std::string message;     ///< complete, human-readable; never contains a secret
+  int http_status = 0;     ///< status of the failing HTTP exchange, 0 when none
   std::optional<StsError> sts;
   std::vector<CredentialAttempt> attempts;  ///< filled by chains
 };
@@ -56,7 +58,9 @@ class ClientAuthenticationError : public std::runtime_error {
   [[nodiscard]] const std::string& credential() const noexcept { return info_.credential; }
   [[nodiscard]] int http_status() const noexcept { return info_.http_status; }
   [[nodiscard]] const std::optional<StsError>& sts() const noexcept { return info_.sts; }
-  [[nodiscard]] const std::vector<CredentialAttempt>& attempts() const noexcept { return info_.attempts; }
+  [[nodiscard]] const std::vector<CredentialAttempt>& attempts() const noexcept {
+    return info_.attempts;
+  }
   [[nodiscard]] const ErrorInfo& info() const noexcept { return info_; }
 
  private:

@@ -14,11 +14,16 @@ enum class LogLevel : int { debug = 0, info = 1, warning = 2, error = 3, off = 4
 
 [[nodiscard]] constexpr std::string_view to_string(LogLevel l) noexcept {
   switch (l) {
-    case LogLevel::debug: return "DEBUG";
-    case LogLevel::info: return "INFO";
-    case LogLevel::warning: return "WARNING";
-    case LogLevel::error: return "ERROR";
-    case LogLevel::off: return "OFF";
+    case LogLevel::debug:
+      return "DEBUG";
+    case LogLevel::info:
+      return "INFO";
+    case LogLevel::warning:
+      return "WARNING";
+    case LogLevel::error:
+      return "ERROR";
+    case LogLevel::off:
+      return "OFF";
   }
   return "?";
 }
@@ -42,14 +47,19 @@ class Logger {
   }
 
   [[nodiscard]] bool enabled(LogLevel l) const noexcept {
-    return static_cast<int>(l) >= level_.load(std::memory_order_relaxed) && l != LogLevel::off && sink_;
+    return static_cast<int>(l) >= level_.load(std::memory_order_relaxed) && l != LogLevel::off &&
+           sink_;
   }
   void write(LogLevel l, std::string_view message) const {
     if (enabled(l)) sink_(l, message);
   }
-  void set_level(LogLevel l) noexcept { level_.store(static_cast<int>(l), std::memory_order_relaxed); }
+  void set_level(LogLevel l) noexcept {
+    level_.store(static_cast<int>(l), std::memory_order_relaxed);
+  }
   void set_sink(Sink s) { sink_ = std::move(s); }
-  [[nodiscard]] LogLevel level() const noexcept { return static_cast<LogLevel>(level_.load(std::memory_order_relaxed)); }
+  [[nodiscard]] LogLevel level() const noexcept {
+    return static_cast<LogLevel>(level_.load(std::memory_order_relaxed));
+  }
 
  private:
   std::atomic<int> level_{static_cast<int>(LogLevel::off)};

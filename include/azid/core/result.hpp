@@ -25,7 +25,8 @@ enum class Failure {
 class TokenResult {
  public:
   TokenResult() = default;
-  explicit TokenResult(std::shared_ptr<const AccessToken> token) noexcept : token_(std::move(token)) {}
+  explicit TokenResult(std::shared_ptr<const AccessToken> token) noexcept
+      : token_(std::move(token)) {}
 
   [[nodiscard]] static TokenResult error(Failure kind, ErrorInfo info) {
     TokenResult r;
@@ -34,13 +35,17 @@ class TokenResult {
     return r;
   }
   [[nodiscard]] static TokenResult unavailable(std::string_view credential, std::string message) {
-    return error(Failure::unavailable, ErrorInfo{std::string(credential), std::move(message), 0, {}, {}});
+    return error(Failure::unavailable,
+                 ErrorInfo{std::string(credential), std::move(message), 0, {}, {}});
   }
   [[nodiscard]] static TokenResult failed(std::string_view credential, std::string message) {
-    return error(Failure::failed, ErrorInfo{std::string(credential), std::move(message), 0, {}, {}});
+    return error(Failure::failed,
+                 ErrorInfo{std::string(credential), std::move(message), 0, {}, {}});
   }
-  [[nodiscard]] static TokenResult invalid_argument(std::string_view credential, std::string message) {
-    return error(Failure::invalid_argument, ErrorInfo{std::string(credential), std::move(message), 0, {}, {}});
+  [[nodiscard]] static TokenResult invalid_argument(std::string_view credential,
+                                                    std::string message) {
+    return error(Failure::invalid_argument,
+                 ErrorInfo{std::string(credential), std::move(message), 0, {}, {}});
   }
 
   [[nodiscard]] bool ok() const noexcept { return kind_ == Failure::none && token_ != nullptr; }
@@ -49,7 +54,9 @@ class TokenResult {
 
   /// The token; only when ok().
   [[nodiscard]] const AccessToken& token() const noexcept { return *token_; }
-  [[nodiscard]] const std::shared_ptr<const AccessToken>& shared_token() const noexcept { return token_; }
+  [[nodiscard]] const std::shared_ptr<const AccessToken>& shared_token() const noexcept {
+    return token_;
+  }
   /// The error; only when !ok().
   [[nodiscard]] const ErrorInfo& error_info() const noexcept { return *error_; }
 
@@ -60,12 +67,17 @@ class TokenResult {
   }
 
   [[noreturn]] void throw_error() const {
-    if (!error_) throw ClientAuthenticationError(ErrorInfo{"", "no token and no error recorded", 0, {}, {}});
+    if (!error_)
+      throw ClientAuthenticationError(ErrorInfo{"", "no token and no error recorded", 0, {}, {}});
     switch (kind_) {
-      case Failure::unavailable: throw CredentialUnavailableError(*error_);
-      case Failure::auth_required: throw AuthenticationRequiredError(*error_);
-      case Failure::invalid_argument: throw std::invalid_argument(error_->message);
-      default: throw ClientAuthenticationError(*error_);
+      case Failure::unavailable:
+        throw CredentialUnavailableError(*error_);
+      case Failure::auth_required:
+        throw AuthenticationRequiredError(*error_);
+      case Failure::invalid_argument:
+        throw std::invalid_argument(error_->message);
+      default:
+        throw ClientAuthenticationError(*error_);
     }
   }
 

@@ -55,13 +55,14 @@ class AzureCliCredential {
   /// Nothing is run until the first get_token.
   explicit AzureCliCredential(AzureCliCredentialOptions options = {}, P platform = P{})
       : tool_(name, std::move(platform),
-              {std::move(options.tenant_id), std::move(options.additionally_allowed_tenants), options.process_timeout,
-               options.within_default_chain, options.cache}),
+              {std::move(options.tenant_id), std::move(options.additionally_allowed_tenants),
+               options.process_timeout, options.within_default_chain, options.cache}),
         subscription_(std::move(options.subscription)) {
     if (!subscription_.empty() && !detail::valid_subscription(subscription_))
       throw std::invalid_argument(detail::invalid_subscription_message(name, subscription_));
   }
-  explicit AzureCliCredential(P platform) : AzureCliCredential(AzureCliCredentialOptions{}, std::move(platform)) {}
+  explicit AzureCliCredential(P platform)
+      : AzureCliCredential(AzureCliCredentialOptions{}, std::move(platform)) {}
 
   /// A token, or the reason there is none (no exceptions for authentication failures). The scope
   /// and tenant are checked before `az` is started.
@@ -72,11 +73,13 @@ class AzureCliCredential {
         name, ctx, {{"AZURE_CORE_NO_COLOR", "true"}}, {"AZURE_CONFIG_DIR"},
         [&](std::string_view tenant) -> TokenResult {
           // The CLI cannot answer a claims challenge; say which login would.
-          if (!ctx.claims.empty()) return detail::az_claims_result(name, ctx.claims, ctx.scopes.front(), tenant);
+          if (!ctx.claims.empty())
+            return detail::az_claims_result(name, ctx.claims, ctx.scopes.front(), tenant);
           return {};
         },
         [&](std::string_view tenant) { return detail::az_argv(resource, tenant, subscription_); },
-        [&](const ProcessResult& r, const std::error_code& ec, std::chrono::system_clock::time_point now) {
+        [&](const ProcessResult& r, const std::error_code& ec,
+            std::chrono::system_clock::time_point now) {
           return detail::az_result(name, r, ec, tool_.process_timeout(), now);
         });
   }
@@ -84,7 +87,9 @@ class AzureCliCredential {
   /// @throws CredentialUnavailableError (CLI missing, not logged in, timed out, claims),
   /// ClientAuthenticationError (the CLI failed or printed garbage), std::invalid_argument (no
   /// scope, several scopes, an invalid scope or tenant).
-  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const { return try_get_token(ctx).value(); }
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const {
+    return try_get_token(ctx).value();
+  }
 
   [[nodiscard]] const P& platform() const noexcept { return tool_.platform(); }
   [[nodiscard]] const std::string& subscription() const noexcept { return subscription_; }

@@ -34,10 +34,11 @@ class AzureDeveloperCliCredential {
   static constexpr std::string_view name = "AzureDeveloperCliCredential";
 
   /// @throws std::invalid_argument for an invalid tenant id or a non-positive timeout.
-  explicit AzureDeveloperCliCredential(AzureDeveloperCliCredentialOptions options = {}, P platform = P{})
+  explicit AzureDeveloperCliCredential(AzureDeveloperCliCredentialOptions options = {},
+                                       P platform = P{})
       : tool_(name, std::move(platform),
-              {std::move(options.tenant_id), std::move(options.additionally_allowed_tenants), options.process_timeout,
-               options.within_default_chain, options.cache}) {}
+              {std::move(options.tenant_id), std::move(options.additionally_allowed_tenants),
+               options.process_timeout, options.within_default_chain, options.cache}) {}
   explicit AzureDeveloperCliCredential(P platform)
       : AzureDeveloperCliCredential(AzureDeveloperCliCredentialOptions{}, std::move(platform)) {}
 
@@ -45,21 +46,27 @@ class AzureDeveloperCliCredential {
   [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const {
     const std::string who = std::string(name) + ": ";
     if (ctx.scopes.empty())
-      return TokenResult::invalid_argument(name, who + std::string(detail::azd_missing_scope_message));
+      return TokenResult::invalid_argument(name,
+                                           who + std::string(detail::azd_missing_scope_message));
     for (const auto& s : ctx.scopes)
       if (!detail::valid_scope(s))
-        return TokenResult::invalid_argument(name, who + std::string(detail::invalid_scope_message));
+        return TokenResult::invalid_argument(name,
+                                             who + std::string(detail::invalid_scope_message));
     return tool_.get(
-        name, ctx, {{"NO_COLOR", "true"}}, {"AZD_CONFIG_DIR"}, [](std::string_view) { return TokenResult{}; },
+        name, ctx, {{"NO_COLOR", "true"}}, {"AZD_CONFIG_DIR"},
+        [](std::string_view) { return TokenResult{}; },
         [&](std::string_view tenant) { return detail::azd_argv(ctx.scopes, tenant, ctx.claims); },
-        [&](const ProcessResult& r, const std::error_code& ec, std::chrono::system_clock::time_point now) {
+        [&](const ProcessResult& r, const std::error_code& ec,
+            std::chrono::system_clock::time_point now) {
           return detail::azd_result(name, ctx.scopes, r, ec, tool_.process_timeout(), now);
         });
   }
 
   /// @throws CredentialUnavailableError, ClientAuthenticationError, std::invalid_argument (see
   /// try_get_token and the class comment).
-  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const { return try_get_token(ctx).value(); }
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const {
+    return try_get_token(ctx).value();
+  }
 
   [[nodiscard]] const P& platform() const noexcept { return tool_.platform(); }
 

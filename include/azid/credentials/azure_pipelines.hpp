@@ -48,7 +48,8 @@ class AzurePipelinesCredential {
   AzurePipelinesCredential(const std::string& tenant_id, const std::string& client_id,
                            std::string service_connection_id, std::string system_access_token,
                            AzurePipelinesCredentialOptions options = {}, P platform = P{})
-      : client_(name, std::move(platform), require_all(tenant_id, client_id, service_connection_id, system_access_token),
+      : client_(name, std::move(platform),
+                require_all(tenant_id, client_id, service_connection_id, system_access_token),
                 client_id, options),
         service_connection_id_(std::move(service_connection_id)),
         system_access_token_(std::move(system_access_token)),
@@ -73,14 +74,17 @@ class AzurePipelinesCredential {
 
   /// @throws CredentialUnavailableError outside Azure Pipelines, ClientAuthenticationError when
   /// the OIDC endpoint refuses, AuthenticationRequiredError when Microsoft Entra refuses.
-  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const { return try_get_token(ctx).value(); }
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const {
+    return try_get_token(ctx).value();
+  }
 
  private:
   static const std::string& require_all(const std::string& tenant, const std::string& client,
                                         const std::string& connection, const std::string& token) {
     if (tenant.empty() || client.empty() || connection.empty() || token.empty())
       throw std::invalid_argument(
-          "'tenant_id', 'client_id', 'service_connection_id', and 'system_access_token' must be passed in as "
+          "'tenant_id', 'client_id', 'service_connection_id', and 'system_access_token' must be "
+          "passed in as "
           "keyword arguments. Please refer to the troubleshooting guide at "
           "https://aka.ms/azsdk/python/identity/azurepipelinescredential/troubleshoot.");
     return tenant;
@@ -88,14 +92,22 @@ class AzurePipelinesCredential {
 
   static std::string_view reason_for(int status) {
     switch (status) {
-      case 400: return "Bad Request";
-      case 401: return "Unauthorized";
-      case 403: return "Forbidden";
-      case 404: return "Not Found";
-      case 429: return "Too Many Requests";
-      case 500: return "Internal Server Error";
-      case 503: return "Service Unavailable";
-      default: return "Unexpected status";
+      case 400:
+        return "Bad Request";
+      case 401:
+        return "Unauthorized";
+      case 403:
+        return "Forbidden";
+      case 404:
+        return "Not Found";
+      case 429:
+        return "Too Many Requests";
+      case 500:
+        return "Internal Server Error";
+      case 503:
+        return "Service Unavailable";
+      default:
+        return "Unexpected status";
     }
   }
 
@@ -117,15 +129,19 @@ class AzurePipelinesCredential {
     if (!uri)
       return TokenResult::unavailable(
           name,
-          "Missing value for the SYSTEM_OIDCREQUESTURI environment variable. AzurePipelinesCredential is intended "
-          "for use in Azure Pipelines where the SYSTEM_OIDCREQUESTURI environment variable is set. Please refer to "
-          "the troubleshooting guide at https://aka.ms/azsdk/python/identity/azurepipelinescredential/troubleshoot.");
+          "Missing value for the SYSTEM_OIDCREQUESTURI environment variable. "
+          "AzurePipelinesCredential is intended "
+          "for use in Azure Pipelines where the SYSTEM_OIDCREQUESTURI environment variable is set. "
+          "Please refer to "
+          "the troubleshooting guide at "
+          "https://aka.ms/azsdk/python/identity/azurepipelinescredential/troubleshoot.");
     std::string url = std::move(*uri);
     while (!url.empty() && url.back() == '/') url.pop_back();
     if (url.size() < 9 || !iequals(std::string_view(url).substr(0, 8), "https://"))
-      return TokenResult::failed(name, std::string(name) +
-                                           ": SYSTEM_OIDCREQUESTURI must be an https URL; the system access token "
-                                           "is not sent anywhere else.");
+      return TokenResult::failed(
+          name, std::string(name) +
+                    ": SYSTEM_OIDCREQUESTURI must be an https URL; the system access token "
+                    "is not sent anywhere else.");
     url += url.find('?') == std::string::npos ? '?' : '&';
     url += "api-version=" + std::string(names::pipelines_oidc_api_version) +
            "&serviceConnectionId=" + detail::url_encode(service_connection_id_);
@@ -140,16 +156,21 @@ class AzurePipelinesCredential {
     return {};
   }
 
-  TokenResult oidc_result(const HttpResponse& res, const std::error_code& ec, std::string& out) const {
+  TokenResult oidc_result(const HttpResponse& res, const std::error_code& ec,
+                          std::string& out) const {
     if (ec)
-      return TokenResult::failed(name, std::string(name) + ": could not get a response from the OIDC endpoint: " +
-                                           ec.message() + ".");
+      return TokenResult::failed(
+          name, std::string(name) +
+                    ": could not get a response from the OIDC endpoint: " + ec.message() + ".");
     if (res.status != 200) {
-      std::string msg = std::string(name) + ": " + std::to_string(res.status) + " (" +
-                        (res.reason.empty() ? std::string(reason_for(res.status)) : res.reason) +
-                        ") response from OIDC endpoint. Check service connection ID and Pipeline configuration.";
-      if (auto e2e = res.headers.get("x-vss-e2eid"); !e2e.empty()) msg += " x-vss-e2eid: " + std::string(e2e) + ".";
-      if (auto ref = res.headers.get("x-msedge-ref"); !ref.empty()) msg += " x-msedge-ref: " + std::string(ref) + ".";
+      std::string msg =
+          std::string(name) + ": " + std::to_string(res.status) + " (" +
+          (res.reason.empty() ? std::string(reason_for(res.status)) : res.reason) +
+          ") response from OIDC endpoint. Check service connection ID and Pipeline configuration.";
+      if (auto e2e = res.headers.get("x-vss-e2eid"); !e2e.empty())
+        msg += " x-vss-e2eid: " + std::string(e2e) + ".";
+      if (auto ref = res.headers.get("x-msedge-ref"); !ref.empty())
+        msg += " x-msedge-ref: " + std::string(ref) + ".";
       if (!res.body.empty()) msg += " Response: " + safe_body(res.body);
       ErrorInfo info{std::string(name), std::move(msg), res.status, {}, {}};
       return TokenResult::error(Failure::failed, std::move(info));
@@ -157,8 +178,11 @@ class AzurePipelinesCredential {
     auto token = detail::json_string_member(res.body, "oidcToken");
     if (!token || token->empty()) {
       ErrorInfo info{std::string(name),
-                     std::string(name) + ": OIDC token not found in response. Response = " + safe_body(res.body),
-                     res.status, {}, {}};
+                     std::string(name) +
+                         ": OIDC token not found in response. Response = " + safe_body(res.body),
+                     res.status,
+                     {},
+                     {}};
       return TokenResult::error(Failure::failed, std::move(info));
     }
     out = std::move(*token);

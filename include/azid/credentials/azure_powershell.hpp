@@ -34,10 +34,11 @@ class AzurePowerShellCredential {
   static constexpr std::string_view name = "AzurePowerShellCredential";
 
   /// @throws std::invalid_argument for an invalid tenant id or a non-positive timeout.
-  explicit AzurePowerShellCredential(AzurePowerShellCredentialOptions options = {}, P platform = P{})
+  explicit AzurePowerShellCredential(AzurePowerShellCredentialOptions options = {},
+                                     P platform = P{})
       : tool_(name, std::move(platform),
-              {std::move(options.tenant_id), std::move(options.additionally_allowed_tenants), options.process_timeout,
-               options.within_default_chain, options.cache}) {}
+              {std::move(options.tenant_id), std::move(options.additionally_allowed_tenants),
+               options.process_timeout, options.within_default_chain, options.cache}) {}
   explicit AzurePowerShellCredential(P platform)
       : AzurePowerShellCredential(AzurePowerShellCredentialOptions{}, std::move(platform)) {}
 
@@ -49,20 +50,25 @@ class AzurePowerShellCredential {
         name, ctx, {}, {"PSModulePath"},
         [&](std::string_view) -> TokenResult {
           if (!ctx.claims.empty())
-            return TokenResult::unavailable(name, std::string(name) + ": Failed to get token. Run Connect-AzAccount "
-                                                                      "--ClaimsChallenge " +
-                                                      ctx.claims);
+            return TokenResult::unavailable(name,
+                                            std::string(name) +
+                                                ": Failed to get token. Run Connect-AzAccount "
+                                                "--ClaimsChallenge " +
+                                                ctx.claims);
           return {};
         },
         [&](std::string_view tenant) { return detail::pwsh_argv(resource, tenant); },
-        [&](const ProcessResult& r, const std::error_code& ec, std::chrono::system_clock::time_point now) {
+        [&](const ProcessResult& r, const std::error_code& ec,
+            std::chrono::system_clock::time_point now) {
           return detail::pwsh_result(name, r, ec, tool_.process_timeout(), now);
         });
   }
 
   /// @throws CredentialUnavailableError, ClientAuthenticationError, std::invalid_argument (see
   /// try_get_token and the class comment).
-  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const { return try_get_token(ctx).value(); }
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const {
+    return try_get_token(ctx).value();
+  }
 
   [[nodiscard]] const P& platform() const noexcept { return tool_.platform(); }
 

@@ -67,11 +67,13 @@ class CertificateCredential {
   static detail::CertificateSource source(std::string path, CertificateCredentialOptions o) {
     if (path.empty() && o.certificate_data.empty())
       throw std::invalid_argument(
-          "CertificateCredential requires a value for either \"certificate_path\" or \"certificate_data\"");
+          "CertificateCredential requires a value for either \"certificate_path\" or "
+          "\"certificate_data\"");
     if (!path.empty() && !o.certificate_data.empty())
-      throw std::invalid_argument("Please specify either \"certificate_path\" or \"certificate_data\", not both");
-    return {std::move(path), std::move(o.certificate_data), std::move(o.password), o.send_certificate_chain,
-            o.use_pss};
+      throw std::invalid_argument(
+          "Please specify either \"certificate_path\" or \"certificate_data\", not both");
+    return {std::move(path), std::move(o.certificate_data), std::move(o.password),
+            o.send_certificate_chain, o.use_pss};
   }
 
   detail::ConfidentialClient<P> client_;
@@ -81,8 +83,8 @@ class CertificateCredential {
 // Out of class so that separate compilation builds the default instantiation once (azid/src.hpp).
 template <Platform P>
 CertificateCredential<P>::CertificateCredential(std::string tenant_id, std::string client_id,
-                                                std::string certificate_path, CertificateCredentialOptions options,
-                                                P platform)
+                                                std::string certificate_path,
+                                                CertificateCredentialOptions options, P platform)
     : client_(name, std::move(platform), std::move(tenant_id), std::move(client_id), options),
       auth_(source(std::move(certificate_path), std::move(options))) {}
 

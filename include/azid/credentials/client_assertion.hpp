@@ -38,12 +38,14 @@ class ClientAssertionCredential {
 
   /// @throws std::invalid_argument for an invalid tenant id, an empty client id, an empty
   /// function, or an authority host that is not https.
-  ClientAssertionCredential(std::string tenant_id, std::string client_id, AssertionFunction assertion,
+  ClientAssertionCredential(std::string tenant_id, std::string client_id,
+                            AssertionFunction assertion,
                             ClientAssertionCredentialOptions options = {}, P platform = P{})
       : client_(name, std::move(platform), std::move(tenant_id), std::move(client_id), options),
         assertion_(std::move(assertion)) {
     if (!assertion_)
-      throw std::invalid_argument("ClientAssertionCredential: 'func' is required and must not be empty");
+      throw std::invalid_argument(
+          "ClientAssertionCredential: 'func' is required and must not be empty");
   }
 
   /// A token, or the reason there is none (no exceptions for authentication failures).
@@ -53,11 +55,14 @@ class ClientAssertionCredential {
       try {
         jwt = assertion_();
       } catch (const std::exception& e) {
-        return TokenResult::failed(name, std::string(name) + ": the assertion function failed: " + e.what());
+        return TokenResult::failed(
+            name, std::string(name) + ": the assertion function failed: " + e.what());
       } catch (...) {
         return TokenResult::failed(name, std::string(name) + ": the assertion function failed.");
       }
-      if (jwt.empty()) return TokenResult::failed(name, std::string(name) + ": the assertion function returned nothing.");
+      if (jwt.empty())
+        return TokenResult::failed(
+            name, std::string(name) + ": the assertion function returned nothing.");
       detail::append_client_assertion(fields, jwt);
       return {};
     });
@@ -66,7 +71,9 @@ class ClientAssertionCredential {
   /// @throws ClientAuthenticationError when the token endpoint refuses the assertion
   /// (AADSTS700021 wrong iss/sub, AADSTS700023 wrong aud, AADSTS50027 malformed JWT),
   /// std::invalid_argument for a bad request.
-  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const { return try_get_token(ctx).value(); }
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const {
+    return try_get_token(ctx).value();
+  }
 
   [[nodiscard]] const P& platform() const noexcept { return client_.platform(); }
   [[nodiscard]] const std::string& authority() const noexcept { return client_.authority(); }

@@ -48,12 +48,13 @@ class ClientSecretCredential {
 
 template <Platform P>
 ClientSecretCredential<P>::ClientSecretCredential(std::string tenant_id, std::string client_id,
-                                                  std::string client_secret, ClientSecretCredentialOptions options,
-                                                  P platform)
+                                                  std::string client_secret,
+                                                  ClientSecretCredentialOptions options, P platform)
     : client_(name, std::move(platform), std::move(tenant_id), std::move(client_id), options),
       secret_(std::move(client_secret)) {
   if (secret_.empty())
-    throw std::invalid_argument("ClientSecretCredential: 'client_secret' is required and must not be empty");
+    throw std::invalid_argument(
+        "ClientSecretCredential: 'client_secret' is required and must not be empty");
   client_.redact_in_failures(secret_);
 }
 

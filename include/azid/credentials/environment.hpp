@@ -79,7 +79,8 @@ class EnvironmentCredential {
       detail::CertificateSource src;
       src.path = std::move(*cert_path);
       src.password = env.get(names::azure_client_certificate_password).value_or("");
-      src.send_certificate_chain = detail::env_flag(env.get(names::azure_client_send_certificate_chain));
+      src.send_certificate_chain =
+          detail::env_flag(env.get(names::azure_client_send_certificate_chain));
       certificate_.emplace(std::move(src));
     }
   }
@@ -95,14 +96,17 @@ class EnvironmentCredential {
       });
     }
     return client_->get(name, ctx, [this](std::string_view endpoint, std::string& fields) {
-      return certificate_->append(name, client_->platform(), endpoint, client_->client_id(), fields);
+      return certificate_->append(name, client_->platform(), endpoint, client_->client_id(),
+                                  fields);
     });
   }
 
   /// @throws CredentialUnavailableError when the variables are incomplete,
   /// ClientAuthenticationError when the token endpoint refuses or the certificate is unusable,
   /// std::invalid_argument for a malformed tenant id or authority (or a bad request).
-  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const { return try_get_token(ctx).value(); }
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const {
+    return try_get_token(ctx).value();
+  }
 
   [[nodiscard]] Mode mode() const noexcept { return mode_; }
 
@@ -117,16 +121,21 @@ class EnvironmentCredential {
     if (no_tenant) add(names::azure_tenant_id);
     if (no_client) add(names::azure_client_id);
     if (no_secret_or_cert)
-      add(std::string(names::azure_client_secret) + " or " + std::string(names::azure_client_certificate_path));
+      add(std::string(names::azure_client_secret) + " or " +
+          std::string(names::azure_client_certificate_path));
     // Both phrasings on purpose: the first is what other Azure SDKs print, the second is the
     // troubleshooting guide's, so a search for either finds this message.
     std::string msg =
-        "EnvironmentCredential authentication unavailable. Environment variables are not fully configured. Missing: " +
+        "EnvironmentCredential authentication unavailable. Environment variables are not fully "
+        "configured. Missing: " +
         missing +
-        ". Environment variables aren't fully configured until AZURE_TENANT_ID, AZURE_CLIENT_ID and either "
-        "AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH (with AZURE_CLIENT_CERTIFICATE_PASSWORD for a "
+        ". Environment variables aren't fully configured until AZURE_TENANT_ID, AZURE_CLIENT_ID "
+        "and either "
+        "AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH (with "
+        "AZURE_CLIENT_CERTIFICATE_PASSWORD for a "
         "protected certificate) are set before the application starts.";
-    if (username_set) msg += " AZURE_USERNAME and AZURE_PASSWORD (username/password) are not supported.";
+    if (username_set)
+      msg += " AZURE_USERNAME and AZURE_PASSWORD (username/password) are not supported.";
     return msg;
   }
 

@@ -44,8 +44,8 @@ struct source_variant {
 // No sources named: all seven (the order here is irrelevant; detection follows detection_rank).
 template <>
 struct source_variant<> {
-  using type = std::variant<NoSource, mi::ServiceFabric, mi::AppService, mi::AzureMl, mi::AzureArc, mi::CloudShell,
-                            mi::WorkloadIdentity, mi::Imds>;
+  using type = std::variant<NoSource, mi::ServiceFabric, mi::AppService, mi::AzureMl, mi::AzureArc,
+                            mi::CloudShell, mi::WorkloadIdentity, mi::Imds>;
 };
 
 /// The WorkloadIdentityCredential that mi::WorkloadIdentity hands requests to; nothing at all
@@ -59,7 +59,8 @@ struct WorkloadIdentityDelegate<P, true> {
 template <class... S>
 inline constexpr bool distinct_sources = true;
 template <class H, class... T>
-inline constexpr bool distinct_sources<H, T...> = (!std::is_same_v<H, T> && ...) && distinct_sources<T...>;
+inline constexpr bool distinct_sources<H, T...> =
+    (!std::is_same_v<H, T> && ...) && distinct_sources<T...>;
 }  // namespace detail::msi
 
 /// Gets tokens for the managed identity of the Azure resource the program runs on.
@@ -92,15 +93,17 @@ inline constexpr bool distinct_sources<H, T...> = (!std::is_same_v<H, T> && ...)
 /// Tokens are cached per scope; concurrent callers of one scope share one fetch.
 template <Platform P = DefaultPlatform, class... Sources>
 class ManagedIdentityCredential {
-  static_assert(detail::msi::distinct_sources<Sources...>, "a managed identity source is listed twice");
+  static_assert(detail::msi::distinct_sources<Sources...>,
+                "a managed identity source is listed twice");
   using SourceVariant = typename detail::msi::source_variant<Sources...>::type;
-  static constexpr bool has_workload_identity = sizeof...(Sources) == 0 ||
-                                                (std::is_same_v<Sources, mi::WorkloadIdentity> || ...);
+  static constexpr bool has_workload_identity =
+      sizeof...(Sources) == 0 || (std::is_same_v<Sources, mi::WorkloadIdentity> || ...);
 
  public:
   static constexpr std::string_view name = "ManagedIdentityCredential";
 
-  explicit ManagedIdentityCredential(ManagedIdentityCredentialOptions options = {}, P platform = P{});
+  explicit ManagedIdentityCredential(ManagedIdentityCredentialOptions options = {},
+                                     P platform = P{});
   explicit ManagedIdentityCredential(P platform)
       : ManagedIdentityCredential(ManagedIdentityCredentialOptions{}, std::move(platform)) {}
 
@@ -128,7 +131,8 @@ class ManagedIdentityCredential {
   template <std::size_t... I>
   void detect(std::index_sequence<I...>) {
     // The spec's order (managed-identity.md §2), whatever order Sources... were listed in.
-    for (int rank = 0; rank < 7 && source_.index() == 0; ++rank) (void)(try_detect<I + 1>(rank) || ...);
+    for (int rank = 0; rank < 7 && source_.index() == 0; ++rank)
+      (void)(try_detect<I + 1>(rank) || ...);
   }
   template <std::size_t I>
   bool try_detect(int rank) {
@@ -143,17 +147,21 @@ class ManagedIdentityCredential {
   std::string no_source_message() const {
     // The guide's row for App Service without its variables, generalised to the sources this
     // credential was compiled with.
-    std::string msg = std::string(name) +
-                      " authentication unavailable. The environment variables configured by the host weren't "
-                      "present; this credential looks for ";
+    std::string msg =
+        std::string(name) +
+        " authentication unavailable. The environment variables configured by the host weren't "
+        "present; this credential looks for ";
     append_requirements(msg, std::make_index_sequence<std::variant_size_v<SourceVariant> - 1>{});
-    msg += ". Check that managed identity is enabled on the resource and that the host sets these variables.";
+    msg +=
+        ". Check that managed identity is enabled on the resource and that the host sets these "
+        "variables.";
     return msg;
   }
   template <std::size_t... I>
   static void append_requirements(std::string& msg, std::index_sequence<I...>) {
     bool first = true;
-    ((msg += (first ? "" : "; "), msg += std::variant_alternative_t<I + 1, SourceVariant>::requirement, first = false),
+    ((msg += (first ? "" : "; "),
+      msg += std::variant_alternative_t<I + 1, SourceVariant>::requirement, first = false),
      ...);
   }
 
@@ -161,8 +169,9 @@ class ManagedIdentityCredential {
   /// (detail::msi::Call::refresh_sha256). Empty otherwise.
   std::string refresh_hint(const TokenRequestContext& ctx) const {
     if (ctx.claims.empty()) return {};
-    const bool service_fabric =
-        std::visit([](const auto& s) { return std::is_same_v<std::decay_t<decltype(s)>, mi::ServiceFabric>; }, source_);
+    const bool service_fabric = std::visit(
+        [](const auto& s) { return std::is_same_v<std::decay_t<decltype(s)>, mi::ServiceFabric>; },
+        source_);
     if (!service_fabric) return {};
     const auto replaced = cache_.current(ctx, std::string_view{}, platform_.clock().now());
     return replaced ? detail::msi::sha256_hex(replaced->token) : std::string();
@@ -170,8 +179,14 @@ class ManagedIdentityCredential {
 
   TokenResult fetch(const TokenRequestContext& ctx, std::string_view refresh_sha256) const {
     const std::string resource = detail::msi::resource_from_scope(ctx.scopes.front());
-    const detail::msi::Call call{resource,         id_,            options_.within_default_chain, options_.connect_timeout,
-                                 options_.timeout, options_.retry, options_.imds,                 refresh_sha256};
+    const detail::msi::Call call{resource,
+                                 id_,
+                                 options_.within_default_chain,
+                                 options_.connect_timeout,
+                                 options_.timeout,
+                                 options_.retry,
+                                 options_.imds,
+                                 refresh_sha256};
     return std::visit(
         [&](const auto& s) -> TokenResult {
           using S = std::decay_t<decltype(s)>;
@@ -200,7 +215,8 @@ class ManagedIdentityCredential {
   SourceVariant source_;
   mutable detail::msi::State state_;
   mutable TokenCache cache_;
-  [[no_unique_address]] detail::msi::WorkloadIdentityDelegate<P, has_workload_identity> workload_identity_;
+  [[no_unique_address]] detail::msi::WorkloadIdentityDelegate<P, has_workload_identity>
+      workload_identity_;
 
   friend struct detail::ManagedIdentityAsync;
 };
@@ -210,8 +226,8 @@ static_assert(Credential<ManagedIdentityCredential<DefaultPlatform, mi::Imds>>);
 
 // Out of class so that separate compilation builds the default instantiation once (azid/src.hpp).
 template <Platform P, class... Sources>
-ManagedIdentityCredential<P, Sources...>::ManagedIdentityCredential(ManagedIdentityCredentialOptions options,
-                                                                    P platform)
+ManagedIdentityCredential<P, Sources...>::ManagedIdentityCredential(
+    ManagedIdentityCredentialOptions options, P platform)
     : platform_(std::move(platform)), options_(std::move(options)), cache_(options_.cache) {
   identity_error_ = detail::msi::resolve_identity(options_, id_);
   detect(std::make_index_sequence<std::variant_size_v<SourceVariant> - 1>{});
@@ -252,32 +268,37 @@ ManagedIdentityCredential<P, Sources...>::ManagedIdentityCredential(ManagedIdent
 }
 
 template <Platform P, class... Sources>
-TokenResult ManagedIdentityCredential<P, Sources...>::try_get_token(const TokenRequestContext& ctx) const {
+TokenResult ManagedIdentityCredential<P, Sources...>::try_get_token(
+    const TokenRequestContext& ctx) const {
   if (ctx.scopes.size() != 1) {
     // spec README R1/R2.
     return TokenResult::invalid_argument(
         name, ctx.scopes.empty()
                   ? std::string(name) + ": \"get_token\" requires at least one scope"
-                  : std::string(name) + ": This credential requires exactly one scope per token request.");
+                  : std::string(name) +
+                        ": This credential requires exactly one scope per token request.");
   }
   if (!identity_error_.empty()) return TokenResult::invalid_argument(name, identity_error_);
   // Managed identity lives in one tenant: a requested tenant is ignored (caching-and-tenants.md §5).
   const std::string refresh_sha256 = refresh_hint(ctx);
-  TokenResult result =
-      cache_.get_or_fetch(ctx, std::string_view{}, platform_.clock(), [&] { return fetch(ctx, refresh_sha256); });
+  TokenResult result = cache_.get_or_fetch(ctx, std::string_view{}, platform_.clock(),
+                                           [&] { return fetch(ctx, refresh_sha256); });
   const Logger& log = platform_.logger();
   if (result.ok()) {
-    if (log.enabled(LogLevel::debug)) log.write(LogLevel::debug, std::string(name) + ".get_token succeeded");
+    if (log.enabled(LogLevel::debug))
+      log.write(LogLevel::debug, std::string(name) + ".get_token succeeded");
   } else {
     // Inside a chain a failure is routine; standalone it deserves a warning (errors-and-logging.md §4).
     const LogLevel level = options_.within_default_chain ? LogLevel::debug : LogLevel::warning;
-    if (log.enabled(level)) log.write(level, std::string(name) + ".get_token failed: " + result.error_info().message);
+    if (log.enabled(level))
+      log.write(level, std::string(name) + ".get_token failed: " + result.error_info().message);
   }
   return result;
 }
 
 template <Platform P, class... Sources>
-AccessToken ManagedIdentityCredential<P, Sources...>::get_token(const TokenRequestContext& ctx) const {
+AccessToken ManagedIdentityCredential<P, Sources...>::get_token(
+    const TokenRequestContext& ctx) const {
   return try_get_token(ctx).value();
 }
 

@@ -52,7 +52,8 @@ class WorkloadIdentityCredential {
   /// Never throws for missing or malformed environment values (they surface at get_token).
   /// @throws std::invalid_argument for an invalid `options.tenant_id` or an
   /// `options.authority_host` that is not https.
-  explicit WorkloadIdentityCredential(WorkloadIdentityCredentialOptions options = {}, P platform = P{})
+  explicit WorkloadIdentityCredential(WorkloadIdentityCredentialOptions options = {},
+                                      P platform = P{})
       : platform_(std::move(platform)) {
     if (!options.tenant_id.empty() && !detail::valid_tenant_id(options.tenant_id))
       throw std::invalid_argument(std::string(detail::invalid_tenant_message));
@@ -90,7 +91,9 @@ class WorkloadIdentityCredential {
     if (!client_) return TokenResult::unavailable(name, unavailable_);
     TokenResult r = client_->get(name, ctx, [this](std::string_view, std::string& fields) {
       std::string assertion;
-      if (auto e = token_file_->read(name, client_->platform(), assertion); e.failure() != Failure::none) return e;
+      if (auto e = token_file_->read(name, client_->platform(), assertion);
+          e.failure() != Failure::none)
+        return e;
       detail::append_client_assertion(fields, assertion);
       return TokenResult{};
     });
@@ -101,7 +104,9 @@ class WorkloadIdentityCredential {
 
   /// @throws CredentialUnavailableError when client id, tenant id or token file is not
   /// configured, ClientAuthenticationError when the file cannot be read or the STS refuses.
-  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const { return try_get_token(ctx).value(); }
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& ctx) const {
+    return try_get_token(ctx).value();
+  }
 
   /// The platform (a handle: the client inside shares it), configured or not.
   [[nodiscard]] const P& platform() const noexcept { return platform_; }
@@ -116,7 +121,8 @@ class WorkloadIdentityCredential {
     if (o.tenant_id.empty()) add("tenant_id", names::azure_tenant_id);
     if (o.client_id.empty()) add("client_id", names::azure_client_id);
     if (o.token_file_path.empty()) add("token_file_path", names::azure_federated_token_file);
-    return "WorkloadIdentityCredential authentication unavailable. The workload options are not fully configured "
+    return "WorkloadIdentityCredential authentication unavailable. The workload options are not "
+           "fully configured "
            "(not set: " +
            missing +
            "). See the troubleshooting guide for more information: "

@@ -27,15 +27,17 @@ namespace detail {
 
 /// Encodes `in`; `url` selects the URL-safe alphabet without padding (JWT), else standard with padding.
 [[nodiscard]] inline std::string base64_encode(std::string_view in, bool url) {
-  static constexpr char std_alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  static constexpr char url_alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  static constexpr char std_alpha[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char url_alpha[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   const char* a = url ? url_alpha : std_alpha;
   std::string out;
   out.reserve((in.size() + 2) / 3 * 4);
   std::size_t i = 0;
   for (; i + 3 <= in.size(); i += 3) {
-    const std::uint32_t v = (std::uint32_t(std::uint8_t(in[i])) << 16) | (std::uint32_t(std::uint8_t(in[i + 1])) << 8) |
-                            std::uint8_t(in[i + 2]);
+    const std::uint32_t v = (std::uint32_t(std::uint8_t(in[i])) << 16) |
+                            (std::uint32_t(std::uint8_t(in[i + 1])) << 8) | std::uint8_t(in[i + 2]);
     out.push_back(a[(v >> 18) & 63]);
     out.push_back(a[(v >> 12) & 63]);
     out.push_back(a[(v >> 6) & 63]);
@@ -63,12 +65,18 @@ namespace detail {
   int bits = 0;
   for (char c : in) {
     int v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+' || c == '-') v = 62;
-    else if (c == '/' || c == '_') v = 63;
-    else return std::nullopt;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+' || c == '-')
+      v = 62;
+    else if (c == '/' || c == '_')
+      v = 63;
+    else
+      return std::nullopt;
     acc = (acc << 6) | static_cast<std::uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
@@ -85,7 +93,8 @@ namespace detail {
   const auto d1 = jwt.find('.');
   if (d1 == std::string_view::npos) return std::nullopt;
   const auto d2 = jwt.find('.', d1 + 1);
-  if (d2 == std::string_view::npos || jwt.find('.', d2 + 1) != std::string_view::npos) return std::nullopt;
+  if (d2 == std::string_view::npos || jwt.find('.', d2 + 1) != std::string_view::npos)
+    return std::nullopt;
   return base64_decode(jwt.substr(d1 + 1, d2 - d1 - 1));
 }
 

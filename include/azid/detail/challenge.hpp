@@ -70,7 +70,8 @@ constexpr void skip_ows(std::string_view s, std::size_t& i) noexcept {
 /// and commas inside them, empty list elements, and (leniently) unquoted values holding `:`, `/`
 /// and the like, as some services send URLs unquoted. nullopt when the value is malformed: an
 /// unterminated quoted string, a parameter without a value, or stray characters.
-[[nodiscard]] inline std::optional<std::vector<AuthChallenge>> parse_www_authenticate(std::string_view s) {
+[[nodiscard]] inline std::optional<std::vector<AuthChallenge>> parse_www_authenticate(
+    std::string_view s) {
   using namespace challenge_detail;
   std::vector<AuthChallenge> out;
   std::size_t i = 0;
@@ -166,7 +167,8 @@ constexpr void skip_ows(std::string_view s, std::size_t& i) noexcept {
 /// `insufficient_claims` and whose `claims` parameter is base64 or base64url (padding optional)
 /// of a JSON object. Returns the decoded JSON; nullopt for every other header, including a
 /// malformed one (no retry is better than a retry built on a guess).
-[[nodiscard]] inline std::optional<std::string> claims_from_challenge(std::string_view www_authenticate) {
+[[nodiscard]] inline std::optional<std::string> claims_from_challenge(
+    std::string_view www_authenticate) {
   const auto challenges = parse_www_authenticate(www_authenticate);
   if (!challenges) return std::nullopt;
   for (const AuthChallenge& ch : *challenges) {
@@ -178,9 +180,11 @@ constexpr void skip_ows(std::string_view s, std::size_t& i) noexcept {
     if (!json) continue;
     // A JSON object, judged by its first and last non-space characters; the STS validates the rest.
     std::string_view v(*json);
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\n' || v.front() == '\r' || v.front() == '\t'))
+    while (!v.empty() &&
+           (v.front() == ' ' || v.front() == '\n' || v.front() == '\r' || v.front() == '\t'))
       v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\n' || v.back() == '\r' || v.back() == '\t'))
+    while (!v.empty() &&
+           (v.back() == ' ' || v.back() == '\n' || v.back() == '\r' || v.back() == '\t'))
       v.remove_suffix(1);
     if (v.size() < 2 || v.front() != '{' || v.back() != '}') continue;
     return std::string(v);

@@ -65,7 +65,8 @@ class CertificateAuth {
         bytes = platform.files().read(source_.path, max_certificate_bytes, ec);
         if (ec) {
           std::string why = ec == make_error_code(errc::file_too_large)
-                                ? "is larger than the " + std::to_string(max_certificate_bytes / 1024) +
+                                ? "is larger than the " +
+                                      std::to_string(max_certificate_bytes / 1024) +
                                       " KiB allowed for a certificate"
                                 : "could not be read: " + ec.message();
           return TokenResult::failed(credential, describe(credential) + " " + why + ".");
@@ -73,8 +74,9 @@ class CertificateAuth {
       }
       std::string error;
       CertificateMaterial loaded;
-      if (!load_certificate(source_.path.empty() ? std::string_view(source_.data) : std::string_view(bytes),
-                            source_.password, loaded, error))
+      if (!load_certificate(
+              source_.path.empty() ? std::string_view(source_.data) : std::string_view(bytes),
+              source_.password, loaded, error))
         return TokenResult::failed(credential, describe(credential) + " " + error + ".");
       material_ = std::move(loaded);
     }
@@ -94,7 +96,8 @@ class CertificateAuth {
     params.send_certificate_chain = source_.send_certificate_chain;
     std::string error;
     std::string jwt = make_client_assertion(material_, params, error);
-    if (jwt.empty()) return TokenResult::failed(credential, std::string(credential) + ": " + error + ".");
+    if (jwt.empty())
+      return TokenResult::failed(credential, std::string(credential) + ": " + error + ".");
     append_client_assertion(fields, jwt);
     remember(std::string(endpoint), std::move(jwt), now + assertion_lifetime);
     return {};
@@ -118,7 +121,8 @@ class CertificateAuth {
     return std::string(credential) + ": the certificate file '" + source_.path + "'";
   }
 
-  void remember(std::string audience, std::string jwt, std::chrono::system_clock::time_point exp) const {
+  void remember(std::string audience, std::string jwt,
+                std::chrono::system_clock::time_point exp) const {
     ++signed_;
     for (auto& a : assertions_) {
       if (a.audience == audience) {
@@ -168,15 +172,17 @@ class TokenFile {
       std::error_code ec;
       std::string content = platform.files().read(path_, max_bytes, ec);
       if (ec)
-        return TokenResult::failed(credential, std::string(credential) + ": the federated token file '" + path_ +
+        return TokenResult::failed(credential, std::string(credential) +
+                                                   ": the federated token file '" + path_ +
                                                    "' could not be read: " + ec.message() + ".");
       // Only trailing whitespace goes: the file holds a JWT and a newline at most.
-      while (!content.empty() && (content.back() == '\n' || content.back() == '\r' || content.back() == ' ' ||
-                                  content.back() == '\t'))
+      while (!content.empty() && (content.back() == '\n' || content.back() == '\r' ||
+                                  content.back() == ' ' || content.back() == '\t'))
         content.pop_back();
       if (content.empty())
-        return TokenResult::failed(credential,
-                                   std::string(credential) + ": the federated token file '" + path_ + "' is empty.");
+        return TokenResult::failed(
+            credential,
+            std::string(credential) + ": the federated token file '" + path_ + "' is empty.");
       cached_ = std::move(content);
       read_at_ = now;
     }

@@ -52,8 +52,9 @@ struct ConfidentialPlan {
   std::string tenant;                 ///< resolved
   std::string endpoint;               ///< token endpoint of that tenant
   std::string client_id;
-  std::function<TokenResult(std::string_view, std::string&)> auth;  ///< the credential's client authentication
-  const std::string* secret = nullptr;          ///< redact_secrets() these from failures (may be empty)
+  std::function<TokenResult(std::string_view, std::string&)>
+      auth;                             ///< the credential's client authentication
+  const std::string* secret = nullptr;  ///< redact_secrets() these from failures (may be empty)
   const std::string* secret_encoded = nullptr;
   Failure sts_failure = Failure::failed;
   RetryOptions retry;
@@ -68,7 +69,8 @@ inline ConfidentialPlan*& active_plan() noexcept {
 /// Makes `plan` the calling thread's plan for its lifetime.
 class PlanScope {
  public:
-  explicit PlanScope(ConfidentialPlan& plan) noexcept : previous_(std::exchange(active_plan(), &plan)) {}
+  explicit PlanScope(ConfidentialPlan& plan) noexcept
+      : previous_(std::exchange(active_plan(), &plan)) {}
   ~PlanScope() { active_plan() = previous_; }
   PlanScope(const PlanScope&) = delete;
   PlanScope& operator=(const PlanScope&) = delete;
@@ -79,7 +81,8 @@ class PlanScope {
 
 /// `r` with every occurrence of each non-empty secret replaced by REDACTED, in its message and in
 /// the STS fields a caller might print. Only failures are touched; a success is returned as is.
-[[nodiscard]] inline TokenResult redact_secrets(TokenResult r, std::initializer_list<std::string_view> secrets) {
+[[nodiscard]] inline TokenResult redact_secrets(TokenResult r,
+                                                std::initializer_list<std::string_view> secrets) {
   if (r.ok() || r.failure() == Failure::none) return r;
   auto found_in = [&](const std::string& text) {
     for (std::string_view s : secrets)
@@ -116,8 +119,8 @@ class ConfidentialClient {
  public:
   /// Throws std::invalid_argument for a caller mistake: an invalid tenant, an empty client id,
   /// an authority that is not https.
-  ConfidentialClient(std::string_view credential, P platform, std::string tenant_id, std::string client_id,
-                     const EntraCredentialOptions& opts)
+  ConfidentialClient(std::string_view credential, P platform, std::string tenant_id,
+                     std::string client_id, const EntraCredentialOptions& opts)
       : platform_(std::move(platform)),
         tenant_(std::move(tenant_id)),
         client_id_(std::move(client_id)),
@@ -128,7 +131,8 @@ class ConfidentialClient {
         cache_(opts.cache) {
     if (!valid_tenant_id(tenant_)) throw std::invalid_argument(std::string(invalid_tenant_message));
     if (client_id_.empty())
-      throw std::invalid_argument(std::string(credential) + ": 'client_id' is required and must not be empty");
+      throw std::invalid_argument(std::string(credential) +
+                                  ": 'client_id' is required and must not be empty");
     std::string host = opts.authority_host;
     if (host.empty()) host = platform_.environment().get(names::azure_authority_host).value_or("");
     if (host.empty()) host = std::string(names::authority_public);
@@ -136,7 +140,8 @@ class ConfidentialClient {
     auto normalized = normalize_authority(host, why);
     if (!normalized) throw std::invalid_argument(std::string(credential) + ": " + why);
     authority_ = std::move(*normalized);
-    multitenant_disabled_ = env_flag(platform_.environment().get(names::azure_identity_disable_multitenantauth));
+    multitenant_disabled_ =
+        env_flag(platform_.environment().get(names::azure_identity_disable_multitenantauth));
   }
 
   /// Gets a token for `ctx`. `auth(endpoint, fields)` appends the client authentication form
@@ -166,12 +171,15 @@ class ConfidentialClient {
   }
 
   template <class Auth>
-  [[gnu::noinline]] TokenResult get_uncached(std::string_view credential, const TokenRequestContext& ctx, Auth&& auth,
+  [[gnu::noinline]] TokenResult get_uncached(std::string_view credential,
+                                             const TokenRequestContext& ctx, Auth&& auth,
                                              Failure sts_failure) const {
-    if (ctx.scopes.empty()) return TokenResult::invalid_argument(credential, std::string(no_scope_message));
+    if (ctx.scopes.empty())
+      return TokenResult::invalid_argument(credential, std::string(no_scope_message));
     std::string_view tenant = tenant_;
     if (!ctx.tenant_id.empty()) {  // the common case (no tenant requested) stays inline
-      if (auto r = resolve_tenant(credential, tenant_, ctx.tenant_id, allowed_, multitenant_disabled_, tenant);
+      if (auto r = resolve_tenant(credential, tenant_, ctx.tenant_id, allowed_,
+                                  multitenant_disabled_, tenant);
           r.failure() != Failure::none)
         return r;
     }
@@ -203,12 +211,15 @@ class ConfidentialClient {
       HttpResponse res = send_with_retry(platform_, req, retry_, ec);
       return token_result(credential, endpoint, res, ec, request_time, sts_failure);
     });
-    if (!result.ok() && !secret_.empty()) result = redact_secrets(std::move(result), {secret_, secret_encoded_});
+    if (!result.ok() && !secret_.empty())
+      result = redact_secrets(std::move(result), {secret_, secret_encoded_});
     const Logger& log = platform_.logger();
     if (result.ok()) {
-      if (log.enabled(LogLevel::debug)) log.write(LogLevel::debug, std::string(credential) + ".get_token succeeded");
+      if (log.enabled(LogLevel::debug))
+        log.write(LogLevel::debug, std::string(credential) + ".get_token succeeded");
     } else if (log.enabled(LogLevel::warning)) {
-      log.write(LogLevel::warning, std::string(credential) + ".get_token failed: " + result.error_info().message);
+      log.write(LogLevel::warning,
+                std::string(credential) + ".get_token failed: " + result.error_info().message);
     }
     return result;
   }

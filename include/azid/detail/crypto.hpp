@@ -51,7 +51,8 @@ class CertificateMaterial {
   [[nodiscard]] const std::vector<std::string>& chain_der() const noexcept { return parts_.chain; }
 
   /// Signs `data` (a JWS signing input). Returns an empty string and sets `error` on failure.
-  [[nodiscard]] AZID_DECL std::string sign(JwsAlgorithm alg, std::string_view data, std::string& error) const;
+  [[nodiscard]] AZID_DECL std::string sign(JwsAlgorithm alg, std::string_view data,
+                                           std::string& error) const;
 
  private:
   Parts parts_;
@@ -65,8 +66,8 @@ class CertificateMaterial {
 /// On failure returns false and sets `error` to a sentence that says what is wrong with the
 /// data (wrong password, no key, no certificate, EC key, not a certificate at all). The
 /// password never appears in it.
-AZID_DECL bool load_certificate(std::string_view data, std::string_view password, CertificateMaterial& out,
-                                std::string& error);
+AZID_DECL bool load_certificate(std::string_view data, std::string_view password,
+                                CertificateMaterial& out, std::string& error);
 
 /// What goes into a certificate's client assertion.
 struct AssertionParams {
@@ -81,8 +82,8 @@ struct AssertionParams {
 /// The signed JWT client assertion (token-endpoint.md §3.2): header `alg`, `typ`, `x5t` (RS256)
 /// or `x5t#S256` (PS256), optionally `x5c`; claims `aud`, `iss`, `sub`, `jti`, `nbf`, `iat`,
 /// `exp`. Returns an empty string and sets `error` when signing fails.
-AZID_DECL std::string make_client_assertion(const CertificateMaterial& cert, const AssertionParams& params,
-                                            std::string& error);
+AZID_DECL std::string make_client_assertion(const CertificateMaterial& cert,
+                                            const AssertionParams& params, std::string& error);
 
 }  // namespace detail
 AZID_END

@@ -51,7 +51,8 @@ namespace detail {
 inline constexpr std::string_view tool_working_directory = "/bin";
 /// Each of the tool's stdout and stderr; token output is a few KiB.
 inline constexpr std::size_t tool_max_output_bytes = 1024 * 1024;
-inline constexpr std::string_view one_scope_message = "This credential requires exactly one scope per token request.";
+inline constexpr std::string_view one_scope_message =
+    "This credential requires exactly one scope per token request.";
 inline constexpr std::string_view azd_missing_scope_message = "Missing scope in request.";
 inline constexpr std::string_view subscription_help_url =
     "https://learn.microsoft.com/azure/azure-portal/get-subscription-tenant-id";
@@ -65,7 +66,8 @@ inline constexpr std::string_view subscription_help_url =
 }
 
 /// The troubleshooting guide's text for a subscription the command line must not carry.
-AZID_DECL std::string invalid_subscription_message(std::string_view credential, std::string_view subscription);
+AZID_DECL std::string invalid_subscription_message(std::string_view credential,
+                                                   std::string_view subscription);
 
 /// The resource a v1-style tool takes for `scope`: the scope without a trailing `/.default`.
 AZID_DECL std::string scope_to_resource(std::string_view scope);
@@ -81,16 +83,19 @@ AZID_DECL std::string format_timeout(std::chrono::milliseconds d);
 /// Parses `az account get-access-token --output json`: `accessToken`, then the epoch
 /// `expires_on` when present, else `expiresOn` as a local time (`%Y-%m-%d %H:%M:%S[.%f]`).
 /// Errors: errc::malformed_json, errc::missing_field, errc::invalid_expiry.
-AZID_DECL std::error_code parse_az_token(std::string_view out, std::chrono::system_clock::time_point now,
+AZID_DECL std::error_code parse_az_token(std::string_view out,
+                                         std::chrono::system_clock::time_point now,
                                          AccessToken& token);
 
 /// Parses `azd auth token --output json`: `token` and the RFC 3339 `expiresOn`.
-AZID_DECL std::error_code parse_azd_token(std::string_view out, std::chrono::system_clock::time_point now,
+AZID_DECL std::error_code parse_azd_token(std::string_view out,
+                                          std::chrono::system_clock::time_point now,
                                           AccessToken& token);
 
 /// Parses the PowerShell script's output: the first whitespace-separated word starting with
 /// `azsdk%` is `azsdk%<token>%<epoch seconds>`.
-AZID_DECL std::error_code parse_pwsh_token(std::string_view out, std::chrono::system_clock::time_point now,
+AZID_DECL std::error_code parse_pwsh_token(std::string_view out,
+                                           std::chrono::system_clock::time_point now,
                                            AccessToken& token);
 
 /// `YYYY-MM-DD HH:MM:SS[.ffffff]` in the local time zone, as Unix seconds.
@@ -100,8 +105,8 @@ AZID_DECL std::optional<long long> parse_local_time(std::string_view text);
 AZID_DECL std::vector<std::string> az_argv(std::string_view resource, std::string_view tenant,
                                            std::string_view subscription);
 /// argv of `azd auth token`; `claims` (JSON) goes base64-encoded in `--claims`.
-AZID_DECL std::vector<std::string> azd_argv(const std::vector<std::string>& scopes, std::string_view tenant,
-                                            std::string_view claims);
+AZID_DECL std::vector<std::string> azd_argv(const std::vector<std::string>& scopes,
+                                            std::string_view tenant, std::string_view claims);
 /// The PowerShell script that prints `azsdk%<token>%<expiry>` (or NO_AZ_ACCOUNT_MODULE).
 AZID_DECL std::string pwsh_script(std::string_view resource, std::string_view tenant);
 /// argv of `pwsh -NoProfile -NonInteractive -EncodedCommand <base64 UTF-16LE script>`.
@@ -110,20 +115,24 @@ AZID_DECL std::vector<std::string> pwsh_argv(std::string_view resource, std::str
 /// What a finished (or failed) tool run means, as the credential's TokenResult: `ec` is the
 /// runner's error, `timeout` goes into the timeout message, `now` checks the expiry. azd's
 /// `scopes` go into its multi-factor login hint. Never quotes the tool's stdout.
-AZID_DECL TokenResult az_result(std::string_view credential, const ProcessResult& r, const std::error_code& ec,
-                                std::chrono::milliseconds timeout, std::chrono::system_clock::time_point now);
-AZID_DECL TokenResult azd_result(std::string_view credential, const std::vector<std::string>& scopes,
-                                 const ProcessResult& r, const std::error_code& ec, std::chrono::milliseconds timeout,
+AZID_DECL TokenResult az_result(std::string_view credential, const ProcessResult& r,
+                                const std::error_code& ec, std::chrono::milliseconds timeout,
+                                std::chrono::system_clock::time_point now);
+AZID_DECL TokenResult azd_result(std::string_view credential,
+                                 const std::vector<std::string>& scopes, const ProcessResult& r,
+                                 const std::error_code& ec, std::chrono::milliseconds timeout,
                                  std::chrono::system_clock::time_point now);
-AZID_DECL TokenResult pwsh_result(std::string_view credential, const ProcessResult& r, const std::error_code& ec,
-                                  std::chrono::milliseconds timeout, std::chrono::system_clock::time_point now);
+AZID_DECL TokenResult pwsh_result(std::string_view credential, const ProcessResult& r,
+                                  const std::error_code& ec, std::chrono::milliseconds timeout,
+                                  std::chrono::system_clock::time_point now);
 
 /// The CredentialUnavailableError for a claims challenge the Azure CLI cannot satisfy.
-AZID_DECL TokenResult az_claims_result(std::string_view credential, std::string_view claims, std::string_view scope,
-                                       std::string_view tenant);
+AZID_DECL TokenResult az_claims_result(std::string_view credential, std::string_view claims,
+                                       std::string_view scope, std::string_view tenant);
 
 /// Checks a request for a resource-based tool (exactly one valid scope). Empty result when fine.
-AZID_DECL TokenResult check_single_scope(std::string_view credential, const TokenRequestContext& ctx);
+AZID_DECL TokenResult check_single_scope(std::string_view credential,
+                                         const TokenRequestContext& ctx);
 
 template <class P>
 concept ToolPlatform = Platform<P> && requires(const P& p) {
@@ -148,7 +157,8 @@ inline DevToolPlan*& active_dev_tool_plan() noexcept {
 /// Makes `plan` the calling thread's plan for its lifetime.
 class DevToolPlanScope {
  public:
-  explicit DevToolPlanScope(DevToolPlan& plan) noexcept : previous_(std::exchange(active_dev_tool_plan(), &plan)) {}
+  explicit DevToolPlanScope(DevToolPlan& plan) noexcept
+      : previous_(std::exchange(active_dev_tool_plan(), &plan)) {}
   ~DevToolPlanScope() { active_dev_tool_plan() = previous_; }
   DevToolPlanScope(const DevToolPlanScope&) = delete;
   DevToolPlanScope& operator=(const DevToolPlanScope&) = delete;
@@ -179,7 +189,8 @@ class DevTool {
         within_chain_(config.within_default_chain),
         cache_(config.cache) {
     if (!tenant_.empty() && !valid_tenant_id(tenant_))
-      throw std::invalid_argument(std::string(credential) + ": " + std::string(invalid_tenant_message));
+      throw std::invalid_argument(std::string(credential) + ": " +
+                                  std::string(invalid_tenant_message));
     if (timeout_ <= std::chrono::milliseconds::zero())
       throw std::invalid_argument(std::string(credential) + ": 'process_timeout' must be positive");
     const auto flag = platform_.environment().get(names::azure_identity_disable_multitenantauth);
@@ -201,7 +212,8 @@ class DevTool {
       return result;  // planned, not run: nothing to convert or log
     // Inside DefaultAzureCredential a developer tool that ran and failed must not stop the chain
     // (developer-tools.md: `within_dac`). Argument errors stay what they are.
-    if (within_chain_ && (result.failure() == Failure::failed || result.failure() == Failure::auth_required))
+    if (within_chain_ &&
+        (result.failure() == Failure::failed || result.failure() == Failure::auth_required))
       result = TokenResult::error(Failure::unavailable, result.error_info());
     const Logger& log = platform_.logger();
     if (result.ok()) {
@@ -210,7 +222,8 @@ class DevTool {
     } else {
       const auto level = within_chain_ ? LogLevel::debug : LogLevel::warning;
       if (log.enabled(level))
-        log.write(level, std::string(credential) + ".get_token failed: " + result.error_info().message);
+        log.write(level,
+                  std::string(credential) + ".get_token failed: " + result.error_info().message);
     }
     return result;
   }
@@ -222,19 +235,22 @@ class DevTool {
 
  private:
   template <class Check, class Argv, class Interpret>
-  TokenResult get_impl(std::string_view credential, const TokenRequestContext& ctx,
-                       std::initializer_list<std::pair<std::string_view, std::string_view>> tool_env,
-                       std::initializer_list<std::string_view> forward, Check& check, Argv& argv,
-                       Interpret& interpret) const {
+  TokenResult get_impl(
+      std::string_view credential, const TokenRequestContext& ctx,
+      std::initializer_list<std::pair<std::string_view, std::string_view>> tool_env,
+      std::initializer_list<std::string_view> forward, Check& check, Argv& argv,
+      Interpret& interpret) const {
     std::string_view tenant;
-    if (auto r = resolve_tenant(credential, tenant_, ctx.tenant_id, allowed_, multitenant_disabled_, tenant);
+    if (auto r = resolve_tenant(credential, tenant_, ctx.tenant_id, allowed_, multitenant_disabled_,
+                                tenant);
         r.failure() != Failure::none)
       return r;
     if (auto r = check(tenant); r.failure() != Failure::none) return r;
     auto fetch = [&]() -> TokenResult {
       ProcessSpec spec;
       spec.argv = argv(tenant);
-      for (std::string_view name : {std::string_view("PATH"), std::string_view("HOME")}) forward_var(spec, name);
+      for (std::string_view name : {std::string_view("PATH"), std::string_view("HOME")})
+        forward_var(spec, name);
       for (std::string_view name : forward) forward_var(spec, name);
       for (const auto& [k, v] : tool_env) spec.env.emplace_back(k, v);
       spec.cwd = tool_working_directory;
@@ -257,7 +273,8 @@ class DevTool {
   // The platform's view of the environment decides what the tool sees (tests point PATH at a
   // directory of stand-in scripts without touching the test process's own environment).
   void forward_var(ProcessSpec& spec, std::string_view name) const {
-    if (auto v = platform_.environment().get(name)) spec.env.emplace_back(std::string(name), std::move(*v));
+    if (auto v = platform_.environment().get(name))
+      spec.env.emplace_back(std::string(name), std::move(*v));
   }
 
   P platform_;

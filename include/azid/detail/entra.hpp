@@ -29,8 +29,10 @@ AZID_DECL std::string request_claims(std::string_view claims, bool enable_cae);
 /// A client-credentials POST to `endpoint`: grant_type, client_id, scope (space-joined), claims
 /// when needed, then `auth_fields` (already form-encoded, e.g. `client_secret=...`), with the
 /// client identification headers of spec README R4.
-AZID_DECL HttpRequest make_client_credentials_request(std::string_view endpoint, std::string_view client_id,
-                                                      const TokenRequestContext& ctx, std::string_view auth_fields);
+AZID_DECL HttpRequest make_client_credentials_request(std::string_view endpoint,
+                                                      std::string_view client_id,
+                                                      const TokenRequestContext& ctx,
+                                                      std::string_view auth_fields);
 
 /// `key=value` form-encoded (both parts percent-encoded), prefixed with '&' when `out` is not empty.
 AZID_DECL void append_form(std::string& out, std::string_view key, std::string_view value);
@@ -39,14 +41,16 @@ AZID_DECL void append_form(std::string& out, std::string_view key, std::string_v
 /// failure, named after `credential`, with the STS fields and the guide's advice for known
 /// AADSTS codes. STS errors fail with `sts_failure` (Failure::failed, or auth_required for the
 /// federated pipelines flow). Never includes the request body or a token.
-AZID_DECL TokenResult token_result(std::string_view credential, std::string_view endpoint, const HttpResponse& res,
-                                   const std::error_code& ec, std::chrono::system_clock::time_point request_time,
+AZID_DECL TokenResult token_result(std::string_view credential, std::string_view endpoint,
+                                   const HttpResponse& res, const std::error_code& ec,
+                                   std::chrono::system_clock::time_point request_time,
                                    Failure sts_failure = Failure::failed);
 
 /// Multi-tenant rules (caching-and-tenants.md §5). On success sets `out` to the tenant to use
 /// and returns an empty result; otherwise returns the error to hand back.
 AZID_DECL TokenResult resolve_tenant(std::string_view credential, std::string_view configured,
-                                     std::string_view requested, const std::vector<std::string>& allowed,
+                                     std::string_view requested,
+                                     const std::vector<std::string>& allowed,
                                      bool multitenant_disabled, std::string_view& out);
 
 /// Splits `AZURE_ADDITIONALLY_ALLOWED_TENANTS` on ';', dropping empty items.

@@ -30,11 +30,12 @@ namespace detail {
 
 /// Query parameters whose values may appear in logs (errors-and-logging.md §4); all others read REDACTED.
 inline constexpr std::array<std::string_view, 8> loggable_query_names = {
-    "api-version", "resource", "client_id", "object_id", "msi_res_id", "mi_res_id", "principal_id",
-    "serviceConnectionId"};
+    "api-version", "resource",  "client_id",    "object_id",
+    "msi_res_id",  "mi_res_id", "principal_id", "serviceConnectionId"};
 
 [[nodiscard]] constexpr bool retriable_status(int status) noexcept {
-  return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+  return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
+         status == 504;
 }
 
 [[nodiscard]] inline bool retriable_error(const std::error_code& ec) noexcept {
@@ -54,8 +55,8 @@ inline constexpr std::array<std::string_view, 8> loggable_query_names = {
 /// The delay a response asks for: `retry-after-ms`, `x-ms-retry-after-ms` (milliseconds) or
 /// `Retry-After` (seconds, or an HTTP-date measured from `now`, RFC 9110 §10.2.3); negative when
 /// it asks for none or the value is unreadable.
-[[nodiscard]] inline std::chrono::milliseconds retry_after(const HttpHeaders& h,
-                                                           std::chrono::system_clock::time_point now) {
+[[nodiscard]] inline std::chrono::milliseconds retry_after(
+    const HttpHeaders& h, std::chrono::system_clock::time_point now) {
   auto parse = [](std::string_view v, long long& out) {
     while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
     while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
@@ -69,7 +70,8 @@ inline constexpr std::array<std::string_view, 8> loggable_query_names = {
     return true;
   };
   long long v = 0;
-  if (parse(h.get("retry-after-ms"), v) || parse(h.get("x-ms-retry-after-ms"), v)) return std::chrono::milliseconds(v);
+  if (parse(h.get("retry-after-ms"), v) || parse(h.get("x-ms-retry-after-ms"), v))
+    return std::chrono::milliseconds(v);
   const std::string_view ra = h.get("Retry-After");
   if (parse(ra, v)) return std::chrono::milliseconds(v * 1000);
   if (!ra.empty()) {
@@ -90,10 +92,14 @@ HttpResponse send_logged(const P& platform, const HttpRequest& req, std::error_c
   const Logger& log = platform.logger();
   if (log.enabled(LogLevel::info)) {
     const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(platform.clock().steady_now() - start).count();
-    std::string line = "HTTP " + req.method + " " + redact_url_query(req.url, loggable_query_names) + " -> ";
-    if (ec) line += "error: " + ec.message();
-    else line += std::to_string(res.status);
+        std::chrono::duration_cast<std::chrono::milliseconds>(platform.clock().steady_now() - start)
+            .count();
+    std::string line =
+        "HTTP " + req.method + " " + redact_url_query(req.url, loggable_query_names) + " -> ";
+    if (ec)
+      line += "error: " + ec.message();
+    else
+      line += std::to_string(res.status);
     line += " (" + std::to_string(ms) + " ms)";
     log.write(LogLevel::info, line);
   }
@@ -113,9 +119,10 @@ HttpResponse send_with_retry(const P& platform, const HttpRequest& req, const Re
     if (delay.count() < 0) delay = opts.base_delay * (std::int64_t{1} << attempt);
     if (delay > opts.max_delay) delay = opts.max_delay;
     if (platform.logger().enabled(LogLevel::info))
-      platform.logger().write(LogLevel::info, "Retrying in " + std::to_string(delay.count()) + " ms (attempt " +
-                                                  std::to_string(attempt + 2) + " of " +
-                                                  std::to_string(opts.max_retries + 1) + ")");
+      platform.logger().write(LogLevel::info, "Retrying in " + std::to_string(delay.count()) +
+                                                  " ms (attempt " + std::to_string(attempt + 2) +
+                                                  " of " + std::to_string(opts.max_retries + 1) +
+                                                  ")");
     platform.clock().sleep_for(delay);
   }
 }

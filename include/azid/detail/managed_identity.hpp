@@ -73,14 +73,17 @@ struct Attempt {
 AZID_DECL std::string resource_from_scope(std::string_view scope);
 /// Folds the three user-assigned options into `out`; returns the MSAL argument error text when
 /// more than one is set (managed-identity.md §1), else "".
-AZID_DECL std::string resolve_identity(const ManagedIdentityCredentialOptions& o, ManagedIdentityId& out);
+AZID_DECL std::string resolve_identity(const ManagedIdentityCredentialOptions& o,
+                                       ManagedIdentityId& out);
 /// Appends `&key=value` (or `?key=value` to a URL without a query), value percent-encoded.
 AZID_DECL void append_query(std::string& url, std::string_view key, std::string_view value);
 /// `{authority}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=R[&client_id=..|
 /// &object_id=..|&msi_res_id=..]` (managed-identity.md §4.1).
-AZID_DECL std::string imds_url(std::string_view authority, std::string_view resource, const ManagedIdentityId& id);
+AZID_DECL std::string imds_url(std::string_view authority, std::string_view resource,
+                               const ManagedIdentityId& id);
 /// Strips a trailing '/' from an authority and checks it is an absolute http(s) URL; sets `why`.
-AZID_DECL std::optional<std::string> normalize_imds_authority(std::string_view authority, std::string& why);
+AZID_DECL std::optional<std::string> normalize_imds_authority(std::string_view authority,
+                                                              std::string& why);
 /// IDENTITY_SERVER_THUMBPRINT without spaces, tabs, newlines and ':', lower case; nullopt unless
 /// 40 hex digits remain (managed-identity.md §7).
 AZID_DECL std::optional<std::string> normalize_thumbprint(std::string_view thumbprint);
@@ -88,17 +91,19 @@ AZID_DECL std::optional<std::string> normalize_thumbprint(std::string_view thumb
 // --- responses ------------------------------------------------------------------------------
 
 /// A 200 response's token, or "Unexpected response" with a scrubbed body (managed-identity.md §3).
-AZID_DECL TokenResult token_from_response(const HttpResponse& res, std::chrono::system_clock::time_point request_time);
+AZID_DECL TokenResult token_from_response(const HttpResponse& res,
+                                          std::chrono::system_clock::time_point request_time);
 /// A request that got no HTTP response (transport error `ec`) from `source`'s `endpoint`.
 /// ClientAuthenticationError, or CredentialUnavailableError within a chain; a certificate pin
 /// mismatch is always a failure.
-AZID_DECL TokenResult no_response(ManagedIdentitySource source, std::string_view endpoint, const std::error_code& ec,
-                                  bool within_chain);
+AZID_DECL TokenResult no_response(ManagedIdentitySource source, std::string_view endpoint,
+                                  const std::error_code& ec, bool within_chain);
 /// A non-200 answer that is not retried: ClientAuthenticationError with status and detail.
 AZID_DECL TokenResult endpoint_failed(ManagedIdentitySource source, const HttpResponse& res);
 /// The common outcome of one (retried) exchange with a non-IMDS source.
-AZID_DECL TokenResult source_result(ManagedIdentitySource source, std::string_view endpoint, const HttpResponse& res,
-                                    const std::error_code& ec, std::chrono::system_clock::time_point request_time,
+AZID_DECL TokenResult source_result(ManagedIdentitySource source, std::string_view endpoint,
+                                    const HttpResponse& res, const std::error_code& ec,
+                                    std::chrono::system_clock::time_point request_time,
                                     bool within_chain);
 /// `r`, with every occurrence of `secret` in its message replaced by REDACTED. The sources that
 /// send a secret (App Service's identity header, Service Fabric's and Azure ML's secret, the Arc
@@ -115,7 +120,8 @@ AZID_DECL std::string body_detail(std::string_view body);
 
 /// 404, 408, 410, 429 and 5xx except 501 and 505 (managed-identity.md §4.3).
 [[nodiscard]] constexpr bool imds_retriable_status(int s) noexcept {
-  return s == 404 || s == 408 || s == 410 || s == 429 || (s >= 500 && s <= 599 && s != 501 && s != 505);
+  return s == 404 || s == 408 || s == 410 || s == 429 ||
+         (s >= 500 && s <= 599 && s != 501 && s != 505);
 }
 /// Failures that mean "nothing listens there": not retried, since a host without IMDS refuses
 /// or drops the connect and waiting would only delay the answer (azure-sdk-for-cpp#4952).
@@ -123,7 +129,8 @@ AZID_DECL std::string body_detail(std::string_view body);
 /// Docker Desktop answers for 169.254.169.254 with 403 "... unreachable network/host".
 [[nodiscard]] AZID_DECL bool docker_unreachable(const HttpResponse& res);
 /// Delay before retry `n` (1-based): base * 2^(n-1), capped, times `jitter_factor`.
-[[nodiscard]] AZID_DECL std::chrono::milliseconds imds_backoff(const ImdsOptions& o, int n, double jitter_factor);
+[[nodiscard]] AZID_DECL std::chrono::milliseconds imds_backoff(const ImdsOptions& o, int n,
+                                                               double jitter_factor);
 /// A random factor in [1 - jitter, 1 + jitter].
 [[nodiscard]] AZID_DECL double jitter_factor(double jitter);
 AZID_DECL TokenResult imds_not_assigned(const HttpResponse& res, const ManagedIdentityId& id);
@@ -131,8 +138,8 @@ AZID_DECL TokenResult imds_unreachable_network(const HttpResponse& res);
 AZID_DECL TokenResult imds_probe_failed(std::string_view url, const std::error_code& ec);
 /// After the retries ran out: gateway error, no endpoint (404, pod identity not ready), no
 /// response, or the generic "Multiple attempts failed", each with the attempts made.
-AZID_DECL TokenResult imds_exhausted(const std::vector<Attempt>& attempts, std::chrono::milliseconds elapsed,
-                                     bool within_chain);
+AZID_DECL TokenResult imds_exhausted(const std::vector<Attempt>& attempts,
+                                     std::chrono::milliseconds elapsed, bool within_chain);
 
 // --- Arc ------------------------------------------------------------------------------------
 
@@ -145,7 +152,8 @@ AZID_DECL std::string arc_default_himds_path(const std::optional<std::string>& p
 /// exactly one '=' in `WWW-Authenticate`, the file in `key_directory`, a `.key` extension, not a
 /// symbolic link, a regular file of at most 4096 bytes (checked before reading). On success
 /// sets `path` to the file to read and returns an empty result.
-AZID_DECL TokenResult arc_key_file(const HttpResponse& challenge, std::string_view key_directory, std::string& path);
+AZID_DECL TokenResult arc_key_file(const HttpResponse& challenge, std::string_view key_directory,
+                                   std::string& path);
 
 // --- drivers (templates) --------------------------------------------------------------------
 
@@ -215,7 +223,8 @@ TokenResult imds_probe(const P& p, const std::string& url, const Call& c, State&
 /// IMDS token request with the spec's retries (managed-identity.md §4.3-§4.4). Waits go through
 /// the platform clock; no attempt or wait runs past `imds.max_total` from the first attempt.
 template <class P>
-TokenResult imds_fetch(const P& p, std::string_view authority, bool probe, const Call& c, State& st) {
+TokenResult imds_fetch(const P& p, std::string_view authority, bool probe, const Call& c,
+                       State& st) {
   if (auto r = remembered(st); r.failure() != Failure::none) return r;
   const std::string url = imds_url(authority, c.resource, c.id);
   if (probe) {
@@ -237,7 +246,8 @@ TokenResult imds_fetch(const P& p, std::string_view authority, bool probe, const
     std::error_code ec;
     HttpResponse res = send_logged(p, req, ec);
     if (ec) {
-      if (connect_error(ec)) return no_response(ManagedIdentitySource::imds, url, ec, c.within_chain);
+      if (connect_error(ec))
+        return no_response(ManagedIdentitySource::imds, url, ec, c.within_chain);
       attempts.push_back({0, ec.message()});
     } else if (res.status == 200) {
       return token_from_response(res, request_time);

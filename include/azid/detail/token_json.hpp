@@ -22,7 +22,8 @@ namespace detail {
 inline constexpr long long max_epoch_seconds = [] {
   constexpr long long calendar_max = 253402300799LL;
   constexpr long long clock_max =
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max()).count();
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max())
+          .count();
   return clock_max < calendar_max ? clock_max : calendar_max;
 }();
 inline constexpr long long max_duration_seconds = 2147483647LL;
@@ -50,7 +51,8 @@ AZID_DECL bool parse_sts_error(std::string_view body, StsError& out);
 
 /// Reads one string member of a top-level JSON object; nullopt if absent, not a string, or the
 /// body is not a JSON object.
-AZID_DECL std::optional<std::string> json_string_member(std::string_view body, std::string_view name);
+AZID_DECL std::optional<std::string> json_string_member(std::string_view body,
+                                                        std::string_view name);
 
 /// An expiry written as text: plain decimal digits (Unix seconds), App Service 2017's
 /// `MM/DD/YYYY HH:MM:SS +00:00` and `M/D/YYYY h:MM:SS AM +00:00`, RFC 3339 and RFC 1123.
@@ -61,7 +63,8 @@ AZID_DECL std::optional<long long> parse_expiry_text(std::string_view text);
 /// expires_on from `expires_on`, else `request_time + expires_in`; refresh_on from
 /// `refresh_on`/`refresh_in`, else half the lifetime when it is two hours or more.
 /// Errors: errc::invalid_expiry (no usable expiry, or one already in the past).
-AZID_DECL std::error_code make_access_token(ParsedToken&& parsed, std::chrono::system_clock::time_point request_time,
+AZID_DECL std::error_code make_access_token(ParsedToken&& parsed,
+                                            std::chrono::system_clock::time_point request_time,
                                             AccessToken& out);
 
 /// A claims challenge (a JSON object) with the CAE client capability added:

@@ -54,7 +54,8 @@ template <class L, class R>
 struct remove_all;
 template <class... Ts, class R>
 struct remove_all<list<Ts...>, R> {
-  using type = decltype((list<>{} + ... + std::conditional_t<contains_v<R, Ts>, list<>, list<Ts>>{}));
+  using type =
+      decltype((list<>{} + ... + std::conditional_t<contains_v<R, Ts>, list<>, list<Ts>>{}));
 };
 /// L without every element that appears in R (order kept).
 template <class L, class R>

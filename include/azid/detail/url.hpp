@@ -51,7 +51,8 @@ AZID_DECL std::error_code parse_url(std::string_view text, Url& out) noexcept;
 /// comma-separated (spaces ignored), `*` matches every host, an entry matches the host itself
 /// or any subdomain of it (a leading dot is optional), and an entry's `:port` is ignored.
 /// Comparison is case-insensitive; an IPv6 entry may be bracketed.
-[[nodiscard]] AZID_DECL bool bypasses_proxy(std::string_view no_proxy, std::string_view host) noexcept;
+[[nodiscard]] AZID_DECL bool bypasses_proxy(std::string_view no_proxy,
+                                            std::string_view host) noexcept;
 
 }  // namespace detail
 AZID_END

@@ -14,7 +14,8 @@ inline constexpr std::string_view invalid_tenant_message =
     "Invalid tenant ID provided. You can locate your tenant ID by following the instructions here: "
     "https://learn.microsoft.com/partner-center/find-ids-and-domain-names";
 inline constexpr std::string_view invalid_scope_message =
-    "An invalid scope was provided. Only alphanumeric characters, '.', '-', '_', ':', and '/' are allowed.";
+    "An invalid scope was provided. Only alphanumeric characters, '.', '-', '_', ':', and '/' are "
+    "allowed.";
 inline constexpr std::string_view no_scope_message = "\"get_token\" requires at least one scope";
 
 [[nodiscard]] constexpr bool is_alnum(char c) noexcept {
@@ -40,7 +41,8 @@ inline constexpr std::string_view no_scope_message = "\"get_token\" requires at 
 /// Normalises an authority host (spec README R3): adds `https://` when there is no scheme,
 /// strips trailing spaces and slashes, and refuses any scheme but https. Returns nullopt and sets
 /// `why` when the value is not acceptable.
-[[nodiscard]] inline std::optional<std::string> normalize_authority(std::string_view a, std::string& why) {
+[[nodiscard]] inline std::optional<std::string> normalize_authority(std::string_view a,
+                                                                    std::string& why) {
   while (!a.empty() && (a.front() == ' ' || a.front() == '\t')) a.remove_prefix(1);
   while (!a.empty() && (a.back() == ' ' || a.back() == '/' || a.back() == '\t')) a.remove_suffix(1);
   if (a.empty()) {
@@ -57,7 +59,8 @@ inline constexpr std::string_view no_scope_message = "\"get_token\" requires at 
     for (auto& c : scheme)
       if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     if (scheme != "https") {
-      why = "'" + std::string(a) + "' is an invalid authority. The value must be a TLS protected (https) URL.";
+      why = "'" + std::string(a) +
+            "' is an invalid authority. The value must be a TLS protected (https) URL.";
       return std::nullopt;
     }
     out = "https://";
@@ -67,12 +70,14 @@ inline constexpr std::string_view no_scope_message = "\"get_token\" requires at 
   for (char c : std::string_view(out).substr(8)) {
     if (c == ' ' || c == '?' || c == '#' || c == '@' || static_cast<unsigned char>(c) < 0x21 ||
         static_cast<unsigned char>(c) > 0x7e) {
-      why = "'" + std::string(a) + "' is an invalid authority. The value must be a TLS protected (https) URL.";
+      why = "'" + std::string(a) +
+            "' is an invalid authority. The value must be a TLS protected (https) URL.";
       return std::nullopt;
     }
   }
   if (out.size() == 8) {
-    why = "'" + std::string(a) + "' is an invalid authority. The value must be a TLS protected (https) URL.";
+    why = "'" + std::string(a) +
+          "' is an invalid authority. The value must be a TLS protected (https) URL.";
     return std::nullopt;
   }
   return out;

@@ -101,9 +101,10 @@ inline void disarm(Watchdog& w) {
 }
 
 template <class Stream>
-asio::awaitable<std::error_code> write_all(Stream& stream, std::string_view data, const Watchdog& wd,
-                                           errc on_timeout) {
-  auto [e, n] = co_await asio::async_write(stream, asio::buffer(data.data(), data.size()), use_tuple);
+asio::awaitable<std::error_code> write_all(Stream& stream, std::string_view data,
+                                           const Watchdog& wd, errc on_timeout) {
+  auto [e, n] =
+      co_await asio::async_write(stream, asio::buffer(data.data(), data.size()), use_tuple);
   (void)n;
   if (wd.fired) co_return make_error_code(on_timeout);
   co_return e ? map_io_error(e) : std::error_code{};
@@ -112,8 +113,8 @@ asio::awaitable<std::error_code> write_all(Stream& stream, std::string_view data
 /// Reads one response into `parser`, stopping at its end (https.ipp's read_response, awaited).
 template <class Stream>
 asio::awaitable<https_impl::ReadOutcome> read_response(AsyncConnection& c, Stream& stream,
-                                                            ResponseParser& parser, const Watchdog& wd,
-                                                            errc on_timeout) {
+                                                       ResponseParser& parser, const Watchdog& wd,
+                                                       errc on_timeout) {
   https_impl::ReadOutcome out;
   while (!parser.done()) {
     auto [result, n] = co_await stream.async_read_some(asio::buffer(c.buffer), use_tuple);
@@ -165,7 +166,8 @@ namespace async_https_impl {
 /// all before `deadline`.
 inline asio::awaitable<std::error_code> connect(AsyncHttpsTransport::Impl& impl, AsyncConnection& c,
                                                 const Url& url, const https_impl::Route& route,
-                                                steady::time_point deadline, std::shared_ptr<Watchdog> wd) {
+                                                steady::time_point deadline,
+                                                std::shared_ptr<Watchdog> wd) {
   const Url& hop = route.proxy ? *route.proxy : url;
   std::error_code addr_ec;
   const asio::ip::address addr = asio::ip::make_address(hop.host, addr_ec);
@@ -181,7 +183,8 @@ inline asio::awaitable<std::error_code> connect(AsyncHttpsTransport::Impl& impl,
     tcp::resolver resolver(c.socket.get_executor());
     wd->resolver = &resolver;
     arm(wd, deadline);
-    auto [e, results] = co_await resolver.async_resolve(hop.host, std::to_string(hop.port), use_tuple);
+    auto [e, results] =
+        co_await resolver.async_resolve(hop.host, std::to_string(hop.port), use_tuple);
     disarm(*wd);
     wd->resolver = nullptr;
     if (wd->fired) co_return make_error_code(errc::connect_timeout);
@@ -200,7 +203,8 @@ inline asio::awaitable<std::error_code> connect(AsyncHttpsTransport::Impl& impl,
 
   if (route.tunnel) {
     const std::string target = https_impl::host_port(url);
-    const std::string connect_request = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n";
+    const std::string connect_request =
+        "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n";
     arm(wd, deadline);
     std::error_code e = co_await write_all(c.socket, connect_request, *wd, errc::connect_timeout);
     https_impl::ReadOutcome r;
@@ -249,13 +253,15 @@ inline asio::awaitable<Exchanged> exchange(AsyncHttpsTransport::Impl& impl, Asyn
       ex.ec = make_error_code(errc::timeout);
       co_return ex;
     }
-    if ((ex.ec = https_impl::handshake_verdict(ssl, pin, static_cast<bool>(e), is_closed_error(e)))) {
+    if ((ex.ec =
+             https_impl::handshake_verdict(ssl, pin, static_cast<bool>(e), is_closed_error(e)))) {
       disarm(*wd);
       co_return ex;
     }
   }
   const std::string wire = serialize_request(req, url, route.absolute_form);
-  ResponseParser parser(impl.options.max_header_bytes, req.max_body_bytes, iequals(req.method, "HEAD"));
+  ResponseParser parser(impl.options.max_header_bytes, req.max_body_bytes,
+                        iequals(req.method, "HEAD"));
   https_impl::ReadOutcome r;
   if (c.tls) {
     ex.ec = co_await write_all(*c.tls, wire, *wd, errc::timeout);
@@ -268,7 +274,8 @@ inline asio::awaitable<Exchanged> exchange(AsyncHttpsTransport::Impl& impl, Asyn
   if (!ex.ec) ex.ec = r.ec;
   ex.received_any = r.received_any;
   if (ex.ec) co_return ex;
-  ex.reusable = parser.keep_alive() && !r.closed && !r.leftover && !https_impl::request_says_close(req);
+  ex.reusable =
+      parser.keep_alive() && !r.closed && !r.leftover && !https_impl::request_says_close(req);
   ex.response = std::move(parser.response());
   co_return ex;
 }
@@ -281,12 +288,16 @@ AZID_DECL AsyncHttpsTransport::AsyncHttpsTransport(executor_type executor, Trans
 
 AZID_DECL AsyncHttpsTransport::~AsyncHttpsTransport() = default;
 
-AZID_DECL AsyncHttpsTransport::executor_type AsyncHttpsTransport::get_executor() const noexcept { return impl_->ex; }
+AZID_DECL AsyncHttpsTransport::executor_type AsyncHttpsTransport::get_executor() const noexcept {
+  return impl_->ex;
+}
 
-AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::exchange(HttpRequest request) {
+AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::exchange(
+    HttpRequest request) {
   using namespace detail::async_https_impl;
   namespace base = detail::https_impl;
-  co_await asio::this_coro::throw_if_cancelled(false);  // a cancelled exchange ends with its error code
+  co_await asio::this_coro::throw_if_cancelled(
+      false);  // a cancelled exchange ends with its error code
   detail::Outcome<HttpResponse> out;
   Impl& impl = *impl_;
   detail::Url url;
@@ -300,17 +311,19 @@ AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::ex
     const asio::any_io_executor strand = co_await asio::this_coro::executor;
     auto wd = std::make_shared<Watchdog>(strand);
     for (int attempt = 0;; ++attempt) {
-      AsyncConnectionPtr c = attempt == 0 ? impl.pool.take(key, impl.options.idle_timeout) : nullptr;
+      AsyncConnectionPtr c =
+          attempt == 0 ? impl.pool.take(key, impl.options.idle_timeout) : nullptr;
       const bool reused = c != nullptr;
       if (!reused) {
         c = std::make_unique<AsyncConnection>(impl.ex);
         c->key = key;
-        if ((out.ec = co_await connect(impl, *c, url, route, steady::now() + request.connect_timeout, wd)))
+        if ((out.ec = co_await connect(impl, *c, url, route,
+                                       steady::now() + request.connect_timeout, wd)))
           co_return out;
       }
-      Exchanged ex =
-          co_await detail::async_https_impl::exchange(impl, *c, request, url, route, pin, https && !reused,
-                                                      steady::now() + request.timeout, wd);
+      Exchanged ex = co_await detail::async_https_impl::exchange(
+          impl, *c, request, url, route, pin, https && !reused, steady::now() + request.timeout,
+          wd);
       if (ex.ec) {
         // A kept-alive connection the server already dropped shows up as a close before any
         // response byte; that one case is safe to replay once on a fresh connection.

@@ -63,7 +63,8 @@ inline BioPtr memory_bio(std::string_view data) {
 inline int pem_password(char* buf, int size, int, void* user) {
   const auto* pw = static_cast<const std::string_view*>(user);
   if (pw == nullptr || pw->empty() || size <= 0) return 0;
-  const int n = static_cast<int>(pw->size() < static_cast<std::size_t>(size) ? pw->size() : static_cast<std::size_t>(size));
+  const int n = static_cast<int>(
+      pw->size() < static_cast<std::size_t>(size) ? pw->size() : static_cast<std::size_t>(size));
   std::memcpy(buf, pw->data(), static_cast<std::size_t>(n));
   return n;
 }
@@ -90,7 +91,8 @@ inline bool check_key_type(EVP_PKEY* key, std::string& error) {
   if (id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS) return true;
   if (id == EVP_PKEY_EC)
     error =
-        "has an EC private key. ECDSA private keys are not supported: the certificate must have an RSA private "
+        "has an EC private key. ECDSA private keys are not supported: the certificate must have an "
+        "RSA private "
         "key because RS256 is used for signing";
   else
     error = "has an unsupported private key type; the certificate must have an RSA private key";
@@ -112,7 +114,8 @@ inline std::string sign_with(EVP_PKEY* key, JwsAlgorithm alg, std::string_view d
   }
   ok = ok && EVP_DigestSign(ctx.get(), nullptr, &len, in, data.size()) == 1;
   std::string sig(ok ? len : 0, '\0');
-  ok = ok && EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in, data.size()) == 1;
+  ok = ok && EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in,
+                            data.size()) == 1;
   if (!ok) return {};
   sig.resize(len);
   return sig;
@@ -122,7 +125,8 @@ inline std::string sign_with(EVP_PKEY* key, JwsAlgorithm alg, std::string_view d
 inline bool verify_rs256(X509* cert, std::string_view data, std::string_view sig) {
   EVP_PKEY* pub = X509_get0_pubkey(cert);
   MdCtxPtr ctx(EVP_MD_CTX_new());
-  return pub != nullptr && ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pub) == 1 &&
+  return pub != nullptr && ctx &&
+         EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, pub) == 1 &&
          EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
                           reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
 }
@@ -134,19 +138,23 @@ inline bool verify_rs256(X509* cert, std::string_view data, std::string_view sig
 inline bool check_key_signs(EVP_PKEY* key, X509* cert, std::string& error) {
   if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA_PSS) {
     error =
-        "has an RSA-PSS-restricted private key, which cannot sign RS256 client assertions; re-create it as an "
+        "has an RSA-PSS-restricted private key, which cannot sign RS256 client assertions; "
+        "re-create it as an "
         "ordinary RSA key (rsaEncryption)";
     return false;
   }
   if (EVP_PKEY_get_bits(key) < 1024) {
-    error = "has an RSA key shorter than 1024 bits, too short to sign a client assertion (Entra ID expects 2048 or more)";
+    error =
+        "has an RSA key shorter than 1024 bits, too short to sign a client assertion (Entra ID "
+        "expects 2048 or more)";
     return false;
   }
   constexpr std::string_view probe = "azid certificate load check";
   const std::string sig = sign_with(key, JwsAlgorithm::rs256, probe);
   if (sig.empty() || !verify_rs256(cert, probe, sig)) {
     error =
-        "has a private key that cannot sign for its certificate (the key is damaged, or its private parts do not "
+        "has a private key that cannot sign for its certificate (the key is damaged, or its "
+        "private parts do not "
         "belong to the certificate); export the certificate and its key again";
     return false;
   }
@@ -155,7 +163,8 @@ inline bool check_key_signs(EVP_PKEY* key, X509* cert, std::string& error) {
 
 // Fills `out` from a key and its certificates: the signing certificate is the one the key
 // belongs to, and goes first.
-inline bool finish(PkeyPtr key, std::vector<X509Ptr> certs, CertificateMaterial::Parts& out, std::string& error) {
+inline bool finish(PkeyPtr key, std::vector<X509Ptr> certs, CertificateMaterial::Parts& out,
+                   std::string& error) {
   if (!check_key_type(key.get(), error)) return false;
   std::size_t signer = certs.size();
   for (std::size_t i = 0; i < certs.size(); ++i) {
@@ -182,12 +191,13 @@ inline bool finish(PkeyPtr key, std::vector<X509Ptr> certs, CertificateMaterial:
   out.sha1 = digest(EVP_sha1(), chain.front());
   out.sha256 = digest(EVP_sha256(), chain.front());
   out.chain = std::move(chain);
-  out.key = std::shared_ptr<void>(key.release(), [](void* p) { EVP_PKEY_free(static_cast<EVP_PKEY*>(p)); });
+  out.key = std::shared_ptr<void>(key.release(),
+                                  [](void* p) { EVP_PKEY_free(static_cast<EVP_PKEY*>(p)); });
   return true;
 }
 
-inline bool load_pem(std::string_view data, std::string_view password, CertificateMaterial::Parts& out,
-                     std::string& error) {
+inline bool load_pem(std::string_view data, std::string_view password,
+                     CertificateMaterial::Parts& out, std::string& error) {
   const bool encrypted = data.find("ENCRYPTED PRIVATE KEY") != std::string_view::npos ||
                          data.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos;
   if (data.find("PRIVATE KEY-----") == std::string_view::npos) {
@@ -214,9 +224,12 @@ inline bool load_pem(std::string_view data, std::string_view password, Certifica
     if (encrypted && password.empty())
       error = "has an encrypted private key and no password was given";
     else if (encrypted)
-      error = "has an encrypted private key that the given password does not decrypt (wrong password?)";
+      error =
+          "has an encrypted private key that the given password does not decrypt (wrong password?)";
     else
-      error = "has a private key block that could not be read (Failed to read certificate private key.)";
+      error =
+          "has a private key block that could not be read (Failed to read certificate private "
+          "key.)";
     return false;
   }
   if (certs.empty()) {
@@ -248,7 +261,8 @@ inline OSSL_LIB_CTX* legacy_context() noexcept {
 // library-context argument; other threads are not affected).
 class DefaultContextScope {
  public:
-  explicit DefaultContextScope(OSSL_LIB_CTX* ctx) noexcept : previous_(OSSL_LIB_CTX_set0_default(ctx)) {}
+  explicit DefaultContextScope(OSSL_LIB_CTX* ctx) noexcept
+      : previous_(OSSL_LIB_CTX_set0_default(ctx)) {}
   ~DefaultContextScope() {
     if (previous_ != nullptr) OSSL_LIB_CTX_set0_default(previous_);
   }
@@ -318,12 +332,13 @@ inline bool parse_pkcs12_legacy(std::string_view data, const char* password, Pke
   return ok;
 }
 
-inline bool load_pkcs12(std::string_view data, std::string_view password, CertificateMaterial::Parts& out,
-                        std::string& error) {
+inline bool load_pkcs12(std::string_view data, std::string_view password,
+                        CertificateMaterial::Parts& out, std::string& error) {
   BioPtr bio = memory_bio(data);
   P12Ptr p12(bio ? d2i_PKCS12_bio(bio.get(), nullptr) : nullptr);
   if (!p12) {
-    error = "is neither PEM nor PKCS#12 (Failed to deserialize certificate in PEM or PKCS12 format)";
+    error =
+        "is neither PEM nor PKCS#12 (Failed to deserialize certificate in PEM or PKCS12 format)";
     return false;
   }
   // An empty password may have been encoded as "" or as no password at all; try both.
@@ -339,8 +354,9 @@ inline bool load_pkcs12(std::string_view data, std::string_view password, Certif
     }
   }
   if (!matched) {
-    error = password.empty() ? "is a password-protected PKCS#12 file and no password was given"
-                             : "is a PKCS#12 file that the given password does not open (wrong password?)";
+    error = password.empty()
+                ? "is a password-protected PKCS#12 file and no password was given"
+                : "is a PKCS#12 file that the given password does not open (wrong password?)";
     return false;
   }
   EVP_PKEY* raw_key = nullptr;
@@ -360,19 +376,26 @@ inline bool load_pkcs12(std::string_view data, std::string_view password, Certif
     ERR_clear_error();
     if (!parse_pkcs12_legacy(data, chosen, key, certs)) {
       error = legacy_context() != nullptr
-                  ? "is a PKCS#12 file that could not be decoded (Failed to deserialize certificate in PEM or PKCS12 "
-                    "format); re-export it with AES-256 (openssl pkcs12 -export -keypbe AES-256-CBC -certpbe "
+                  ? "is a PKCS#12 file that could not be decoded (Failed to deserialize "
+                    "certificate in PEM or PKCS12 "
+                    "format); re-export it with AES-256 (openssl pkcs12 -export -keypbe "
+                    "AES-256-CBC -certpbe "
                     "AES-256-CBC) or as PEM"
-                  : "is a PKCS#12 file that could not be decoded (Failed to deserialize certificate in PEM or PKCS12 "
-                    "format); if it was exported with legacy RC2 encryption, install OpenSSL's legacy provider "
-                    "(legacy.so in the ossl-modules directory, or set OPENSSL_MODULES), or re-export it with AES-256 "
+                  : "is a PKCS#12 file that could not be decoded (Failed to deserialize "
+                    "certificate in PEM or PKCS12 "
+                    "format); if it was exported with legacy RC2 encryption, install OpenSSL's "
+                    "legacy provider "
+                    "(legacy.so in the ossl-modules directory, or set OPENSSL_MODULES), or "
+                    "re-export it with AES-256 "
                     "(openssl pkcs12 -export -keypbe AES-256-CBC -certpbe AES-256-CBC) or as PEM";
       return false;
     }
   }
   if (!key || certs.empty()) {
-    error = !key ? "is a PKCS#12 file without a private key (Your PFX file shall contain both private key and cert)"
-                 : "is a PKCS#12 file without a certificate (Your PFX file shall contain both private key and cert)";
+    error = !key ? "is a PKCS#12 file without a private key (Your PFX file shall contain both "
+                   "private key and cert)"
+                 : "is a PKCS#12 file without a certificate (Your PFX file shall contain both "
+                   "private key and cert)";
     return false;
   }
   return finish(std::move(key), std::move(certs), out, error);
@@ -380,8 +403,8 @@ inline bool load_pkcs12(std::string_view data, std::string_view password, Certif
 
 }  // namespace crypto_impl
 
-AZID_DECL bool load_certificate(std::string_view data, std::string_view password, CertificateMaterial& out,
-                                std::string& error) {
+AZID_DECL bool load_certificate(std::string_view data, std::string_view password,
+                                CertificateMaterial& out, std::string& error) {
   crypto_impl::ClearErrorsOnExit clear;
   error.clear();
   if (data.empty()) {
@@ -389,7 +412,8 @@ AZID_DECL bool load_certificate(std::string_view data, std::string_view password
     return false;
   }
   if (data.size() > max_certificate_bytes) {
-    error = "is larger than the " + std::to_string(max_certificate_bytes / 1024) + " KiB allowed for a certificate";
+    error = "is larger than the " + std::to_string(max_certificate_bytes / 1024) +
+            " KiB allowed for a certificate";
     return false;
   }
   CertificateMaterial::Parts parts;
@@ -401,7 +425,8 @@ AZID_DECL bool load_certificate(std::string_view data, std::string_view password
   return true;
 }
 
-AZID_DECL std::string CertificateMaterial::sign(JwsAlgorithm alg, std::string_view data, std::string& error) const {
+AZID_DECL std::string CertificateMaterial::sign(JwsAlgorithm alg, std::string_view data,
+                                                std::string& error) const {
   crypto_impl::ClearErrorsOnExit clear;
   if (parts_.key == nullptr) {
     error = "no certificate is loaded";
@@ -412,8 +437,8 @@ AZID_DECL std::string CertificateMaterial::sign(JwsAlgorithm alg, std::string_vi
   return sig;
 }
 
-AZID_DECL std::string make_client_assertion(const CertificateMaterial& cert, const AssertionParams& p,
-                                            std::string& error) {
+AZID_DECL std::string make_client_assertion(const CertificateMaterial& cert,
+                                            const AssertionParams& p, std::string& error) {
   std::string header = "{\"alg\":";
   header += p.alg == JwsAlgorithm::ps256 ? "\"PS256\"" : "\"RS256\"";
   header += ",\"typ\":\"JWT\"";
@@ -433,11 +458,13 @@ AZID_DECL std::string make_client_assertion(const CertificateMaterial& cert, con
     header.push_back(']');
   }
   header.push_back('}');
-  const long long now = std::chrono::duration_cast<std::chrono::seconds>(p.now.time_since_epoch()).count();
-  std::string payload = "{\"aud\":" + json_quote(p.audience) + ",\"iss\":" + json_quote(p.client_id) +
-                        ",\"sub\":" + json_quote(p.client_id) + ",\"jti\":" + json_quote(new_uuid()) +
-                        ",\"nbf\":" + std::to_string(now) + ",\"iat\":" + std::to_string(now) +
-                        ",\"exp\":" + std::to_string(now + p.lifetime.count()) + "}";
+  const long long now =
+      std::chrono::duration_cast<std::chrono::seconds>(p.now.time_since_epoch()).count();
+  std::string payload =
+      "{\"aud\":" + json_quote(p.audience) + ",\"iss\":" + json_quote(p.client_id) +
+      ",\"sub\":" + json_quote(p.client_id) + ",\"jti\":" + json_quote(new_uuid()) +
+      ",\"nbf\":" + std::to_string(now) + ",\"iat\":" + std::to_string(now) +
+      ",\"exp\":" + std::to_string(now + p.lifetime.count()) + "}";
   std::string jwt = base64_encode(header, true);
   jwt.push_back('.');
   jwt += base64_encode(payload, true);

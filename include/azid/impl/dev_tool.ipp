@@ -22,12 +22,14 @@ inline bool contains(std::string_view hay, std::string_view needle) noexcept {
 }
 
 // True when one line of `text` holds `first` and, after it, `then` (e.g. "sh: 1: az: not found").
-inline bool line_has(std::string_view text, std::string_view first, std::string_view then) noexcept {
+inline bool line_has(std::string_view text, std::string_view first,
+                     std::string_view then) noexcept {
   while (!text.empty()) {
     const auto nl = text.find('\n');
     const std::string_view line = text.substr(0, nl);
     const auto p = line.find(first);
-    if (p != std::string_view::npos && line.find(then, p + first.size()) != std::string_view::npos) return true;
+    if (p != std::string_view::npos && line.find(then, p + first.size()) != std::string_view::npos)
+      return true;
     if (nl == std::string_view::npos) break;
     text.remove_prefix(nl + 1);
   }
@@ -137,7 +139,8 @@ class FlatJson {
     return true;
   }
   void ws() noexcept {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r'))
+      ++i_;
   }
   bool hex4(std::uint32_t& v) noexcept {
     if (s_.size() - i_ < 4) return false;
@@ -145,10 +148,14 @@ class FlatJson {
     for (int k = 0; k < 4; ++k) {
       const char c = s_[i_++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= static_cast<std::uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= static_cast<std::uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= static_cast<std::uint32_t>(c - 'A' + 10);
-      else return false;
+      if (c >= '0' && c <= '9')
+        v |= static_cast<std::uint32_t>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= static_cast<std::uint32_t>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= static_cast<std::uint32_t>(c - 'A' + 10);
+      else
+        return false;
     }
     return true;
   }
@@ -184,14 +191,30 @@ class FlatJson {
       const char e = s_[i_++];
       char plain = 0;
       switch (e) {
-        case '"': plain = '"'; break;
-        case '\\': plain = '\\'; break;
-        case '/': plain = '/'; break;
-        case 'b': plain = '\b'; break;
-        case 'f': plain = '\f'; break;
-        case 'n': plain = '\n'; break;
-        case 'r': plain = '\r'; break;
-        case 't': plain = '\t'; break;
+        case '"':
+          plain = '"';
+          break;
+        case '\\':
+          plain = '\\';
+          break;
+        case '/':
+          plain = '/';
+          break;
+        case 'b':
+          plain = '\b';
+          break;
+        case 'f':
+          plain = '\f';
+          break;
+        case 'n':
+          plain = '\n';
+          break;
+        case 'r':
+          plain = '\r';
+          break;
+        case 't':
+          plain = '\t';
+          break;
         case 'u': {
           std::uint32_t cp = 0;
           if (!hex4(cp)) return false;
@@ -205,7 +228,8 @@ class FlatJson {
           if (out) utf8(*out, cp);
           continue;
         }
-        default: return false;
+        default:
+          return false;
       }
       if (out) out->push_back(plain);
     }
@@ -313,16 +337,20 @@ inline std::string stderr_or_status(const ProcessResult& r, std::string_view too
   // The caller appends ". <what to do>"; avoid a doubled full stop.
   while (!text.empty() && text.back() == '.') text.pop_back();
   if (!text.empty()) return text;
-  if (r.term_signal != 0) return std::string(tool) + " was ended by signal " + std::to_string(r.term_signal);
-  return std::string(tool) + " exited with status " + std::to_string(r.exit_code) + " and no message";
+  if (r.term_signal != 0)
+    return std::string(tool) + " was ended by signal " + std::to_string(r.term_signal);
+  return std::string(tool) + " exited with status " + std::to_string(r.exit_code) +
+         " and no message";
 }
 
 }  // namespace dev_tool_impl
 
-AZID_DECL std::string invalid_subscription_message(std::string_view credential, std::string_view subscription) {
+AZID_DECL std::string invalid_subscription_message(std::string_view credential,
+                                                   std::string_view subscription) {
   // The guide's wording (double quotes), then where to find the id.
   return std::string(credential) + ": Subscription \"" + std::string(subscription) +
-         "\" contains invalid characters. If this is the name of a subscription, use its ID instead. You can "
+         "\" contains invalid characters. If this is the name of a subscription, use its ID "
+         "instead. You can "
          "locate your subscription by following the instructions listed here: " +
          std::string(subscription_help_url);
 }
@@ -356,15 +384,16 @@ AZID_DECL std::string tool_stderr_text(std::string_view err, std::size_t max_byt
 AZID_DECL std::string format_timeout(std::chrono::milliseconds d) {
   const auto ms = d.count();
   if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
-  if (ms > 1000 && ms % 100 == 0) return std::to_string(ms / 1000) + "." + std::to_string((ms % 1000) / 100) + " s";
+  if (ms > 1000 && ms % 100 == 0)
+    return std::to_string(ms / 1000) + "." + std::to_string((ms % 1000) / 100) + " s";
   return std::to_string(ms) + " ms";
 }
 
 AZID_DECL std::optional<long long> parse_local_time(std::string_view text) {
   text = dev_tool_impl::trim(text);
   // YYYY-MM-DD HH:MM:SS[.f...]
-  if (text.size() < 19 || text[4] != '-' || text[7] != '-' || (text[10] != ' ' && text[10] != 'T') ||
-      text[13] != ':' || text[16] != ':')
+  if (text.size() < 19 || text[4] != '-' || text[7] != '-' ||
+      (text[10] != ' ' && text[10] != 'T') || text[13] != ':' || text[16] != ':')
     return std::nullopt;
   const auto field = [&](std::size_t at, std::size_t n) -> std::optional<int> {
     const auto s = text.substr(at, n);
@@ -372,15 +401,16 @@ AZID_DECL std::optional<long long> parse_local_time(std::string_view text) {
       if (c < '0' || c > '9') return std::nullopt;
     return static_cast<int>(dev_tool_impl::digits_value(s));
   };
-  const auto y = field(0, 4), mo = field(5, 2), d = field(8, 2), h = field(11, 2), mi = field(14, 2),
-             s = field(17, 2);
+  const auto y = field(0, 4), mo = field(5, 2), d = field(8, 2), h = field(11, 2),
+             mi = field(14, 2), s = field(17, 2);
   if (!y || !mo || !d || !h || !mi || !s) return std::nullopt;
   if (text.size() > 19) {
     if (text[19] != '.' || text.size() == 20) return std::nullopt;
     for (char c : text.substr(20))
       if (c < '0' || c > '9') return std::nullopt;
   }
-  if (*y < 1970 || *mo < 1 || *mo > 12 || *d < 1 || *d > 31 || *h > 23 || *mi > 59 || *s > 60) return std::nullopt;
+  if (*y < 1970 || *mo < 1 || *mo > 12 || *d < 1 || *d > 31 || *h > 23 || *mi > 59 || *s > 60)
+    return std::nullopt;
   std::tm tm{};
   tm.tm_year = *y - 1900;
   tm.tm_mon = *mo - 1;
@@ -394,26 +424,30 @@ AZID_DECL std::optional<long long> parse_local_time(std::string_view text) {
   return static_cast<long long>(t);
 }
 
-AZID_DECL std::error_code parse_az_token(std::string_view out, std::chrono::system_clock::time_point now,
+AZID_DECL std::error_code parse_az_token(std::string_view out,
+                                         std::chrono::system_clock::time_point now,
                                          AccessToken& token) {
   namespace dt = dev_tool_impl;
   std::string access_token, expires_text;
   std::optional<long long> epoch;
   bool bad_epoch = false, have_text = false;
   dt::FlatJson json(out);
-  const bool ok = json.each_member([&](std::string_view key, std::string* str, std::string_view num) {
-    if (key == "accessToken") {
-      if (str) access_token = std::move(*str);
-    } else if (key == "expires_on") {
-      // An integer (CLI 2.54+); a digit string is accepted too.
-      const std::string_view v = str ? std::string_view(*str) : num;
-      if (dt::all_digits(v) && dt::digits_value(v) <= max_epoch_seconds) epoch = dt::digits_value(v);
-      else bad_epoch = true;
-    } else if (key == "expiresOn" && str) {
-      expires_text = std::move(*str);
-      have_text = true;
-    }
-  });
+  const bool ok =
+      json.each_member([&](std::string_view key, std::string* str, std::string_view num) {
+        if (key == "accessToken") {
+          if (str) access_token = std::move(*str);
+        } else if (key == "expires_on") {
+          // An integer (CLI 2.54+); a digit string is accepted too.
+          const std::string_view v = str ? std::string_view(*str) : num;
+          if (dt::all_digits(v) && dt::digits_value(v) <= max_epoch_seconds)
+            epoch = dt::digits_value(v);
+          else
+            bad_epoch = true;
+        } else if (key == "expiresOn" && str) {
+          expires_text = std::move(*str);
+          have_text = true;
+        }
+      });
   if (!ok) return make_error_code(errc::malformed_json);
   if (access_token.empty()) return make_error_code(errc::missing_field);
   // `expires_on` is UTC and unambiguous; `expiresOn` is a naive local time (older CLIs only).
@@ -422,21 +456,25 @@ AZID_DECL std::error_code parse_az_token(std::string_view out, std::chrono::syst
   return dt::finish_token(std::move(access_token), epoch, now, token);
 }
 
-AZID_DECL std::error_code parse_azd_token(std::string_view out, std::chrono::system_clock::time_point now,
+AZID_DECL std::error_code parse_azd_token(std::string_view out,
+                                          std::chrono::system_clock::time_point now,
                                           AccessToken& token) {
   namespace dt = dev_tool_impl;
   std::string access_token;
   std::optional<long long> expires;
   dt::FlatJson json(out);
   const bool ok = json.each_member([&](std::string_view key, std::string* str, std::string_view) {
-    if (key == "token" && str) access_token = std::move(*str);
-    else if (key == "expiresOn" && str) expires = parse_expiry_text(*str);
+    if (key == "token" && str)
+      access_token = std::move(*str);
+    else if (key == "expiresOn" && str)
+      expires = parse_expiry_text(*str);
   });
   if (!ok) return make_error_code(errc::malformed_json);
   return dt::finish_token(std::move(access_token), expires, now, token);
 }
 
-AZID_DECL std::error_code parse_pwsh_token(std::string_view out, std::chrono::system_clock::time_point now,
+AZID_DECL std::error_code parse_pwsh_token(std::string_view out,
+                                           std::chrono::system_clock::time_point now,
                                            AccessToken& token) {
   namespace dt = dev_tool_impl;
   constexpr std::string_view marker = "azsdk%";
@@ -460,8 +498,8 @@ AZID_DECL std::error_code parse_pwsh_token(std::string_view out, std::chrono::sy
 
 AZID_DECL std::vector<std::string> az_argv(std::string_view resource, std::string_view tenant,
                                            std::string_view subscription) {
-  std::vector<std::string> argv = {"az", "account", "get-access-token", "--output", "json", "--resource",
-                                   std::string(resource)};
+  std::vector<std::string> argv = {"az",   "account",    "get-access-token",   "--output",
+                                   "json", "--resource", std::string(resource)};
   if (!tenant.empty()) {
     argv.emplace_back("--tenant");
     argv.emplace_back(tenant);
@@ -473,8 +511,8 @@ AZID_DECL std::vector<std::string> az_argv(std::string_view resource, std::strin
   return argv;
 }
 
-AZID_DECL std::vector<std::string> azd_argv(const std::vector<std::string>& scopes, std::string_view tenant,
-                                            std::string_view claims) {
+AZID_DECL std::vector<std::string> azd_argv(const std::vector<std::string>& scopes,
+                                            std::string_view tenant, std::string_view claims) {
   // --no-prompt: azd must fail rather than wait for input nobody will type.
   std::vector<std::string> argv = {"azd", "auth", "token", "--output", "json", "--no-prompt"};
   for (const auto& s : scopes) {
@@ -497,7 +535,8 @@ AZID_DECL std::string pwsh_script(std::string_view resource, std::string_view te
   // end the single-quoted PowerShell strings they are placed in.
   std::string s;
   s += "$ErrorActionPreference = 'Stop'\n";
-  s += "$module = Import-Module Az.Accounts -MinimumVersion 2.2.0 -PassThru -ErrorAction SilentlyContinue\n";
+  s += "$module = Import-Module Az.Accounts -MinimumVersion 2.2.0 -PassThru -ErrorAction "
+       "SilentlyContinue\n";
   s += "if (-not $module) {\n  Write-Output 'NO_AZ_ACCOUNT_MODULE'\n  exit\n}\n";
   s += "$params = @{ ResourceUrl = '" + std::string(resource) + "'; WarningAction = 'Ignore' }\n";
   s += "$tenant = '" + std::string(tenant) + "'\n";
@@ -525,155 +564,196 @@ AZID_DECL std::vector<std::string> pwsh_argv(std::string_view resource, std::str
           base64_encode(dev_tool_impl::utf16le(pwsh_script(resource, tenant)), false)};
 }
 
-AZID_DECL TokenResult check_single_scope(std::string_view credential, const TokenRequestContext& ctx) {
+AZID_DECL TokenResult check_single_scope(std::string_view credential,
+                                         const TokenRequestContext& ctx) {
   const std::string prefix = std::string(credential) + ": ";
-  if (ctx.scopes.empty()) return TokenResult::invalid_argument(credential, prefix + std::string(no_scope_message));
-  if (ctx.scopes.size() != 1) return TokenResult::invalid_argument(credential, prefix + std::string(one_scope_message));
+  if (ctx.scopes.empty())
+    return TokenResult::invalid_argument(credential, prefix + std::string(no_scope_message));
+  if (ctx.scopes.size() != 1)
+    return TokenResult::invalid_argument(credential, prefix + std::string(one_scope_message));
   if (!valid_scope(ctx.scopes.front()))
     return TokenResult::invalid_argument(credential, prefix + std::string(invalid_scope_message));
   return {};
 }
 
-AZID_DECL TokenResult az_claims_result(std::string_view credential, std::string_view claims, std::string_view scope,
-                                       std::string_view tenant) {
+AZID_DECL TokenResult az_claims_result(std::string_view credential, std::string_view claims,
+                                       std::string_view scope, std::string_view tenant) {
   std::string msg = std::string(credential) +
-                    ": This credential doesn't support claims challenges. To authenticate with the required claims, "
+                    ": This credential doesn't support claims challenges. To authenticate with the "
+                    "required claims, "
                     "please run the following command: az login --claims-challenge " +
                     base64_encode(claims, false) + " --scope " + std::string(scope);
   if (!tenant.empty()) msg += " --tenant " + std::string(tenant);
   return TokenResult::unavailable(credential, std::move(msg));
 }
 
-AZID_DECL TokenResult az_result(std::string_view credential, const ProcessResult& r, const std::error_code& ec,
-                                std::chrono::milliseconds timeout, std::chrono::system_clock::time_point now) {
+AZID_DECL TokenResult az_result(std::string_view credential, const ProcessResult& r,
+                                const std::error_code& ec, std::chrono::milliseconds timeout,
+                                std::chrono::system_clock::time_point now) {
   namespace dt = dev_tool_impl;
   const std::string who = std::string(credential) + ": ";
   const bool not_found = ec == errc::process_not_found || (!ec && r.exit_code == 127) ||
-                         dt::contains(r.err, "'az' is not recognized") || dt::line_has(r.err, "az:", "not found");
+                         dt::contains(r.err, "'az' is not recognized") ||
+                         dt::line_has(r.err, "az:", "not found");
   if (not_found)
     return TokenResult::unavailable(
-        credential, who + "Azure CLI not installed (Azure CLI not found on path). Install it "
-                          "(https://learn.microsoft.com/cli/azure/install-azure-cli) and make sure its directory "
-                          "is on the PATH this program sees.");
+        credential,
+        who +
+            "Azure CLI not installed (Azure CLI not found on path). Install it "
+            "(https://learn.microsoft.com/cli/azure/install-azure-cli) and make sure its directory "
+            "is on the PATH this program sees.");
   if (ec == errc::process_timeout)
     return TokenResult::unavailable(
-        credential, who + "Failed to invoke the Azure CLI: it did not finish within " + format_timeout(timeout) +
-                        " and was stopped (Azure CLI process took too long to complete). Run 'az account "
-                        "get-access-token' in a terminal to see whether it waits for input, or raise "
-                        "process_timeout.");
+        credential,
+        who + "Failed to invoke the Azure CLI: it did not finish within " +
+            format_timeout(timeout) +
+            " and was stopped (Azure CLI process took too long to complete). Run 'az account "
+            "get-access-token' in a terminal to see whether it waits for input, or raise "
+            "process_timeout.");
   if (ec)
-    return TokenResult::unavailable(
-        credential, who + "Failed to invoke the Azure CLI: " + ec.message() + ". Check the installation.");
+    return TokenResult::unavailable(credential, who + "Failed to invoke the Azure CLI: " +
+                                                    ec.message() + ". Check the installation.");
   if (r.exit_code != 0) {
     // "az login --scope" is the CLI asking for a step-up (MFA/claims) sign-in, not a missing one.
     if ((dt::contains(r.err, "az login") || dt::contains(r.err, "az account set")) &&
         !dt::contains(r.err, "az login --scope"))
       return TokenResult::unavailable(
-          credential, who + "No account is logged in to the Azure CLI, or the login expired. Please run 'az login' "
-                            "to set up account, then check that 'az account get-access-token' works.");
-    return dt::ran_but_failed(credential, who + "Azure CLI failed: " + dt::stderr_or_status(r, "az") +
-                                               ". Check that 'az account get-access-token --output json "
-                                               "--resource <resource>' works in a terminal.");
+          credential,
+          who +
+              "No account is logged in to the Azure CLI, or the login expired. Please run 'az "
+              "login' "
+              "to set up account, then check that 'az account get-access-token' works.");
+    return dt::ran_but_failed(credential,
+                              who + "Azure CLI failed: " + dt::stderr_or_status(r, "az") +
+                                  ". Check that 'az account get-access-token --output json "
+                                  "--resource <resource>' works in a terminal.");
   }
   AccessToken token;
   if (auto perr = parse_az_token(r.out, now, token))
-    return dt::ran_but_failed(credential, who + "Unexpected output from Azure CLI: " +
-                                               std::string(dt::output_problem(perr)) +
-                                               " (output withheld: it may hold a token). Check that 'az account "
-                                               "get-access-token --output json' prints a token; see "
-                                               "https://aka.ms/azsdk/python/identity/azclicredential/troubleshoot.");
+    return dt::ran_but_failed(
+        credential,
+        who + "Unexpected output from Azure CLI: " + std::string(dt::output_problem(perr)) +
+            " (output withheld: it may hold a token). Check that 'az account "
+            "get-access-token --output json' prints a token; see "
+            "https://aka.ms/azsdk/python/identity/azclicredential/troubleshoot.");
   return TokenResult(std::make_shared<const AccessToken>(std::move(token)));
 }
 
-AZID_DECL TokenResult azd_result(std::string_view credential, const std::vector<std::string>& scopes,
-                                 const ProcessResult& r, const std::error_code& ec, std::chrono::milliseconds timeout,
+AZID_DECL TokenResult azd_result(std::string_view credential,
+                                 const std::vector<std::string>& scopes, const ProcessResult& r,
+                                 const std::error_code& ec, std::chrono::milliseconds timeout,
                                  std::chrono::system_clock::time_point now) {
   namespace dt = dev_tool_impl;
   const std::string who = std::string(credential) + ": ";
-  const bool not_found =
-      ec == errc::process_not_found || (!ec && r.exit_code == 127) || dt::contains(r.err, "'azd' is not recognized");
+  const bool not_found = ec == errc::process_not_found || (!ec && r.exit_code == 127) ||
+                         dt::contains(r.err, "'azd' is not recognized");
   if (not_found)
     return TokenResult::unavailable(
-        credential, who + "Azure Developer CLI could not be found. Please visit https://aka.ms/azure-dev for "
-                          "installation instructions and then, once installed, authenticate to your Azure account "
-                          "using 'azd auth login'.");
+        credential,
+        who +
+            "Azure Developer CLI could not be found. Please visit https://aka.ms/azure-dev for "
+            "installation instructions and then, once installed, authenticate to your Azure "
+            "account "
+            "using 'azd auth login'.");
   if (ec == errc::process_timeout)
-    return TokenResult::unavailable(credential, who + "Failed to invoke the Azure Developer CLI: it did not finish "
-                                                      "within " +
-                                                      format_timeout(timeout) +
-                                                      " and was stopped. Run 'azd auth token' in a terminal to see "
-                                                      "whether it waits for input, or raise process_timeout.");
-  if (ec)
     return TokenResult::unavailable(
-        credential, who + "Failed to invoke the Azure Developer CLI: " + ec.message() + ". Check the installation.");
+        credential, who +
+                        "Failed to invoke the Azure Developer CLI: it did not finish "
+                        "within " +
+                        format_timeout(timeout) +
+                        " and was stopped. Run 'azd auth token' in a terminal to see "
+                        "whether it waits for input, or raise process_timeout.");
+  if (ec)
+    return TokenResult::unavailable(credential, who + "Failed to invoke the Azure Developer CLI: " +
+                                                    ec.message() + ". Check the installation.");
   if (r.exit_code != 0) {
     if (dt::contains(r.err, "must use multi-factor authentication") ||
         dt::contains(r.err, "reauthentication required")) {
       std::string cmd = "azd auth login";
       for (const auto& s : scopes) cmd += " --scope " + s;
-      return TokenResult::unavailable(
-          credential, who + "This credential doesn't support claims challenges. To authenticate with the required "
-                            "claims, please run the following command: " +
-                            cmd);
+      return TokenResult::unavailable(credential,
+                                      who +
+                                          "This credential doesn't support claims challenges. To "
+                                          "authenticate with the required "
+                                          "claims, please run the following command: " +
+                                          cmd);
     }
-    if (dt::contains(r.err, "not logged in, run `azd auth login` to login") || dt::contains(r.err, "azd auth login"))
+    if (dt::contains(r.err, "not logged in, run `azd auth login` to login") ||
+        dt::contains(r.err, "azd auth login"))
       return TokenResult::unavailable(
-          credential, who + "No account is logged in to the Azure Developer CLI, or the login expired. Please run "
-                            "'azd auth login' to set up account (from a command prompt) before using this "
-                            "credential.");
-    return dt::ran_but_failed(credential, who + "Azure Developer CLI failed: " + dt::stderr_or_status(r, "azd") +
-                                               ". Check that 'azd auth token --output json' works in a terminal.");
+          credential,
+          who +
+              "No account is logged in to the Azure Developer CLI, or the login expired. Please "
+              "run "
+              "'azd auth login' to set up account (from a command prompt) before using this "
+              "credential.");
+    return dt::ran_but_failed(
+        credential, who + "Azure Developer CLI failed: " + dt::stderr_or_status(r, "azd") +
+                        ". Check that 'azd auth token --output json' works in a terminal.");
   }
   AccessToken token;
   if (auto perr = parse_azd_token(r.out, now, token))
-    return dt::ran_but_failed(credential, who + "Unexpected output from Azure Developer CLI: " +
-                                               std::string(dt::output_problem(perr)) +
-                                               " (output withheld: it may hold a token). Check that 'azd auth token "
-                                               "--output json' prints a token.");
+    return dt::ran_but_failed(
+        credential, who + "Unexpected output from Azure Developer CLI: " +
+                        std::string(dt::output_problem(perr)) +
+                        " (output withheld: it may hold a token). Check that 'azd auth token "
+                        "--output json' prints a token.");
   return TokenResult(std::make_shared<const AccessToken>(std::move(token)));
 }
 
-AZID_DECL TokenResult pwsh_result(std::string_view credential, const ProcessResult& r, const std::error_code& ec,
-                                  std::chrono::milliseconds timeout, std::chrono::system_clock::time_point now) {
+AZID_DECL TokenResult pwsh_result(std::string_view credential, const ProcessResult& r,
+                                  const std::error_code& ec, std::chrono::milliseconds timeout,
+                                  std::chrono::system_clock::time_point now) {
   namespace dt = dev_tool_impl;
   const std::string who = std::string(credential) + ": ";
   constexpr std::string_view troubleshoot =
       "To mitigate this issue, please refer to the troubleshooting guidelines here at "
       "https://aka.ms/azsdk/python/identity/powershellcredential/troubleshoot.";
-  if (ec == errc::process_not_found || (!ec && r.exit_code == 127) || dt::contains(r.err, "' is not recognized"))
+  if (ec == errc::process_not_found || (!ec && r.exit_code == 127) ||
+      dt::contains(r.err, "' is not recognized"))
     return TokenResult::unavailable(
-        credential, who + "PowerShell isn't installed (no 'pwsh' on PATH). Install PowerShell 7 "
-                          "(https://learn.microsoft.com/powershell/scripting/install/installing-powershell) and "
-                          "make sure its directory is on the PATH this program sees.");
+        credential,
+        who +
+            "PowerShell isn't installed (no 'pwsh' on PATH). Install PowerShell 7 "
+            "(https://learn.microsoft.com/powershell/scripting/install/installing-powershell) and "
+            "make sure its directory is on the PATH this program sees.");
   if (ec == errc::process_timeout)
-    return TokenResult::unavailable(credential, who + "Failed to invoke PowerShell: it did not finish within " +
-                                                    format_timeout(timeout) + " and was stopped. " +
-                                                    std::string(troubleshoot));
+    return TokenResult::unavailable(
+        credential, who + "Failed to invoke PowerShell: it did not finish within " +
+                        format_timeout(timeout) + " and was stopped. " + std::string(troubleshoot));
   if (ec)
     return TokenResult::unavailable(
-        credential, who + "Failed to invoke PowerShell: " + ec.message() + ". " + std::string(troubleshoot));
+        credential,
+        who + "Failed to invoke PowerShell: " + ec.message() + ". " + std::string(troubleshoot));
   if (r.exit_code == 0 && dt::contains(r.out, "NO_AZ_ACCOUNT_MODULE"))
     return TokenResult::unavailable(
-        credential, who + "Az.Account module >= 2.2.0 isn't installed. Install the latest Az.Accounts module "
-                          "(Install-Module Az.Accounts; https://learn.microsoft.com/powershell/azure/install-az-ps).");
+        credential,
+        who +
+            "Az.Account module >= 2.2.0 isn't installed. Install the latest Az.Accounts module "
+            "(Install-Module Az.Accounts; "
+            "https://learn.microsoft.com/powershell/azure/install-az-ps).");
   if (r.exit_code != 0) {
     if (dt::contains(r.err, "Run Connect-AzAccount to login"))
-      return TokenResult::unavailable(
-          credential, who + "No account is logged in to Azure PowerShell. Please run 'Connect-AzAccount' to set up "
-                            "account.");
+      return TokenResult::unavailable(credential,
+                                      who +
+                                          "No account is logged in to Azure PowerShell. Please run "
+                                          "'Connect-AzAccount' to set up "
+                                          "account.");
     if (dt::contains(r.err, "AuthorizationManager check failed"))
-      return TokenResult::unavailable(credential, who + "Execution policy prevented invoking Azure PowerShell. Allow "
-                                                        "the Az.Accounts module to load (Set-ExecutionPolicy).");
-    return TokenResult::unavailable(credential, who + "Failed to invoke PowerShell: " +
-                                                    dt::stderr_or_status(r, "pwsh") +
-                                                    ". Enable debug logging for additional information.");
+      return TokenResult::unavailable(
+          credential, who +
+                          "Execution policy prevented invoking Azure PowerShell. Allow "
+                          "the Az.Accounts module to load (Set-ExecutionPolicy).");
+    return TokenResult::unavailable(
+        credential, who + "Failed to invoke PowerShell: " + dt::stderr_or_status(r, "pwsh") +
+                        ". Enable debug logging for additional information.");
   }
   AccessToken token;
   if (auto perr = parse_pwsh_token(r.out, now, token))
     return dt::ran_but_failed(credential, who + "Unexpected output from Get-AzAccessToken: " +
-                                               std::string(dt::output_problem(perr)) +
-                                               " (output withheld: it may hold a token). Check that "
-                                               "'Get-AzAccessToken' works in PowerShell.");
+                                              std::string(dt::output_problem(perr)) +
+                                              " (output withheld: it may hold a token). Check that "
+                                              "'Get-AzAccessToken' works in PowerShell.");
   return TokenResult(std::make_shared<const AccessToken>(std::move(token)));
 }
 

@@ -36,8 +36,9 @@ AZID_DECL std::string new_uuid() {
   thread_local std::uint64_t state = [] {
     std::uint64_t seed = 0;
     if (::getrandom(&seed, sizeof seed, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof seed))
-      seed = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
-             reinterpret_cast<std::uintptr_t>(&seed);
+      seed =
+          static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+          reinterpret_cast<std::uintptr_t>(&seed);
     return seed;
   }();
   std::uint64_t hi = entra_impl::next_random(state), lo = entra_impl::next_random(state);
@@ -80,8 +81,10 @@ AZID_DECL void append_form(std::string& out, std::string_view key, std::string_v
   out += url_encode(value);
 }
 
-AZID_DECL HttpRequest make_client_credentials_request(std::string_view endpoint, std::string_view client_id,
-                                                      const TokenRequestContext& ctx, std::string_view auth_fields) {
+AZID_DECL HttpRequest make_client_credentials_request(std::string_view endpoint,
+                                                      std::string_view client_id,
+                                                      const TokenRequestContext& ctx,
+                                                      std::string_view auth_fields) {
   HttpRequest req;
   req.method = "POST";
   req.url.assign(endpoint);
@@ -119,11 +122,14 @@ namespace entra_impl {
 // error_description can quote it: the values of the form fields that carry the client's secret
 // are replaced by REDACTED wherever they appear as `name=value`.
 inline std::string redact_form_secrets(std::string s) {
-  static constexpr std::string_view names[] = {"client_secret=", "client_assertion=", "assertion=", "password="};
-  auto word = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; };
+  static constexpr std::string_view names[] = {
+      "client_secret=", "client_assertion=", "assertion=", "password="};
+  auto word = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  };
   auto ends_value = [](char c) {
-    return c == '&' || c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '"' || c == '\'' || c == '<' || c == ',' ||
-           c == ';';
+    return c == '&' || c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '"' || c == '\'' ||
+           c == '<' || c == ',' || c == ';';
   };
   for (std::string_view n : names) {
     for (std::size_t at = s.find(n); at != std::string::npos; at = s.find(n, at + 1)) {
@@ -148,51 +154,68 @@ inline std::string status_text(const HttpResponse& res) {
 
 }  // namespace entra_impl
 
-AZID_DECL TokenResult token_result(std::string_view credential, std::string_view endpoint, const HttpResponse& res,
-                                   const std::error_code& ec, std::chrono::system_clock::time_point request_time,
+AZID_DECL TokenResult token_result(std::string_view credential, std::string_view endpoint,
+                                   const HttpResponse& res, const std::error_code& ec,
+                                   std::chrono::system_clock::time_point request_time,
                                    Failure sts_failure) {
   const std::string cred(credential);
   if (ec) {
     ErrorInfo info{cred,
-                   cred + " authentication failed: could not get a response from the token endpoint " +
+                   cred +
+                       " authentication failed: could not get a response from the token endpoint " +
                        std::string(endpoint) + ": " + ec.message() + ".",
-                   0, {}, {}};
-    if (ec == make_error_code(errc::certificate_untrusted) || ec == make_error_code(errc::certificate_host_mismatch))
+                   0,
+                   {},
+                   {}};
+    if (ec == make_error_code(errc::certificate_untrusted) ||
+        ec == make_error_code(errc::certificate_host_mismatch))
       info.message +=
-          " The server's TLS certificate was refused; if a proxy or private authority host is in use, make its CA "
+          " The server's TLS certificate was refused; if a proxy or private authority host is in "
+          "use, make its CA "
           "trusted (SSL_CERT_FILE or SSL_CERT_DIR).";
     else if (ec == make_error_code(errc::certificate_expired))
       info.message +=
-          " The server's TLS certificate was refused because of its validity dates: check this machine's clock, "
+          " The server's TLS certificate was refused because of its validity dates: check this "
+          "machine's clock, "
           "and if a proxy or private authority host is in use, renew its certificate.";
     return TokenResult::error(Failure::failed, std::move(info));
   }
   if (res.status == 200) {
     ParsedToken parsed;
     if (auto perr = parse_token_json(res.body, parsed)) {
-      ErrorInfo info{cred,
-                     cred + " authentication failed: Unexpected response from Microsoft Entra ID (" + perr.message() +
-                         "): " + entra_impl::redact_form_secrets(scrub_body(res.body)),
-                     res.status, {}, {}};
+      ErrorInfo info{
+          cred,
+          cred + " authentication failed: Unexpected response from Microsoft Entra ID (" +
+              perr.message() + "): " + entra_impl::redact_form_secrets(scrub_body(res.body)),
+          res.status,
+          {},
+          {}};
       return TokenResult::error(Failure::failed, std::move(info));
     }
     auto token = std::make_shared<AccessToken>();
     if (auto terr = make_access_token(std::move(parsed), request_time, *token)) {
-      ErrorInfo info{cred,
-                     cred + " authentication failed: Unexpected response from Microsoft Entra ID (" + terr.message() +
-                         "): " + entra_impl::redact_form_secrets(scrub_body(res.body)),
-                     res.status, {}, {}};
+      ErrorInfo info{
+          cred,
+          cred + " authentication failed: Unexpected response from Microsoft Entra ID (" +
+              terr.message() + "): " + entra_impl::redact_form_secrets(scrub_body(res.body)),
+          res.status,
+          {},
+          {}};
       return TokenResult::error(Failure::failed, std::move(info));
     }
     return TokenResult(std::shared_ptr<const AccessToken>(std::move(token)));
   }
   StsError sts;
   if (!parse_sts_error(res.body, sts)) {
-    ErrorInfo info{cred,
-                   cred + " authentication failed: the token endpoint answered " + entra_impl::status_text(res) +
-                       (res.body.empty() ? std::string(" with an empty body.")
-                                         : ": " + entra_impl::redact_form_secrets(scrub_body(res.body))),
-                   res.status, {}, {}};
+    ErrorInfo info{
+        cred,
+        cred + " authentication failed: the token endpoint answered " +
+            entra_impl::status_text(res) +
+            (res.body.empty() ? std::string(" with an empty body.")
+                              : ": " + entra_impl::redact_form_secrets(scrub_body(res.body))),
+        res.status,
+        {},
+        {}};
     return TokenResult::error(Failure::failed, std::move(info));
   }
   sts.error_description = entra_impl::redact_form_secrets(std::move(sts.error_description));
@@ -212,20 +235,23 @@ AZID_DECL TokenResult token_result(std::string_view credential, std::string_view
     }
   }
   Failure kind = sts_failure;
-  if (sts.error == "interaction_required" || sts.error == "login_required" || sts.error == "consent_required")
+  if (sts.error == "interaction_required" || sts.error == "login_required" ||
+      sts.error == "consent_required")
     kind = Failure::auth_required;
   ErrorInfo info{cred, std::move(msg), res.status, std::move(sts), {}};
   return TokenResult::error(kind, std::move(info));
 }
 
 AZID_DECL TokenResult resolve_tenant(std::string_view credential, std::string_view configured,
-                                     std::string_view requested, const std::vector<std::string>& allowed,
+                                     std::string_view requested,
+                                     const std::vector<std::string>& allowed,
                                      bool multitenant_disabled, std::string_view& out) {
   if (requested.empty() || iequals(requested, configured)) {
     out = configured;
     return {};
   }
-  if (!valid_tenant_id(requested)) return TokenResult::invalid_argument(credential, std::string(invalid_tenant_message));
+  if (!valid_tenant_id(requested))
+    return TokenResult::invalid_argument(credential, std::string(invalid_tenant_message));
   if (iequals(configured, "adfs") || multitenant_disabled) {
     out = configured;
     return {};
@@ -241,10 +267,14 @@ AZID_DECL TokenResult resolve_tenant(std::string_view credential, std::string_vi
     }
   }
   std::string msg = std::string(credential) +
-                    ": The current credential is not configured to acquire tokens for tenant " + std::string(requested) +
-                    ". To enable acquiring tokens for this tenant add it to the additionally_allowed_tenants when "
-                    "creating the credential, or add \"*\" to additionally_allowed_tenants to allow acquiring tokens "
-                    "for any tenant. (Environment-configured credentials also read AZURE_ADDITIONALLY_ALLOWED_TENANTS.)";
+                    ": The current credential is not configured to acquire tokens for tenant " +
+                    std::string(requested) +
+                    ". To enable acquiring tokens for this tenant add it to the "
+                    "additionally_allowed_tenants when "
+                    "creating the credential, or add \"*\" to additionally_allowed_tenants to "
+                    "allow acquiring tokens "
+                    "for any tenant. (Environment-configured credentials also read "
+                    "AZURE_ADDITIONALLY_ALLOWED_TENANTS.)";
   return TokenResult::failed(credential, std::move(msg));
 }
 

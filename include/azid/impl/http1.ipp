@@ -21,8 +21,21 @@ inline constexpr std::size_t max_chunk_line = 4096;
 constexpr bool is_tchar(char c) noexcept {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -74,8 +87,8 @@ inline void append_host_port(std::string& out, const Url& url) {
   } else {
     out.append(url.host);
   }
-  const bool default_port = (url.scheme == "https" && url.port == 443) ||
-                            (url.scheme == "http" && url.port == 80);
+  const bool default_port =
+      (url.scheme == "https" && url.port == 443) || (url.scheme == "http" && url.port == 80);
   if (!default_port) {
     out.push_back(':');
     out.append(std::to_string(url.port));
@@ -190,8 +203,8 @@ AZID_DECL std::size_t ResponseParser::put(std::string_view bytes, std::error_cod
       }
       case State::body_length:
       case State::chunk_data: {
-        const std::size_t n = static_cast<std::size_t>(
-            std::min<std::uint64_t>(remaining_, bytes.size() - pos));
+        const std::size_t n =
+            static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, bytes.size() - pos));
         response_.body.append(bytes.substr(pos, n));
         pos += n;
         remaining_ -= n;
@@ -269,7 +282,8 @@ AZID_DECL std::error_code ResponseParser::on_line(std::string_view line) {
 AZID_DECL std::error_code ResponseParser::on_status_line(std::string_view line) {
   // HTTP-version SP 3DIGIT [SP reason-phrase]
   constexpr std::string_view prefix = "HTTP/1.";
-  if (line.size() < 12 || line.substr(0, prefix.size()) != prefix) return fail(errc::malformed_response);
+  if (line.size() < 12 || line.substr(0, prefix.size()) != prefix)
+    return fail(errc::malformed_response);
   const char minor = line[7];
   if (minor < '0' || minor > '9' || line[8] != ' ') return fail(errc::malformed_response);
   int status = 0;
@@ -303,7 +317,8 @@ AZID_DECL std::error_code ResponseParser::on_header_line(std::string_view line) 
   // Whitespace between the name and the colon is forbidden (RFC 9112 §5.1); is_tchar rejects it.
   if (!std::all_of(name.begin(), name.end(), is_tchar)) return fail(errc::malformed_response);
   const std::string_view value = trim_ows(line.substr(colon + 1));
-  if (std::any_of(value.begin(), value.end(), is_bad_value_byte)) return fail(errc::malformed_response);
+  if (std::any_of(value.begin(), value.end(), is_bad_value_byte))
+    return fail(errc::malformed_response);
   response_.headers.add(name, value);
   return {};
 }
@@ -346,8 +361,8 @@ AZID_DECL std::error_code ResponseParser::on_headers_complete() {
       bool any = false;
       for_each_list_item(value, [&](std::string_view item) {
         any = true;
-        if (item.size() > 19 || !std::all_of(item.begin(), item.end(),
-                                             [](char c) { return c >= '0' && c <= '9'; })) {
+        if (item.size() > 19 ||
+            !std::all_of(item.begin(), item.end(), [](char c) { return c >= '0' && c <= '9'; })) {
           bad_length = true;
           return;
         }
@@ -405,7 +420,8 @@ AZID_DECL std::error_code ResponseParser::on_chunk_size_line(std::string_view li
     const int h = hex_value(line[i]);
     if (h < 0) break;
     // Shifting in another digit would overflow 64 bits.
-    if (size > (std::numeric_limits<std::uint64_t>::max() >> 4)) return fail(errc::malformed_response);
+    if (size > (std::numeric_limits<std::uint64_t>::max() >> 4))
+      return fail(errc::malformed_response);
     size = (size << 4) | static_cast<std::uint64_t>(h);
   }
   if (i == 0) return fail(errc::malformed_response);
@@ -414,7 +430,8 @@ AZID_DECL std::error_code ResponseParser::on_chunk_size_line(std::string_view li
   if (!rest.empty()) {
     // chunk-ext: ";name[=value]" repeated. We ignore extensions but refuse control bytes.
     if (rest.front() != ';') return fail(errc::malformed_response);
-    if (std::any_of(rest.begin(), rest.end(), is_bad_value_byte)) return fail(errc::malformed_response);
+    if (std::any_of(rest.begin(), rest.end(), is_bad_value_byte))
+      return fail(errc::malformed_response);
   }
   if (size == 0) {
     header_bytes_ = 0;

@@ -188,7 +188,8 @@ inline void prepare_tls(SSL* ssl, const Url& url, const std::string& pin) {
 
 /// The verdict on a finished handshake: azid::errc, or none. `failed`: the handshake did not
 /// complete; `closed`: it failed because the peer closed or reset the connection.
-inline std::error_code handshake_verdict(SSL* ssl, const std::string& pin, bool failed, bool closed) {
+inline std::error_code handshake_verdict(SSL* ssl, const std::string& pin, bool failed,
+                                         bool closed) {
   if (failed) {
     const long verify = SSL_get_verify_result(ssl);
     if (pin.empty() && verify != X509_V_OK) {
@@ -419,9 +420,12 @@ inline int socket_bio_read(BIO* b, char* data, int len) {
 
 inline long socket_bio_ctrl(BIO* b, int cmd, long, void*) {
   switch (cmd) {
-    case BIO_CTRL_FLUSH: return 1;  // writes are not buffered
-    case BIO_CTRL_EOF: return static_cast<SocketBioState*>(BIO_get_data(b))->eof ? 1 : 0;
-    default: return 0;
+    case BIO_CTRL_FLUSH:
+      return 1;  // writes are not buffered
+    case BIO_CTRL_EOF:
+      return static_cast<SocketBioState*>(BIO_get_data(b))->eof ? 1 : 0;
+    default:
+      return 0;
   }
 }
 
@@ -507,7 +511,8 @@ inline TlsFailure classify_tls_failure(const Connection& c, int err) {
 
 /// Waits as an SSL_* call that returned `err` asks; false when `err` is not a WANT_* or the
 /// deadline passed (`timed_out`).
-inline bool wait_for_tls(const Connection& c, int err, steady::time_point deadline, bool& timed_out) {
+inline bool wait_for_tls(const Connection& c, int err, steady::time_point deadline,
+                         bool& timed_out) {
   if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) return false;
   timed_out = !wait_for(c.fd, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
   return !timed_out;
@@ -531,8 +536,9 @@ inline std::error_code write_all(Connection& c, std::string_view data, steady::t
       bool timed_out = false;
       if (wait_for_tls(c, err, deadline, timed_out)) continue;
       if (timed_out) return make_error_code(on_timeout);
-      return make_error_code(classify_tls_failure(c, err) == TlsFailure::closed ? errc::connection_closed
-                                                                                 : errc::io_error);
+      return make_error_code(classify_tls_failure(c, err) == TlsFailure::closed
+                                 ? errc::connection_closed
+                                 : errc::io_error);
     }
     const ssize_t n = ::send(c.fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
     if (n >= 0) {
@@ -574,7 +580,8 @@ inline ReadSome read_some(Connection& c, steady::time_point deadline) {
       if (classify_tls_failure(c, err) == TlsFailure::closed && c.bio.last_errno == 0)
         r.eof = true;
       else
-        r.ec = c.bio.last_errno != 0 ? errno_failure(c.bio.last_errno) : make_error_code(errc::io_error);
+        r.ec = c.bio.last_errno != 0 ? errno_failure(c.bio.last_errno)
+                                     : make_error_code(errc::io_error);
       return r;
     }
     const ssize_t n = ::recv(c.fd, c.buffer.data(), c.buffer.size(), 0);
@@ -689,7 +696,8 @@ inline std::error_code resolve(const Url& hop, steady::time_point deadline, Addr
 
 /// A socket connected to `ai` before the deadline, or -1 (`timed_out` says which failure).
 inline int open_connected(const addrinfo* ai, steady::time_point deadline, bool& timed_out) {
-  const int fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+  const int fd =
+      ::socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
   if (fd < 0) return -1;
   int rc;
   do {
@@ -718,8 +726,8 @@ struct BlockingState : TransportState {
 };
 
 /// TCP connect to the route's first hop within `deadline`, then the CONNECT tunnel if any.
-inline std::error_code connect(TransportState& impl, Connection& c, const Url& url, const Route& route,
-                               steady::time_point deadline) {
+inline std::error_code connect(TransportState& impl, Connection& c, const Url& url,
+                               const Route& route, steady::time_point deadline) {
   const Url& hop = route.proxy ? *route.proxy : url;
   AddrInfoPtr addrs;
   if (auto e = resolve(hop, deadline, addrs)) return e;
@@ -733,7 +741,8 @@ inline std::error_code connect(TransportState& impl, Connection& c, const Url& u
 
   if (route.tunnel) {
     const std::string target = host_port(url);
-    const std::string connect_request = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n";
+    const std::string connect_request =
+        "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n";
     if (auto e = write_all(c, connect_request, deadline, errc::connect_timeout))
       return e == errc::connect_timeout ? e : make_error_code(errc::proxy_failed);
     ResponseParser parser(impl.options.max_header_bytes, 0, true);
@@ -748,8 +757,8 @@ inline std::error_code connect(TransportState& impl, Connection& c, const Url& u
 }
 
 /// TLS handshake with peer and host-name verification (or pin checking) within `deadline`.
-inline std::error_code handshake(TransportState& impl, Connection& c, const Url& url, const std::string& pin,
-                                 steady::time_point deadline) {
+inline std::error_code handshake(TransportState& impl, Connection& c, const Url& url,
+                                 const std::string& pin, steady::time_point deadline) {
   c.ssl = SSL_new(impl.tls_context());
   BIO* bio = c.ssl != nullptr ? BIO_new(socket_bio_method()) : nullptr;
   if (bio == nullptr) {
@@ -758,7 +767,7 @@ inline std::error_code handshake(TransportState& impl, Connection& c, const Url&
   }
   c.bio.fd = c.fd;
   BIO_set_data(bio, &c.bio);
-  SSL_set_bio(c.ssl, bio, bio);  // the SSL owns the BIO from here
+  SSL_set_bio(c.ssl, bio, bio);                   // the SSL owns the BIO from here
   SSL_set_mode(c.ssl, SSL_MODE_RELEASE_BUFFERS);  // an idle pooled connection keeps no buffers
   prepare_tls(c.ssl, url, pin);
   for (;;) {
@@ -781,11 +790,13 @@ struct Exchange {
   bool received_any = false;
 };
 
-inline Exchange exchange(TransportState& impl, Connection& c, const HttpRequest& req, const Url& url,
-                         const Route& route, steady::time_point deadline, std::error_code& ec) {
+inline Exchange exchange(TransportState& impl, Connection& c, const HttpRequest& req,
+                         const Url& url, const Route& route, steady::time_point deadline,
+                         std::error_code& ec) {
   Exchange ex;
   const std::string wire = serialize_request(req, url, route.absolute_form);
-  ResponseParser parser(impl.options.max_header_bytes, req.max_body_bytes, iequals(req.method, "HEAD"));
+  ResponseParser parser(impl.options.max_header_bytes, req.max_body_bytes,
+                        iequals(req.method, "HEAD"));
   ReadOutcome r;
   if (!(ec = write_all(c, wire, deadline, errc::timeout))) {
     r = read_response(c, parser, deadline, errc::timeout);
@@ -803,7 +814,8 @@ inline Exchange exchange(TransportState& impl, Connection& c, const HttpRequest&
 
 struct HttpsTransport::Impl : detail::https_impl::BlockingState {};
 
-AZID_DECL HttpsTransport::HttpsTransport(TransportOptions options) : impl_(std::make_unique<Impl>()) {
+AZID_DECL HttpsTransport::HttpsTransport(TransportOptions options)
+    : impl_(std::make_unique<Impl>()) {
   detail::https_impl::configure(*impl_, std::move(options));
 }
 
@@ -834,7 +846,8 @@ AZID_DECL HttpResponse HttpsTransport::send(const HttpRequest& request, std::err
       } else {
         c = std::make_unique<Connection>();
         c->key = key;
-        if ((ec = connect(impl, *c, url, route, steady::now() + request.connect_timeout))) return {};
+        if ((ec = connect(impl, *c, url, route, steady::now() + request.connect_timeout)))
+          return {};
         deadline = steady::now() + request.timeout;
         if (https && (ec = handshake(impl, *c, url, pin, deadline))) return {};
       }

@@ -71,7 +71,8 @@ inline long long digits_value(std::string_view s) noexcept {
 
 // A number, or a string of decimal digits, as whole seconds within [0, limit].
 // Sets `bad` when the value is present but unusable.
-inline std::optional<long long> seconds_value(const Value& v, long long limit, bool allow_text_date, bool& bad) {
+inline std::optional<long long> seconds_value(const Value& v, long long limit, bool allow_text_date,
+                                              bool& bad) {
   if (v.kind == Kind::number && !v.bad) {
     if (v.integer) {
       if (v.int_value >= 0 && v.int_value <= limit) return v.int_value;
@@ -133,15 +134,16 @@ struct Cursor {
   bool done() const { return i == s.size(); }
 };
 
-inline std::optional<long long> to_epoch(long long y, long long mo, long long d, long long h, long long mi, long long s,
-                                         long long offset_seconds) {
-  if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+inline std::optional<long long> to_epoch(long long y, long long mo, long long d, long long h,
+                                         long long mi, long long s, long long offset_seconds) {
+  if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
+    return std::nullopt;
   static constexpr int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   if (d > mdays[mo - 1]) return std::nullopt;
   const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
   if (mo == 2 && d == 29 && !leap) return std::nullopt;
-  long long e = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 + mi * 60 + s -
-                offset_seconds;
+  long long e = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 +
+                h * 3600 + mi * 60 + s - offset_seconds;
   if (e < 0 || e > max_epoch_seconds) return std::nullopt;
   return e;
 }
@@ -150,8 +152,9 @@ inline std::optional<long long> to_epoch(long long y, long long mo, long long d,
 inline std::optional<long long> parse_app_service_date(std::string_view text) {
   Cursor c{text};
   long long mo, d, y, h, mi, s;
-  if (!c.number(1, 2, mo) || !c.lit('/') || !c.number(1, 2, d) || !c.lit('/') || !c.number(4, 4, y) || !c.lit(' ') ||
-      !c.number(1, 2, h) || !c.lit(':') || !c.number(2, 2, mi) || !c.lit(':') || !c.number(2, 2, s))
+  if (!c.number(1, 2, mo) || !c.lit('/') || !c.number(1, 2, d) || !c.lit('/') ||
+      !c.number(4, 4, y) || !c.lit(' ') || !c.number(1, 2, h) || !c.lit(':') ||
+      !c.number(2, 2, mi) || !c.lit(':') || !c.number(2, 2, s))
     return std::nullopt;
   if (c.lit(" AM") || c.lit(" am")) {
     if (h < 1 || h > 12) return std::nullopt;
@@ -168,9 +171,11 @@ inline std::optional<long long> parse_app_service_date(std::string_view text) {
 inline std::optional<long long> parse_rfc3339(std::string_view text) {
   Cursor c{text};
   long long y, mo, d, h, mi, s;
-  if (!c.number(4, 4, y) || !c.lit('-') || !c.number(2, 2, mo) || !c.lit('-') || !c.number(2, 2, d)) return std::nullopt;
+  if (!c.number(4, 4, y) || !c.lit('-') || !c.number(2, 2, mo) || !c.lit('-') || !c.number(2, 2, d))
+    return std::nullopt;
   if (!(c.lit('T') || c.lit('t') || c.lit(' '))) return std::nullopt;
-  if (!c.number(2, 2, h) || !c.lit(':') || !c.number(2, 2, mi) || !c.lit(':') || !c.number(2, 2, s)) return std::nullopt;
+  if (!c.number(2, 2, h) || !c.lit(':') || !c.number(2, 2, mi) || !c.lit(':') || !c.number(2, 2, s))
+    return std::nullopt;
   if (c.lit('.')) {
     long long frac;
     if (!c.number(1, 9, frac)) return std::nullopt;
@@ -182,7 +187,8 @@ inline std::optional<long long> parse_rfc3339(std::string_view text) {
     const bool neg = c.s[c.i] == '-';
     ++c.i;
     long long oh, om;
-    if (!c.number(2, 2, oh) || !c.lit(':') || !c.number(2, 2, om) || oh > 23 || om > 59) return std::nullopt;
+    if (!c.number(2, 2, oh) || !c.lit(':') || !c.number(2, 2, om) || oh > 23 || om > 59)
+      return std::nullopt;
     offset = (oh * 3600 + om * 60) * (neg ? -1 : 1);
   } else {
     return std::nullopt;
@@ -211,8 +217,8 @@ inline std::optional<long long> parse_rfc1123(std::string_view text) {
       mo = k + 1;
       break;
     }
-  if (mo == 0 || !c.lit(' ') || !c.number(4, 4, y) || !c.lit(' ') || !c.number(2, 2, h) || !c.lit(':') ||
-      !c.number(2, 2, mi) || !c.lit(':') || !c.number(2, 2, s))
+  if (mo == 0 || !c.lit(' ') || !c.number(4, 4, y) || !c.lit(' ') || !c.number(2, 2, h) ||
+      !c.lit(':') || !c.number(2, 2, mi) || !c.lit(':') || !c.number(2, 2, s))
     return std::nullopt;
   if (!(c.lit(" GMT") || c.lit(" UTC") || c.lit(" +0000")) || !c.done()) return std::nullopt;
   return to_epoch(y, mo, d, h, mi, s, 0);
@@ -222,7 +228,9 @@ inline std::optional<long long> parse_rfc1123(std::string_view text) {
 // of plain values, so simdjson's On-Demand code is compiled once, not once per reader.
 
 inline std::string_view trim_json_space(std::string_view s) noexcept {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -297,7 +305,8 @@ inline thread_local int walk_depth = 0;
   } level;
   slot->buffer.reserve(body.size() + simdjson::SIMDJSON_PADDING);
   slot->buffer.assign(body.data(), body.size());
-  const simdjson::padded_string_view input(slot->buffer.data(), slot->buffer.size(), slot->buffer.capacity());
+  const simdjson::padded_string_view input(slot->buffer.data(), slot->buffer.size(),
+                                           slot->buffer.capacity());
   simdjson::ondemand::document doc;
   if (slot->parser.iterate(input).get(doc)) return false;
   if (array) {
@@ -333,11 +342,15 @@ inline thread_local int walk_depth = 0;
 // walk() with a lambda (or any callable taking (key, value) and returning Step) as the visitor.
 template <class F>
 bool walk_object(std::string_view body, F&& f) {
-  return walk(body, false, &f, [](void* st, std::string_view k, const Value& v) { return (*static_cast<std::remove_reference_t<F>*>(st))(k, v); });
+  return walk(body, false, &f, [](void* st, std::string_view k, const Value& v) {
+    return (*static_cast<std::remove_reference_t<F>*>(st))(k, v);
+  });
 }
 template <class F>
 bool walk_array(std::string_view body, F&& f) {
-  return walk(body, true, &f, [](void* st, std::string_view k, const Value& v) { return (*static_cast<std::remove_reference_t<F>*>(st))(k, v); });
+  return walk(body, true, &f, [](void* st, std::string_view k, const Value& v) {
+    return (*static_cast<std::remove_reference_t<F>*>(st))(k, v);
+  });
 }
 
 }  // namespace json_impl
@@ -360,27 +373,28 @@ AZID_DECL std::error_code parse_token_json(std::string_view body, ParsedToken& o
   using json_impl::Step;
   out = ParsedToken{};
   bool have_token = false, bad_expiry = false, wrong_type = false;
-  const bool ok = json_impl::walk_object(body, [&](std::string_view key, const json_impl::Value& v) {
-    if (key == "access_token" || key == "accessToken" || key == "token") {
-      if (v.kind != json_impl::Kind::string || v.bad) {
-        wrong_type = true;
-        return Step::fail;
-      }
-      out.access_token.assign(v.text);
-      have_token = !v.text.empty();
-    } else if (key == "token_type" || key == "tokenType") {
-      if (v.kind == json_impl::Kind::string && !v.bad) out.token_type.assign(v.text);
-    } else if (key == "expires_on" || key == "expiresOn") {
-      out.expires_on = json_impl::seconds_value(v, max_epoch_seconds, true, bad_expiry);
-    } else if (key == "expires_in" || key == "expiresIn") {
-      out.expires_in = json_impl::seconds_value(v, max_duration_seconds, false, bad_expiry);
-    } else if (key == "refresh_in") {
-      out.refresh_in = json_impl::seconds_value(v, max_duration_seconds, false, bad_expiry);
-    } else if (key == "refresh_on") {
-      out.refresh_on = json_impl::seconds_value(v, max_epoch_seconds, true, bad_expiry);
-    }
-    return Step::next;
-  });
+  const bool ok =
+      json_impl::walk_object(body, [&](std::string_view key, const json_impl::Value& v) {
+        if (key == "access_token" || key == "accessToken" || key == "token") {
+          if (v.kind != json_impl::Kind::string || v.bad) {
+            wrong_type = true;
+            return Step::fail;
+          }
+          out.access_token.assign(v.text);
+          have_token = !v.text.empty();
+        } else if (key == "token_type" || key == "tokenType") {
+          if (v.kind == json_impl::Kind::string && !v.bad) out.token_type.assign(v.text);
+        } else if (key == "expires_on" || key == "expiresOn") {
+          out.expires_on = json_impl::seconds_value(v, max_epoch_seconds, true, bad_expiry);
+        } else if (key == "expires_in" || key == "expiresIn") {
+          out.expires_in = json_impl::seconds_value(v, max_duration_seconds, false, bad_expiry);
+        } else if (key == "refresh_in") {
+          out.refresh_in = json_impl::seconds_value(v, max_duration_seconds, false, bad_expiry);
+        } else if (key == "refresh_on") {
+          out.refresh_on = json_impl::seconds_value(v, max_epoch_seconds, true, bad_expiry);
+        }
+        return Step::next;
+      });
   if (!ok || wrong_type) return make_error_code(errc::malformed_json);
   if (!have_token) return make_error_code(errc::missing_field);
   if (bad_expiry) return make_error_code(errc::invalid_expiry);
@@ -391,33 +405,42 @@ AZID_DECL bool parse_sts_error(std::string_view body, StsError& out) {
   using json_impl::Step;
   out = StsError{};
   bool any = false;
-  const bool ok = json_impl::walk_object(body, [&](std::string_view key, const json_impl::Value& v) {
-    auto take = [&](std::string& dst) {
-      if (v.kind == json_impl::Kind::string && !v.bad) {
-        dst.assign(v.text);
-        any = true;
-      }
-    };
-    if (key == "error") take(out.error);
-    else if (key == "error_description") take(out.error_description);
-    else if (key == "correlation_id") take(out.correlation_id);
-    else if (key == "trace_id") take(out.trace_id);
-    else if (key == "timestamp") take(out.timestamp);
-    else if (key == "suberror") take(out.suberror);
-    else if (key == "error_codes" && v.kind == json_impl::Kind::array) {
-      // Integers only, at most 16; a damaged element ends the list.
-      (void)json_impl::walk_array(v.raw, [&](std::string_view, const json_impl::Value& el) {
-        if (out.error_codes.size() >= 16) return Step::stop;
-        if (el.kind == json_impl::Kind::number && el.integer) out.error_codes.push_back(el.int_value);
+  const bool ok =
+      json_impl::walk_object(body, [&](std::string_view key, const json_impl::Value& v) {
+        auto take = [&](std::string& dst) {
+          if (v.kind == json_impl::Kind::string && !v.bad) {
+            dst.assign(v.text);
+            any = true;
+          }
+        };
+        if (key == "error")
+          take(out.error);
+        else if (key == "error_description")
+          take(out.error_description);
+        else if (key == "correlation_id")
+          take(out.correlation_id);
+        else if (key == "trace_id")
+          take(out.trace_id);
+        else if (key == "timestamp")
+          take(out.timestamp);
+        else if (key == "suberror")
+          take(out.suberror);
+        else if (key == "error_codes" && v.kind == json_impl::Kind::array) {
+          // Integers only, at most 16; a damaged element ends the list.
+          (void)json_impl::walk_array(v.raw, [&](std::string_view, const json_impl::Value& el) {
+            if (out.error_codes.size() >= 16) return Step::stop;
+            if (el.kind == json_impl::Kind::number && el.integer)
+              out.error_codes.push_back(el.int_value);
+            return Step::next;
+          });
+        }
         return Step::next;
       });
-    }
-    return Step::next;
-  });
   return ok && any && !out.error.empty();
 }
 
-AZID_DECL std::optional<std::string> json_string_member(std::string_view body, std::string_view name) {
+AZID_DECL std::optional<std::string> json_string_member(std::string_view body,
+                                                        std::string_view name) {
   using json_impl::Step;
   std::optional<std::string> found;
   (void)json_impl::walk_object(body, [&](std::string_view key, const json_impl::Value& v) {
@@ -428,15 +451,20 @@ AZID_DECL std::optional<std::string> json_string_member(std::string_view body, s
   return found;
 }
 
-AZID_DECL std::error_code make_access_token(ParsedToken&& parsed, std::chrono::system_clock::time_point request_time,
+AZID_DECL std::error_code make_access_token(ParsedToken&& parsed,
+                                            std::chrono::system_clock::time_point request_time,
                                             AccessToken& out) {
   using namespace std::chrono;
   const long long now_s = duration_cast<seconds>(request_time.time_since_epoch()).count();
   long long expires_on = 0;
-  if (parsed.expires_on) expires_on = *parsed.expires_on;
-  else if (parsed.expires_in) expires_on = now_s + *parsed.expires_in;
-  else return make_error_code(errc::invalid_expiry);
-  if (expires_on <= now_s || expires_on > max_epoch_seconds) return make_error_code(errc::invalid_expiry);
+  if (parsed.expires_on)
+    expires_on = *parsed.expires_on;
+  else if (parsed.expires_in)
+    expires_on = now_s + *parsed.expires_in;
+  else
+    return make_error_code(errc::invalid_expiry);
+  if (expires_on <= now_s || expires_on > max_epoch_seconds)
+    return make_error_code(errc::invalid_expiry);
 
   out.token = std::move(parsed.access_token);
   out.token_type = parsed.token_type.empty() ? std::string("Bearer") : std::move(parsed.token_type);
@@ -444,7 +472,8 @@ AZID_DECL std::error_code make_access_token(ParsedToken&& parsed, std::chrono::s
   out.refresh_on.reset();
   if (parsed.refresh_on && *parsed.refresh_on > now_s && *parsed.refresh_on < expires_on) {
     out.refresh_on = system_clock::time_point{seconds{*parsed.refresh_on}};
-  } else if (parsed.refresh_in && *parsed.refresh_in > 0 && now_s + *parsed.refresh_in < expires_on) {
+  } else if (parsed.refresh_in && *parsed.refresh_in > 0 &&
+             now_s + *parsed.refresh_in < expires_on) {
     // (A refresh_in of 0 would make the token due for refresh the moment it arrives: ignored.)
     out.refresh_on = system_clock::time_point{seconds{now_s + *parsed.refresh_in}};
   } else if (expires_on - now_s >= 7200) {
@@ -461,11 +490,21 @@ AZID_DECL std::string json_quote(std::string_view s) {
   for (char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += "\\u00";
@@ -485,34 +524,36 @@ AZID_DECL std::optional<std::string> merge_cae_capability(std::string_view claim
   static constexpr std::string_view capability = "\"xms_cc\":{\"values\":[\"CP1\"]}";
   std::string out = "{";
   bool first = true, saw_access_token = false;
-  const bool ok = json_impl::walk_object(claims, [&](std::string_view key, const json_impl::Value& v) {
-    if (!first) out.push_back(',');
-    first = false;
-    out += json_quote(key);
-    out.push_back(':');
-    if (key != "access_token") {
-      out.append(v.raw);
-      return Step::next;
-    }
-    saw_access_token = true;
-    if (v.kind != json_impl::Kind::object) return Step::fail;
-    out.push_back('{');
-    bool inner_first = true;
-    const bool inner_ok = json_impl::walk_object(v.raw, [&](std::string_view k2, const json_impl::Value& v2) {
-      if (k2 == "xms_cc") return Step::next;
-      if (!inner_first) out.push_back(',');
-      inner_first = false;
-      out += json_quote(k2);
-      out.push_back(':');
-      out.append(v2.raw);
-      return Step::next;
-    });
-    if (!inner_ok) return Step::fail;
-    if (!inner_first) out.push_back(',');
-    out.append(capability);
-    out.push_back('}');
-    return Step::next;
-  });
+  const bool ok =
+      json_impl::walk_object(claims, [&](std::string_view key, const json_impl::Value& v) {
+        if (!first) out.push_back(',');
+        first = false;
+        out += json_quote(key);
+        out.push_back(':');
+        if (key != "access_token") {
+          out.append(v.raw);
+          return Step::next;
+        }
+        saw_access_token = true;
+        if (v.kind != json_impl::Kind::object) return Step::fail;
+        out.push_back('{');
+        bool inner_first = true;
+        const bool inner_ok =
+            json_impl::walk_object(v.raw, [&](std::string_view k2, const json_impl::Value& v2) {
+              if (k2 == "xms_cc") return Step::next;
+              if (!inner_first) out.push_back(',');
+              inner_first = false;
+              out += json_quote(k2);
+              out.push_back(':');
+              out.append(v2.raw);
+              return Step::next;
+            });
+        if (!inner_ok) return Step::fail;
+        if (!inner_first) out.push_back(',');
+        out.append(capability);
+        out.push_back('}');
+        return Step::next;
+      });
   if (!ok) return std::nullopt;
   if (!saw_access_token) {
     if (!first) out.push_back(',');
@@ -525,8 +566,8 @@ AZID_DECL std::optional<std::string> merge_cae_capability(std::string_view claim
 }
 
 AZID_DECL std::string scrub_body(std::string_view body, std::size_t max_bytes) {
-  static constexpr std::string_view secret_keys[] = {"\"access_token\"", "\"refresh_token\"", "\"id_token\"",
-                                                     "\"accessToken\"", "\"token\""};
+  static constexpr std::string_view secret_keys[] = {
+      "\"access_token\"", "\"refresh_token\"", "\"id_token\"", "\"accessToken\"", "\"token\""};
   std::string out;
   out.reserve(body.size() < max_bytes ? body.size() : max_bytes);
   std::size_t i = 0;
@@ -536,10 +577,14 @@ AZID_DECL std::string scrub_body(std::string_view body, std::size_t max_bytes) {
       for (auto k : secret_keys) {
         if (body.substr(i, k.size()) != k) continue;
         std::size_t j = i + k.size();
-        while (j < body.size() && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r')) ++j;
+        while (j < body.size() &&
+               (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r'))
+          ++j;
         if (j >= body.size() || body[j] != ':') break;
         ++j;
-        while (j < body.size() && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r')) ++j;
+        while (j < body.size() &&
+               (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r'))
+          ++j;
         if (j < body.size() && body[j] == '"') {
           std::size_t e = j + 1;
           while (e < body.size() && body[e] != '"') e += (body[e] == '\\') ? 2 : 1;

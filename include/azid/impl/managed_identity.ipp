@@ -24,11 +24,16 @@ namespace detail::msi {
 
 namespace impl {
 
-inline std::string prefix_unavailable() { return std::string(credential_name) + " authentication unavailable. "; }
-inline std::string prefix_failed() { return std::string(credential_name) + " authentication failed. "; }
+inline std::string prefix_unavailable() {
+  return std::string(credential_name) + " authentication unavailable. ";
+}
+inline std::string prefix_failed() {
+  return std::string(credential_name) + " authentication failed. ";
+}
 
 inline TokenResult with_status(Failure kind, std::string message, int status) {
-  return TokenResult::error(kind, ErrorInfo{std::string(credential_name), std::move(message), status, {}, {}});
+  return TokenResult::error(
+      kind, ErrorInfo{std::string(credential_name), std::move(message), status, {}, {}});
 }
 
 inline std::string source_label(ManagedIdentitySource s) { return std::string(to_string(s)); }
@@ -52,8 +57,10 @@ AZID_DECL std::string resource_from_scope(std::string_view scope) {
   return std::string(scope);
 }
 
-AZID_DECL std::string resolve_identity(const ManagedIdentityCredentialOptions& o, ManagedIdentityId& out) {
-  const int given = int(!o.client_id.empty()) + int(!o.object_id.empty()) + int(!o.resource_id.empty());
+AZID_DECL std::string resolve_identity(const ManagedIdentityCredentialOptions& o,
+                                       ManagedIdentityId& out) {
+  const int given =
+      int(!o.client_id.empty()) + int(!o.object_id.empty()) + int(!o.resource_id.empty());
   if (given > 1) {
     out = ManagedIdentityId::system_assigned();
     // MSAL's wording (managed-identity.md §1).
@@ -78,7 +85,8 @@ AZID_DECL void append_query(std::string& url, std::string_view key, std::string_
   url.append(url_encode(value));
 }
 
-AZID_DECL std::string imds_url(std::string_view authority, std::string_view resource, const ManagedIdentityId& id) {
+AZID_DECL std::string imds_url(std::string_view authority, std::string_view resource,
+                               const ManagedIdentityId& id) {
   std::string url(authority);
   url.append(names::imds_token_path);
   append_query(url, "api-version", names::imds_api_version);
@@ -99,11 +107,14 @@ AZID_DECL std::string imds_url(std::string_view authority, std::string_view reso
   return url;
 }
 
-AZID_DECL std::optional<std::string> normalize_imds_authority(std::string_view authority, std::string& why) {
-  while (!authority.empty() && (authority.back() == '/' || authority.back() == ' ')) authority.remove_suffix(1);
+AZID_DECL std::optional<std::string> normalize_imds_authority(std::string_view authority,
+                                                              std::string& why) {
+  while (!authority.empty() && (authority.back() == '/' || authority.back() == ' '))
+    authority.remove_suffix(1);
   Url parsed;
   if (authority.empty() || parse_url(authority, parsed) || parsed.target != "/") {
-    why = "'" + std::string(authority) + "' is not a valid IMDS authority (expected http://host[:port]).";
+    why = "'" + std::string(authority) +
+          "' is not a valid IMDS authority (expected http://host[:port]).";
     return std::nullopt;
   }
   return std::string(authority);
@@ -121,17 +132,22 @@ AZID_DECL std::optional<std::string> normalize_thumbprint(std::string_view thumb
   return out;
 }
 
-AZID_DECL std::string excerpt(std::string_view body, std::size_t max_bytes) { return scrub_body(body, max_bytes); }
+AZID_DECL std::string excerpt(std::string_view body, std::size_t max_bytes) {
+  return scrub_body(body, max_bytes);
+}
 
 AZID_DECL TokenResult redact_secret(TokenResult r, std::string_view secret) {
-  if (r.ok() || secret.empty() || r.error_info().message.find(secret) == std::string::npos) return r;
+  if (r.ok() || secret.empty() || r.error_info().message.find(secret) == std::string::npos)
+    return r;
   ErrorInfo info = r.error_info();
-  for (auto pos = info.message.find(secret); pos != std::string::npos; pos = info.message.find(secret, pos))
+  for (auto pos = info.message.find(secret); pos != std::string::npos;
+       pos = info.message.find(secret, pos))
     info.message.replace(pos, secret.size(), "REDACTED");
   return TokenResult::error(r.failure(), std::move(info));
 }
 
-AZID_DECL TokenResult token_from_response(const HttpResponse& res, std::chrono::system_clock::time_point request_time) {
+AZID_DECL TokenResult token_from_response(const HttpResponse& res,
+                                          std::chrono::system_clock::time_point request_time) {
   ParsedToken parsed;
   AccessToken token;
   std::error_code ec = parse_token_json(res.body, parsed);
@@ -139,27 +155,30 @@ AZID_DECL TokenResult token_from_response(const HttpResponse& res, std::chrono::
   if (ec) {
     // The spec's text (managed-identity.md §3); the body is scrubbed of any token it holds.
     return impl::with_status(Failure::failed,
-                             impl::prefix_unavailable() + "Unexpected response \"" + excerpt(res.body) + "\" (" +
-                                 ec.message() + "). Check that the endpoint is a managed identity endpoint.",
+                             impl::prefix_unavailable() + "Unexpected response \"" +
+                                 excerpt(res.body) + "\" (" + ec.message() +
+                                 "). Check that the endpoint is a managed identity endpoint.",
                              res.status);
   }
   return TokenResult(std::make_shared<const AccessToken>(std::move(token)));
 }
 
-AZID_DECL TokenResult no_response(ManagedIdentitySource source, std::string_view endpoint, const std::error_code& ec,
-                                  bool within_chain) {
+AZID_DECL TokenResult no_response(ManagedIdentitySource source, std::string_view endpoint,
+                                  const std::error_code& ec, bool within_chain) {
   if (ec == errc::certificate_pin_mismatch) {
-    return TokenResult::failed(credential_name,
-                               impl::prefix_failed() + "The " + impl::source_label(source) + " endpoint " +
-                                   std::string(impl::without_query(endpoint)) +
-                                   " presented a certificate whose thumbprint is not IDENTITY_SERVER_THUMBPRINT, "
-                                   "so the connection was refused. Check that IDENTITY_SERVER_THUMBPRINT is the "
-                                   "cluster's current certificate thumbprint.");
+    return TokenResult::failed(
+        credential_name,
+        impl::prefix_failed() + "The " + impl::source_label(source) + " endpoint " +
+            std::string(impl::without_query(endpoint)) +
+            " presented a certificate whose thumbprint is not IDENTITY_SERVER_THUMBPRINT, "
+            "so the connection was refused. Check that IDENTITY_SERVER_THUMBPRINT is the "
+            "cluster's current certificate thumbprint.");
   }
   // The guide's row (errors-and-logging.md §1): no response, or the request timed out.
-  std::string msg = impl::prefix_unavailable() + "No response received from the managed identity endpoint (" +
-                    impl::source_label(source) + " at " + std::string(impl::without_query(endpoint)) + ": " +
-                    ec.message() +
+  std::string msg = impl::prefix_unavailable() +
+                    "No response received from the managed identity endpoint (" +
+                    impl::source_label(source) + " at " +
+                    std::string(impl::without_query(endpoint)) + ": " + ec.message() +
                     "). Check that managed identity is enabled for this resource and that the "
                     "endpoint is reachable from this host.";
   return within_chain ? TokenResult::unavailable(credential_name, std::move(msg))
@@ -167,16 +186,18 @@ AZID_DECL TokenResult no_response(ManagedIdentitySource source, std::string_view
 }
 
 AZID_DECL TokenResult endpoint_failed(ManagedIdentitySource source, const HttpResponse& res) {
-  return impl::with_status(Failure::failed,
-                           impl::prefix_failed() + "The " + impl::source_label(source) +
-                               " managed identity endpoint answered " + std::to_string(res.status) + ": " +
-                               body_detail(res.body) +
-                               ". Check the identity requested and the resource's managed identity settings.",
-                           res.status);
+  return impl::with_status(
+      Failure::failed,
+      impl::prefix_failed() + "The " + impl::source_label(source) +
+          " managed identity endpoint answered " + std::to_string(res.status) + ": " +
+          body_detail(res.body) +
+          ". Check the identity requested and the resource's managed identity settings.",
+      res.status);
 }
 
-AZID_DECL TokenResult source_result(ManagedIdentitySource source, std::string_view endpoint, const HttpResponse& res,
-                                    const std::error_code& ec, std::chrono::system_clock::time_point request_time,
+AZID_DECL TokenResult source_result(ManagedIdentitySource source, std::string_view endpoint,
+                                    const HttpResponse& res, const std::error_code& ec,
+                                    std::chrono::system_clock::time_point request_time,
                                     bool within_chain) {
   if (ec) return no_response(source, endpoint, ec, within_chain);
   if (res.status == 200) return token_from_response(res, request_time);
@@ -223,85 +244,96 @@ AZID_DECL double jitter_factor(double jitter) {
 
 AZID_DECL TokenResult imds_not_assigned(const HttpResponse& res, const ManagedIdentityId& id) {
   // The guide's phrase, then the upstream detail and what to do (managed-identity.md §4.3).
-  std::string msg = impl::prefix_unavailable() + "The requested identity hasn't been assigned to this resource.";
+  std::string msg =
+      impl::prefix_unavailable() + "The requested identity hasn't been assigned to this resource.";
   if (id.user_assigned()) {
     msg += " Error: " + body_detail(res.body) +
-           ". Check that the user-assigned identity's id is correct and that the identity is assigned to this "
+           ". Check that the user-assigned identity's id is correct and that the identity is "
+           "assigned to this "
            "virtual machine.";
   } else {
     msg += " No identity has been assigned to this resource. Error: " + body_detail(res.body) +
-           ". Enable the system-assigned identity of this virtual machine, or name a user-assigned one.";
+           ". Enable the system-assigned identity of this virtual machine, or name a user-assigned "
+           "one.";
   }
   return impl::with_status(Failure::unavailable, std::move(msg), res.status);
 }
 
 AZID_DECL TokenResult imds_unreachable_network(const HttpResponse& res) {
-  return impl::with_status(Failure::unavailable,
-                           impl::prefix_unavailable() + "The IMDS address answered 403 \"" + body_detail(res.body) +
-                               "\": this host (e.g. Docker Desktop) has no route to IMDS, so it is not an Azure VM.",
-                           res.status);
+  return impl::with_status(
+      Failure::unavailable,
+      impl::prefix_unavailable() + "The IMDS address answered 403 \"" + body_detail(res.body) +
+          "\": this host (e.g. Docker Desktop) has no route to IMDS, so it is not an Azure VM.",
+      res.status);
 }
 
 AZID_DECL TokenResult imds_probe_failed(std::string_view url, const std::error_code& ec) {
   if (connect_error(ec)) {
     // Nothing accepted the connection: this is not an Azure host (or pod identity is absent).
-    return TokenResult::unavailable(credential_name,
-                                    std::string(credential_name) +
-                                        " authentication unavailable, no managed identity endpoint found. "
-                                        "No managed identity endpoint found at " +
-                                        std::string(impl::without_query(url)) + " (" + ec.message() +
-                                        "); this host does not look like an Azure VM.");
+    return TokenResult::unavailable(
+        credential_name, std::string(credential_name) +
+                             " authentication unavailable, no managed identity endpoint found. "
+                             "No managed identity endpoint found at " +
+                             std::string(impl::without_query(url)) + " (" + ec.message() +
+                             "); this host does not look like an Azure VM.");
   }
-  return TokenResult::unavailable(credential_name,
-                                  std::string(credential_name) +
-                                      " authentication unavailable, no response from the IMDS endpoint. "
-                                      "No response received from the managed identity endpoint " +
-                                      std::string(impl::without_query(url)) + " (" + ec.message() + ").");
+  return TokenResult::unavailable(
+      credential_name, std::string(credential_name) +
+                           " authentication unavailable, no response from the IMDS endpoint. "
+                           "No response received from the managed identity endpoint " +
+                           std::string(impl::without_query(url)) + " (" + ec.message() + ").");
 }
 
-AZID_DECL TokenResult imds_exhausted(const std::vector<Attempt>& attempts, std::chrono::milliseconds elapsed,
-                                     bool within_chain) {
+AZID_DECL TokenResult imds_exhausted(const std::vector<Attempt>& attempts,
+                                     std::chrono::milliseconds elapsed, bool within_chain) {
   std::string inner;
   int i = 0;
   bool all_silent = !attempts.empty();
   for (const auto& a : attempts) {
     ++i;
     inner += (i == 1 ? "" : "; ") + std::string("attempt ") + std::to_string(i) + ": ";
-    inner += a.status == 0 ? "no response (" + a.detail + ")" : std::to_string(a.status) + " " + a.detail;
+    inner += a.status == 0 ? "no response (" + a.detail + ")"
+                           : std::to_string(a.status) + " " + a.detail;
     all_silent = all_silent && a.status == 0;
   }
   const int last = attempts.empty() ? 0 : attempts.back().status;
-  const std::string summary = " Multiple attempts failed to obtain a token from the managed identity endpoint. (" +
-                              std::to_string(attempts.size()) + " attempts in " +
-                              std::to_string(elapsed.count() / 1000) + " s: " + inner + ")";
+  const std::string summary =
+      " Multiple attempts failed to obtain a token from the managed identity endpoint. (" +
+      std::to_string(attempts.size()) + " attempts in " + std::to_string(elapsed.count() / 1000) +
+      " s: " + inner + ")";
   if (all_silent) {
-    std::string msg = impl::prefix_unavailable() + "No response received from the managed identity endpoint." +
-                      summary + " Check that IMDS is reachable from this host (see the README's Troubleshooting).";
+    std::string msg =
+        impl::prefix_unavailable() + "No response received from the managed identity endpoint." +
+        summary +
+        " Check that IMDS is reachable from this host (see the README's Troubleshooting).";
     return within_chain ? TokenResult::unavailable(credential_name, std::move(msg))
                         : TokenResult::failed(credential_name, std::move(msg));
   }
   if (last == 502 || last == 504) {
-    return impl::with_status(
-        Failure::failed,
-        impl::prefix_unavailable() + "The request failed due to a gateway error." + summary +
-            " Calls via proxy or gateway aren't supported by IMDS: disable proxies or gateways for requests to "
-            "http://169.254.169.254/ (add it to NO_PROXY).",
-        last);
+    return impl::with_status(Failure::failed,
+                             impl::prefix_unavailable() +
+                                 "The request failed due to a gateway error." + summary +
+                                 " Calls via proxy or gateway aren't supported by IMDS: disable "
+                                 "proxies or gateways for requests to "
+                                 "http://169.254.169.254/ (add it to NO_PROXY).",
+                             last);
   }
   if (last == 404) {
     // AKS pod identity (NMI) answers 404 until the pod's identity is ready (the guide's row).
     return impl::with_status(
         Failure::unavailable,
         impl::prefix_unavailable() + "No managed identity endpoint found." + summary +
-            " With AKS pod identity this happens when the pod authenticates before its identity is assigned: "
+            " With AKS pod identity this happens when the pod authenticates before its identity is "
+            "assigned: "
             "check the pod's labels, and configure NMI to send Retry-After so clients wait for it.",
         last);
   }
-  return impl::with_status(Failure::failed,
-                           impl::prefix_unavailable() + summary.substr(1) +
-                               " Check that managed identity is configured on this VM and that IMDS is reachable "
-                               "(see the README's Troubleshooting); the attempts above are the inner failures.",
-                           last);
+  return impl::with_status(
+      Failure::failed,
+      impl::prefix_unavailable() + summary.substr(1) +
+          " Check that managed identity is configured on this VM and that IMDS is reachable "
+          "(see the README's Troubleshooting); the attempts above are the inner failures.",
+      last);
 }
 
 AZID_DECL std::string arc_default_key_directory(const std::optional<std::string>& program_data) {
@@ -335,26 +367,32 @@ AZID_DECL std::string sha256_hex(std::string_view data) {
   return hex_lower(md, n);
 }
 
-AZID_DECL TokenResult arc_key_file(const HttpResponse& challenge, std::string_view key_directory, std::string& path) {
+AZID_DECL TokenResult arc_key_file(const HttpResponse& challenge, std::string_view key_directory,
+                                   std::string& path) {
   namespace fs = std::filesystem;
   constexpr std::string_view about =
-      "The file specified in the 'WWW-Authenticate' header in the response from Azure Arc Managed Identity Endpoint";
+      "The file specified in the 'WWW-Authenticate' header in the response from Azure Arc Managed "
+      "Identity Endpoint";
   auto fail = [&](std::string what) {
-    return impl::with_status(Failure::failed, impl::prefix_failed() + std::move(what), challenge.status);
+    return impl::with_status(Failure::failed, impl::prefix_failed() + std::move(what),
+                             challenge.status);
   };
   if (challenge.status != 401) {
-    return fail("Azure Arc's managed identity endpoint answered " + std::to_string(challenge.status) + " (" +
-                body_detail(challenge.body) + ") instead of the expected 401 challenge.");
+    return fail("Azure Arc's managed identity endpoint answered " +
+                std::to_string(challenge.status) + " (" + body_detail(challenge.body) +
+                ") instead of the expected 401 challenge.");
   }
   if (!challenge.headers.contains("WWW-Authenticate"))
     return fail(
-        "Did not receive expected 'WWW-Authenticate' header in the response from Azure Arc Managed Identity "
+        "Did not receive expected 'WWW-Authenticate' header in the response from Azure Arc Managed "
+        "Identity "
         "Endpoint.");
   const std::string_view header = challenge.headers.get("WWW-Authenticate");
   const auto eq = header.find('=');
   if (eq == std::string_view::npos || header.find('=', eq + 1) != std::string_view::npos)
     return fail(
-        "The 'WWW-Authenticate' header in the response from Azure Arc Managed Identity Endpoint did not match "
+        "The 'WWW-Authenticate' header in the response from Azure Arc Managed Identity Endpoint "
+        "did not match "
         "the expected format.");
   const std::string_view given = header.substr(eq + 1);
   if (key_directory.empty()) return fail("Unsupported OS. Arc supports only Linux and Windows.");
@@ -362,8 +400,11 @@ AZID_DECL TokenResult arc_key_file(const HttpResponse& challenge, std::string_vi
   // character belongs in a key file's path.
   for (const char ch : given) {
     if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f)
-      return fail("The key file path is invalid: Unexpected file path from HIMDS service: it contains a control "
-                  "character. " + std::string(about) + " has an unexpected file path.");
+      return fail(
+          "The key file path is invalid: Unexpected file path from HIMDS service: it contains a "
+          "control "
+          "character. " +
+          std::string(about) + " has an unexpected file path.");
   }
 
   // Judge the path as written: it must name a file directly inside the agent's key folder
@@ -372,15 +413,16 @@ AZID_DECL TokenResult arc_key_file(const HttpResponse& challenge, std::string_vi
   if (!dir.has_filename()) dir = dir.parent_path();
   const fs::path named = fs::path(std::string(given)).lexically_normal();
   if (given.empty() || named.parent_path() != dir || !named.has_filename())
-    return fail("The key file path is invalid: Unexpected file path from HIMDS service: " + std::string(given) + ". " +
-                std::string(about) + " has an unexpected file path.");
+    return fail("The key file path is invalid: Unexpected file path from HIMDS service: " +
+                std::string(given) + ". " + std::string(about) + " has an unexpected file path.");
   if (named.extension() != ".key" || named.stem().empty())
     return fail("The key file path is invalid: The file path must have a '.key' extension.");
   // Rebuilt from the stem, as MSAL does, so nothing but the file name comes from the server.
   const fs::path file = dir / (named.stem().string() + ".key");
   std::error_code ec;
   const fs::file_status st = fs::symlink_status(file, ec);
-  if (ec || !fs::exists(st)) return fail("The key file path is invalid: " + file.string() + " does not exist.");
+  if (ec || !fs::exists(st))
+    return fail("The key file path is invalid: " + file.string() + " does not exist.");
   if (fs::is_symlink(st))
     return fail("The key file path is invalid: " + file.string() +
                 " is a symbolic link; the Arc agent writes regular files, so this one is refused.");
@@ -389,8 +431,9 @@ AZID_DECL TokenResult arc_key_file(const HttpResponse& challenge, std::string_vi
   const auto size = fs::file_size(file, ec);
   if (ec) return fail("The key file path is invalid: " + file.string() + " cannot be read.");
   if (size > arc_key_max_bytes)
-    return fail("The key file path is invalid: The file size must be less than or equal to 4096 bytes. " +
-                std::string(about) + " is larger than 4096 bytes.");
+    return fail(
+        "The key file path is invalid: The file size must be less than or equal to 4096 bytes. " +
+        std::string(about) + " is larger than 4096 bytes.");
   path = file.string();
   return {};
 }

@@ -55,7 +55,9 @@ inline bool make_pipe(Fd& read_end, Fd& write_end) noexcept {
 
 inline bool has_nul(std::string_view s) noexcept { return s.find('\0') != std::string_view::npos; }
 
-inline std::string_view var_name(std::string_view entry) noexcept { return entry.substr(0, entry.find('=')); }
+inline std::string_view var_name(std::string_view entry) noexcept {
+  return entry.substr(0, entry.find('='));
+}
 
 // The caller's environment with spec.env applied (later entries win).
 inline std::vector<std::string> child_environment(const ProcessSpec& spec) {
@@ -63,14 +65,15 @@ inline std::vector<std::string> child_environment(const ProcessSpec& spec) {
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     const std::string_view entry(*e);
     const auto name = var_name(entry);
-    const bool replaced =
-        std::any_of(spec.env.begin(), spec.env.end(), [&](const auto& kv) { return kv.first == name; });
+    const bool replaced = std::any_of(spec.env.begin(), spec.env.end(),
+                                      [&](const auto& kv) { return kv.first == name; });
     if (!replaced) out.emplace_back(entry);
   }
   // Not a structured binding: clang before 16 cannot capture one in the lambda.
   for (const auto& kv : spec.env) {
     const std::string& name = kv.first;
-    out.erase(std::remove_if(out.begin(), out.end(), [&](const std::string& s) { return var_name(s) == name; }),
+    out.erase(std::remove_if(out.begin(), out.end(),
+                             [&](const std::string& s) { return var_name(s) == name; }),
               out.end());
     out.push_back(name + "=" + kv.second);
   }
@@ -89,7 +92,8 @@ inline std::string search_path(const ProcessSpec& spec) {
 inline bool has_exited(pid_t pid) noexcept {
   siginfo_t si{};
   for (;;) {
-    if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0) return si.si_pid == pid;
+    if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0)
+      return si.si_pid == pid;
     if (errno != EINTR) return true;  // ECHILD: someone else reaped it (SIGCHLD ignored)
   }
 }
@@ -142,7 +146,8 @@ AZID_DECL std::optional<std::string> find_program(std::string_view program, std:
     if (candidate.back() != '/') candidate.push_back('/');
     candidate.append(program);
     struct stat st {};
-    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0)
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0)
       return candidate;
   }
   return std::nullopt;
@@ -150,7 +155,8 @@ AZID_DECL std::optional<std::string> find_program(std::string_view program, std:
 
 }  // namespace detail
 
-AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec, std::error_code& ec) const {
+AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec,
+                                                std::error_code& ec) const {
   namespace si = detail::spawn_impl;
   using std::chrono::steady_clock;
   ec.clear();
@@ -216,7 +222,8 @@ AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec, std::er
   setup_ok = setup_ok && ::posix_spawn_file_actions_addclosefrom_np(&actions, 3) == 0;
 #endif
   if (!spec.cwd.empty()) {
-#if (defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))) || defined(__APPLE__)
+#if (defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))) || \
+    defined(__APPLE__)
     setup_ok = setup_ok && !si::has_nul(spec.cwd) &&
                ::posix_spawn_file_actions_addchdir_np(&actions, spec.cwd.c_str()) == 0;
 #else
@@ -232,14 +239,17 @@ AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec, std::er
   sigdelset(&all_signals, SIGKILL);
   sigdelset(&all_signals, SIGSTOP);
   setup_ok = setup_ok &&
-             ::posix_spawnattr_setflags(&attr, static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                                  POSIX_SPAWN_SETSIGDEF)) == 0 &&
-             ::posix_spawnattr_setpgroup(&attr, 0) == 0 && ::posix_spawnattr_setsigmask(&attr, &no_signals) == 0 &&
+             ::posix_spawnattr_setflags(
+                 &attr, static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                           POSIX_SPAWN_SETSIGDEF)) == 0 &&
+             ::posix_spawnattr_setpgroup(&attr, 0) == 0 &&
+             ::posix_spawnattr_setsigmask(&attr, &no_signals) == 0 &&
              ::posix_spawnattr_setsigdefault(&attr, &all_signals) == 0;
 
   pid_t pid = -1;
-  int spawn_error = setup_ok ? ::posix_spawn(&pid, program->c_str(), &actions, &attr, argv.data(), envp.data())
-                             : EINVAL;
+  int spawn_error =
+      setup_ok ? ::posix_spawn(&pid, program->c_str(), &actions, &attr, argv.data(), envp.data())
+               : EINVAL;
   ::posix_spawn_file_actions_destroy(&actions);
   ::posix_spawnattr_destroy(&attr);
   out_w.reset();
@@ -247,14 +257,16 @@ AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec, std::er
   if (spawn_error != 0) {
     // glibc reports exec failures from the child (CLONE_VFORK), so ENOENT here means the file
     // vanished after the search, or a script's interpreter is missing.
-    ec = make_error_code(spawn_error == ENOENT && ::access(program->c_str(), F_OK) != 0 ? errc::process_not_found
-                                                                                        : errc::process_spawn_failed);
+    ec = make_error_code(spawn_error == ENOENT && ::access(program->c_str(), F_OK) != 0
+                             ? errc::process_not_found
+                             : errc::process_spawn_failed);
     return result;
   }
 
   // A year stands in for "no limit" and keeps the deadline arithmetic from overflowing.
-  const auto deadline = steady_clock::now() + std::clamp(spec.timeout, std::chrono::milliseconds::zero(),
-                                                         std::chrono::milliseconds{std::chrono::hours{24 * 365}});
+  const auto deadline =
+      steady_clock::now() + std::clamp(spec.timeout, std::chrono::milliseconds::zero(),
+                                       std::chrono::milliseconds{std::chrono::hours{24 * 365}});
   bool too_large = false, exited_seen = false;
   steady_clock::time_point exited_at{};
 
@@ -266,7 +278,8 @@ AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec, std::er
       break;
     }
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
-    pollfd fds[2] = {{out_r.open ? out_r.fd.fd : -1, POLLIN, 0}, {err_r.open ? err_r.fd.fd : -1, POLLIN, 0}};
+    pollfd fds[2] = {{out_r.open ? out_r.fd.fd : -1, POLLIN, 0},
+                     {err_r.open ? err_r.fd.fd : -1, POLLIN, 0}};
     const int n = ::poll(fds, 2, static_cast<int>(std::min(left, si::poll_slice).count()));
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -300,7 +313,8 @@ AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec, std::er
         result.timed_out = true;
         break;
       }
-      std::this_thread::sleep_for(std::min({pause, std::chrono::ceil<std::chrono::milliseconds>(deadline - now)}));
+      std::this_thread::sleep_for(
+          std::min({pause, std::chrono::ceil<std::chrono::milliseconds>(deadline - now)}));
       pause = std::min(pause * 2, std::chrono::milliseconds{50});
     }
   }
@@ -314,11 +328,15 @@ AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec, std::er
     reaped = ::waitpid(pid, &status, 0);
   } while (reaped < 0 && errno == EINTR);
   if (reaped == pid) {
-    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status)) result.term_signal = WTERMSIG(status);
+    if (WIFEXITED(status))
+      result.exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+      result.term_signal = WTERMSIG(status);
   }
-  if (result.timed_out) ec = make_error_code(errc::process_timeout);
-  else if (too_large) ec = make_error_code(errc::process_output_too_large);
+  if (result.timed_out)
+    ec = make_error_code(errc::process_timeout);
+  else if (too_large)
+    ec = make_error_code(errc::process_output_too_large);
   return result;
 }
 

@@ -17,7 +17,9 @@ namespace url_impl {
 constexpr char to_lower_ascii(char c) noexcept {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
-constexpr bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+constexpr bool is_alpha(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 constexpr bool is_hex(char c) noexcept {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
@@ -69,7 +71,8 @@ AZID_DECL std::error_code parse_url(std::string_view text, Url& out) noexcept {
     std::string_view rest = text.substr(colon + 3);
     const std::size_t auth_end = rest.find_first_of("/?#");
     std::string_view authority = rest.substr(0, auth_end);
-    std::string_view tail = auth_end == std::string_view::npos ? std::string_view{} : rest.substr(auth_end);
+    std::string_view tail =
+        auth_end == std::string_view::npos ? std::string_view{} : rest.substr(auth_end);
     if (authority.find('@') != std::string_view::npos) return bad;
 
     std::string host;
@@ -202,7 +205,8 @@ AZID_DECL bool bypasses_proxy(std::string_view no_proxy, std::string_view host) 
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
     return s;
   };
-  if (!host.empty() && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (!host.empty() && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host.empty()) return false;
 
   while (!no_proxy.empty()) {

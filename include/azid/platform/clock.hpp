@@ -24,8 +24,9 @@ struct SystemClock {
 #if defined(CLOCK_REALTIME_COARSE)
     timespec ts{};
     if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0)
-      return std::chrono::system_clock::time_point{std::chrono::duration_cast<std::chrono::system_clock::duration>(
-          std::chrono::seconds{ts.tv_sec} + std::chrono::nanoseconds{ts.tv_nsec})};
+      return std::chrono::system_clock::time_point{
+          std::chrono::duration_cast<std::chrono::system_clock::duration>(
+              std::chrono::seconds{ts.tv_sec} + std::chrono::nanoseconds{ts.tv_nsec})};
 #endif
     return now();
   }

@@ -20,12 +20,15 @@ namespace detail {
 /// Fills the proxy fields the options leave empty from HTTPS_PROXY / HTTP_PROXY / NO_PROXY (or
 /// their lower-case forms), when `from_env` asks for it. Shared by every platform that owns a
 /// transport.
-inline TransportOptions with_proxy_env(TransportOptions t, bool from_env, const ProcessEnvironment& env) {
+inline TransportOptions with_proxy_env(TransportOptions t, bool from_env,
+                                       const ProcessEnvironment& env) {
   if (!from_env) return t;
   auto pick = [&](std::string& field, const char* upper, const char* lower) {
     if (!field.empty()) return;
-    if (auto v = env.get(upper)) field = *v;
-    else if (auto w = env.get(lower)) field = *w;
+    if (auto v = env.get(upper))
+      field = *v;
+    else if (auto w = env.get(lower))
+      field = *w;
   };
   pick(t.https_proxy, "HTTPS_PROXY", "https_proxy");
   pick(t.http_proxy, "HTTP_PROXY", "http_proxy");
@@ -54,15 +57,20 @@ class DefaultPlatform {
 
   [[nodiscard]] HttpsTransport& transport() const noexcept { return state_->transport; }
   [[nodiscard]] const SystemClock& clock() const noexcept { return state_->clock; }
-  [[nodiscard]] const ProcessEnvironment& environment() const noexcept { return state_->environment; }
+  [[nodiscard]] const ProcessEnvironment& environment() const noexcept {
+    return state_->environment;
+  }
   [[nodiscard]] const PosixFileReader& files() const noexcept { return state_->files; }
-  [[nodiscard]] const PosixProcessRunner& process_runner() const noexcept { return state_->process_runner; }
+  [[nodiscard]] const PosixProcessRunner& process_runner() const noexcept {
+    return state_->process_runner;
+  }
   [[nodiscard]] Logger& logger() const noexcept { return state_->logger; }
 
  private:
   struct State {
     explicit State(DefaultPlatformOptions o)
-        : transport(detail::with_proxy_env(std::move(o.transport), o.proxy_from_environment, ProcessEnvironment{})),
+        : transport(detail::with_proxy_env(std::move(o.transport), o.proxy_from_environment,
+                                           ProcessEnvironment{})),
           logger(std::move(o.logger)) {}
     HttpsTransport transport;
     SystemClock clock;

@@ -19,12 +19,13 @@ AZID_BEGIN
 /// Reads a whole file, refusing one larger than `max_bytes` without reading it all
 /// (models FileReader).
 struct PosixFileReader {
-  [[nodiscard]] std::string read(const std::string& path, std::size_t max_bytes, std::error_code& ec) const {
+  [[nodiscard]] std::string read(const std::string& path, std::size_t max_bytes,
+                                 std::error_code& ec) const {
     ec.clear();
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (f == nullptr) {
       ec = (errno == ENOENT || errno == ENOTDIR) ? make_error_code(errc::file_not_found)
-                                                  : make_error_code(errc::file_read_failed);
+                                                 : make_error_code(errc::file_read_failed);
       return {};
     }
     std::string out;
@@ -55,12 +56,13 @@ struct PosixFileReader {
   /// file): refuses a symbolic link or anything but a regular file at the moment of opening
   /// (O_NOFOLLOW, then fstat of the descriptor it reads from), so the path cannot be swapped
   /// between that check and this read. Never blocks on a FIFO.
-  [[nodiscard]] std::string read_regular(const std::string& path, std::size_t max_bytes, std::error_code& ec) const {
+  [[nodiscard]] std::string read_regular(const std::string& path, std::size_t max_bytes,
+                                         std::error_code& ec) const {
     ec.clear();
     const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
       ec = (errno == ENOENT || errno == ENOTDIR) ? make_error_code(errc::file_not_found)
-                                                  : make_error_code(errc::file_read_failed);
+                                                 : make_error_code(errc::file_read_failed);
       return {};
     }
     std::string out;

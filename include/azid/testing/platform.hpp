@@ -27,8 +27,9 @@ namespace testing {
 /// A clock that moves only when told to; `sleep_for` advances it and records the wait (models Clock).
 class ManualClock {
  public:
-  explicit ManualClock(std::chrono::system_clock::time_point start = std::chrono::system_clock::time_point{
-                           std::chrono::seconds{1'700'000'000}})
+  explicit ManualClock(std::chrono::system_clock::time_point start =
+                           std::chrono::system_clock::time_point{
+                               std::chrono::seconds{1'700'000'000}})
       : wall_(start) {}
   [[nodiscard]] std::chrono::system_clock::time_point now() const {
     std::lock_guard lk(mu_);
@@ -65,7 +66,8 @@ class ManualClock {
 class MapEnvironment {
  public:
   MapEnvironment() = default;
-  MapEnvironment(std::initializer_list<std::pair<const std::string, std::string>> vars) : vars_(vars) {}
+  MapEnvironment(std::initializer_list<std::pair<const std::string, std::string>> vars)
+      : vars_(vars) {}
   [[nodiscard]] std::optional<std::string> get(std::string_view name) const {
     auto it = vars_.find(std::string(name));
     if (it == vars_.end() || it->second.empty()) return std::nullopt;
@@ -81,7 +83,8 @@ class MapEnvironment {
 /// Files in memory (models FileReader).
 class MapFiles {
  public:
-  [[nodiscard]] std::string read(const std::string& path, std::size_t max_bytes, std::error_code& ec) const {
+  [[nodiscard]] std::string read(const std::string& path, std::size_t max_bytes,
+                                 std::error_code& ec) const {
     std::lock_guard lk(mu_);
     ec.clear();
     auto it = files_.find(path);
@@ -115,7 +118,8 @@ class ScriptedTransport {
     std::lock_guard lk(mu_);
     script_.emplace_back(std::move(r));
   }
-  void push(int status, std::string body, std::vector<std::pair<std::string, std::string>> headers = {}) {
+  void push(int status, std::string body,
+            std::vector<std::pair<std::string, std::string>> headers = {}) {
     HttpResponse r;
     r.status = status;
     r.body = std::move(body);
@@ -184,7 +188,9 @@ class BasicPlatform {
   [[nodiscard]] ManualClock& clock() const noexcept { return state_->clock; }
   [[nodiscard]] MapEnvironment& environment() const noexcept { return state_->environment; }
   [[nodiscard]] MapFiles& files() const noexcept { return state_->files; }
-  [[nodiscard]] const PosixProcessRunner& process_runner() const noexcept { return state_->process_runner; }
+  [[nodiscard]] const PosixProcessRunner& process_runner() const noexcept {
+    return state_->process_runner;
+  }
   [[nodiscard]] Logger& logger() const noexcept { return state_->logger; }
 
  private:

@@ -36,7 +36,9 @@ class ToolDir {
   ToolDir& operator=(const ToolDir&) = delete;
 
   [[nodiscard]] const std::string& path() const noexcept { return dir_; }
-  [[nodiscard]] std::string file(std::string_view name) const { return dir_ + "/" + std::string(name); }
+  [[nodiscard]] std::string file(std::string_view name) const {
+    return dir_ + "/" + std::string(name);
+  }
 
   /// Writes an executable `#!/bin/sh` script. The child's PATH is this directory only, so
   /// scripts call other programs by absolute path (/bin/sleep, /bin/cat).
@@ -48,7 +50,9 @@ class ToolDir {
     std::ofstream f(file(name), std::ios::binary | std::ios::trunc);
     f << content;
   }
-  [[nodiscard]] bool exists(std::string_view name) const { return std::filesystem::exists(file(name)); }
+  [[nodiscard]] bool exists(std::string_view name) const {
+    return std::filesystem::exists(file(name));
+  }
   [[nodiscard]] std::string read(std::string_view name) const {
     std::ifstream f(file(name), std::ios::binary);
     std::ostringstream s;
@@ -64,8 +68,8 @@ class ToolDir {
 
   /// Shell snippet: record the arguments (one per line), the working directory and a run count.
   [[nodiscard]] std::string record() const {
-    return "printf '%s\\n' \"$@\" > " + file("args") + "\n/bin/pwd > " + file("cwd") + "\necho run >> " +
-           file("runs") + "\n";
+    return "printf '%s\\n' \"$@\" > " + file("args") + "\n/bin/pwd > " + file("cwd") +
+           "\necho run >> " + file("runs") + "\n";
   }
   [[nodiscard]] std::size_t runs() const { return lines("runs").size(); }
   /// True when the recorded working directory is `dir` (/bin may be a link to /usr/bin).
@@ -92,8 +96,10 @@ inline azid::testing::Platform platform_for(const ToolDir& dir) {
 inline std::string sh_quote(std::string_view s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out.push_back(c);
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out.push_back(c);
   }
   out += "'";
   return out;

@@ -226,9 +226,8 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     }
     const std::size_t n = std::min(huge_remaining_, zeros().size());
     chunk_prefix_ = to_hex(n) + "\r\n";
-    const std::array<asio::const_buffer, 3> parts = {asio::buffer(chunk_prefix_),
-                                                     asio::buffer(zeros().data(), n),
-                                                     asio::buffer("\r\n", 2)};
+    const std::array<asio::const_buffer, 3> parts = {
+        asio::buffer(chunk_prefix_), asio::buffer(zeros().data(), n), asio::buffer("\r\n", 2)};
     asio::async_write(stream_, parts,
                       [self = this->shared_from_this(), n](error_code ec, std::size_t) {
                         if (ec) return self->abort();

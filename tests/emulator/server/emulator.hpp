@@ -59,9 +59,9 @@ struct Fault {
     drop_mid_body,         // full headers with Content-Length, half the body, then close
     silent,                // never answer; keep the socket open until the peer or the emulator goes
     slow_body,             // headers, then one body byte per byte_interval
-    huge_body,       // claim Content-Length: 1073741824 and stream zeros until the peer leaves
-    truncated_body,  // declare a Content-Length larger than the body, send the body, close
-    raw,             // write `body` verbatim as the whole response (status line too), then close
+    huge_body,          // claim Content-Length: 1073741824 and stream zeros until the peer leaves
+    truncated_body,     // declare a Content-Length larger than the body, send the body, close
+    raw,                // write `body` verbatim as the whole response (status line too), then close
     huge_chunked_body,  // Transfer-Encoding: chunked, 64 KiB chunks of zeros up to 1 GiB, no length
   };
   Kind kind = Kind::respond;
@@ -228,9 +228,10 @@ class Emulator {
   /// The emulator's own OIDC issuer (stands in for a Kubernetes cluster's service account issuer).
   std::string oidc_issuer() const;
   /// A federated token signed by the emulator's key: `issuer` empty means oidc_issuer().
-  std::string issue_federated_token(
-      std::string_view subject, std::chrono::seconds lifetime = std::chrono::seconds{3600},
-      std::string_view audience = "api://AzureADTokenExchange", std::string_view issuer = {}) const;
+  std::string issue_federated_token(std::string_view subject,
+                                    std::chrono::seconds lifetime = std::chrono::seconds{3600},
+                                    std::string_view audience = "api://AzureADTokenExchange",
+                                    std::string_view issuer = {}) const;
 
   /// An Azure Pipelines service connection using workload identity federation for the app:
   /// the OIDC endpoint hands a federated token for it to callers presenting

@@ -41,9 +41,12 @@ std::string digest(const EVP_MD* md, std::string_view data) {
 bool base64_std_decode(std::string_view text, std::string& out) {
   std::string url(text);
   for (char& c : url) {
-    if (c == '+') c = '-';
-    else if (c == '/') c = '_';
-    else if (c == '-' || c == '_') return false;
+    if (c == '+')
+      c = '-';
+    else if (c == '/')
+      c = '_';
+    else if (c == '-' || c == '_')
+      return false;
   }
   return base64url_decode(url, out);
 }
@@ -62,8 +65,7 @@ bool verify_rsa(EVP_PKEY* key, bool pss, std::string_view data, std::string_view
          EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) == 1;
   }
   ok = ok && EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
-                              signature.size(),
-                              reinterpret_cast<const unsigned char*>(data.data()),
+                              signature.size(), reinterpret_cast<const unsigned char*>(data.data()),
                               data.size()) == 1;
   ERR_clear_error();
   return ok;
@@ -101,7 +103,8 @@ std::optional<AssertionRejection> check_times(const std::string& payload) {
   const long long now = unix_now();
   const auto nbf = json_int_member(payload, "nbf");
   const long long start = nbf ? *nbf : json_int_member(payload, "iat").value_or(now);
-  if (*exp <= now - clock_skew || start > now + clock_skew || *exp - start > max_assertion_lifetime) {
+  if (*exp <= now - clock_skew || start > now + clock_skew ||
+      *exp - start > max_assertion_lifetime) {
     return AssertionRejection{
         400, "invalid_client", 700024,
         "Client assertion is not within its valid time range. Current time: " +
@@ -155,10 +158,11 @@ std::optional<AssertionRejection> verify_certificate_assertion(const Emulator::I
   if (!audiences) return malformed();
   const std::string base = impl.base_url + "/" + std::string(tenant);
   if (!audience_matches(*audiences, base + "/oauth2/v2.0/token") &&
-      !audience_matches(*audiences, base + "/v2") && !audience_matches(*audiences, base + "/v2.0")) {
-    return AssertionRejection{
-        401, "invalid_client", 700023,
-        "Client assertion audience claim does not match Realm issuer." + std::string(assertion_docs)};
+      !audience_matches(*audiences, base + "/v2") &&
+      !audience_matches(*audiences, base + "/v2.0")) {
+    return AssertionRejection{401, "invalid_client", 700023,
+                              "Client assertion audience claim does not match Realm issuer." +
+                                  std::string(assertion_docs)};
   }
   if (auto times = check_times(jwt.payload)) return times;
 
@@ -229,9 +233,9 @@ std::optional<AssertionRejection> verify_client_assertion(const Emulator::Impl& 
   bool trusted_issuer = false;
   {
     std::lock_guard lock(impl.mutex);
-    trusted_issuer = std::any_of(
-        impl.federated_credentials.begin(), impl.federated_credentials.end(),
-        [&](const Emulator::Impl::FederatedCredential& f) { return f.issuer == iss; });
+    trusted_issuer =
+        std::any_of(impl.federated_credentials.begin(), impl.federated_credentials.end(),
+                    [&](const Emulator::Impl::FederatedCredential& f) { return f.issuer == iss; });
   }
   if (trusted_issuer) return verify_federated(impl, app, tenant, assertion, iss);
   if (istarts_with(iss, "https://") && iss != sub) {
@@ -257,8 +261,7 @@ std::string pipelines_issuer(const Emulator::Impl& impl) {
 
 }  // namespace detail
 
-std::string Emulator::Impl::issue_federated_token(std::string_view issuer,
-                                                  std::string_view subject,
+std::string Emulator::Impl::issue_federated_token(std::string_view issuer, std::string_view subject,
                                                   std::string_view audience,
                                                   std::chrono::seconds lifetime) const {
   using namespace detail;
@@ -295,12 +298,10 @@ void Emulator::register_certificate(std::string_view tenant, std::string_view cl
   OPENSSL_free(der_buf);
   EVP_PKEY* pub = X509_get_pubkey(cert.get());
   if (pub == nullptr) throw_openssl("X509_get_pubkey");
-  Impl::RegisteredCertificate entry{std::string(tenant),
-                                    std::string(client_id),
-                                    digest(EVP_sha1(), der),
-                                    digest(EVP_sha256(), der),
-                                    std::move(der),
-                                    std::shared_ptr<EVP_PKEY>(pub, EVP_PKEY_free)};
+  Impl::RegisteredCertificate entry{
+      std::string(tenant),     std::string(client_id),
+      digest(EVP_sha1(), der), digest(EVP_sha256(), der),
+      std::move(der),          std::shared_ptr<EVP_PKEY>(pub, EVP_PKEY_free)};
   std::lock_guard lock(impl_->mutex);
   impl_->certificates.push_back(std::move(entry));
 }
@@ -314,8 +315,7 @@ void Emulator::register_federated_credential(std::string_view tenant, std::strin
 
 std::string Emulator::oidc_issuer() const { return impl_->base_url + "/oidc"; }
 
-std::string Emulator::issue_federated_token(std::string_view subject,
-                                            std::chrono::seconds lifetime,
+std::string Emulator::issue_federated_token(std::string_view subject, std::chrono::seconds lifetime,
                                             std::string_view audience,
                                             std::string_view issuer) const {
   const std::string iss = issuer.empty() ? oidc_issuer() : std::string(issuer);

@@ -41,7 +41,8 @@ std::string json_array(const std::vector<std::string>& values) {
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> requested_token_claims(std::string_view claims_json) {
+std::vector<std::pair<std::string, std::string>> requested_token_claims(
+    std::string_view claims_json) {
   std::vector<std::pair<std::string, std::string>> out;
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element doc;
@@ -81,13 +82,14 @@ std::optional<Reply> resource_claims_challenge(const Emulator::Impl& impl,
   if (required.empty()) return std::nullopt;
   const auto acrs = json_strings_member(payload_json, "acrs");
   if (acrs && std::find(acrs->begin(), acrs->end(), required) != acrs->end()) return std::nullopt;
-  const std::string claims = "{\"access_token\":{\"acrs\":{\"essential\":true,\"value\":" +
-                             json_quote(required) + "}}}";
+  const std::string claims =
+      "{\"access_token\":{\"acrs\":{\"essential\":true,\"value\":" + json_quote(required) + "}}}";
   // Graph's and Key Vault's shape: realm and authorization_uri first, then the error and the
   // claims; the claims value is base64url here (resources also send standard base64).
   Reply reply = json_reply(
-      401, "{\"error\":{\"code\":\"Unauthorized\",\"message\":\"AKV10000: The token does not "
-           "satisfy the authentication context this resource requires (insufficient claims).\"}}");
+      401,
+      "{\"error\":{\"code\":\"Unauthorized\",\"message\":\"AKV10000: The token does not "
+      "satisfy the authentication context this resource requires (insufficient claims).\"}}");
   reply.headers.emplace_back(
       "WWW-Authenticate", "Bearer realm=\"\", authorization_uri=\"" + impl.base_url + "/" +
                               impl.resource_tenant() +

@@ -171,7 +171,8 @@ std::optional<StsError> authenticate_with_assertion(const Emulator::Impl& impl,
                     "Client assertion type '" + *type + "' is not supported. Use '" +
                         std::string(jwt_bearer_assertion_type) + "'."};
   }
-  auto rejection = verify_client_assertion(impl, app, tenant, *form_field(form, "client_assertion"));
+  auto rejection =
+      verify_client_assertion(impl, app, tenant, *form_field(form, "client_assertion"));
   if (!rejection) return std::nullopt;
   return StsError{rejection->status, std::move(rejection->error), rejection->code,
                   std::move(rejection->message)};
@@ -292,8 +293,7 @@ Reply token_endpoint(Emulator::Impl& impl, const RecordedRequest& request,
   std::string resource;
   if (auto error = resource_from_scope(form_field(form, "scope"), resource))
     return render_error(ctx, *error);
-  if (auto error = authenticate_client(impl, tenant, *app, form))
-    return render_error(ctx, *error);
+  if (auto error = authenticate_client(impl, tenant, *app, form)) return render_error(ctx, *error);
 
   const long long lifetime = impl.options.token_lifetime.count();
   JsonObject body;
@@ -363,11 +363,10 @@ void install_entra_routes(Emulator::Impl& impl) {
 
 }  // namespace detail
 
-std::string Emulator::Impl::issue_token(std::string_view tenant, std::string_view client_id,
-                                        std::string_view resource, std::chrono::seconds lifetime,
-                                        std::chrono::seconds not_before_offset,
-                                        const std::vector<std::pair<std::string, std::string>>&
-                                            extra_claims) const {
+std::string Emulator::Impl::issue_token(
+    std::string_view tenant, std::string_view client_id, std::string_view resource,
+    std::chrono::seconds lifetime, std::chrono::seconds not_before_offset,
+    const std::vector<std::pair<std::string, std::string>>& extra_claims) const {
   using namespace detail;
   const std::optional<App> app = find_app(tenant, client_id);
   // Tokens for unregistered apps (tests minting odd tokens) still need a stable-looking oid.
@@ -381,23 +380,23 @@ std::string Emulator::Impl::issue_token(std::string_view tenant, std::string_vie
   const std::string header =
       JsonObject().str("typ", "JWT").str("alg", "RS256").str("kid", signing_kid).done();
   JsonObject claims_out = JsonObject()
-                                  .str("aud", resource)
-                                  .str("iss", issuer)
-                                  .num("iat", now)
-                                  .num("nbf", now + not_before_offset.count())
-                                  .num("exp", now + lifetime.count())
-                                  .str("appid", client_id)
-                                  .str("appidacr", "1")
-                                  .str("azp", client_id)
-                                  .str("azpacr", "1")
-                                  .str("idp", issuer)
-                                  .str("idtyp", "app")
-                                  .str("oid", oid)
-                                  .str("sub", oid)
-                                  .str("tid", tenant)
-                                  .str("uti", uti)
-                                  .str("jti", uti)
-                                  .str("ver", v1 ? "1.0" : "2.0");
+                              .str("aud", resource)
+                              .str("iss", issuer)
+                              .num("iat", now)
+                              .num("nbf", now + not_before_offset.count())
+                              .num("exp", now + lifetime.count())
+                              .str("appid", client_id)
+                              .str("appidacr", "1")
+                              .str("azp", client_id)
+                              .str("azpacr", "1")
+                              .str("idp", issuer)
+                              .str("idtyp", "app")
+                              .str("oid", oid)
+                              .str("sub", oid)
+                              .str("tid", tenant)
+                              .str("uti", uti)
+                              .str("jti", uti)
+                              .str("ver", v1 ? "1.0" : "2.0");
   for (const auto& [name, value] : extra_claims) claims_out.raw(name, value);
   const std::string payload = claims_out.done();
   const std::string signing_input = base64url_encode(header) + "." + base64url_encode(payload);

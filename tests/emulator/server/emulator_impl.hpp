@@ -23,7 +23,7 @@ namespace azid_emulator {
 namespace detail {
 class Server;
 struct ManagedIdentityState;
-}
+}  // namespace detail
 
 struct Emulator::Impl {
   explicit Impl(Options opts);
@@ -57,7 +57,7 @@ struct Emulator::Impl {
   struct RegisteredCertificate {
     std::string tenant;
     std::string client_id;
-    std::string sha1;    // thumbprints of the DER, raw bytes
+    std::string sha1;  // thumbprints of the DER, raw bytes
     std::string sha256;
     std::string der;
     std::shared_ptr<EVP_PKEY> public_key;
@@ -97,11 +97,10 @@ struct Emulator::Impl {
   std::string resource_tenant() const;
 
   /// `extra_claims`: more payload members, as (name, serialised JSON value).
-  std::string issue_token(std::string_view tenant, std::string_view client_id,
-                          std::string_view resource, std::chrono::seconds lifetime,
-                          std::chrono::seconds not_before_offset,
-                          const std::vector<std::pair<std::string, std::string>>& extra_claims =
-                              {}) const;
+  std::string issue_token(
+      std::string_view tenant, std::string_view client_id, std::string_view resource,
+      std::chrono::seconds lifetime, std::chrono::seconds not_before_offset,
+      const std::vector<std::pair<std::string, std::string>>& extra_claims = {}) const;
   /// Checks format, alg, kid and signature; on success stores the payload JSON.
   bool verify_signature(std::string_view jwt, std::string& payload_json) const;
   /// An RS256 JWT with the signing key: issuer, subject and audience as given (federated tokens).
@@ -138,7 +137,8 @@ std::string pipelines_issuer(const Emulator::Impl& impl);
 
 /// Token claims asked for by a token request's `claims` JSON (emulator_cae.cpp): `acrs` from
 /// access_token.acrs.value/values and `xms_cc` from access_token.xms_cc.values, as JSON arrays.
-std::vector<std::pair<std::string, std::string>> requested_token_claims(std::string_view claims_json);
+std::vector<std::pair<std::string, std::string>> requested_token_claims(
+    std::string_view claims_json);
 /// The protected resource's claims challenge for a valid token's payload, or nullopt when the
 /// token satisfies the required authentication context (or the mode is off).
 std::optional<Reply> resource_claims_challenge(const Emulator::Impl& impl,

@@ -61,19 +61,20 @@ Reply oidc_token(Emulator::Impl& impl, const RecordedRequest& request) {
                  vss_error("No service connection found with identifier " + id + ".",
                            "ServiceEndpointNotFoundException")};
   }
-  const std::string token = impl.issue_federated_token(
-      pipelines_issuer(impl), connection->subject, "api://AzureADTokenExchange",
-      std::chrono::seconds{600});
+  const std::string token =
+      impl.issue_federated_token(pipelines_issuer(impl), connection->subject,
+                                 "api://AzureADTokenExchange", std::chrono::seconds{600});
   return Reply{200, std::move(headers), JsonObject().str("oidcToken", token).done()};
 }
 
 }  // namespace
 
 void install_pipelines_routes(Emulator::Impl& impl) {
-  impl.router.add("POST",
-                  "/{org}/{project}/_apis/distributedtask/hubs/build/plans/{plan}/jobs/{job}/"
-                  "oidctoken",
-                  [&impl](const RecordedRequest& r, const RouteMatch&) { return oidc_token(impl, r); });
+  impl.router.add(
+      "POST",
+      "/{org}/{project}/_apis/distributedtask/hubs/build/plans/{plan}/jobs/{job}/"
+      "oidctoken",
+      [&impl](const RecordedRequest& r, const RouteMatch&) { return oidc_token(impl, r); });
 }
 
 }  // namespace detail

@@ -28,7 +28,8 @@ class AppService {
       "App Service and Functions: IDENTITY_ENDPOINT and IDENTITY_HEADER, set by the host";
 
   template <class P>
-  [[nodiscard]] static std::optional<AppService> detect(const P& platform, const ManagedIdentityCredentialOptions&) {
+  [[nodiscard]] static std::optional<AppService> detect(const P& platform,
+                                                        const ManagedIdentityCredentialOptions&) {
     auto endpoint = platform.environment().get(names::identity_endpoint);
     auto header = platform.environment().get(names::identity_header);
     if (!endpoint || !header) return std::nullopt;
@@ -65,20 +66,23 @@ class AppService {
   }
 
   /// What the exchange comes to (the source's secret never in it); shared as `request` is.
-  [[nodiscard]] TokenResult result(const HttpRequest& req, const HttpResponse& res, const std::error_code& ec,
+  [[nodiscard]] TokenResult result(const HttpRequest& req, const HttpResponse& res,
+                                   const std::error_code& ec,
                                    std::chrono::system_clock::time_point request_time,
                                    const detail::msi::Call& c) const {
-    return detail::msi::redact_secret(detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain),
-                                      header_);
+    return detail::msi::redact_secret(
+        detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain), header_);
   }
 
   template <class P>
-  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c, detail::msi::State&) const {
+  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c,
+                                  detail::msi::State&) const {
     return detail::msi::fetch_single(platform, *this, c);
   }
 
  private:
-  AppService(std::string endpoint, std::string header) : endpoint_(std::move(endpoint)), header_(std::move(header)) {}
+  AppService(std::string endpoint, std::string header)
+      : endpoint_(std::move(endpoint)), header_(std::move(header)) {}
   std::string endpoint_;
   std::string header_;
 };

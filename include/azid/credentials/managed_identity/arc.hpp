@@ -35,15 +35,18 @@ class AzureArc {
       "Azure Arc: IDENTITY_ENDPOINT and IMDS_ENDPOINT, or the Arc agent (himds) installed";
 
   template <class P>
-  [[nodiscard]] static std::optional<AzureArc> detect(const P& platform, const ManagedIdentityCredentialOptions& o) {
+  [[nodiscard]] static std::optional<AzureArc> detect(const P& platform,
+                                                      const ManagedIdentityCredentialOptions& o) {
     const auto& env = platform.environment();
     std::string key_dir = o.arc_key_directory;
     if (key_dir.empty()) key_dir = detail::msi::arc_default_key_directory(env.get("ProgramData"));
     auto endpoint = env.get(names::identity_endpoint);
-    if (endpoint && env.get(names::imds_endpoint)) return AzureArc(std::move(*endpoint), std::move(key_dir));
+    if (endpoint && env.get(names::imds_endpoint))
+      return AzureArc(std::move(*endpoint), std::move(key_dir));
     // Newer agents may not export the variables; the agent binary is the other sign of Arc.
-    const std::string himds =
-        o.arc_himds_path == "default" ? detail::msi::arc_default_himds_path(env.get("ProgramFiles")) : o.arc_himds_path;
+    const std::string himds = o.arc_himds_path == "default"
+                                  ? detail::msi::arc_default_himds_path(env.get("ProgramFiles"))
+                                  : o.arc_himds_path;
     if (himds.empty()) return std::nullopt;
     std::error_code ec;
     (void)platform.files().read(himds, 0, ec);  // exists: reads nothing, or stops at "too large"
@@ -55,12 +58,16 @@ class AzureArc {
     if (!id.user_assigned()) return {};
     // [CPP]'s wording (managed-identity.md §6).
     return std::string(detail::msi::credential_name) +
-           ": User assigned identity is not supported by the Azure Arc Managed Identity Endpoint. To authenticate "
-           "with the system assigned identity, omit the client, object, or resource ID when constructing the "
+           ": User assigned identity is not supported by the Azure Arc Managed Identity Endpoint. "
+           "To authenticate "
+           "with the system assigned identity, omit the client, object, or resource ID when "
+           "constructing the "
            "ManagedIdentityCredential.";
   }
 
-  [[nodiscard]] std::string describe() const { return "Azure Arc at " + endpoint_ + " (key folder " + key_dir_ + ")"; }
+  [[nodiscard]] std::string describe() const {
+    return "Azure Arc at " + endpoint_ + " (key folder " + key_dir_ + ")";
+  }
 
   /// The first (challenge) request of a fetch; `fetch` and azid/async share the steps.
   [[nodiscard]] HttpRequest request(const detail::msi::Call& c) const {
@@ -74,47 +81,56 @@ class AzureArc {
 
   /// The second step: checks the challenge's key file, reads it into `key` and adds it to `req`.
   template <class P>
-  [[nodiscard]] TokenResult answer_challenge(const P& platform, HttpRequest& req, const HttpResponse& challenge,
-                                             const std::error_code& challenge_ec, const detail::msi::Call& c,
-                                             std::string& key) const {
+  [[nodiscard]] TokenResult answer_challenge(const P& platform, HttpRequest& req,
+                                             const HttpResponse& challenge,
+                                             const std::error_code& challenge_ec,
+                                             const detail::msi::Call& c, std::string& key) const {
     if (challenge_ec) return detail::msi::no_response(kind, req.url, challenge_ec, c.within_chain);
     std::string path;
-    if (auto r = detail::msi::arc_key_file(challenge, key_dir_, path); r.failure() != Failure::none) return r;
+    if (auto r = detail::msi::arc_key_file(challenge, key_dir_, path); r.failure() != Failure::none)
+      return r;
     std::error_code ec;
     // A reader that can refuse a symbolic link at open time (PosixFileReader) closes the window
     // between arc_key_file's checks and this read; test doubles only have read().
-    if constexpr (requires { platform.files().read_regular(path, detail::msi::arc_key_max_bytes, ec); })
+    if constexpr (requires {
+                    platform.files().read_regular(path, detail::msi::arc_key_max_bytes, ec);
+                  })
       key = platform.files().read_regular(path, detail::msi::arc_key_max_bytes, ec);
     else
       key = platform.files().read(path, detail::msi::arc_key_max_bytes, ec);
     if (ec) {
-      return TokenResult::failed(detail::msi::credential_name, std::string(detail::msi::credential_name) +
-                                                                   " authentication failed. The Azure Arc key file " +
-                                                                   path + " could not be read: " + ec.message() + ".");
+      return TokenResult::failed(detail::msi::credential_name,
+                                 std::string(detail::msi::credential_name) +
+                                     " authentication failed. The Azure Arc key file " + path +
+                                     " could not be read: " + ec.message() + ".");
     }
     req.headers.set("Authorization", "Basic " + key);
     return {};
   }
 
   /// What the keyed exchange comes to; the key is redacted from it, then wiped from `key` and `req`.
-  [[nodiscard]] TokenResult result(HttpRequest& req, const HttpResponse& res, const std::error_code& ec,
-                                   std::chrono::system_clock::time_point request_time, const detail::msi::Call& c,
-                                   std::string& key) const {
+  [[nodiscard]] TokenResult result(HttpRequest& req, const HttpResponse& res,
+                                   const std::error_code& ec,
+                                   std::chrono::system_clock::time_point request_time,
+                                   const detail::msi::Call& c, std::string& key) const {
     req.headers.erase("Authorization");
     // An endpoint that echoes the key in its error must not put it in the message.
-    TokenResult r =
-        detail::msi::redact_secret(detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain), key);
+    TokenResult r = detail::msi::redact_secret(
+        detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain), key);
     key.assign(key.size(), '\0');  // best effort: do not leave the key lying around
     return r;
   }
 
   template <class P>
-  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c, detail::msi::State&) const {
+  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c,
+                                  detail::msi::State&) const {
     HttpRequest req = request(c);
     std::error_code ec;
     HttpResponse challenge = detail::msi::send_source(platform, req, c, ec);
     std::string key;
-    if (auto r = answer_challenge(platform, req, challenge, ec, c, key); r.failure() != Failure::none) return r;
+    if (auto r = answer_challenge(platform, req, challenge, ec, c, key);
+        r.failure() != Failure::none)
+      return r;
     const auto request_time = platform.clock().now();
     HttpResponse res = detail::msi::send_source(platform, req, c, ec);
     return result(req, res, ec, request_time, c, key);
@@ -123,7 +139,8 @@ class AzureArc {
   [[nodiscard]] const std::string& key_directory() const noexcept { return key_dir_; }
 
  private:
-  AzureArc(std::string endpoint, std::string key_dir) : endpoint_(std::move(endpoint)), key_dir_(std::move(key_dir)) {}
+  AzureArc(std::string endpoint, std::string key_dir)
+      : endpoint_(std::move(endpoint)), key_dir_(std::move(key_dir)) {}
   std::string endpoint_;
   std::string key_dir_;
 };

@@ -25,19 +25,24 @@ class AzureMl {
  public:
   static constexpr ManagedIdentitySource kind = ManagedIdentitySource::azure_ml;
   static constexpr int detection_rank = 2;
-  static constexpr std::string_view requirement = "Azure Machine Learning: MSI_ENDPOINT and MSI_SECRET";
+  static constexpr std::string_view requirement =
+      "Azure Machine Learning: MSI_ENDPOINT and MSI_SECRET";
 
   template <class P>
-  [[nodiscard]] static std::optional<AzureMl> detect(const P& platform, const ManagedIdentityCredentialOptions&) {
+  [[nodiscard]] static std::optional<AzureMl> detect(const P& platform,
+                                                     const ManagedIdentityCredentialOptions&) {
     const auto& env = platform.environment();
     auto endpoint = env.get(names::msi_endpoint);
     auto secret = env.get(names::msi_secret);
     if (!endpoint || !secret) return std::nullopt;
-    return AzureMl(std::move(*endpoint), std::move(*secret), env.get(names::default_identity_client_id).value_or(""));
+    return AzureMl(std::move(*endpoint), std::move(*secret),
+                   env.get(names::default_identity_client_id).value_or(""));
   }
 
   [[nodiscard]] static std::string unsupported_identity(const ManagedIdentityId& id) {
-    if (id.kind() != ManagedIdentityId::Kind::object_id && id.kind() != ManagedIdentityId::Kind::resource_id) return {};
+    if (id.kind() != ManagedIdentityId::Kind::object_id &&
+        id.kind() != ManagedIdentityId::Kind::resource_id)
+      return {};
     return std::string(detail::msi::credential_name) +
            ": Only client id is supported for user-assigned managed identity in MachineLearning.";
   }
@@ -60,21 +65,25 @@ class AzureMl {
   }
 
   /// What the exchange comes to (the source's secret never in it); shared as `request` is.
-  [[nodiscard]] TokenResult result(const HttpRequest& req, const HttpResponse& res, const std::error_code& ec,
+  [[nodiscard]] TokenResult result(const HttpRequest& req, const HttpResponse& res,
+                                   const std::error_code& ec,
                                    std::chrono::system_clock::time_point request_time,
                                    const detail::msi::Call& c) const {
-    return detail::msi::redact_secret(detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain),
-                                      secret_);
+    return detail::msi::redact_secret(
+        detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain), secret_);
   }
 
   template <class P>
-  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c, detail::msi::State&) const {
+  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c,
+                                  detail::msi::State&) const {
     return detail::msi::fetch_single(platform, *this, c);
   }
 
  private:
   AzureMl(std::string endpoint, std::string secret, std::string default_client_id)
-      : endpoint_(std::move(endpoint)), secret_(std::move(secret)), default_client_id_(std::move(default_client_id)) {}
+      : endpoint_(std::move(endpoint)),
+        secret_(std::move(secret)),
+        default_client_id_(std::move(default_client_id)) {}
   std::string endpoint_;
   std::string secret_;
   std::string default_client_id_;

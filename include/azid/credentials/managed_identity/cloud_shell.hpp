@@ -27,7 +27,8 @@ class CloudShell {
   static constexpr std::string_view requirement = "Cloud Shell: MSI_ENDPOINT without MSI_SECRET";
 
   template <class P>
-  [[nodiscard]] static std::optional<CloudShell> detect(const P& platform, const ManagedIdentityCredentialOptions&) {
+  [[nodiscard]] static std::optional<CloudShell> detect(const P& platform,
+                                                        const ManagedIdentityCredentialOptions&) {
     auto endpoint = platform.environment().get(names::msi_endpoint);
     if (!endpoint || platform.environment().get(names::msi_secret)) return std::nullopt;
     return CloudShell(std::move(*endpoint));
@@ -36,7 +37,8 @@ class CloudShell {
   [[nodiscard]] static std::string unsupported_identity(const ManagedIdentityId& id) {
     if (!id.user_assigned()) return {};
     return std::string(detail::msi::credential_name) +
-           ": User-assigned managed identities are not supported in Cloud Shell environments. Omit the clientId, "
+           ": User-assigned managed identities are not supported in Cloud Shell environments. Omit "
+           "the clientId, "
            "objectId, or resourceId when constructing the ManagedIdentityCredential.";
   }
 
@@ -54,14 +56,16 @@ class CloudShell {
   }
 
   /// What the exchange comes to (the source's secret never in it); shared as `request` is.
-  [[nodiscard]] TokenResult result(const HttpRequest& req, const HttpResponse& res, const std::error_code& ec,
+  [[nodiscard]] TokenResult result(const HttpRequest& req, const HttpResponse& res,
+                                   const std::error_code& ec,
                                    std::chrono::system_clock::time_point request_time,
                                    const detail::msi::Call& c) const {
     return detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain);
   }
 
   template <class P>
-  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c, detail::msi::State&) const {
+  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c,
+                                  detail::msi::State&) const {
     return detail::msi::fetch_single(platform, *this, c);
   }
 

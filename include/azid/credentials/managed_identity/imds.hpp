@@ -26,7 +26,8 @@ class Imds {
   static constexpr std::string_view requirement = "IMDS: reachable at 169.254.169.254 on Azure VMs";
 
   template <class P>
-  [[nodiscard]] static std::optional<Imds> detect(const P& platform, const ManagedIdentityCredentialOptions& o) {
+  [[nodiscard]] static std::optional<Imds> detect(const P& platform,
+                                                  const ManagedIdentityCredentialOptions& o) {
     Imds s;
     std::string authority = o.imds_authority;
     if (authority.empty()) {
@@ -52,10 +53,12 @@ class Imds {
   }
 
   template <class P>
-  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c, detail::msi::State& st) const {
+  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c,
+                                  detail::msi::State& st) const {
     if (!config_error_.empty())
-      return TokenResult::failed(detail::msi::credential_name, std::string(detail::msi::credential_name) +
-                                                                   " authentication failed. " + config_error_);
+      return TokenResult::failed(
+          detail::msi::credential_name,
+          std::string(detail::msi::credential_name) + " authentication failed. " + config_error_);
     // The probe runs only inside a chain, and never for pod identity, whose NMI endpoint is
     // known to be there (managed-identity.md §4.2).
     return detail::msi::imds_fetch(platform, authority_, c.within_chain && !pod_identity_, c, st);

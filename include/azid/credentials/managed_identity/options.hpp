@@ -14,7 +14,16 @@
 AZID_BEGIN
 
 /// The hosting environment a ManagedIdentityCredential talks to (managed-identity.md §2).
-enum class ManagedIdentitySource { none, imds, app_service, azure_arc, service_fabric, cloud_shell, azure_ml, workload_identity };
+enum class ManagedIdentitySource {
+  none,
+  imds,
+  app_service,
+  azure_arc,
+  service_fabric,
+  cloud_shell,
+  azure_ml,
+  workload_identity
+};
 
 [[nodiscard]] constexpr std::string_view to_string(ManagedIdentitySource s) noexcept {
   switch (s) {
@@ -46,10 +55,16 @@ class ManagedIdentityId {
 
   ManagedIdentityId() = default;
   [[nodiscard]] static ManagedIdentityId system_assigned() { return {}; }
-  [[nodiscard]] static ManagedIdentityId from_client_id(std::string id) { return {Kind::client_id, std::move(id)}; }
-  [[nodiscard]] static ManagedIdentityId from_object_id(std::string id) { return {Kind::object_id, std::move(id)}; }
+  [[nodiscard]] static ManagedIdentityId from_client_id(std::string id) {
+    return {Kind::client_id, std::move(id)};
+  }
+  [[nodiscard]] static ManagedIdentityId from_object_id(std::string id) {
+    return {Kind::object_id, std::move(id)};
+  }
   /// `/subscriptions/.../providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>`.
-  [[nodiscard]] static ManagedIdentityId from_resource_id(std::string id) { return {Kind::resource_id, std::move(id)}; }
+  [[nodiscard]] static ManagedIdentityId from_resource_id(std::string id) {
+    return {Kind::resource_id, std::move(id)};
+  }
 
   [[nodiscard]] Kind kind() const noexcept { return kind_; }
   [[nodiscard]] const std::string& value() const noexcept { return value_; }

@@ -32,7 +32,8 @@ class ServiceFabric {
       "Service Fabric: IDENTITY_ENDPOINT, IDENTITY_HEADER and IDENTITY_SERVER_THUMBPRINT";
 
   template <class P>
-  [[nodiscard]] static std::optional<ServiceFabric> detect(const P& platform, const ManagedIdentityCredentialOptions&) {
+  [[nodiscard]] static std::optional<ServiceFabric> detect(
+      const P& platform, const ManagedIdentityCredentialOptions&) {
     const auto& env = platform.environment();
     auto endpoint = env.get(names::identity_endpoint);
     auto header = env.get(names::identity_header);
@@ -45,7 +46,8 @@ class ServiceFabric {
       s.thumbprint_ = std::move(*t);
     else
       s.config_error_ = "IDENTITY_SERVER_THUMBPRINT must be a SHA-1 certificate thumbprint.";
-    if (!(s.endpoint_.size() > 8 && iequals(std::string_view(s.endpoint_).substr(0, 8), "https://")))
+    if (!(s.endpoint_.size() > 8 &&
+          iequals(std::string_view(s.endpoint_).substr(0, 8), "https://")))
       s.config_error_ = "Service Fabric managed identity endpoint must use HTTPS.";
     return s;
   }
@@ -54,12 +56,16 @@ class ServiceFabric {
     if (!id.user_assigned()) return {};
     // [PY]'s wording (managed-identity.md §7).
     return std::string(detail::msi::credential_name) +
-           ": Specifying a client_id or identity_config is not supported by the Service Fabric managed identity "
-           "environment. The managed identity configuration is determined by the Service Fabric cluster resource "
+           ": Specifying a client_id or identity_config is not supported by the Service Fabric "
+           "managed identity "
+           "environment. The managed identity configuration is determined by the Service Fabric "
+           "cluster resource "
            "configuration. See https://aka.ms/servicefabricmi for more information.";
   }
 
-  [[nodiscard]] std::string describe() const { return "Service Fabric at " + endpoint_ + " (certificate pinned)"; }
+  [[nodiscard]] std::string describe() const {
+    return "Service Fabric at " + endpoint_ + " (certificate pinned)";
+  }
 
   /// The request of a fetch; `fetch` and azid/async share it.
   [[nodiscard]] HttpRequest request(const detail::msi::Call& c) const {
@@ -67,30 +73,34 @@ class ServiceFabric {
     req.url = endpoint_;
     detail::msi::append_query(req.url, "api-version", names::service_fabric_api_version);
     detail::msi::append_query(req.url, "resource", c.resource);
-    if (!c.refresh_sha256.empty()) detail::msi::append_query(req.url, "token_sha256_to_refresh", c.refresh_sha256);
+    if (!c.refresh_sha256.empty())
+      detail::msi::append_query(req.url, "token_sha256_to_refresh", c.refresh_sha256);
     req.headers.set("Secret", header_);
     req.pinned_thumbprint = thumbprint_;
     return req;
   }
 
   /// What the exchange comes to (the source's secret never in it); shared as `request` is.
-  [[nodiscard]] TokenResult result(const HttpRequest& req, const HttpResponse& res, const std::error_code& ec,
+  [[nodiscard]] TokenResult result(const HttpRequest& req, const HttpResponse& res,
+                                   const std::error_code& ec,
                                    std::chrono::system_clock::time_point request_time,
                                    const detail::msi::Call& c) const {
-    return detail::msi::redact_secret(detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain),
-                                      header_);
+    return detail::msi::redact_secret(
+        detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain), header_);
   }
 
   /// A configuration error that fails every fetch before any I/O, or an empty result.
   [[nodiscard]] TokenResult precheck() const {
     if (!config_error_.empty())
-      return TokenResult::failed(detail::msi::credential_name, std::string(detail::msi::credential_name) +
-                                                                   " authentication failed. " + config_error_);
+      return TokenResult::failed(
+          detail::msi::credential_name,
+          std::string(detail::msi::credential_name) + " authentication failed. " + config_error_);
     return {};
   }
 
   template <class P>
-  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c, detail::msi::State&) const {
+  [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c,
+                                  detail::msi::State&) const {
     return detail::msi::fetch_single(platform, *this, c);
   }
 

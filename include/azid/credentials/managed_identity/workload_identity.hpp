@@ -31,25 +31,28 @@ class WorkloadIdentity {
       "workload identity: AZURE_FEDERATED_TOKEN_FILE with AZURE_TENANT_ID and AZURE_AUTHORITY_HOST";
 
   template <class P>
-  [[nodiscard]] static std::optional<WorkloadIdentity> detect(const P& platform,
-                                                              const ManagedIdentityCredentialOptions& options) {
+  [[nodiscard]] static std::optional<WorkloadIdentity> detect(
+      const P& platform, const ManagedIdentityCredentialOptions& options) {
     if (!options.allow_workload_identity) return std::nullopt;
     const auto& env = platform.environment();
     auto file = env.get(names::azure_federated_token_file);
     auto tenant = env.get(names::azure_tenant_id);
     if (!file || !tenant || !env.get(names::azure_authority_host)) return std::nullopt;
-    return WorkloadIdentity(std::move(*file), std::move(*tenant), env.get(names::azure_client_id).has_value());
+    return WorkloadIdentity(std::move(*file), std::move(*tenant),
+                            env.get(names::azure_client_id).has_value());
   }
 
   [[nodiscard]] std::string unsupported_identity(const ManagedIdentityId& id) const {
     using Kind = ManagedIdentityId::Kind;
     if (id.kind() == Kind::object_id || id.kind() == Kind::resource_id)
       return std::string(detail::msi::credential_name) +
-             ": workload identity names its identity by client id only; pass the user-assigned client id (or "
+             ": workload identity names its identity by client id only; pass the user-assigned "
+             "client id (or "
              "set AZURE_CLIENT_ID) instead of an object or resource id.";
     if (id.kind() == Kind::system_assigned && !have_client_id_)
       return std::string(detail::msi::credential_name) +
-             ": workload identity is configured (AZURE_FEDERATED_TOKEN_FILE) but no client id is: set "
+             ": workload identity is configured (AZURE_FEDERATED_TOKEN_FILE) but no client id is: "
+             "set "
              "AZURE_CLIENT_ID or pass the user-assigned client id.";
     return {};
   }
@@ -60,7 +63,9 @@ class WorkloadIdentity {
 
  private:
   WorkloadIdentity(std::string token_file, std::string tenant, bool have_client_id)
-      : token_file_(std::move(token_file)), tenant_(std::move(tenant)), have_client_id_(have_client_id) {}
+      : token_file_(std::move(token_file)),
+        tenant_(std::move(tenant)),
+        have_client_id_(have_client_id) {}
   std::string token_file_;
   std::string tenant_;
   bool have_client_id_ = false;
