@@ -107,11 +107,15 @@ Reply render_error(const StsContext& ctx, const StsError& e) {
   const std::string description =
       "AADSTS" + std::to_string(e.code) + ": " + e.message + sep + "Trace ID: " + ctx.trace_id +
       sep + "Correlation ID: " + ctx.correlation_id + sep + "Timestamp: " + timestamp;
+  // Not `"[" + std::to_string(...)`: GCC 12 at -O2 gives a false -Wrestrict warning there.
+  std::string codes = std::to_string(e.code);
+  codes.insert(codes.begin(), '[');
+  codes += ']';
   std::string body =
       JsonObject()
           .str("error", e.error)
           .str("error_description", description)
-          .raw("error_codes", "[" + std::to_string(e.code) + "]")
+          .raw("error_codes", codes)
           .str("timestamp", timestamp)
           .str("trace_id", ctx.trace_id)
           .str("correlation_id", ctx.correlation_id)
