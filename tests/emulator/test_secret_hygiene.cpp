@@ -21,6 +21,7 @@
 #include "azid/credentials/certificate.hpp"
 #include "azid/credentials/client_assertion.hpp"
 #include "azid/credentials/client_secret.hpp"
+#include "azid/credentials/environment.hpp"
 #include "azid/credentials/managed_identity.hpp"
 #include "azid/credentials/workload_identity.hpp"
 #include "azid/detail/url.hpp"
@@ -280,6 +281,16 @@ TEST_SUITE("secret_hygiene") {
         });
     ev.drive("client secret: an STS error that echoes the secret itself",
              CS("echo-raw", emu_client, client_secret, cs_opts, p));
+    {
+      // The same secret through AZURE_CLIENT_SECRET: EnvironmentCredential redacts it too.
+      EmuPlatform ep = trusting(sts);
+      ev.attach(ep.logger());
+      ep.environment().set("AZURE_TENANT_ID", "echo-raw");
+      ep.environment().set("AZURE_CLIENT_ID", emu_client);
+      ep.environment().set("AZURE_CLIENT_SECRET", client_secret);
+      ev.drive("environment: an STS error that echoes the secret itself",
+               EnvironmentCredential<EmuPlatform>(quick<EnvironmentCredentialOptions>(sts), ep));
+    }
     {
       CertificateCredentialOptions o = quick<CertificateCredentialOptions>(sts);
       o.password = cert_password;

@@ -74,6 +74,7 @@ class EnvironmentCredential {
     if (secret) {
       mode_ = Mode::client_secret;
       secret_ = std::move(*secret);
+      client_->redact_in_failures(secret_);  // as ClientSecretCredential: never in a failure
     } else {
       mode_ = Mode::certificate;
       detail::CertificateSource src;
