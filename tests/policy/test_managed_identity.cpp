@@ -587,6 +587,19 @@ TEST_SUITE("managed_identity") {
     }
   }
 
+  TEST_CASE("IMDS itself answering 404 to the end: the generic failure, which stops a chain") {
+    testing::Platform p;
+    for (int i = 0; i < 6; ++i) p.transport().push(404, "not found");
+    Cred cred(fast(), p);
+    auto r = cred.try_get_token(vault());
+    CHECK(r.failure() == Failure::failed);  // not unavailable: DefaultAzureCredential stops here
+    CHECK(has(message(r),
+              "Multiple attempts failed to obtain a token from the managed identity endpoint."));
+    CHECK_FALSE(has(message(r), "No managed identity endpoint found"));
+    CHECK_FALSE(has(message(r), "pod identity"));
+    CHECK_THROWS_AS(cred.get_token(vault()), ClientAuthenticationError);
+  }
+
   TEST_CASE("IMDS 502/504: a gateway error, with the advice about proxies") {
     testing::Platform p;
     for (int i = 0; i < 6; ++i) p.transport().push(i % 2 ? 504 : 502, "Bad Gateway");
@@ -605,7 +618,9 @@ TEST_SUITE("managed_identity") {
     p.environment().set("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:2579");
     for (int i = 0; i < 6; ++i)
       p.transport().push(404, "no identity found for pod", {{"Retry-After", "20"}});
-    Cred cred(fast(), p);
+    auto o = fast();
+    o.imds_authority.clear();  // the option would win over AZURE_POD_IDENTITY_AUTHORITY_HOST
+    Cred cred(o, p);
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::unavailable);
     CHECK(has(message(r), "No managed identity endpoint found"));

@@ -380,7 +380,8 @@ asio::awaitable<TokenResult> imds_probe_async(const P& p, const std::string& url
 /// overall limit), the waits on Asio timers.
 template <class P>
 asio::awaitable<TokenResult> imds_fetch_async(const P& p, std::string_view authority, bool probe,
-                                              const msi::Call& c, msi::State& st) {
+                                              bool pod_identity, const msi::Call& c,
+                                              msi::State& st) {
   if (auto r = msi::remembered(st); r.failure() != Failure::none) co_return r;
   const std::string url = msi::imds_url(authority, c.resource, c.id);
   if (probe) {
@@ -438,7 +439,7 @@ asio::awaitable<TokenResult> imds_fetch_async(const P& p, std::string_view autho
     if (co_await cancelled()) co_return cancelled_result(msi::credential_name);
     elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(p.clock().steady_now() - start);
   }
-  co_return msi::imds_exhausted(attempts, elapsed, c.within_chain);
+  co_return msi::imds_exhausted(attempts, elapsed, c.within_chain, pod_identity);
 }
 
 /// One of the single-request sources (App Service, Azure ML, Cloud Shell, Service Fabric),
@@ -547,7 +548,7 @@ struct ManagedIdentityAsync {
               nullptr)  // the probe runs only inside a chain, never for pod identity (as mi::Imds::fetch)
             co_return co_await imds_fetch_async(platform, imds->authority(),
                                                 o.within_default_chain && !imds->pod_identity(),
-                                                call, cred.state_);
+                                                imds->pod_identity(), call, cred.state_);
           if (const auto* arc = source_if<mi::AzureArc>(sources))
             co_return co_await arc_fetch_async(platform, *arc, call);
           if (const auto* s = source_if<mi::AppService>(sources))

@@ -136,10 +136,12 @@ AZID_DECL std::string body_detail(std::string_view body);
 AZID_DECL TokenResult imds_not_assigned(const HttpResponse& res, const ManagedIdentityId& id);
 AZID_DECL TokenResult imds_unreachable_network(const HttpResponse& res);
 AZID_DECL TokenResult imds_probe_failed(std::string_view url, const std::error_code& ec);
-/// After the retries ran out: gateway error, no endpoint (404, pod identity not ready), no
-/// response, or the generic "Multiple attempts failed", each with the attempts made.
+/// After the retries ran out: gateway error, no endpoint (404 from AKS pod identity's NMI: its
+/// identity is not ready), no response, or the generic "Multiple attempts failed" (a 404 from
+/// IMDS itself included), each with the attempts made.
 AZID_DECL TokenResult imds_exhausted(const std::vector<Attempt>& attempts,
-                                     std::chrono::milliseconds elapsed, bool within_chain);
+                                     std::chrono::milliseconds elapsed, bool within_chain,
+                                     bool pod_identity);
 
 // --- Arc ------------------------------------------------------------------------------------
 
@@ -222,9 +224,10 @@ TokenResult imds_probe(const P& p, const std::string& url, const Call& c, State&
 
 /// IMDS token request with the spec's retries (managed-identity.md §4.3-§4.4). Waits go through
 /// the platform clock; no attempt or wait runs past `imds.max_total` from the first attempt.
+/// `pod_identity`: the authority is AKS pod identity's NMI (AZURE_POD_IDENTITY_AUTHORITY_HOST).
 template <class P>
-TokenResult imds_fetch(const P& p, std::string_view authority, bool probe, const Call& c,
-                       State& st) {
+TokenResult imds_fetch(const P& p, std::string_view authority, bool probe, bool pod_identity,
+                       const Call& c, State& st) {
   if (auto r = remembered(st); r.failure() != Failure::none) return r;
   const std::string url = imds_url(authority, c.resource, c.id);
   if (probe) {
@@ -280,7 +283,7 @@ TokenResult imds_fetch(const P& p, std::string_view authority, bool probe, const
     p.clock().sleep_for(delay);
     elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(p.clock().steady_now() - start);
   }
-  return imds_exhausted(attempts, elapsed, c.within_chain);
+  return imds_exhausted(attempts, elapsed, c.within_chain, pod_identity);
 }
 
 }  // namespace detail::msi

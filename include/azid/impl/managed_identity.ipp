@@ -285,7 +285,8 @@ AZID_DECL TokenResult imds_probe_failed(std::string_view url, const std::error_c
 }
 
 AZID_DECL TokenResult imds_exhausted(const std::vector<Attempt>& attempts,
-                                     std::chrono::milliseconds elapsed, bool within_chain) {
+                                     std::chrono::milliseconds elapsed, bool within_chain,
+                                     bool pod_identity) {
   std::string inner;
   int i = 0;
   bool all_silent = !attempts.empty();
@@ -318,8 +319,10 @@ AZID_DECL TokenResult imds_exhausted(const std::vector<Attempt>& attempts,
                                  "http://169.254.169.254/ (add it to NO_PROXY).",
                              last);
   }
-  if (last == 404) {
-    // AKS pod identity (NMI) answers 404 until the pod's identity is ready (the guide's row).
+  if (last == 404 && pod_identity) {
+    // AKS pod identity (NMI) answers 404 until the pod's identity is ready (the guide's row). A
+    // 404 from IMDS itself is only a transient one that outlasted the retries: the generic failure
+    // below, which stops a chain.
     return impl::with_status(
         Failure::unavailable,
         impl::prefix_unavailable() + "No managed identity endpoint found." + summary +

@@ -61,7 +61,8 @@ class Imds {
           std::string(detail::msi::credential_name) + " authentication failed. " + config_error_);
     // The probe runs only inside a chain, and never for pod identity, whose NMI endpoint is
     // known to be there (managed-identity.md §4.2).
-    return detail::msi::imds_fetch(platform, authority_, c.within_chain && !pod_identity_, c, st);
+    return detail::msi::imds_fetch(platform, authority_, c.within_chain && !pod_identity_,
+                                   pod_identity_, c, st);
   }
 
   [[nodiscard]] const std::string& authority() const noexcept { return authority_; }
