@@ -166,6 +166,16 @@ TEST_SUITE("client_secret") {
     CHECK(sleeps[1] == milliseconds(1600));
   }
 
+  TEST_CASE("a long Retry-After is honoured up to azure-core's 120 s cap") {
+    testing::Platform p;
+    p.transport().push(503, "", {{"Retry-After", "100"}});
+    p.transport().push(429, "", {{"Retry-After", "3600"}});
+    p.transport().push(200, ok_body);
+    Cred cred(tenant, client, secret, {}, p);
+    CHECK(cred.try_get_token(vault()).ok());
+    CHECK(p.clock().sleeps() == std::vector<milliseconds>{seconds(100), seconds(120)});
+  }
+
   TEST_CASE("retries stop after max_retries and the last status is reported") {
     testing::Platform p;
     for (int i = 0; i < 4; ++i)
