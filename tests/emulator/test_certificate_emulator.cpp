@@ -62,6 +62,22 @@ TEST_SUITE("certificate_emulator") {
     CHECK(f.make("app.pem", azid_test::registered_cert().pem, o).try_get_token(vault_scope()).ok());
   }
 
+  TEST_CASE("AD FS: an RS256 assertion for the v1 endpoint, even with use_pss") {
+    Fixture f;
+    f.emu.register_app({"adfs", emu_client, "unused", false, {}});
+    f.emu.register_certificate("adfs", emu_client, azid_test::registered_cert().cert_pem);
+    CertificateCredentialOptions o;
+    o.use_pss = true;  // AD FS verifies RS256 only: azid signs RS256 there
+    Cred cred("adfs", emu_client, f.dir.write("app.pem", azid_test::registered_cert().pem),
+              f.options(o), f.platform);
+    const TokenResult r = cred.try_get_token(vault_scope());
+    REQUIRE(r.ok());
+    const auto reqs = f.emu.requests();
+    REQUIRE(reqs.size() == 1);
+    CHECK(reqs[0].path() == "/adfs/oauth2/token");
+    CHECK(reqs[0].form_param("scope") == "https://vault.azure.net");
+  }
+
   TEST_CASE("one assertion serves several token requests") {
     Fixture f;
     auto cred = f.make("app.pem", azid_test::registered_cert().pem);

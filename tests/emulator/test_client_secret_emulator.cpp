@@ -87,6 +87,22 @@ TEST_SUITE("client_secret_emulator") {
     CHECK(reqs[0].header("x-client-sku") == "azid.cpp");
   }
 
+  TEST_CASE("AD FS (Azure Stack Hub): the v1 endpoint takes the resource, and issues a token") {
+    Fixture f;
+    f.emu.register_app({"adfs", client, secret, false, {}});
+    ClientSecretCredential<> cred("adfs", client, secret, f.options(), f.platform);
+    TokenRequestContext arm;
+    arm.scopes = {"https://management.local.azurestack.test/.default"};
+    AccessToken t = cred.get_token(arm);
+    std::string payload;
+    REQUIRE(azid_emulator::verify_token(f.emu, t.token, payload));
+    CHECK(detail::json_string_member(payload, "aud") == "https://management.local.azurestack.test");
+    const auto reqs = f.emu.requests();
+    REQUIRE(reqs.size() == 1);
+    CHECK(reqs[0].path() == "/adfs/oauth2/token");
+    CHECK(reqs[0].form_param("scope") == "https://management.local.azurestack.test");
+  }
+
   TEST_CASE("the token opens the protected resource") {
     Fixture f;
     f.emu.set_secret("db-password", "hunter2");

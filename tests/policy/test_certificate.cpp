@@ -153,6 +153,22 @@ TEST_SUITE("certificate") {
     CHECK(detail::json_string_member(header, "alg") == "PS256");
     CHECK(detail::json_string_member(header, "x5t#S256"));
     CHECK(header.find("\"x5c\":[\"MII") != std::string::npos);
+    // AD FS takes RS256 + x5t only: use_pss gives way there, and the audience is the v1 endpoint.
+    p.transport().push(200, ok_body);
+    o.authority_host = "https://adfs.contoso.test";
+    Cred adfs("adfs", client, path, o, p);
+    (void)adfs.get_token(scope());
+    const auto reqs = p.transport().requests();  // a copy
+    REQUIRE(reqs.size() == 2);
+    const auto& req = reqs[1];
+    CHECK(req.url == "https://adfs.contoso.test/adfs/oauth2/token");
+    const std::string adfs_header = azid_test::jwt_header(assertion_of(req));
+    CHECK(detail::json_string_member(adfs_header, "alg") == "RS256");
+    CHECK(detail::json_string_member(adfs_header, "x5t"));
+    CHECK_FALSE(detail::json_string_member(adfs_header, "x5t#S256"));
+    const std::string payload = detail::jwt_payload(assertion_of(req)).value_or("");
+    CHECK(detail::json_string_member(payload, "aud") ==
+          "https://adfs.contoso.test/adfs/oauth2/token");
   }
 
   TEST_CASE("bad certificate files fail clearly, name the file, and never show the password") {

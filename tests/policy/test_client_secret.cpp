@@ -52,6 +52,36 @@ TEST_SUITE("client_secret") {
     CHECK(r.body.find("claims=") == std::string::npos);
   }
 
+  TEST_CASE("AD FS (tenant 'adfs'): the v1 endpoint, and one scope sent as its resource") {
+    testing::Platform p;
+    p.transport().push(200, ok_body);
+    p.transport().push(200, ok_body);
+    ClientSecretCredentialOptions o;
+    o.authority_host = "https://adfs.contoso.test";  // scripted transport: nothing is sent
+    Cred cred("ADFS", client, secret, o, p);
+    TokenRequestContext arm;
+    arm.scopes = {"https://management.adfs.contoso.test/.default"};
+    CHECK(cred.try_get_token(arm).ok());
+    TokenRequestContext two;
+    two.scopes = {"https://a.test/.default", "https://b.test/x"};
+    CHECK(cred.try_get_token(two).ok());
+    auto reqs = p.transport().requests();
+    REQUIRE(reqs.size() == 2);
+    CHECK(reqs[0].url == "https://adfs.contoso.test/ADFS/oauth2/token");
+    CHECK(reqs[0].body.find("scope=https%3A%2F%2Fmanagement.adfs.contoso.test&") !=
+          std::string::npos);
+    CHECK(reqs[0].body.find(".default") == std::string::npos);
+    // Several scopes are not one resource: sent as they are, space-joined.
+    CHECK(reqs[1].body.find("scope=https%3A%2F%2Fa.test%2F.default%20https%3A%2F%2Fb.test%2Fx") !=
+          std::string::npos);
+    // Any other tenant keeps the v2 endpoint, even one whose name contains "adfs".
+    p.transport().push(200, ok_body);
+    Cred other("adfs-like.example.com", client, secret, o, p);
+    CHECK(other.try_get_token(arm).ok());
+    CHECK(p.transport().requests().back().url ==
+          "https://adfs.contoso.test/adfs-like.example.com/oauth2/v2.0/token");
+  }
+
   TEST_CASE("a second call is served from the cache") {
     testing::Platform p;
     p.transport().push(200, ok_body);

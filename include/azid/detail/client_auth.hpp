@@ -92,7 +92,9 @@ class CertificateAuth {
     params.audience = endpoint;
     params.now = now;
     params.lifetime = assertion_lifetime;
-    params.alg = source_.use_pss ? JwsAlgorithm::ps256 : JwsAlgorithm::rs256;
+    // AD FS takes RS256 + x5t only (token-endpoint.md: PS256 where the authority is not AD FS).
+    params.alg =
+        source_.use_pss && !adfs_endpoint(endpoint) ? JwsAlgorithm::ps256 : JwsAlgorithm::rs256;
     params.send_certificate_chain = source_.send_certificate_chain;
     std::string error;
     std::string jwt = make_client_assertion(material_, params, error);

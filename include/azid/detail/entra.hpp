@@ -19,15 +19,21 @@ namespace detail {
 /// A random (version 4) UUID, lowercase, for `client-request-id` and JWT ids.
 AZID_DECL std::string new_uuid();
 
-/// `{authority}/{tenant}/oauth2/v2.0/token`.
+/// `{authority}/{tenant}/oauth2/v2.0/token`, or for an AD FS tenant (`adfs`, any case, as on
+/// Azure Stack Hub) its v1 endpoint `{authority}/adfs/oauth2/token` (spec README R2).
 AZID_DECL std::string token_endpoint(std::string_view authority, std::string_view tenant);
+
+/// Whether `endpoint` (from token_endpoint) is the AD FS v1 one.
+[[nodiscard]] inline bool adfs_endpoint(std::string_view endpoint) noexcept {
+  return endpoint.ends_with("/oauth2/token");
+}
 
 /// The `claims` form value: the challenge claims, merged with the CAE client capability
 /// (`{"access_token":{"xms_cc":{"values":["CP1"]}}}`) when `enable_cae`. Empty when neither.
 AZID_DECL std::string request_claims(std::string_view claims, bool enable_cae);
 
-/// A client-credentials POST to `endpoint`: grant_type, client_id, scope (space-joined), claims
-/// when needed, then `auth_fields` (already form-encoded, e.g. `client_secret=...`), with the
+/// A client-credentials POST to `endpoint`: grant_type, client_id, scope (space-joined; for AD FS
+/// the resource form, a single scope without its `/.default`), claims when needed, then `auth_fields` (already form-encoded, e.g. `client_secret=...`), with the
 /// client identification headers of spec README R4.
 AZID_DECL HttpRequest make_client_credentials_request(std::string_view endpoint,
                                                       std::string_view client_id,

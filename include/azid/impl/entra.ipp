@@ -63,7 +63,7 @@ AZID_DECL std::string token_endpoint(std::string_view authority, std::string_vie
   std::string url(authority);
   url.push_back('/');
   url.append(tenant);
-  url.append("/oauth2/v2.0/token");
+  url.append(iequals(tenant, "adfs") ? "/oauth2/token" : "/oauth2/v2.0/token");
   return url;
 }
 
@@ -93,6 +93,10 @@ AZID_DECL HttpRequest make_client_credentials_request(std::string_view endpoint,
     if (!scope.empty()) scope.push_back(' ');
     scope += s;
   }
+  // AD FS speaks v1: one scope is sent as its resource (as the Azure SDK for C++ does).
+  constexpr std::string_view dot_default = "/.default";
+  if (adfs_endpoint(endpoint) && ctx.scopes.size() == 1 && scope.ends_with(dot_default))
+    scope.resize(scope.size() - dot_default.size());
   std::string& body = req.body;
   body.reserve(256 + auth_fields.size());
   append_form(body, "grant_type", names::grant_client_credentials);

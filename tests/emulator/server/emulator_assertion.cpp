@@ -152,12 +152,14 @@ std::optional<AssertionRejection> verify_certificate_assertion(const Emulator::I
                                                                std::string_view tenant,
                                                                const Jwt& jwt) {
   const std::string alg = json_string_member(jwt.header, "alg").value_or("");
-  if (alg != "RS256" && alg != "PS256") return malformed();
+  // AD FS verifies RS256 assertions only.
+  const bool adfs = iequals(tenant, "adfs");
+  if (alg != "RS256" && (alg != "PS256" || adfs)) return malformed();
   // Audience: the token endpoint the assertion was presented to, or the tenant's v2 issuer.
   const auto audiences = json_strings_member(jwt.payload, "aud");
   if (!audiences) return malformed();
   const std::string base = impl.base_url + "/" + std::string(tenant);
-  if (!audience_matches(*audiences, base + "/oauth2/v2.0/token") &&
+  if (!audience_matches(*audiences, base + (adfs ? "/oauth2/token" : "/oauth2/v2.0/token")) &&
       !audience_matches(*audiences, base + "/v2") &&
       !audience_matches(*audiences, base + "/v2.0")) {
     return AssertionRejection{401, "invalid_client", 700023,

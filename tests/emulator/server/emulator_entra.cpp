@@ -250,11 +250,17 @@ std::optional<StsError> resource_from_scope(const std::string* scope, std::strin
   return std::nullopt;
 }
 
-Reply token_endpoint(Emulator::Impl& impl, const RecordedRequest& request,
-                     const RouteMatch& match) {
+// `adfs`: the v1 endpoint AD FS serves (`/adfs/oauth2/token`, as on Azure Stack Hub), where the
+// `scope` field names the resource itself (no `/.default`), as `resource` may.
+Reply token_endpoint(Emulator::Impl& impl, const RecordedRequest& request, const RouteMatch& match,
+                     bool adfs = false) {
   const StsContext ctx(impl, request);
   const std::string tenant = match.param("tenant");
-  if (!is_valid_tenant(tenant)) {
+  if (adfs && !iequals(tenant, "adfs")) {
+    return render_error(ctx, {404, "invalid_request", 90002,
+                              "Tenant '" + tenant + "' has no v1 token endpoint here."});
+  }
+  if (!adfs && !is_valid_tenant(tenant)) {  // Entra has no tenant named "adfs"
     return render_error(ctx, {400, "invalid_request", 900023,
                               "Specified tenant identifier '" + tenant +
                                   "' is neither a valid DNS name, nor a valid external domain."});
@@ -295,8 +301,18 @@ Reply token_endpoint(Emulator::Impl& impl, const RecordedRequest& request,
              "authentication request to the wrong tenant."});
   }
   std::string resource;
-  if (auto error = resource_from_scope(form_field(form, "scope"), resource))
+  if (adfs) {
+    const std::string* named = form_field(form, "scope");
+    if (named == nullptr) named = form_field(form, "resource");
+    if (named == nullptr || named->empty() || named->find(' ') != std::string::npos ||
+        named->ends_with("/.default")) {
+      return render_error(ctx, {400, "invalid_resource", 9001,
+                                "AD FS takes one resource identifier, without '/.default'."});
+    }
+    resource = *named;
+  } else if (auto error = resource_from_scope(form_field(form, "scope"), resource)) {
     return render_error(ctx, *error);
+  }
   if (auto error = authenticate_client(impl, tenant, *app, form)) return render_error(ctx, *error);
 
   const long long lifetime = impl.options.token_lifetime.count();
@@ -360,6 +376,10 @@ void install_entra_routes(Emulator::Impl& impl) {
                              "The endpoint only accepts POST, OPTIONS requests. Received a " +
                                  r.method + " request."});
       });
+  impl.router.add("POST", "/{tenant}/oauth2/token",
+                  [&impl](const RecordedRequest& r, const RouteMatch& m) {
+                    return token_endpoint(impl, r, m, /*adfs=*/true);
+                  });
   impl.router.add(
       "GET", "/{tenant}/discovery/v2.0/keys",
       [&impl](const RecordedRequest& r, const RouteMatch& m) { return keys_endpoint(impl, r, m); });
