@@ -627,8 +627,8 @@ TEST_SUITE("default_azure_credential") {
     // The member's own message, its leading credential name folded into the list's entry.
     CHECK(has(m,
               "\tWorkloadIdentityCredential: authentication unavailable. The workload options are "
-              "not fully "
-              "configured (not set: tenant_id or AZURE_TENANT_ID; token_file_path or "
-              "AZURE_FEDERATED_TOKEN_FILE)"));
+              "not fully configured. See the troubleshooting guide for more information: "
+              "https://aka.ms/azsdk/python/identity/workloadidentitycredential/troubleshoot (not "
+              "set: tenant_id or AZURE_TENANT_ID; token_file_path or AZURE_FEDERATED_TOKEN_FILE)"));
   }
 }

@@ -121,12 +121,12 @@ class WorkloadIdentityCredential {
     if (o.tenant_id.empty()) add("tenant_id", names::azure_tenant_id);
     if (o.client_id.empty()) add("client_id", names::azure_client_id);
     if (o.token_file_path.empty()) add("token_file_path", names::azure_federated_token_file);
+    // The guide's sentence and the troubleshooting link as upstream words them, then what is missing.
     return "WorkloadIdentityCredential authentication unavailable. The workload options are not "
-           "fully configured "
-           "(not set: " +
-           missing +
-           "). See the troubleshooting guide for more information: "
-           "https://aka.ms/azsdk/python/identity/workloadidentitycredential/troubleshoot";
+           "fully configured. See the troubleshooting guide for more information: "
+           "https://aka.ms/azsdk/python/identity/workloadidentitycredential/troubleshoot (not "
+           "set: " +
+           missing + ").";
   }
 
   P platform_;
