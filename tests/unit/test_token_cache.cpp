@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -173,6 +174,57 @@ TEST_SUITE("token_cache") {
     auto r = cache.get_or_fetch(ctx, "t", clock, fetch);
     CHECK_FALSE(r.ok());
     CHECK(r.failure() == Failure::failed);
+  }
+
+  TEST_CASE("min_validity: a cached token that expires sooner is not returned") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    int fetches = 0;
+    bool fail = false;
+    auto fetch = [&] {
+      if (fail) return TokenResult::failed("X", "sts down");
+      ++fetches;
+      return make_token(clock, hours(1), "tok" + std::to_string(fetches));
+    };
+    auto plain = ctx_for({"s"});
+    auto demanding = plain;
+    REQUIRE(cache.get_or_fetch(plain, "t", clock, fetch).token().token == "tok1");
+    clock.advance(minutes(30));
+    demanding.min_validity = minutes(20);  // 30 min left: enough, from this thread's slot
+    CHECK(cache.get_or_fetch(demanding, "t", clock, fetch).token().token == "tok1");
+    CHECK(fetches == 1);
+    demanding.min_validity = minutes(45);  // not enough: fetched, then shared with everyone
+    CHECK(cache.get_or_fetch(demanding, "t", clock, fetch).token().token == "tok2");
+    CHECK(cache.get_or_fetch(plain, "t", clock, fetch).token().token == "tok2");
+    CHECK(fetches == 2);
+    // From another thread (its slot is empty: the refill path) the same rule holds.
+    std::thread([&] {
+      demanding.min_validity = minutes(59);
+      CHECK(cache.get_or_fetch(demanding, "t", clock, fetch).token().token == "tok2");
+      demanding.min_validity = minutes(61);
+      CHECK(cache.get_or_fetch(demanding, "t", clock, fetch).token().token == "tok3");
+    }).join();
+    // 4 minutes left and the STS down: the plain caller keeps the valid token (proactive refresh
+    // failed); a caller that needs 10 minutes gets the failure, throttle or not.
+    clock.advance(minutes(56));
+    fail = true;
+    auto kept = cache.get_or_fetch(plain, "t", clock, fetch);
+    REQUIRE(kept.ok());
+    CHECK(kept.token().token == "tok3");
+    demanding.min_validity = minutes(10);
+    auto refused = cache.get_or_fetch(demanding, "t", clock, fetch);
+    CHECK_FALSE(refused.ok());
+    CHECK(refused.failure() == Failure::failed);
+    // The asynchronous steps apply it too.
+    struct Waiter final : detail::CacheWaiter {
+      void wake() noexcept override {}
+    };
+    Waiter w;
+    TokenResult out;
+    CHECK(cache.async_begin(plain, "t", clock, w, out) == TokenCache::AsyncStep::done);
+    Waiter w2;
+    CHECK(cache.async_begin(demanding, "t", clock, w2, out) == TokenCache::AsyncStep::fetch);
+    cache.async_abandon(w2);
   }
 
   TEST_CASE("claims bypass the cached token and replace it") {

@@ -177,12 +177,12 @@ class TokenCache {
     if (w.queued_) {  // woken: share the outcome of the fetch we waited for, as slow_path does
       w.queued_ = false;
       if (e.generation != w.generation_ && !bypass) {
-        if (e.token && e.token->expires_on > now)
+        if (e.token && lasts(*e.token, now, ctx))
           return out = TokenResult(e.token), AsyncStep::done;
         if (e.last_error.failure() != Failure::none) return out = e.last_error, AsyncStep::done;
       }
     }
-    const bool usable = e.token && e.token->expires_on > now;
+    const bool usable = e.token && lasts(*e.token, now, ctx);
     if (usable && !bypass) {
       if (!should_refresh(e, now, clock.steady_now()) || e.refreshing)
         return out = TokenResult(e.token), AsyncStep::done;
@@ -212,7 +212,7 @@ class TokenCache {
       finish(e, TokenResult{});
       return fetched;
     }
-    const bool still_valid = e.token && e.token->expires_on > clock.now();
+    const bool still_valid = e.token && lasts(*e.token, clock.now(), ctx);
     finish(e, fetched);
     if (still_valid && ctx.claims.empty()) return TokenResult(e.token);
     return fetched;
@@ -262,6 +262,12 @@ class TokenCache {
 
   static constexpr std::size_t published_capacity = 16;
 
+  // Whether `t` may be handed out for `ctx` at `now`: unexpired, and valid for the request's
+  // min_validity beyond now.
+  [[nodiscard]] static bool lasts(const AccessToken& t, std::chrono::system_clock::time_point now,
+                                  const TokenRequestContext& ctx) noexcept {
+    return t.expires_on - now > ctx.min_validity;
+  }
   [[nodiscard]] bool fresh(const AccessToken& t,
                            std::chrono::system_clock::time_point now) const noexcept {
     return now < fresh_until(t);
@@ -283,7 +289,9 @@ class TokenCache {
       if (s.cache_uid != uid) continue;
       if (!matches(*static_cast<const Entry*>(s.entry), ctx, tenant)) continue;
       if (now < s.fresh_until &&
-          s.version == static_cast<const Entry*>(s.entry)->version.load(std::memory_order_acquire))
+          s.version ==
+              static_cast<const Entry*>(s.entry)->version.load(std::memory_order_acquire) &&
+          (ctx.min_validity.count() == 0 || lasts(*s.token, now, ctx)))
         return &s.token;
       break;
     }
@@ -296,7 +304,9 @@ class TokenCache {
                                      const Clock& clock, Fetch&& fetch) const {
     if (ctx.claims.empty()) {
       if (Entry* e = find_published(ctx, tenant)) {
-        if (const auto* slot = refill_slot(*e, detail::cheap_now(clock)))
+        const auto now = detail::cheap_now(clock);
+        if (const auto* slot = refill_slot(*e, now);
+            slot != nullptr && lasts(*slot->token, now, ctx))
           return TokenResult(slot->token);
       }
     }
@@ -342,7 +352,7 @@ class TokenCache {
     const bool bypass = !ctx.claims.empty();
     for (;;) {
       const auto now = clock.now();
-      const bool usable = e.token && e.token->expires_on > now;
+      const bool usable = e.token && lasts(*e.token, now, ctx);
       if (usable && !bypass) {
         if (!should_refresh(e, now, clock.steady_now()) || e.refreshing)
           return TokenResult(e.token);
@@ -351,7 +361,7 @@ class TokenCache {
         const std::uint64_t gen = e.generation;
         e.cv.wait(lk, [&] { return !e.refreshing; });
         if (e.generation != gen && !bypass) {
-          if (e.token && e.token->expires_on > clock.now()) return TokenResult(e.token);
+          if (e.token && lasts(*e.token, clock.now(), ctx)) return TokenResult(e.token);
           if (e.last_error.failure() != Failure::none) return e.last_error;
         }
         continue;
@@ -377,7 +387,7 @@ class TokenCache {
         return fresh_result;
       }
       // A proactive refresh failed while the cached token is still valid: keep using it.
-      const bool still_valid = e.token && e.token->expires_on > clock.now();
+      const bool still_valid = e.token && lasts(*e.token, clock.now(), ctx);
       finish(e, fresh_result);
       if (still_valid && !bypass) return TokenResult(e.token);
       return fresh_result;
@@ -512,7 +522,10 @@ struct TokenCacheHitPath {
     if (!ctx.claims.empty()) return nullptr;
     if (const auto* hit = cache.cached(ctx, tenant, cheap_now(clock))) return hit;
     if (TokenCache::Entry* e = cache.find_published(ctx, tenant)) {
-      if (const auto* slot = cache.refill_slot(*e, cheap_now(clock))) return &slot->token;
+      const auto now = cheap_now(clock);
+      if (const auto* slot = cache.refill_slot(*e, now);
+          slot != nullptr && TokenCache::lasts(*slot->token, now, ctx))
+        return &slot->token;
     }
     return nullptr;
   }

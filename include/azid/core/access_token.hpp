@@ -37,6 +37,13 @@ struct TokenRequestContext {
   std::string claims{};
   /// Declare Continuous Access Evaluation support (client capability `cp1`).
   bool enable_cae = false;
+  /// The token must stay valid at least this long after it is returned; 0 leaves it to the
+  /// credential's CachePolicy (a token within its refresh offset, 5 minutes, is refreshed ahead
+  /// of time but still handed out while that refresh runs or after it failed). With more, a
+  /// cached token that expires sooner is never returned: the caller fetches (or waits for the
+  /// fetch in flight) and gets its failure instead. The Azure SDK for C++'s MinimumExpiration.
+  /// Asking for more than the token lifetime the STS grants makes every call fetch.
+  std::chrono::seconds min_validity{0};
 };
 
 AZID_END
