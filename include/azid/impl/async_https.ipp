@@ -247,7 +247,12 @@ inline asio::awaitable<Exchanged> exchange(AsyncHttpsTransport::Impl& impl, Asyn
     }
     c.tls.emplace(std::move(c.socket), fresh);  // the stream owns `fresh` from here
     SSL* ssl = c.tls->native_handle();
-    https_impl::prepare_tls(ssl, url, pin);
+    if (!https_impl::prepare_tls(ssl, url, pin)) {
+      ERR_clear_error();
+      ex.ec = make_error_code(errc::certificate_host_mismatch);
+      disarm(*wd);
+      co_return ex;
+    }
     auto [e] = co_await c.tls->async_handshake(asio::ssl::stream_base::client, use_tuple);
     if (wd->fired) {
       ex.ec = make_error_code(errc::timeout);

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -141,14 +142,13 @@ inline SSL_CTX* system_context() {
 
 /// True for an IPv4 or IPv6 literal (an IPv6 host is stored without its brackets). Numeric only:
 /// nothing is looked up.
+// Strict forms only (dotted quad, or IPv6): the same forms the certificate's IP check takes.
+// getaddrinfo(AI_NUMERICHOST) would also take inet_aton's `127.1`, `0x7f.1` or `010.0.0.1`, which
+// that check cannot match; those are treated as names, so verification fails closed.
 inline bool is_ip_literal(const std::string& host) {
-  addrinfo hints{};
-  hints.ai_flags = AI_NUMERICHOST;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
-  if (res != nullptr) ::freeaddrinfo(res);
-  return rc == 0;
+  unsigned char buf[sizeof(in6_addr)];
+  return ::inet_pton(AF_INET, host.c_str(), buf) == 1 ||
+         ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
 /// Hex SHA-1 (40 digits) or SHA-256 (64 digits) of the certificate's DER, compared without
@@ -169,21 +169,23 @@ inline bool matches_pin(X509* cert, std::string_view pin) {
 }
 
 /// Peer and host-name verification (or none, for a pinned endpoint) and SNI on a fresh TLS
-/// connection; shared by both transports.
-inline void prepare_tls(SSL* ssl, const Url& url, const std::string& pin) {
+/// connection; shared by both transports. False when the name or address to verify could not
+/// be set: the connection must not go on (it would check the chain but not whom it is for).
+[[nodiscard]] inline bool prepare_tls(SSL* ssl, const Url& url, const std::string& pin) {
   const bool ip_literal = is_ip_literal(url.host);
   if (!pin.empty()) {
     // A pinned endpoint (Service Fabric) presents a self-signed certificate for a name we
     // cannot predict: the thumbprint replaces both chain and name checks.
     SSL_set_verify(ssl, SSL_VERIFY_NONE, nullptr);
   } else if (ip_literal) {
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url.host.c_str());
+    if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url.host.c_str()) != 1) return false;
   } else {
     SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    SSL_set1_host(ssl, url.host.c_str());
+    if (SSL_set1_host(ssl, url.host.c_str()) != 1) return false;
   }
   // SNI carries names only (RFC 6066 §3 forbids IP literals).
-  if (!ip_literal) SSL_set_tlsext_host_name(ssl, url.host.c_str());
+  if (!ip_literal && SSL_set_tlsext_host_name(ssl, url.host.c_str()) != 1) return false;
+  return true;
 }
 
 /// The verdict on a finished handshake: azid::errc, or none. `failed`: the handshake did not
@@ -769,7 +771,10 @@ inline std::error_code handshake(TransportState& impl, Connection& c, const Url&
   BIO_set_data(bio, &c.bio);
   SSL_set_bio(c.ssl, bio, bio);                   // the SSL owns the BIO from here
   SSL_set_mode(c.ssl, SSL_MODE_RELEASE_BUFFERS);  // an idle pooled connection keeps no buffers
-  prepare_tls(c.ssl, url, pin);
+  if (!prepare_tls(c.ssl, url, pin)) {
+    ERR_clear_error();
+    return make_error_code(errc::certificate_host_mismatch);
+  }
   for (;;) {
     ERR_clear_error();
     c.bio.last_errno = 0;
