@@ -46,7 +46,8 @@ class MiPlatform {
     std::mutex mu;
     std::vector<std::string> lines;
   };
-  MiPlatform() : s_(std::make_shared<State>(no_trust())) {
+  MiPlatform() : MiPlatform(no_trust()) {}
+  explicit MiPlatform(TransportOptions o) : s_(std::make_shared<State>(std::move(o))) {
     s_->logger.set_level(LogLevel::debug);
     State* st = s_.get();
     s_->logger.set_sink([st](LogLevel, std::string_view m) {
@@ -312,6 +313,25 @@ TEST_SUITE("managed_identity_emulator") {
       CHECK_FALSE(has(message(r), s));
       CHECK_FALSE(p.logged(s));
     }
+  }
+
+  TEST_CASE("endpoints on this host never go through a proxy (their secret would travel to it)") {
+    emu::Emulator e(plain());
+    e.set_identity_header("app-service-header-secret");
+    TransportOptions o;
+    o.use_system_trust = false;
+    o.http_proxy = "http://127.0.0.1:9";  // a closed port: anything proxied fails
+    o.https_proxy = o.http_proxy;
+    MiPlatform p(o);
+    p.environment().set("IDENTITY_ENDPOINT", e.base_url() + "/msi/token");
+    p.environment().set("IDENTITY_HEADER", "app-service-header-secret");
+    Cred cred(quick(), p);
+    CHECK(appid_of(e, cred.try_get_token(vault())) == e.system_identity()->client_id);
+    CHECK(e.request_count("/msi/token") == 1);
+    for (const char* host : {"localhost", "LOCALHOST.", "127.0.0.1", "127.9.8.7", "[::1]"})
+      CHECK(detail::msi::on_this_host(std::string("http://") + host + ":40342/x"));
+    for (const char* host : {"127.1", "10.0.0.1", "example.com", "localhost.example.com", "[::2]"})
+      CHECK_FALSE(detail::msi::on_this_host(std::string("http://") + host + ":40342/x"));
   }
 
   TEST_CASE("Azure Arc: challenge, key file, token") {

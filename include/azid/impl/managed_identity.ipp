@@ -10,6 +10,9 @@
 #include <string>
 #include <system_error>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <openssl/evp.h>
 
 #include "azid/core/error_code.hpp"
@@ -337,6 +340,16 @@ AZID_DECL TokenResult imds_exhausted(const std::vector<Attempt>& attempts,
           " Check that managed identity is configured on this VM and that IMDS is reachable "
           "(see the README's Troubleshooting); the attempts above are the inner failures.",
       last);
+}
+
+AZID_DECL bool on_this_host(std::string_view url) noexcept {
+  Url u;
+  if (parse_url(url, u)) return false;
+  std::string_view h = u.host;
+  if (!h.empty() && h.back() == '.') h.remove_suffix(1);
+  if (h == "localhost" || h == "::1") return true;
+  in_addr a{};
+  return ::inet_pton(AF_INET, u.host.c_str(), &a) == 1 && u.host.rfind("127.", 0) == 0;
 }
 
 AZID_DECL std::string arc_default_key_directory(const std::optional<std::string>& program_data) {

@@ -44,6 +44,7 @@ class AppService {
   [[nodiscard]] HttpRequest request(const detail::msi::Call& c) const {
     HttpRequest req;
     req.url = endpoint_;
+    req.bypass_proxy = detail::msi::on_this_host(endpoint_);
     detail::msi::append_query(req.url, "api-version", names::app_service_api_version);
     detail::msi::append_query(req.url, "resource", c.resource);
     switch (c.id.kind()) {

@@ -73,6 +73,7 @@ class AzureArc {
   [[nodiscard]] HttpRequest request(const detail::msi::Call& c) const {
     HttpRequest req;
     req.url = endpoint_;
+    req.bypass_proxy = detail::msi::on_this_host(endpoint_);
     detail::msi::append_query(req.url, "api-version", names::arc_api_version);
     detail::msi::append_query(req.url, "resource", c.resource);
     req.headers.set(names::header_metadata, "true");

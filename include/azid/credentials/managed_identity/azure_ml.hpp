@@ -53,6 +53,7 @@ class AzureMl {
   [[nodiscard]] HttpRequest request(const detail::msi::Call& c) const {
     HttpRequest req;
     req.url = endpoint_;
+    req.bypass_proxy = detail::msi::on_this_host(endpoint_);
     detail::msi::append_query(req.url, "api-version", names::azure_ml_api_version);
     detail::msi::append_query(req.url, "resource", c.resource);
     // This API spells it `clientid`, without the underscore (managed-identity.md §9).

@@ -49,6 +49,7 @@ class CloudShell {
     HttpRequest req;
     req.method = "POST";
     req.url = endpoint_;
+    req.bypass_proxy = detail::msi::on_this_host(endpoint_);
     req.headers.set(names::header_metadata, "true");
     req.headers.set("Content-Type", "application/x-www-form-urlencoded");
     req.body = "resource=" + detail::url_encode(c.resource);

@@ -71,6 +71,7 @@ class ServiceFabric {
   [[nodiscard]] HttpRequest request(const detail::msi::Call& c) const {
     HttpRequest req;
     req.url = endpoint_;
+    req.bypass_proxy = detail::msi::on_this_host(endpoint_);
     detail::msi::append_query(req.url, "api-version", names::service_fabric_api_version);
     detail::msi::append_query(req.url, "resource", c.resource);
     if (!c.refresh_sha256.empty())
