@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 
 #include "../emulator/fake_tools/fake_tools.hpp"
 #include "azid/core/concepts.hpp"
+#include "azid/platform/file_reader.hpp"
 #include "azid/platform/process_runner.hpp"
 #include "azid/testing/scripted_process.hpp"
 
@@ -322,5 +324,47 @@ TEST_SUITE("process_runner") {
     CHECK(ec == errc::process_not_found);
     CHECK(fake.run_count() == 3);
     CHECK(fake.specs()[0].argv == std::vector<std::string>{"az", "x"});
+  }
+}
+
+TEST_SUITE("file_reader") {
+  TEST_CASE("PosixFileReader: files, limits, and never a hang on a FIFO or a stalled pipe") {
+    ToolDir dir;
+    const std::string file = dir.path() + "/f.txt";
+    std::ofstream(file) << "hello";
+    PosixFileReader r;
+    r.stall_limit = milliseconds(300);
+    std::error_code ec;
+    CHECK(r.read(file, 100, ec) == "hello");
+    CHECK_FALSE(ec);
+    CHECK(r.read(file, 4, ec).empty());
+    CHECK(ec == errc::file_too_large);
+    (void)r.read(dir.path() + "/missing", 100, ec);
+    CHECK(ec == errc::file_not_found);
+    (void)r.read(dir.path(), 100, ec);
+    CHECK(ec == errc::file_read_failed);
+    // A FIFO nobody writes to: empty at once, not a blocked open().
+    const std::string fifo = dir.path() + "/fifo";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const auto start = steady_clock::now();
+    CHECK(r.read(fifo, 100, ec).empty());
+    CHECK_FALSE(ec);
+    // A writer that stays but never writes: given up after stall_limit.
+    const int writer = ::open(fifo.c_str(), O_RDWR | O_NONBLOCK);  // keeps a writer end open
+    REQUIRE(writer >= 0);
+    CHECK(r.read(fifo, 100, ec).empty());
+    CHECK(ec == errc::file_read_failed);
+    // A writer that delivers (a process substitution): read whole.
+    REQUIRE(::write(writer, "abc", 3) == 3);
+    std::thread closer([&] {
+      std::this_thread::sleep_for(milliseconds(50));
+      ::close(writer);
+    });
+    const int reader_keep = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // keeps the data
+    CHECK(r.read(fifo, 100, ec) == "abc");
+    CHECK_FALSE(ec);
+    closer.join();
+    ::close(reader_keep);
+    CHECK(steady_clock::now() - start < seconds(5));
   }
 }

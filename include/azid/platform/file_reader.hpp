@@ -2,12 +2,13 @@
 #pragma once
 
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
-#include <cstdio>
 #include <string>
 #include <system_error>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,38 +18,57 @@
 AZID_BEGIN
 
 /// Reads a whole file, refusing one larger than `max_bytes` without reading it all
-/// (models FileReader).
+/// (models FileReader). Never hangs: the file is opened without blocking, so a FIFO nobody
+/// writes to reads as empty, and a FIFO, pipe or device that stops producing (a process
+/// substitution that stalls) is given up after `stall_limit`.
 struct PosixFileReader {
+  std::chrono::milliseconds stall_limit{5'000};
+
   [[nodiscard]] std::string read(const std::string& path, std::size_t max_bytes,
                                  std::error_code& ec) const {
     ec.clear();
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (f == nullptr) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
       ec = (errno == ENOENT || errno == ENOTDIR) ? make_error_code(errc::file_not_found)
                                                  : make_error_code(errc::file_read_failed);
       return {};
     }
     std::string out;
-    char buf[8192];
-    for (;;) {
-      std::size_t n = std::fread(buf, 1, sizeof buf, f);
-      if (n > 0) {
-        if (out.size() + n > max_bytes) {
-          ec = make_error_code(errc::file_too_large);
-          out.clear();
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+      ec = make_error_code(errc::file_read_failed);
+    } else if (S_ISREG(st.st_mode) && static_cast<unsigned long long>(st.st_size) > max_bytes) {
+      ec = make_error_code(errc::file_too_large);
+    } else {
+      const auto deadline = std::chrono::steady_clock::now() + stall_limit;
+      char buf[8192];
+      for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+              deadline - std::chrono::steady_clock::now());
+          pollfd p{fd, POLLIN, 0};
+          if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
+            ec = make_error_code(errc::file_read_failed);  // stalled
+            break;
+          }
+          continue;
+        }
+        if (n < 0) {
+          ec = make_error_code(errc::file_read_failed);
           break;
         }
-        out.append(buf, n);
-      }
-      if (n < sizeof buf) {
-        if (std::ferror(f)) {
-          ec = make_error_code(errc::file_read_failed);
-          out.clear();
+        if (n == 0) break;
+        if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
+          ec = make_error_code(errc::file_too_large);
+          break;
         }
-        break;
+        out.append(buf, static_cast<std::size_t>(n));
       }
     }
-    std::fclose(f);
+    if (ec) out.clear();
+    ::close(fd);
     return out;
   }
 
