@@ -2,7 +2,9 @@
 // argument parser and the platform the credentials run on.
 #pragma once
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <optional>
@@ -23,6 +25,18 @@ inline constexpr int exit_ok = 0;
 inline constexpr int exit_auth_failed = 1;
 inline constexpr int exit_unavailable = 2;
 inline constexpr int exit_usage = 64;
+inline constexpr int exit_io = 74;  // the result could not be written (a full disk, a closed pipe)
+
+/// Writes `out` to stdout and flushes it; `code` when that worked, else exit_io with the reason
+/// on stderr (a script must not take an empty file for a token).
+inline int finish_stdout(const std::string& out, int code) {
+  const bool written = std::fwrite(out.data(), 1, out.size(), stdout) == out.size();
+  if (written && std::fflush(stdout) == 0) return code;
+  const int err = errno;
+  std::fprintf(stderr, "azid: could not write the result to standard output: %s\n",
+               std::strerror(err));
+  return exit_io;
+}
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;

@@ -406,10 +406,14 @@ std::optional<Claims> decode_claims(std::string_view token) {
     } else if (key == "exp") {
       std::int64_t i;
       double d;
-      if (!value.get_int64().get(i))
-        c.expires_on = i;
-      else if (!value.get_double().get(d))
-        c.expires_on = static_cast<long long>(d);
+      // Only a plausible instant (up to year 9999): anything else is shown as absent, not
+      // converted or subtracted out of range.
+      constexpr std::int64_t latest = 253402300799;
+      if (!value.get_int64().get(i)) {
+        if (i >= 0 && i <= latest) c.expires_on = i;
+      } else if (!value.get_double().get(d)) {
+        if (d >= 0 && d <= static_cast<double>(latest)) c.expires_on = static_cast<long long>(d);
+      }
     }
   }
   c.app_id = !appid.empty() ? appid : azp;
@@ -676,8 +680,7 @@ int cmd_doctor(int argc, char** argv) {
   conclude(rep);
 
   const std::string out = a.flag("json") ? render_json(rep) : render_table(rep);
-  std::fwrite(out.data(), 1, out.size(), stdout);
-  return rep.exit_code;
+  return finish_stdout(out, rep.exit_code);
 }
 
 }  // namespace azid_cli

@@ -211,8 +211,7 @@ int cmd_token(const Args& a) {
                     ",\"access_token\":" + azid::detail::json_quote(token.token) +
                     ",\"expires_on\":" + std::to_string(token.expires_on_unix()) +
                     ",\"credential\":" + azid::detail::json_quote(credential) + "}\n";
-  std::fwrite(out.data(), 1, out.size(), stdout);
-  return exit_ok;
+  return finish_stdout(out, exit_ok);
 }
 
 Args parse_token_args(int argc, char** argv) {

@@ -82,9 +82,14 @@ class Sandbox {
     v.insert(v.end(), extra.begin(), extra.end());
     return run_vec(v);
   }
-  Result run_vec(const std::vector<std::string>& args) const {
+  /// The tool with its standard output on /dev/full (every write fails with ENOSPC).
+  Result run_to_full_device(const std::vector<std::string>& args) const {
+    return run_vec(args, true);
+  }
+  Result run_vec(const std::vector<std::string>& args, bool to_full_device = false) const {
     azid::ProcessSpec spec;
-    spec.argv = {"/usr/bin/env", "-i"};
+    if (to_full_device) spec.argv = {"/bin/sh", "-c", "exec \"$@\" > /dev/full", "sh"};
+    for (const char* a : {"/usr/bin/env", "-i"}) spec.argv.emplace_back(a);
     for (const auto& [k, v] : env_) spec.argv.push_back(k + "=" + v);
     for (const char* k : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", "LSAN_OPTIONS"})
       if (const char* v = std::getenv(k)) spec.argv.push_back(std::string(k) + "=" + v);
@@ -520,6 +525,12 @@ TEST_SUITE("cli_doctor") {
               "DefaultAzureCredential failed to retrieve a token from the included credentials."));
     CHECK_FALSE(has(none.err, "AzureCliCredential:"));  // excluded members are not attempted
     CHECK(none.out.empty());
+
+    // An output that cannot be written is an error (74), never an exit 0 with nothing written.
+    CHECK(s.run_to_full_device({"token", "--scope", scope}).exit == 74);
+    Result full = s.run_to_full_device({"doctor", "--json"});
+    CHECK(full.exit == 74);
+    CHECK(has(full.err, "could not write the result"));
 
     CHECK(s.run({"token", "--scope", scope, "--exclude", "nonsense"}).exit == 64);
     CHECK(
