@@ -254,6 +254,23 @@ TEST_SUITE("transport") {
     CHECK(server.requests() == 3);
   }
 
+  TEST_CASE("a pooled connection with bytes waiting on it is not reused") {
+    for (bool tls : {false, true}) {
+      CAPTURE(tls);
+      ServerOptions o = tls ? tls_server() : ServerOptions{};
+      o.after_response = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n";
+      TestServer server(pki(), o);
+      azid::HttpsTransport t(trust_test_ca());
+      for (int i = 0; i < 3; ++i) {
+        std::error_code ec;
+        CHECK(t.send(get(server.url()), ec).status == 200);  // never the stale 408
+        CHECK_MESSAGE(!ec, ec.message());
+        std::this_thread::sleep_for(60ms);  // the 408 arrives on the idle connection
+      }
+      CHECK(t.connections_opened() == 3);
+    }
+  }
+
   TEST_CASE("a closed port fails at once with connect_failed") {
     std::uint16_t port = 0;
     {

@@ -197,6 +197,9 @@ struct ServerOptions {
   bool close_after_response = false;
   /// Advertise keep-alive but close silently after this many responses on a connection (0: never).
   int quiet_close_after = 0;
+  /// Written 20 ms after each response on a kept-alive connection, which then stays open (what
+  /// a server that sends a 408 before closing an idle connection does).
+  std::string after_response;
   std::chrono::milliseconds trickle_interval{50};
   /// Proxy only: answer CONNECT with 403.
   bool refuse_connect = false;
@@ -409,6 +412,10 @@ class TestServer {
       }
       if (options_.close_after_response) return;
       if (options_.quiet_close_after > 0 && served >= options_.quiet_close_after) return;
+      if (!options_.after_response.empty()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (!write(s, options_.after_response)) return;
+      }
     }
   }
 

@@ -68,6 +68,11 @@ struct AsyncConnection {
 };
 using AsyncConnectionPtr = std::unique_ptr<AsyncConnection>;
 
+inline bool idle_and_quiet(AsyncConnection& c) noexcept {
+  if (c.tls && SSL_pending(c.tls->native_handle()) != 0) return false;
+  return https_impl::socket_quiet(c.lowest().native_handle());
+}
+
 /// Cuts the current phase off at its deadline: on expiry it cancels the resolver or closes the
 /// socket, so the pending operation completes at once as aborted. It lives on the exchange's strand
 /// and is shared with its timer handler, so an expiry that races the end of a phase finds it alive

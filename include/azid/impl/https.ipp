@@ -315,6 +315,16 @@ inline Route route_for(const TransportState& state, const HttpRequest& request, 
 /// Idle kept-alive connections by pool slot, most recently used last; both transports keep one.
 /// `Ptr` owns a connection with a `key` and an `idle_since`. Connections are closed (destroyed)
 /// outside the lock.
+/// Whether nothing is waiting to be read on the idle socket `fd` (no data, no EOF, no error).
+inline bool socket_quiet(int fd) noexcept {
+  if (fd < 0) return false;
+  pollfd p{fd, POLLIN, 0};
+  int rc;
+  do rc = ::poll(&p, 1, 0);
+  while (rc < 0 && errno == EINTR);
+  return rc == 0;
+}
+
 template <class Ptr>
 class IdlePool {
  public:
@@ -330,7 +340,10 @@ class IdlePool {
     while (!list.empty()) {
       Ptr c = std::move(list.back());  // most recently used: likeliest to be alive
       list.pop_back();
-      if (now - c->idle_since > max_idle) {
+      // Too old, or not quiet: a parked connection must have nothing to read. Bytes or an EOF
+      // waiting on it (a late part of the last response, a 408 sent before closing, a close)
+      // would be taken for the next response.
+      if (now - c->idle_since > max_idle || !idle_and_quiet(*c)) {
         expired.push_back(std::move(c));
         continue;
       }
@@ -469,6 +482,10 @@ struct Connection {
   }
 };
 using ConnectionPtr = std::unique_ptr<Connection>;
+
+inline bool idle_and_quiet(const Connection& c) noexcept {
+  return (c.ssl == nullptr || SSL_pending(c.ssl) == 0) && socket_quiet(c.fd);
+}
 
 /// Waits until `fd` is ready for `events` (or has an error to report), or the deadline passes
 /// (false).
