@@ -271,6 +271,23 @@ TEST_SUITE("transport") {
     }
   }
 
+  TEST_CASE("the replay after a dropped kept-alive connection keeps the first attempt's timeout") {
+    ServerOptions o = tls_server();
+    o.first_response_delay = 300ms;  // every fresh connection answers after 300 ms
+    o.hold_then_close = 400ms;       // a reused one is held 400 ms, then closed unanswered
+    TestServer server(pki(), o);
+    azid::HttpsTransport t(trust_test_ca());
+    auto req = get(server.url());
+    req.timeout = 500ms;
+    std::error_code ec;
+    CHECK(t.send(req, ec).status == 200);
+    // Reused (held 400 ms, closed), then replayed: a fresh 500 ms would let the 300 ms answer
+    // through at ~700 ms; the first attempt's budget leaves 100 ms, so the call times out.
+    (void)t.send(req, ec);
+    CHECK(ec == errc::timeout);
+    CHECK(server.requests() == 3);
+  }
+
   TEST_CASE("a closed port fails at once with connect_failed") {
     std::uint16_t port = 0;
     {

@@ -200,6 +200,10 @@ struct ServerOptions {
   /// Written 20 ms after each response on a kept-alive connection, which then stays open (what
   /// a server that sends a 408 before closing an idle connection does).
   std::string after_response;
+  /// Each connection's first response waits this long; a second request on a connection is held
+  /// `hold_then_close` and then the connection is closed without an answer (both 0: off).
+  std::chrono::milliseconds first_response_delay{0};
+  std::chrono::milliseconds hold_then_close{0};
   std::chrono::milliseconds trickle_interval{50};
   /// Proxy only: answer CONNECT with 403.
   bool refuse_connect = false;
@@ -357,6 +361,12 @@ class TestServer {
         last_head_ = head;
       }
       ++served;
+      if (options_.hold_then_close.count() > 0 && served >= 2) {
+        std::this_thread::sleep_for(options_.hold_then_close);
+        return;
+      }
+      if (served == 1 && options_.first_response_delay.count() > 0)
+        std::this_thread::sleep_for(options_.first_response_delay);
 
       const std::string& body = options_.body;
       const std::string connection = options_.close_after_response ? "Connection: close\r\n" : "";

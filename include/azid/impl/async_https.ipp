@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -320,20 +321,23 @@ AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::ex
   try {
     const asio::any_io_executor strand = co_await asio::this_coro::executor;
     auto wd = std::make_shared<Watchdog>(strand);
+    // A replay after a dropped kept-alive connection stays within the first attempt's timeout.
+    std::optional<steady::time_point> budget;
     for (int attempt = 0;; ++attempt) {
       AsyncConnectionPtr c =
           attempt == 0 ? impl.pool.take(key, impl.options.idle_timeout) : nullptr;
       const bool reused = c != nullptr;
+      if (reused) budget = steady::now() + request.timeout;
       if (!reused) {
         c = std::make_unique<AsyncConnection>(impl.ex);
         c->key = key;
-        if ((out.ec = co_await connect(impl, *c, url, route,
-                                       steady::now() + request.connect_timeout, wd)))
-          co_return out;
+        auto connect_by = steady::now() + request.connect_timeout;
+        if (budget) connect_by = std::min(connect_by, *budget);
+        if ((out.ec = co_await connect(impl, *c, url, route, connect_by, wd))) co_return out;
       }
-      Exchanged ex = co_await detail::async_https_impl::exchange(
-          impl, *c, request, url, route, pin, https && !reused, steady::now() + request.timeout,
-          wd);
+      const auto deadline = budget ? *budget : steady::now() + request.timeout;
+      Exchanged ex = co_await detail::async_https_impl::exchange(impl, *c, request, url, route, pin,
+                                                                 https && !reused, deadline, wd);
       if (ex.ec) {
         // A kept-alive connection the server already dropped shows up as a close before any
         // response byte; that one case is safe to replay once on a fresh connection.

@@ -859,18 +859,23 @@ AZID_DECL HttpResponse HttpsTransport::send(const HttpRequest& request, std::err
   const std::string key = pool_key(url, route, pin);
 
   try {
+    // A replay after a dropped kept-alive connection stays within the first attempt's timeout:
+    // a server that holds the request nearly that long and then closes must not double it.
+    std::optional<steady::time_point> budget;
     for (int attempt = 0;; ++attempt) {
       ConnectionPtr c = attempt == 0 ? impl.pool.take(key, impl.options.idle_timeout) : nullptr;
       const bool reused = c != nullptr;
       steady::time_point deadline;
       if (reused) {
         deadline = steady::now() + request.timeout;
+        budget = deadline;
       } else {
         c = std::make_unique<Connection>();
         c->key = key;
-        if ((ec = connect(impl, *c, url, route, steady::now() + request.connect_timeout)))
-          return {};
-        deadline = steady::now() + request.timeout;
+        auto connect_by = steady::now() + request.connect_timeout;
+        if (budget) connect_by = std::min(connect_by, *budget);
+        if ((ec = connect(impl, *c, url, route, connect_by))) return {};
+        deadline = budget ? *budget : steady::now() + request.timeout;
         if (https && (ec = handshake(impl, *c, url, pin, deadline))) return {};
       }
       Exchange ex = exchange(impl, *c, request, url, route, deadline, ec);
