@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "azid/detail/base64.hpp"
 #include "azid/core/error_code.hpp"
 #include "azid/transport/https.hpp"
 #include "transport_test_server.hpp"
@@ -468,6 +469,28 @@ TEST_SUITE("transport") {
       CHECK(!ec);
       CHECK(proxy.connections() == 0);
     }
+    SUBCASE("credentials in the proxy URL are sent as Basic Proxy-Authorization") {
+      // user "corp\\svc", password "p@ss:word" (percent-encoded in the URL)
+      po.proxy_authorization = "Basic " + azid::detail::base64_encode("corp\\svc:p@ss:word", false);
+      TestServer proxy(pki(), po);
+      const std::string port = std::to_string(proxy.port());
+      o.https_proxy = "http://corp%5Csvc:p%40ss%3Aword@127.0.0.1:" + port;
+      o.http_proxy = o.https_proxy;
+      azid::HttpsTransport t(o);
+      std::error_code ec;
+      CHECK(t.send(get(origin.url()), ec).status == 200);  // the CONNECT carried them
+      CHECK_MESSAGE(!ec, ec.message());
+      CHECK(proxy.tunnels() == 1);
+      const azid::HttpResponse plain = t.send(get("http://127.0.0.1:9/x"), ec);  // absolute form
+      CHECK(plain.status == 200);
+      // Without them the proxy answers 407, which is proxy_failed, and no secret is in it.
+      azid::TransportOptions bare = o;
+      bare.https_proxy = "http://127.0.0.1:" + port;
+      azid::HttpsTransport anonymous(bare);
+      (void)anonymous.send(get(origin.url()), ec);
+      CHECK(ec == errc::proxy_failed);
+      CHECK(ec.message().find("word") == std::string::npos);
+    }
     SUBCASE("a refused CONNECT is proxy_failed") {
       po.refuse_connect = true;
       TestServer proxy(pki(), po);
@@ -493,10 +516,20 @@ TEST_SUITE("transport") {
   }
 
   TEST_CASE("bad configuration and bad URLs are reported") {
-    SUBCASE("an https:// proxy is refused at construction") {
-      azid::TransportOptions o;
-      o.https_proxy = "https://127.0.0.1:3128";
-      CHECK_THROWS_AS(azid::HttpsTransport{o}, std::invalid_argument);
+    SUBCASE("an https:// or SOCKS proxy fails the requests that would take it, nothing else") {
+      for (const char* value : {"https://127.0.0.1:3128", "socks5://127.0.0.1:1080", "::bad"}) {
+        CAPTURE(value);
+        azid::TransportOptions o;
+        o.https_proxy = value;
+        o.no_proxy = "localhost";
+        azid::HttpsTransport t(o);  // constructing never throws for a proxy value
+        std::error_code ec;
+        (void)t.send(get("https://127.0.0.1:9/token"), ec);
+        CHECK(ec == errc::proxy_unusable);
+        CHECK(t.connections_opened() == 0);
+        (void)t.send(get("https://localhost:9/token"), ec);  // bypassed: goes direct (closed port)
+        CHECK(ec == errc::connect_failed);
+      }
     }
     SUBCASE("a missing extra CA file is refused at construction") {
       azid::TransportOptions o;

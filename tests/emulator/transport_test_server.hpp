@@ -207,6 +207,8 @@ struct ServerOptions {
   std::chrono::milliseconds trickle_interval{50};
   /// Proxy only: answer CONNECT with 403.
   bool refuse_connect = false;
+  /// Proxy only: demand this Proxy-Authorization value (407 otherwise); empty: none demanded.
+  std::string proxy_authorization;
 };
 
 /// An HTTP/1.1 server on 127.0.0.1:<ephemeral>.
@@ -433,6 +435,14 @@ class TestServer {
   // or an absolute-form request answered with its own request line as the body.
   void proxy(tcp::socket& client, const std::string& head, const std::string& early) {
     const std::string line = head.substr(0, head.find("\r\n"));
+    if (!options_.proxy_authorization.empty() &&
+        head.find("\r\nProxy-Authorization: " + options_.proxy_authorization + "\r\n") ==
+            std::string::npos) {
+      write(client, std::string_view("HTTP/1.1 407 Proxy Authentication Required\r\n"
+                                     "Proxy-Authenticate: Basic realm=\"t\"\r\n"
+                                     "Content-Length: 0\r\n\r\n"));
+      return;
+    }
     if (!line.starts_with("CONNECT ")) {
       const std::string out = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(line.size()) +
                               "\r\nConnection: close\r\n\r\n" + line;

@@ -38,6 +38,7 @@ enum class errc {
   process_timeout,            ///< the process did not finish in time and was killed
   process_output_too_large,   ///< the process wrote more than the limit and was killed
   certificate_expired,  ///< the server certificate has expired or is not valid yet (check the clock)
+  proxy_unusable,       ///< the proxy setting is not an http:// URL azid can use
 };
 
 namespace detail {
@@ -100,6 +101,8 @@ class errc_category_impl final : public std::error_category {
         return "process output too large";
       case errc::certificate_expired:
         return "server certificate has expired or is not valid yet";
+      case errc::proxy_unusable:
+        return "the proxy setting (HTTPS_PROXY / HTTP_PROXY) is not an http:// proxy URL";
     }
     return "unknown azid error";
   }

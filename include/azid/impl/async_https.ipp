@@ -209,8 +209,7 @@ inline asio::awaitable<std::error_code> connect(AsyncHttpsTransport::Impl& impl,
 
   if (route.tunnel) {
     const std::string target = https_impl::host_port(url);
-    const std::string connect_request =
-        "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n";
+    const std::string connect_request = https_impl::connect_request_for(target, route);
     arm(wd, deadline);
     std::error_code e = co_await write_all(c.socket, connect_request, *wd, errc::connect_timeout);
     https_impl::ReadOutcome r;
@@ -270,7 +269,8 @@ inline asio::awaitable<Exchanged> exchange(AsyncHttpsTransport::Impl& impl, Asyn
       co_return ex;
     }
   }
-  const std::string wire = serialize_request(req, url, route.absolute_form);
+  std::string wire = serialize_request(req, url, route.absolute_form);
+  https_impl::add_proxy_authorization(wire, route);
   ResponseParser parser(impl.options.max_header_bytes, req.max_body_bytes,
                         iequals(req.method, "HEAD"));
   https_impl::ReadOutcome r;
@@ -316,6 +316,10 @@ AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::ex
   const bool https = url.scheme == "https";
   const std::string pin = https ? request.pinned_thumbprint : std::string{};
   const base::Route route = base::route_for(impl, request, url);
+  if (route.unusable) {
+    out.ec = make_error_code(errc::proxy_unusable);
+    co_return out;
+  }
   const std::string key = base::pool_key(url, route, pin);
   bool failed_unexpectedly = false;
   try {

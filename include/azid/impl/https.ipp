@@ -228,7 +228,25 @@ struct Route {
   const Url* proxy = nullptr;  // connect here instead of the origin
   bool tunnel = false;         // https through the proxy: CONNECT, then TLS inside
   bool absolute_form = false;  // http through the proxy: absolute-form request target
+  const std::string* proxy_authorization = nullptr;  // Proxy-Authorization value, when any
+  bool unusable = false;  // the proxy this request must take cannot be used
 };
+
+/// The CONNECT request opening a tunnel to `target` (host:port), with the proxy's credentials.
+inline std::string connect_request_for(const std::string& target, const Route& route) {
+  std::string r = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n";
+  if (route.proxy_authorization != nullptr)
+    r += "Proxy-Authorization: " + *route.proxy_authorization + "\r\n";
+  return r + "\r\n";
+}
+
+/// `head_and_body` (a serialized request) with the proxy's credentials after its request line.
+inline void add_proxy_authorization(std::string& head_and_body, const Route& route) {
+  if (route.proxy_authorization == nullptr || !route.absolute_form) return;
+  const std::size_t eol = head_and_body.find("\r\n");
+  if (eol == std::string::npos) return;
+  head_and_body.insert(eol + 2, "Proxy-Authorization: " + *route.proxy_authorization + "\r\n");
+}
 
 inline std::string host_port(const Url& u) {
   std::string s;
@@ -251,16 +269,55 @@ inline bool request_says_close(const HttpRequest& req) {
   return false;
 }
 
-inline Url parse_proxy_option(const std::string& text, const char* what) {
+/// A configured proxy: where to connect, the Proxy-Authorization value its URL's credentials
+/// give (`http://user:pass@host:port`, percent-decoded, sent as Basic), or unusable (not a URL,
+/// or not http://: TLS to the proxy and SOCKS are not supported). An unusable proxy fails the
+/// requests routed through it (errc::proxy_unusable) rather than the construction, so a process
+/// that never uses it (IMDS, a developer tool) still works under a setting it cannot use.
+struct ProxySetting {
+  Url url;
+  std::string authorization;
+  bool usable = false;
+};
+
+inline std::string percent_decoded(std::string_view s) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+inline ProxySetting parse_proxy_option(const std::string& text) {
+  ProxySetting p;
   // HTTPS_PROXY values are often written without a scheme ("proxy:3128").
   std::string full = text.find("://") == std::string::npos ? "http://" + text : text;
-  Url url;
-  if (parse_url(full, url))
-    throw std::invalid_argument(std::string("HttpsTransport: ") + what + " is not a valid URL");
-  if (url.scheme != "http")
-    throw std::invalid_argument(std::string("HttpsTransport: ") + what +
-                                " must be an http:// proxy; TLS to the proxy is not supported");
-  return url;
+  const std::size_t start = full.find("://") + 3;
+  const std::size_t end = full.find_first_of("/?#", start);
+  const std::size_t at = full.rfind('@', end == std::string::npos ? full.size() : end);
+  if (at != std::string::npos && at >= start) {
+    const std::string_view userinfo = std::string_view(full).substr(start, at - start);
+    const std::size_t colon = userinfo.find(':');
+    const std::string user = percent_decoded(userinfo.substr(0, colon));
+    const std::string pass = colon == std::string_view::npos
+                                 ? std::string()
+                                 : percent_decoded(userinfo.substr(colon + 1));
+    p.authorization = "Basic " + base64_encode(user + ":" + pass, false);
+    full.erase(start, at + 1 - start);
+  }
+  p.usable = !parse_url(full, p.url) && p.url.scheme == "http";
+  return p;
 }
 
 /// What a transport keeps for all its exchanges: options, proxies, the TLS context when its trust
@@ -268,8 +325,8 @@ inline Url parse_proxy_option(const std::string& text, const char* what) {
 struct TransportState {
   TransportOptions options;
   SslCtxPtr own_context;  // set when trust differs from the system's
-  std::optional<Url> https_proxy;
-  std::optional<Url> http_proxy;
+  std::optional<ProxySetting> https_proxy;
+  std::optional<ProxySetting> http_proxy;
   std::atomic<std::size_t> opened{0};
 
   SSL_CTX* tls_context() const { return own_context ? own_context.get() : system_context(); }
@@ -280,8 +337,8 @@ struct TransportState {
 inline void configure(TransportState& state, TransportOptions options) {
   state.options = std::move(options);
   const TransportOptions& o = state.options;
-  if (!o.https_proxy.empty()) state.https_proxy = parse_proxy_option(o.https_proxy, "https_proxy");
-  if (!o.http_proxy.empty()) state.http_proxy = parse_proxy_option(o.http_proxy, "http_proxy");
+  if (!o.https_proxy.empty()) state.https_proxy = parse_proxy_option(o.https_proxy);
+  if (!o.http_proxy.empty()) state.http_proxy = parse_proxy_option(o.http_proxy);
   if (!o.extra_ca_file.empty() || !o.use_system_trust) {
     // Different anchors need a context of their own; it is built once, here, and shared by
     // every connection of this transport.
@@ -301,12 +358,13 @@ inline Route route_for(const TransportState& state, const HttpRequest& request, 
   Route route;
   const bool https = url.scheme == "https";
   if (!request.bypass_proxy && !bypasses_proxy(state.options.no_proxy, url.host)) {
-    if (https && state.https_proxy) {
-      route.proxy = &*state.https_proxy;
-      route.tunnel = true;
-    } else if (!https && state.http_proxy) {
-      route.proxy = &*state.http_proxy;
-      route.absolute_form = true;
+    const std::optional<ProxySetting>& p = https ? state.https_proxy : state.http_proxy;
+    if (p) {
+      route.proxy = &p->url;
+      route.tunnel = https;
+      route.absolute_form = !https;
+      if (!p->authorization.empty()) route.proxy_authorization = &p->authorization;
+      route.unusable = !p->usable;
     }
   }
   return route;
@@ -760,8 +818,7 @@ inline std::error_code connect(TransportState& impl, Connection& c, const Url& u
 
   if (route.tunnel) {
     const std::string target = host_port(url);
-    const std::string connect_request =
-        "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n";
+    const std::string connect_request = connect_request_for(target, route);
     if (auto e = write_all(c, connect_request, deadline, errc::connect_timeout))
       return e == errc::connect_timeout ? e : make_error_code(errc::proxy_failed);
     ResponseParser parser(impl.options.max_header_bytes, 0, true);
@@ -816,7 +873,8 @@ inline Exchange exchange(TransportState& impl, Connection& c, const HttpRequest&
                          const Url& url, const Route& route, steady::time_point deadline,
                          std::error_code& ec) {
   Exchange ex;
-  const std::string wire = serialize_request(req, url, route.absolute_form);
+  std::string wire = serialize_request(req, url, route.absolute_form);
+  add_proxy_authorization(wire, route);
   ResponseParser parser(impl.options.max_header_bytes, req.max_body_bytes,
                         iequals(req.method, "HEAD"));
   ReadOutcome r;
@@ -856,6 +914,10 @@ AZID_DECL HttpResponse HttpsTransport::send(const HttpRequest& request, std::err
   const std::string pin = https ? request.pinned_thumbprint : std::string{};
 
   const Route route = route_for(impl, request, url);
+  if (route.unusable) {
+    ec = make_error_code(errc::proxy_unusable);
+    return {};
+  }
   const std::string key = pool_key(url, route, pin);
 
   try {

@@ -20,9 +20,12 @@ struct TransportOptions {
   std::string extra_ca_file;
   /// Trust the system store (OpenSSL's default verify paths; SSL_CERT_FILE / SSL_CERT_DIR apply).
   bool use_system_trust = true;
-  /// Proxy for https:// requests (HTTPS_PROXY), `http://host:port`; empty: no proxy.
+  /// Proxy for https:// requests (HTTPS_PROXY), `http://host:port` or
+  /// `http://user:password@host:port` (percent-encoded; sent as Basic Proxy-Authorization and
+  /// never logged); empty: no proxy. A value that is not an http:// URL (TLS to the proxy, SOCKS)
+  /// fails the requests that would take it with errc::proxy_unusable.
   std::string https_proxy;
-  /// Proxy for plain http:// requests (HTTP_PROXY); empty: no proxy.
+  /// Proxy for plain http:// requests (HTTP_PROXY), the same forms; empty: no proxy.
   std::string http_proxy;
   /// Comma-separated hosts (or `.suffix`es, or `*`) that bypass the proxy (NO_PROXY).
   std::string no_proxy;
