@@ -47,7 +47,7 @@ unavailable, failed, excluded), why, and what to do; the managed identity source
 answers; whether az, azd and pwsh are installed and signed in; and the identity (tenant, app,
 object id, audience, expiry) of the token the chain would use. No token or secret is printed.
 Exit codes: 0 a token could be had, 1 the chain stops at a credential that failed, 2 no
-credential could get a token, 64 usage error.
+credential could get a token, 64 usage error (or an invalid request), 74 output not written.
 )";
 
 bool contains(std::string_view s, std::string_view part) {
@@ -462,6 +462,14 @@ void conclude(Report& rep) {
       rep.summary =
           "DefaultAzureCredential would get its token from " + std::string(r.info.name) + ".";
       rep.claims = decode_claims(r.result.token().token);
+      return;
+    }
+    if (r.result.failure() == azid::Failure::invalid_argument) {
+      // The request itself is wrong (scope, tenant, authority, timeout): as `azid token` does.
+      rep.stopped_at = static_cast<int>(i);
+      rep.exit_code = exit_usage;
+      rep.summary = "The request is invalid, so no credential can get a token for it: " +
+                    r.result.error_info().message;
       return;
     }
     if (r.result.failure() != azid::Failure::unavailable) {

@@ -435,6 +435,25 @@ TEST_SUITE("cli_doctor") {
     check_no_secrets(j, {});
   }
 
+  TEST_CASE("an invalid request is a usage error (64) for the doctor as for azid token") {
+    Sandbox s;
+    for (const std::vector<std::string>& bad :
+         {std::vector<std::string>{"--scope", "bad scope with spaces"},
+          std::vector<std::string>{"--tenant", "bad tenant"}}) {
+      std::vector<std::string> args = {"doctor", "--json"};
+      args.insert(args.end(), bad.begin(), bad.end());
+      Result r = s.run_vec(args);
+      CHECK(r.exit == 64);
+      CHECK(has(r.out, "The request is invalid"));
+      std::vector<std::string> token = {"token", "--scope", "https://vault.azure.net/.default"};
+      if (bad[0] == "--scope")
+        token[2] = bad[1];
+      else
+        token.insert(token.end(), bad.begin(), bad.end());
+      CHECK(s.run_vec(token).exit == 64);
+    }
+  }
+
   TEST_CASE("a hung tool is stopped at --process-timeout, so the doctor finishes") {
     Sandbox s;
     s.tools.script("az", "/bin/sleep 60");
