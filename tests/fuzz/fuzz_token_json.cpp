@@ -64,7 +64,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(u != 0x7f);
   }
 
-  // json_quote round-trips through a JSON parser for any valid UTF-8.
+  // json_quote always gives valid UTF-8 JSON (U+FFFD for bytes that are not UTF-8), and
+  // round-trips through a JSON parser for any valid UTF-8.
+  {
+    const std::string any = "{\"k\":" + json_quote(in) + "}";
+    FUZZ_CHECK(simdjson::validate_utf8(any.data(), any.size()));
+    FUZZ_CHECK(json_string_member(any, "k").has_value());
+  }
   if (simdjson::validate_utf8(in.data(), in.size())) {
     const std::string doc = "{\"k\":" + json_quote(in) + "}";
     const auto back = json_string_member(doc, "k");

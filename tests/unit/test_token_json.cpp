@@ -205,4 +205,16 @@ TEST_SUITE("token_json") {
           R"({"id_token":{"a":1},"access_token":{"xms_cc":{"values":["CP1"]}}})");
     CHECK_FALSE(detail::merge_cae_capability("not json"));
   }
+
+  TEST_CASE("json_quote: escapes, valid UTF-8 kept, any other byte as U+FFFD") {
+    CHECK(detail::json_quote("a\"b\\c\n\x01") == R"("a\"b\\c\n\u0001")");
+    CHECK(detail::json_quote("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91") ==
+          "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91\"");
+    CHECK(detail::json_quote("a\xff"
+                             "b") == R"("a\ufffdb")");                       // Latin-1 byte
+    CHECK(detail::json_quote("\xc0\xaf") == R"("\ufffd\ufffd")");            // overlong '/'
+    CHECK(detail::json_quote("\xed\xa0\x80") == R"("\ufffd\ufffd\ufffd")");  // a surrogate
+    CHECK(detail::json_quote("\xe2\x82") == R"("\ufffd\ufffd")");            // cut short
+    CHECK(detail::json_quote("\xf4\x90\x80\x80") == R"("\ufffd\ufffd\ufffd\ufffd")");  // > U+10FFFF
+  }
 }
