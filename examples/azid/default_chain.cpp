@@ -61,8 +61,8 @@ ChainSettings chain_settings(const Args& a) {
   if (auto t = a.one("process-timeout")) {
     char* end = nullptr;
     const double seconds = std::strtod(t->c_str(), &end);
-    if (end == t->c_str() || *end != '\0' || !(seconds > 0) || seconds > 3600)
-      throw UsageError("--process-timeout takes seconds, more than 0 and at most 3600");
+    if (end == t->c_str() || *end != '\0' || !(seconds >= 0.001) || seconds > 3600)
+      throw UsageError("--process-timeout takes seconds, at least 0.001 and at most 3600");
     s.process_timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
   }
   return s;

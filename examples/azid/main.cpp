@@ -68,7 +68,8 @@ Options not given come from the standard variables (AZURE_TENANT_ID, AZURE_CLIEN
 AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST, ...). Prefer AZURE_CLIENT_SECRET to --client-secret,
 AZURE_CLIENT_CERTIFICATE_PASSWORD to --certificate-password and SYSTEM_ACCESSTOKEN to
 --system-access-token: command lines are visible to other users of the machine.
-Exit codes: 0 success, 1 authentication failed, 2 credential unavailable, 64 usage error.
+Exit codes: 0 success, 1 authentication failed, 2 credential unavailable, 64 usage error,
+74 the result could not be written.
 (doctor: 0 a token could be had, 1 the chain stops at a failure, 2 none could be had.)
 )";
 
@@ -258,7 +259,16 @@ int main(int argc, char** argv) {
       std::puts("azid " AZID_VERSION_STRING);
       return exit_ok;
     }
-    if (cmd == "token") return cmd_token(parse_token_args(argc, argv));
+    if (cmd == "token") {
+      for (int i = 2; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--") == 0) break;
+        if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+          std::fputs(usage_text.data(), stdout);
+          return exit_ok;
+        }
+      }
+      return cmd_token(parse_token_args(argc, argv));
+    }
     if (cmd == "doctor") return cmd_doctor(argc, argv);
     throw UsageError("unknown command '" + std::string(cmd) + "'");
   } catch (const UsageError& e) {

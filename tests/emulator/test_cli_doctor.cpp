@@ -545,6 +545,10 @@ TEST_SUITE("cli_doctor") {
     CHECK_FALSE(has(none.err, "AzureCliCredential:"));  // excluded members are not attempted
     CHECK(none.out.empty());
 
+    Result help = s.run({"token", "--help"});
+    CHECK(help.exit == 0);
+    CHECK(has(help.out, "usage: azid token"));
+    CHECK(s.run({"token", "--scope", scope, "--process-timeout", "0.0001"}).exit == 64);
     // An output that cannot be written is an error (74), never an exit 0 with nothing written.
     CHECK(s.run_to_full_device({"token", "--scope", scope}).exit == 74);
     Result full = s.run_to_full_device({"doctor", "--json"});
