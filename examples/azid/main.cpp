@@ -197,6 +197,20 @@ int cmd_token(const Args& a) {
     throw UsageError("--exclude applies to --credential default only");
   if (a.one("process-timeout") && kind != "default")
     throw UsageError("--process-timeout applies to --credential default only");
+  if (kind == "default") {
+    // DefaultAzureCredential takes its settings from the environment, as in an application: an
+    // option it would ignore is refused rather than silently dropped.
+    for (const char* name :
+         {"client-id", "tenant-id", "client-secret", "certificate", "certificate-password",
+          "token-file", "subscription", "managed-identity-object-id",
+          "managed-identity-resource-id", "service-connection-id", "system-access-token"}) {
+      if (a.one(name) || a.flag("send-certificate-chain"))
+        throw UsageError("--" + std::string(a.one(name) ? name : "send-certificate-chain") +
+                         " is not used by --credential default, which reads the AZURE_* "
+                         "variables as an application would: set those, or choose the "
+                         "credential with --credential KIND");
+    }
+  }
 
   const azid::DefaultPlatform platform = make_platform(a);
   std::string credential;

@@ -545,6 +545,9 @@ TEST_SUITE("cli_doctor") {
     CHECK_FALSE(has(none.err, "AzureCliCredential:"));  // excluded members are not attempted
     CHECK(none.out.empty());
 
+    Result ignored = s.run({"token", "--scope", scope, "--client-id", "c", "--tenant-id", "t"});
+    CHECK(ignored.exit == 64);
+    CHECK(has(ignored.err, "--client-id is not used by --credential default"));
     Result help = s.run({"token", "--help"});
     CHECK(help.exit == 0);
     CHECK(has(help.out, "usage: azid token"));
