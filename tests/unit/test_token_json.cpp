@@ -5,6 +5,7 @@
 #include <string>
 
 #include "azid/detail/http_driver.hpp"
+#include "azid/detail/redact.hpp"
 #include "azid/detail/token_json.hpp"
 
 using namespace azid;
@@ -216,5 +217,21 @@ TEST_SUITE("token_json") {
     CHECK(detail::json_quote("\xed\xa0\x80") == R"("\ufffd\ufffd\ufffd")");  // a surrogate
     CHECK(detail::json_quote("\xe2\x82") == R"("\ufffd\ufffd")");            // cut short
     CHECK(detail::json_quote("\xf4\x90\x80\x80") == R"("\ufffd\ufffd\ufffd\ufffd")");  // > U+10FFFF
+  }
+
+  TEST_CASE("redact_all: long secrets everywhere, short ones only where they stand alone") {
+    auto redacted = [](std::string text, std::string_view secret) {
+      detail::redact_all(text, secret);
+      return text;
+    };
+    CHECK(redacted("got Xy7~long-secret.value (Xy7~long-secret.value)", "Xy7~long-secret.value") ==
+          "got REDACTED (REDACTED)");
+    CHECK(redacted("keyXy7~long-secret.valueEnd", "Xy7~long-secret.value") == "keyREDACTEDEnd");
+    // A one-letter secret: words keep their letters, the secret alone is still blanked.
+    CHECK(redacted("ClientSecretCredential: secret 'S' refused", "S") ==
+          "ClientSecretCredential: secret 'REDACTED' refused");
+    CHECK(redacted("abc", "") == "abc");
+    CHECK(redacted("aaaa", "aa") == "aaaa");  // inside a word: kept
+    CHECK(redacted("x=aa&y=aa", "aa") == "x=REDACTED&y=REDACTED");
   }
 }

@@ -16,6 +16,7 @@
 #include "azid/detail/confidential_client.hpp"
 #include "azid/detail/http_driver.hpp"
 #include "azid/detail/names.hpp"
+#include "azid/detail/redact.hpp"
 #include "azid/detail/token_json.hpp"
 #include "azid/detail/url.hpp"
 #include "azid/platform/default_platform.hpp"
@@ -115,9 +116,7 @@ class AzurePipelinesCredential {
   // echo it, the system access token blanked.
   std::string safe_body(std::string_view body) const {
     std::string out = detail::scrub_body(body);
-    for (auto pos = out.find(system_access_token_); pos != std::string::npos;
-         pos = out.find(system_access_token_, pos))
-      out.replace(pos, system_access_token_.size(), "REDACTED");
+    detail::redact_all(out, system_access_token_);
     return out;
   }
 

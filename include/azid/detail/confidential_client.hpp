@@ -20,6 +20,7 @@
 #include "azid/detail/entra.hpp"
 #include "azid/detail/http_driver.hpp"
 #include "azid/detail/names.hpp"
+#include "azid/detail/redact.hpp"
 #include "azid/detail/url.hpp"
 #include "azid/detail/validate.hpp"
 
@@ -94,11 +95,7 @@ class PlanScope {
                                 found_in(e.sts->suberror));
   if (!found_in(e.message) && !in_sts) return r;
   auto scrub = [&](std::string& text) {
-    for (std::string_view s : secrets) {
-      if (s.empty()) continue;
-      for (auto pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos))
-        text.replace(pos, s.size(), "REDACTED");
-    }
+    for (std::string_view s : secrets) redact_all(text, s);
   };
   ErrorInfo info = e;
   scrub(info.message);

@@ -19,6 +19,7 @@
 #include "azid/detail/base64.hpp"
 #include "azid/detail/managed_identity.hpp"
 #include "azid/detail/names.hpp"
+#include "azid/detail/redact.hpp"
 #include "azid/detail/token_json.hpp"
 #include "azid/detail/url.hpp"
 
@@ -143,9 +144,7 @@ AZID_DECL TokenResult redact_secret(TokenResult r, std::string_view secret) {
   if (r.ok() || secret.empty() || r.error_info().message.find(secret) == std::string::npos)
     return r;
   ErrorInfo info = r.error_info();
-  for (auto pos = info.message.find(secret); pos != std::string::npos;
-       pos = info.message.find(secret, pos))
-    info.message.replace(pos, secret.size(), "REDACTED");
+  redact_all(info.message, secret);
   return TokenResult::error(r.failure(), std::move(info));
 }
 
