@@ -160,6 +160,20 @@ TEST_SUITE("url") {
   TEST_CASE("bypasses_proxy follows NO_PROXY conventions") {
     using azid::detail::bypasses_proxy;
     SUBCASE("empty list bypasses nothing") { CHECK_FALSE(bypasses_proxy("", "example.com")); }
+    SUBCASE("CIDR ranges match addresses in them (as AKS writes NO_PROXY)") {
+      const char* list = "localhost, 10.0.0.0/16,192.168.1.7/32, fd00::/8, 172.16.0.0/12";
+      CHECK(bypasses_proxy(list, "10.0.255.1"));
+      CHECK_FALSE(bypasses_proxy(list, "10.1.0.1"));
+      CHECK(bypasses_proxy(list, "192.168.1.7"));
+      CHECK_FALSE(bypasses_proxy(list, "192.168.1.8"));
+      CHECK(bypasses_proxy(list, "172.31.9.9"));
+      CHECK_FALSE(bypasses_proxy(list, "172.32.0.1"));
+      CHECK(bypasses_proxy(list, "[fd12::1]"));
+      CHECK_FALSE(bypasses_proxy(list, "fe80::1"));
+      CHECK_FALSE(bypasses_proxy(list, "10.0.example.com"));  // a name is not in a range
+      CHECK_FALSE(bypasses_proxy("10.0.0.0/33,10.0.0.0/x,/8", "10.0.0.1"));  // malformed: ignored
+      CHECK(bypasses_proxy("0.0.0.0/0", "8.8.8.8"));
+    }
     SUBCASE("star bypasses everything") { CHECK(bypasses_proxy("foo, *", "example.com")); }
     SUBCASE("exact and domain-suffix matches, with or without a leading dot") {
       CHECK(bypasses_proxy("example.com", "example.com"));

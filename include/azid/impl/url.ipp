@@ -7,6 +7,9 @@
 #include <string>
 #include <string_view>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "azid/detail/url.hpp"
 #include "azid/transport/http_message.hpp"
 
@@ -199,6 +202,39 @@ AZID_DECL std::string redact_url_query(std::string_view url,
   return out;
 }
 
+namespace url_impl {
+// Whether the address `host` lies in `network`/`bits` (both IPv4 or both IPv6, strict forms).
+inline bool in_cidr(std::string_view host, std::string_view network,
+                    std::string_view bits) noexcept {
+  if (host.size() >= INET6_ADDRSTRLEN || network.size() >= INET6_ADDRSTRLEN || bits.empty() ||
+      bits.size() > 3)
+    return false;
+  int prefix = 0;
+  for (char c : bits) {
+    if (c < '0' || c > '9') return false;
+    prefix = prefix * 10 + (c - '0');
+  }
+  char h[INET6_ADDRSTRLEN] = {}, n[INET6_ADDRSTRLEN] = {};
+  std::copy(host.begin(), host.end(), h);
+  std::copy(network.begin(), network.end(), n);
+  unsigned char a[16], b[16];
+  std::size_t len = 4;
+  if (::inet_pton(AF_INET, h, a) == 1 && ::inet_pton(AF_INET, n, b) == 1) {
+    if (prefix > 32) return false;
+  } else if (::inet_pton(AF_INET6, h, a) == 1 && ::inet_pton(AF_INET6, n, b) == 1) {
+    len = 16;
+    if (prefix > 128) return false;
+  } else {
+    return false;
+  }
+  for (std::size_t i = 0; i < len && prefix > 0; ++i, prefix -= 8) {
+    const unsigned mask = prefix >= 8 ? 0xFFu : (0xFFu << (8 - prefix)) & 0xFFu;
+    if ((a[i] & mask) != (b[i] & mask)) return false;
+  }
+  return true;
+}
+}  // namespace url_impl
+
 AZID_DECL bool bypasses_proxy(std::string_view no_proxy, std::string_view host) noexcept {
   auto trim = [](std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -215,6 +251,11 @@ AZID_DECL bool bypasses_proxy(std::string_view no_proxy, std::string_view host) 
     no_proxy = comma == std::string_view::npos ? std::string_view{} : no_proxy.substr(comma + 1);
     if (entry.empty()) continue;
     if (entry == "*") return true;
+    // CIDR ("10.0.0.0/16", "fd00::/8", as AKS writes them): matches an address in the range.
+    if (const std::size_t slash = entry.find('/'); slash != std::string_view::npos) {
+      if (url_impl::in_cidr(host, entry.substr(0, slash), entry.substr(slash + 1))) return true;
+      continue;
+    }
 
     // Drop ":port": after a closing bracket for IPv6, otherwise only when the entry has a
     // single colon (a bare IPv6 address has several and no port).
