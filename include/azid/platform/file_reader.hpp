@@ -26,50 +26,7 @@ struct PosixFileReader {
 
   [[nodiscard]] std::string read(const std::string& path, std::size_t max_bytes,
                                  std::error_code& ec) const {
-    ec.clear();
-    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-      ec = (errno == ENOENT || errno == ENOTDIR) ? make_error_code(errc::file_not_found)
-                                                 : make_error_code(errc::file_read_failed);
-      return {};
-    }
-    std::string out;
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-      ec = make_error_code(errc::file_read_failed);
-    } else if (S_ISREG(st.st_mode) && static_cast<unsigned long long>(st.st_size) > max_bytes) {
-      ec = make_error_code(errc::file_too_large);
-    } else {
-      const auto deadline = std::chrono::steady_clock::now() + stall_limit;
-      char buf[8192];
-      for (;;) {
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-          const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-              deadline - std::chrono::steady_clock::now());
-          pollfd p{fd, POLLIN, 0};
-          if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
-            ec = make_error_code(errc::file_read_failed);  // stalled
-            break;
-          }
-          continue;
-        }
-        if (n < 0) {
-          ec = make_error_code(errc::file_read_failed);
-          break;
-        }
-        if (n == 0) break;
-        if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
-          ec = make_error_code(errc::file_too_large);
-          break;
-        }
-        out.append(buf, static_cast<std::size_t>(n));
-      }
-    }
-    if (ec) out.clear();
-    ::close(fd);
-    return out;
+    return read_path(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC, false, max_bytes, ec);
   }
 
   /// Like read(), for a secret in a folder the credential has already judged (Azure Arc's key
@@ -78,8 +35,14 @@ struct PosixFileReader {
   /// between that check and this read. Never blocks on a FIFO.
   [[nodiscard]] std::string read_regular(const std::string& path, std::size_t max_bytes,
                                          std::error_code& ec) const {
+    return read_path(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, true, max_bytes, ec);
+  }
+
+ private:
+  std::string read_path(const std::string& path, int flags, bool regular_only,
+                        std::size_t max_bytes, std::error_code& ec) const {
     ec.clear();
-    const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    const int fd = ::open(path.c_str(), flags);
     if (fd < 0) {
       ec = (errno == ENOENT || errno == ENOTDIR) ? make_error_code(errc::file_not_found)
                                                  : make_error_code(errc::file_read_failed);
@@ -87,30 +50,47 @@ struct PosixFileReader {
     }
     std::string out;
     struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) || (regular_only && !S_ISREG(st.st_mode)))
       ec = make_error_code(errc::file_read_failed);
-    } else if (static_cast<unsigned long long>(st.st_size) > max_bytes) {
+    else if (S_ISREG(st.st_mode) && static_cast<unsigned long long>(st.st_size) > max_bytes)
       ec = make_error_code(errc::file_too_large);
-    } else {
-      char buf[4096];
-      for (;;) {
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-          ec = make_error_code(errc::file_read_failed);
-          break;
-        }
-        if (n == 0) break;
-        if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
-          ec = make_error_code(errc::file_too_large);
-          break;
-        }
-        out.append(buf, static_cast<std::size_t>(n));
-      }
-      if (ec) out.clear();
-    }
+    else
+      out = read_all(fd, max_bytes, ec);
+    if (ec) out.clear();
     ::close(fd);
     return out;
+  }
+
+  // Reads `fd` (opened O_NONBLOCK) to its end: more than `max_bytes` is file_too_large, and no
+  // progress for `stall_limit` (a FIFO or pipe whose writer went quiet) is file_read_failed.
+  std::string read_all(int fd, std::size_t max_bytes, std::error_code& ec) const {
+    std::string out;
+    const auto deadline = std::chrono::steady_clock::now() + stall_limit;
+    char buf[8192];
+    for (;;) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd p{fd, POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) == 0) {
+          ec = make_error_code(errc::file_read_failed);  // stalled
+          return {};
+        }
+        continue;
+      }
+      if (n < 0) {
+        ec = make_error_code(errc::file_read_failed);
+        return {};
+      }
+      if (n == 0) return out;
+      if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
+        ec = make_error_code(errc::file_too_large);
+        return {};
+      }
+      out.append(buf, static_cast<std::size_t>(n));
+    }
   }
 };
 
