@@ -370,9 +370,6 @@ inline Route route_for(const TransportState& state, const HttpRequest& request, 
   return route;
 }
 
-/// Idle kept-alive connections by pool slot, most recently used last; both transports keep one.
-/// `Ptr` owns a connection with a `key` and an `idle_since`. Connections are closed (destroyed)
-/// outside the lock.
 /// Whether nothing is waiting to be read on the idle socket `fd` (no data, no EOF, no error).
 inline bool socket_quiet(int fd) noexcept {
   if (fd < 0) return false;
@@ -383,10 +380,14 @@ inline bool socket_quiet(int fd) noexcept {
   return rc == 0;
 }
 
+/// Idle kept-alive connections by pool slot, most recently used last; both transports keep one.
+/// `Ptr` owns a connection with a `key` and an `idle_since`, for which `idle_and_quiet(conn)` is
+/// found by argument-dependent lookup. Connections are closed (destroyed) outside the lock.
 template <class Ptr>
 class IdlePool {
  public:
-  /// The most recently parked live connection for `key`, or null; older-than-`max_idle` ones are closed.
+  /// The most recently parked live connection for `key`, or null; ones older than `max_idle`, or
+  /// with anything waiting to be read, are closed.
   Ptr take(const std::string& key, std::chrono::milliseconds max_idle) {
     std::vector<Ptr> expired;  // declared before the lock: closed after it is released
     Ptr found;
