@@ -80,6 +80,25 @@ TEST_SUITE("certificate") {
     CHECK(assertion_of(reqs[1]) != assertion_of(reqs[2]));
   }
 
+  TEST_CASE("an assertion signed before the clock was stepped back is not reused") {
+    // Signed while the wall clock ran an hour fast, its nbf lies in the future once NTP steps
+    // the clock back: Entra ID refuses it (AADSTS700024), so a fresh one is signed.
+    testing::Platform p;
+    p.files().set(path, azid_test::registered_cert().pem);
+    for (int i = 0; i < 2; ++i) p.transport().push(200, ok_body);
+    Cred cred(tenant, client, path, {}, p);
+    const auto start = p.clock().now();
+    p.clock().set_wall(start + hours(1));
+    (void)cred.get_token(scope("https://a/.default"));
+    p.clock().set_wall(start);
+    (void)cred.get_token(scope("https://b/.default"));
+    CHECK(cred.assertions_signed() == 2);
+    const auto reqs = p.transport().requests();
+    REQUIRE(reqs.size() == 2);
+    const std::string payload = *detail::jwt_payload(assertion_of(reqs[1]));
+    CHECK(payload.find("\"nbf\":1700000000") != std::string::npos);
+  }
+
   TEST_CASE("concurrent cache misses sign one assertion and all send it") {
     testing::Platform p;
     p.files().set(path, azid_test::registered_cert().pem);

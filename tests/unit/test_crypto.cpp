@@ -7,11 +7,17 @@
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 
+#include <openssl/pkcs12.h>
+#include <openssl/provider.h>
+
 #include <chrono>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "../emulator/test_certs.hpp"
 #include "azid/detail/base64.hpp"
@@ -61,9 +67,148 @@ std::string load_error(const std::string& data, const std::string& password = {}
   return error;
 }
 
+namespace cd = azid_test::certs_detail;
+
+cd::PkeyPtr key_of(const azid_test::TestCert& c) {
+  cd::BioPtr bio(BIO_new_mem_buf(c.key_pem.data(), static_cast<int>(c.key_pem.size())));
+  return cd::PkeyPtr(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+}
+cd::X509Ptr cert_of(const azid_test::TestCert& c) {
+  cd::BioPtr bio(BIO_new_mem_buf(c.cert_pem.data(), static_cast<int>(c.cert_pem.size())));
+  return cd::X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+}
+
+// The key written with a cipher only OpenSSL's legacy provider has: `traditional` as
+// `openssl rsa -des` does (DEK-Info: DES-CBC), otherwise PKCS#8 under PBES1 RC2-40.
+std::string legacy_key_pem(EVP_PKEY* key, const std::string& password, bool traditional) {
+  static OSSL_LIB_CTX* const legacy = [] {
+    OSSL_LIB_CTX* c = OSSL_LIB_CTX_new();
+    cd::check(c != nullptr && OSSL_PROVIDER_load(c, "default") != nullptr &&
+                  OSSL_PROVIDER_load(c, "legacy") != nullptr,
+              "loading OpenSSL's legacy provider");
+    return c;
+  }();
+  OSSL_LIB_CTX* previous = OSSL_LIB_CTX_set0_default(legacy);
+  cd::BioPtr bio(BIO_new(BIO_s_mem()));
+  auto* pw = reinterpret_cast<unsigned char*>(const_cast<char*>(password.data()));
+  const int n = static_cast<int>(password.size());
+  EVP_CIPHER* des = traditional ? EVP_CIPHER_fetch(legacy, "DES-CBC", nullptr) : nullptr;
+  const bool ok =
+      traditional
+          ? des != nullptr && PEM_write_bio_PrivateKey_traditional(bio.get(), key, des, pw, n,
+                                                                   nullptr, nullptr) == 1
+          : PEM_write_bio_PKCS8PrivateKey_nid(bio.get(), key, NID_pbe_WithSHA1And40BitRC2_CBC,
+                                              password.c_str(), n, nullptr, nullptr) == 1;
+  EVP_CIPHER_free(des);
+  OSSL_LIB_CTX_set0_default(previous);
+  cd::check(ok, "writing a legacy-encrypted key");
+  return cd::drain(bio.get());
+}
+
+// PKCS#12 with no integrity MAC (openssl pkcs12 -export -nomac); bags encrypted under
+// `password`, or not at all when it is null.
+std::string pkcs12_without_mac(EVP_PKEY* key, X509* cert, const char* password) {
+  const int nid = password ? 0 : -1;  // 0: the default (AES-256), -1: no encryption
+  std::unique_ptr<PKCS12, cd::P12Free> p12(
+      PKCS12_create(password, "azid nomac", key, cert, nullptr, nid, nid, 0, -1, 0));
+  cd::check(p12 != nullptr && PKCS12_mac_present(p12.get()) == 0, "PKCS12_create without MAC");
+  cd::BioPtr bio(BIO_new(BIO_s_mem()));
+  cd::check(bio && i2d_PKCS12_bio(bio.get(), p12.get()) == 1, "i2d_PKCS12_bio");
+  return cd::drain(bio.get());
+}
+
 }  // namespace
 
 TEST_SUITE("crypto") {
+  TEST_CASE("a process forked after ids were drawn does not repeat its parent's ids") {
+    (void)new_uuid();  // the parent has drawn before forking
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      const std::string u = new_uuid();
+      const ssize_t w = ::write(fds[1], u.data(), u.size());
+      ::_exit(w == static_cast<ssize_t>(u.size()) ? 0 : 1);
+    }
+    ::close(fds[1]);
+    const std::string mine = new_uuid();
+    char buf[64] = {};
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    ::close(fds[0]);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(n == 36);
+    CHECK(std::string(buf, 36) != mine);
+  }
+
+  TEST_CASE("keys under legacy ciphers and PKCS#12 files without a MAC load with their password") {
+    const auto& c = azid_test::registered_cert();
+    auto key = key_of(c);
+    auto cert = cert_of(c);
+    REQUIRE(key != nullptr);
+    REQUIRE(cert != nullptr);
+    const std::string pw = "s3cret pass";
+    struct Case {
+      std::string what;
+      std::string data;
+      std::string password;
+    };
+    const Case cases[] = {
+        {"PEM, DES-CBC (openssl rsa -des)", legacy_key_pem(key.get(), pw, true) + c.cert_pem, pw},
+        {"PEM, PKCS#8 PBES1 RC2-40", legacy_key_pem(key.get(), pw, false) + c.cert_pem, pw},
+        {"PKCS#12 without MAC, with password",
+         pkcs12_without_mac(key.get(), cert.get(), pw.c_str()), pw},
+        {"PKCS#12 without MAC or password", pkcs12_without_mac(key.get(), cert.get(), nullptr), ""},
+    };
+    for (const auto& k : cases) {
+      CAPTURE(k.what);
+      CertificateMaterial m;
+      std::string error;
+      REQUIRE_MESSAGE(load_certificate(k.data, k.password, m, error), error);
+      CHECK(m.thumbprint_sha1() == sha(EVP_sha1(), c.der));
+      std::string sign_error;
+      CHECK_FALSE(m.sign(JwsAlgorithm::rs256, "header.payload", sign_error).empty());
+    }
+    // A wrong password is still called one.
+    CHECK(load_error(cases[0].data, "not it").find("(wrong password?") != std::string::npos);
+    CHECK(load_error(cases[2].data, "not it").find("(wrong password?") != std::string::npos);
+    CHECK(load_error(cases[2].data, "not it").find("not it") == std::string::npos);
+    ERR_clear_error();
+  }
+
+  TEST_CASE("a certificate block that does not decode is an error, not the end of the file") {
+    const auto& c = azid_test::registered_cert();
+    const auto& other = azid_test::unregistered_cert();
+    const std::string broken = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    // Before the signing certificate (it used to report "no certificate"), and between two
+    // good ones (it used to drop the third from x5c without a word).
+    CHECK(load_error(c.key_pem + broken + c.cert_pem).find("Failed to read X509 section.") !=
+          std::string::npos);
+    CHECK(load_error(c.pem + broken + other.cert_pem).find("Failed to read X509 section.") !=
+          std::string::npos);
+    const std::string truncated = c.key_pem + "-----BEGIN CERTIFICATE-----\nMIIB\n";
+    CHECK(load_error(truncated).find("could not be read") != std::string::npos);
+    CertificateMaterial m;
+    std::string error;
+    REQUIRE(load_certificate(c.pem + other.cert_pem, "", m, error));
+    CHECK(m.chain_der().size() == 2);
+  }
+
+  TEST_CASE("loading leaves errors the caller had queued with OpenSSL in place") {
+    const auto& c = azid_test::registered_cert();
+    ERR_clear_error();
+    ERR_raise(ERR_LIB_USER, 42);
+    const unsigned long mine = ERR_peek_last_error();
+    REQUIRE(mine != 0);
+    CHECK(load_error(c.pem) == "loaded");
+    CHECK(ERR_peek_last_error() == mine);
+    CHECK(load_error(c.encrypted_pem, "wrong") != "loaded");
+    CHECK(ERR_peek_last_error() == mine);
+    CHECK(ERR_peek_error() == mine);
+    ERR_clear_error();
+  }
+
   TEST_CASE("request ids and jti are version-4 UUIDs, distinct across calls and threads") {
     auto well_formed = [](const std::string& u) {
       if (u.size() != 36) return false;

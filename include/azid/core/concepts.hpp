@@ -53,7 +53,7 @@ concept Environment = requires(const E& e, std::string_view name) {
 /// FileReader requirements (f: const F&, path: const std::string&, n: std::size_t, ec: std::error_code&)
 /// | expression          | type        | semantics |
 /// |---------------------|-------------|-----------|
-/// | `f.read(path, n, ec)` | std::string | whole file; errc::file_too_large beyond n bytes, errc::file_not_found, errc::file_read_failed |
+/// | `f.read(path, n, ec)` | std::string | whole file; errc::file_too_large beyond n bytes, errc::file_not_found, errc::file_access_denied, errc::file_not_regular (a directory), errc::file_read_failed |
 template <class F>
 concept FileReader = requires(const F& f, const std::string& path, std::size_t n,
                               std::error_code& ec) {

@@ -39,6 +39,8 @@ enum class errc {
   process_output_too_large,   ///< the process wrote more than the limit and was killed
   certificate_expired,  ///< the server certificate has expired or is not valid yet (check the clock)
   proxy_unusable,       ///< the proxy setting is not an http:// URL azid can use
+  file_access_denied,   ///< a file exists but this process may not read it
+  file_not_regular,     ///< a path names a directory, or a link or special file where refused
 };
 
 namespace detail {
@@ -90,7 +92,7 @@ class errc_category_impl final : public std::error_category {
       case errc::file_too_large:
         return "file too large";
       case errc::file_read_failed:
-        return "file could not be read";
+        return "read error, or no data arrived in time";
       case errc::process_not_found:
         return "program not found on PATH";
       case errc::process_spawn_failed:
@@ -103,6 +105,10 @@ class errc_category_impl final : public std::error_category {
         return "server certificate has expired or is not valid yet";
       case errc::proxy_unusable:
         return "the proxy setting (HTTPS_PROXY / HTTP_PROXY) is not an http:// proxy URL";
+      case errc::file_access_denied:
+        return "permission denied";
+      case errc::file_not_regular:
+        return "not a regular file (a directory, symbolic link or special file)";
     }
     return "unknown azid error";
   }

@@ -18,6 +18,7 @@
 #include "azid/detail/crypto.hpp"
 #include "azid/detail/entra.hpp"
 #include "azid/detail/names.hpp"
+#include "azid/detail/redact.hpp"
 
 AZID_BEGIN
 namespace detail {
@@ -60,6 +61,10 @@ class CertificateAuth {
     std::lock_guard lk(mu_);
     if (material_.empty()) {
       std::string bytes;
+      struct WipeOnExit {  // the file may hold an unencrypted private key
+        std::string& s;
+        ~WipeOnExit() { wipe_secret(s); }
+      } wipe_bytes{bytes};
       if (!source_.path.empty()) {
         std::error_code ec;
         bytes = platform.files().read(source_.path, max_certificate_bytes, ec);
@@ -79,10 +84,16 @@ class CertificateAuth {
               source_.password, loaded, error))
         return TokenResult::failed(credential, describe(credential) + " " + error + ".");
       material_ = std::move(loaded);
+      // Loaded for good: the password and the certificate bytes are not needed again.
+      wipe_secret(source_.password);
+      wipe_secret(source_.data);
+      source_.data.shrink_to_fit();
     }
     const auto now = platform.clock().now();
     for (const auto& a : assertions_) {
-      if (a.audience == endpoint && now + reuse_margin < a.expires_on) {
+      // Reused only while `now` lies inside its validity: an assertion signed before the clock
+      // was stepped back is not yet valid (nbf) and would be refused (AADSTS700024).
+      if (a.audience == endpoint && a.issued_at <= now && now + reuse_margin < a.expires_on) {
         append_client_assertion(fields, a.jwt);
         return {};
       }
@@ -101,7 +112,7 @@ class CertificateAuth {
     if (jwt.empty())
       return TokenResult::failed(credential, std::string(credential) + ": " + error + ".");
     append_client_assertion(fields, jwt);
-    remember(std::string(endpoint), std::move(jwt), now + assertion_lifetime);
+    remember(std::string(endpoint), std::move(jwt), now, now + assertion_lifetime);
     return {};
   }
 
@@ -115,6 +126,7 @@ class CertificateAuth {
   struct Cached {
     std::string audience;
     std::string jwt;
+    std::chrono::system_clock::time_point issued_at;
     std::chrono::system_clock::time_point expires_on;
   };
 
@@ -123,12 +135,13 @@ class CertificateAuth {
     return std::string(credential) + ": the certificate file '" + source_.path + "'";
   }
 
-  void remember(std::string audience, std::string jwt,
+  void remember(std::string audience, std::string jwt, std::chrono::system_clock::time_point iat,
                 std::chrono::system_clock::time_point exp) const {
     ++signed_;
     for (auto& a : assertions_) {
       if (a.audience == audience) {
         a.jwt = std::move(jwt);
+        a.issued_at = iat;
         a.expires_on = exp;
         return;
       }
@@ -136,10 +149,10 @@ class CertificateAuth {
     // One entry per tenant's endpoint; a credential talks to a handful of tenants at most, so
     // the list stays tiny. Bound it anyway.
     if (assertions_.size() >= 16) assertions_.erase(assertions_.begin());
-    assertions_.push_back({std::move(audience), std::move(jwt), exp});
+    assertions_.push_back({std::move(audience), std::move(jwt), iat, exp});
   }
 
-  CertificateSource source_;
+  mutable CertificateSource source_;  // password and data wiped once loaded
   mutable std::mutex mu_;
   mutable CertificateMaterial material_;
   mutable std::vector<Cached> assertions_;

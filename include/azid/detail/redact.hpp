@@ -34,5 +34,14 @@ inline void redact_all(std::string& text, std::string_view secret) {
   }
 }
 
+/// Overwrites a string that held a secret (a password, key material) and empties it, so the
+/// bytes do not linger in freed memory. The writes go through a volatile pointer, which the
+/// optimizer may not drop as dead stores.
+inline void wipe_secret(std::string& s) noexcept {
+  volatile char* p = s.data();
+  for (std::size_t i = 0; i < s.size(); ++i) p[i] = 0;
+  s.clear();
+}
+
 }  // namespace detail
 AZID_END

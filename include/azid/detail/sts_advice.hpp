@@ -36,8 +36,8 @@ inline constexpr StsAdvice sts_advice_table[] = {
      "which the app registration or managed identity lives."},
     {700027, "Client assertion contains an invalid signature.",
      "Make sure the certificate used to sign has been uploaded to the app registration in "
-     "Microsoft Entra "
-     "ID (App registrations > Certificates & secrets > Certificates)."},
+     "Microsoft Entra ID (App registrations > Certificates & secrets > Certificates) and has not "
+     "expired there."},
     {700021, "Client assertion application identifier doesn't match 'client_id' parameter.",
      "The assertion's 'iss' and 'sub' claims must both equal the client ID the request is made "
      "for."},

@@ -20,6 +20,7 @@
 #include "azid/detail/base64.hpp"
 #include "azid/detail/crypto.hpp"
 #include "azid/detail/entra.hpp"
+#include "azid/detail/redact.hpp"
 #include "azid/detail/token_json.hpp"
 
 AZID_BEGIN
@@ -48,9 +49,13 @@ using P12Ptr = std::unique_ptr<PKCS12, P12Free>;
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
 
 // OpenSSL reports failures on a per-thread queue; a failed parse must not leave entries behind
-// that a later, unrelated TLS error message would pick up.
+// that a later, unrelated TLS error message would pick up. Only what was queued after entry goes:
+// errors the caller had pending are theirs.
 struct ClearErrorsOnExit {
-  ~ClearErrorsOnExit() { ERR_clear_error(); }
+  ClearErrorsOnExit() noexcept { ERR_set_mark(); }
+  ~ClearErrorsOnExit() { ERR_pop_to_mark(); }
+  ClearErrorsOnExit(const ClearErrorsOnExit&) = delete;
+  ClearErrorsOnExit& operator=(const ClearErrorsOnExit&) = delete;
 };
 
 inline BioPtr memory_bio(std::string_view data) {
@@ -196,6 +201,50 @@ inline bool finish(PkeyPtr key, std::vector<X509Ptr> certs, CertificateMaterial:
   return true;
 }
 
+inline OSSL_LIB_CTX* legacy_context() noexcept;
+inline PkeyPtr read_legacy_pem_key(std::string_view data, std::string_view password);
+
+// Decodes every certificate block of a PEM file, in order. A certificate block that does not
+// decode is an error rather than the end of the list: stopping there would drop the certificates
+// after it from `x5c`, or miss the signing certificate altogether.
+inline bool read_pem_certificates(std::string_view data, std::vector<X509Ptr>& certs,
+                                  std::string& error) {
+  BioPtr bio = memory_bio(data);
+  if (!bio) {
+    error = "could not be read";
+    return false;
+  }
+  for (;;) {
+    char* name = nullptr;
+    char* header = nullptr;
+    unsigned char* der = nullptr;
+    long len = 0;
+    if (PEM_read_bio(bio.get(), &name, &header, &der, &len) != 1) {
+      const unsigned long e = ERR_peek_last_error();
+      if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+        return true;  // no further block
+      error = "has a PEM block that could not be read (damaged base64, or a missing END line)";
+      return false;
+    }
+    const std::string_view type(name);
+    const bool trusted = type == PEM_STRING_X509_TRUSTED;
+    const bool is_cert = trusted || type == PEM_STRING_X509 || type == PEM_STRING_X509_OLD;
+    X509* cert = nullptr;
+    if (is_cert) {
+      const unsigned char* p = der;
+      cert = trusted ? d2i_X509_AUX(nullptr, &p, len) : d2i_X509(nullptr, &p, len);
+    }
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_clear_free(der, len > 0 ? static_cast<std::size_t>(len) : 0);  // may be a key block
+    if (is_cert && cert == nullptr) {
+      error = "has a certificate block that could not be read (Failed to read X509 section.)";
+      return false;
+    }
+    if (cert != nullptr) certs.emplace_back(cert);
+  }
+}
+
 inline bool load_pem(std::string_view data, std::string_view password,
                      CertificateMaterial::Parts& out, std::string& error) {
   const bool encrypted = data.find("ENCRYPTED PRIVATE KEY") != std::string_view::npos ||
@@ -206,22 +255,24 @@ inline bool load_pem(std::string_view data, std::string_view password,
   }
   // Certificates first: they are independent of the password.
   std::vector<X509Ptr> certs;
-  {
-    BioPtr bio = memory_bio(data);
-    if (!bio) {
-      error = "could not be read";
-      return false;
-    }
-    while (X509* c = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) certs.emplace_back(c);
-  }
+  if (!read_pem_certificates(data, certs, error)) return false;
   PkeyPtr key;
   {
     BioPtr bio = memory_bio(data);
     std::string_view pw = password;
     if (bio) key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, pem_password, &pw));
   }
+  // DES, RC2 and MD5-based encryption (`openssl rsa -des`, PKCS#8 PBES1) need OpenSSL's legacy
+  // provider, which only the private context has (legacy_context below).
+  if (!key && encrypted && !password.empty()) key = read_legacy_pem_key(data, password);
   if (!key) {
-    if (encrypted && password.empty())
+    if (encrypted && !password.empty() && legacy_context() == nullptr)
+      error =
+          "has an encrypted private key that the given password does not decrypt (wrong "
+          "password? If the key was encrypted with a legacy cipher such as DES or RC2, install "
+          "OpenSSL's legacy provider (legacy.so in the ossl-modules directory, or set "
+          "OPENSSL_MODULES) or re-encrypt it with AES-256: openssl pkcs8 -topk8 -v2 aes-256-cbc)";
+    else if (encrypted && password.empty())
       error = "has an encrypted private key and no password was given";
     else if (encrypted)
       error =
@@ -295,6 +346,88 @@ inline X509Ptr reimport(X509* cert) {
   return copy;
 }
 
+// An encrypted PEM key read under the legacy context, then re-read in the default one.
+inline PkeyPtr read_legacy_pem_key(std::string_view data, std::string_view password) {
+  OSSL_LIB_CTX* legacy = legacy_context();
+  if (legacy == nullptr) return nullptr;
+  PkeyPtr legacy_key;
+  {
+    DefaultContextScope scope(legacy);
+    if (!scope.active()) return nullptr;
+    BioPtr bio = memory_bio(data);
+    std::string_view pw = password;
+    if (bio)
+      legacy_key.reset(
+          PEM_read_bio_PrivateKey_ex(bio.get(), nullptr, pem_password, &pw, legacy, nullptr));
+  }
+  return legacy_key ? reimport(legacy_key.get()) : nullptr;
+}
+
+// PKCS12_parse insists on checking a MAC when given a password, so a file without one (`openssl
+// pkcs12 -nomac`) is read bag by bag here instead: every key bag (the first key wins) and every
+// X.509 certificate bag, certificates handed back in `ca`. Same contract as PKCS12_parse.
+inline int parse_pkcs12_without_mac(PKCS12* p12, const char* pass, EVP_PKEY** pkey, X509** cert,
+                                    STACK_OF(X509) * *ca) {
+  *pkey = nullptr;
+  *cert = nullptr;
+  *ca = sk_X509_new_null();
+  const int passlen = pass != nullptr ? -1 : 0;
+  STACK_OF(PKCS7)* safes = PKCS12_unpack_authsafes(p12);
+  bool ok = safes != nullptr && *ca != nullptr;
+  for (int i = 0; ok && i < sk_PKCS7_num(safes); ++i) {
+    PKCS7* p7 = sk_PKCS7_value(safes, i);
+    STACK_OF(PKCS12_SAFEBAG)* bags = nullptr;
+    if (PKCS7_type_is_data(p7))
+      bags = PKCS12_unpack_p7data(p7);
+    else if (PKCS7_type_is_encrypted(p7))
+      bags = PKCS12_unpack_p7encdata(p7, pass, passlen);
+    else
+      continue;
+    ok = bags != nullptr;
+    for (int j = 0; ok && j < sk_PKCS12_SAFEBAG_num(bags); ++j) {
+      const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags, j);
+      switch (PKCS12_SAFEBAG_get_nid(bag)) {
+        case NID_keyBag:
+          if (*pkey == nullptr) *pkey = EVP_PKCS82PKEY(PKCS12_SAFEBAG_get0_p8inf(bag));
+          ok = *pkey != nullptr;
+          break;
+        case NID_pkcs8ShroudedKeyBag: {
+          PKCS8_PRIV_KEY_INFO* p8 = PKCS12_decrypt_skey(bag, pass, passlen);
+          if (p8 != nullptr && *pkey == nullptr) *pkey = EVP_PKCS82PKEY(p8);
+          PKCS8_PRIV_KEY_INFO_free(p8);
+          ok = *pkey != nullptr;
+          break;
+        }
+        case NID_certBag:
+          if (PKCS12_SAFEBAG_get_bag_nid(bag) == NID_x509Certificate) {
+            X509* c = PKCS12_SAFEBAG_get1_cert(bag);
+            ok = c != nullptr && sk_X509_push(*ca, c) > 0;
+            if (!ok) X509_free(c);
+          }
+          break;
+        default:
+          break;
+      }
+    }
+    sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+  }
+  sk_PKCS7_pop_free(safes, PKCS7_free);
+  if (!ok) {
+    EVP_PKEY_free(*pkey);
+    *pkey = nullptr;
+    sk_X509_pop_free(*ca, X509_free);
+    *ca = nullptr;
+  }
+  return ok ? 1 : 0;
+}
+
+// PKCS12_parse, or the bag-by-bag reading above for a file without a MAC.
+inline int parse_pkcs12(PKCS12* p12, const char* pass, EVP_PKEY** pkey, X509** cert,
+                        STACK_OF(X509) * *ca) {
+  if (PKCS12_mac_present(p12) == 1) return PKCS12_parse(p12, pass, pkey, cert, ca);
+  return parse_pkcs12_without_mac(p12, pass, pkey, cert, ca);
+}
+
 // PKCS12_parse under the legacy context; the results are re-read in the default context.
 inline bool parse_pkcs12_legacy(std::string_view data, const char* password, PkeyPtr& key,
                                 std::vector<X509Ptr>& certs) {
@@ -308,7 +441,7 @@ inline bool parse_pkcs12_legacy(std::string_view data, const char* password, Pke
     if (!scope.active()) return false;
     BioPtr bio = memory_bio(data);
     P12Ptr p12(bio ? d2i_PKCS12_bio(bio.get(), nullptr) : nullptr);
-    if (!p12 || PKCS12_parse(p12.get(), password, &raw_key, &raw_cert, &raw_ca) != 1) return false;
+    if (!p12 || parse_pkcs12(p12.get(), password, &raw_key, &raw_cert, &raw_ca) != 1) return false;
   }
   PkeyPtr legacy_key(raw_key);
   X509Ptr legacy_cert(raw_cert);
@@ -342,11 +475,22 @@ inline bool load_pkcs12(std::string_view data, std::string_view password,
     return false;
   }
   // An empty password may have been encoded as "" or as no password at all; try both.
-  const std::string pw(password);
+  std::string pw(password);
+  struct Wipe {
+    std::string& s;
+    ~Wipe() { wipe_secret(s); }
+  } wipe_pw{pw};
   const char* candidates[2] = {pw.c_str(), nullptr};
   const char* chosen = nullptr;
   bool matched = false;
-  for (int i = 0; i < (pw.empty() ? 2 : 1); ++i) {
+  const bool no_mac = PKCS12_mac_present(p12.get()) != 1;
+  if (no_mac) {
+    // No integrity MAC (`openssl pkcs12 -nomac`, some Java and Go keystores): nothing to check
+    // the password against here, so decoding the bags below decides.
+    chosen = candidates[0];
+    matched = true;
+  }
+  for (int i = 0; !matched && i < (pw.empty() ? 2 : 1); ++i) {
     if (PKCS12_verify_mac(p12.get(), candidates[i], candidates[i] ? -1 : 0) == 1) {
       chosen = candidates[i];
       matched = true;
@@ -364,7 +508,7 @@ inline bool load_pkcs12(std::string_view data, std::string_view password,
   STACK_OF(X509)* raw_ca = nullptr;
   PkeyPtr key;
   std::vector<X509Ptr> certs;
-  if (PKCS12_parse(p12.get(), chosen, &raw_key, &raw_cert, &raw_ca) == 1) {
+  if (parse_pkcs12(p12.get(), chosen, &raw_key, &raw_cert, &raw_ca) == 1) {
     key.reset(raw_key);
     if (raw_cert != nullptr) certs.emplace_back(raw_cert);
     if (raw_ca != nullptr) {
@@ -373,8 +517,16 @@ inline bool load_pkcs12(std::string_view data, std::string_view password,
     }
   } else {
     // Usually a bag encrypted with RC2 (legacy_context above).
-    ERR_clear_error();
     if (!parse_pkcs12_legacy(data, chosen, key, certs)) {
+      if (no_mac) {
+        error = password.empty()
+                    ? "is a PKCS#12 file whose contents could not be decrypted without a password "
+                      "(it has no integrity MAC to tell a wrong password from damage)"
+                    : "is a PKCS#12 file whose contents the given password does not decrypt "
+                      "(wrong password? it has no integrity MAC to tell a wrong password from "
+                      "damage)";
+        return false;
+      }
       error = legacy_context() != nullptr
                   ? "is a PKCS#12 file that could not be decoded (Failed to deserialize "
                     "certificate in PEM or PKCS12 "

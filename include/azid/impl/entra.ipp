@@ -7,6 +7,7 @@
 
 #include <sys/random.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "azid/core/error_code.hpp"
 #include "azid/detail/entra.hpp"
@@ -31,17 +32,27 @@ inline std::uint64_t next_random(std::uint64_t& state) noexcept {
 }  // namespace entra_impl
 
 AZID_DECL std::string new_uuid() {
-  // Each thread seeds its own state once from the kernel (getrandom); should that fail, from the
-  // clock and the state's own address, which still differ between threads and processes.
-  thread_local std::uint64_t state = [] {
-    std::uint64_t seed = 0;
-    if (::getrandom(&seed, sizeof seed, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof seed))
-      seed =
+  // 128 fresh bits from the kernel each time: a process forked after an earlier call must not
+  // repeat its parent's ids (a repeated assertion jti may be refused as a replay). Should
+  // getrandom fail, a per-thread splitmix64 state seeded from the clock, its own address and the
+  // process id, advanced on every call.
+  std::uint64_t bits[2];
+  std::uint64_t hi = 0, lo = 0;
+  if (::getrandom(bits, sizeof bits, GRND_NONBLOCK) == static_cast<ssize_t>(sizeof bits)) {
+    hi = bits[0];
+    lo = bits[1];
+  } else {
+    thread_local std::uint64_t state = 0;
+    thread_local pid_t owner = 0;
+    if (const pid_t pid = ::getpid(); pid != owner) {  // first use, or a forked child
+      owner = pid;
+      state ^=
           static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
-          reinterpret_cast<std::uintptr_t>(&seed);
-    return seed;
-  }();
-  std::uint64_t hi = entra_impl::next_random(state), lo = entra_impl::next_random(state);
+          reinterpret_cast<std::uintptr_t>(&state) ^ (static_cast<std::uint64_t>(pid) << 32);
+    }
+    hi = entra_impl::next_random(state);
+    lo = entra_impl::next_random(state);
+  }
   hi = (hi & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
   static constexpr char hex[] = "0123456789abcdef";

@@ -44,18 +44,24 @@ struct PosixFileReader {
     ec.clear();
     const int fd = ::open(path.c_str(), flags);
     if (fd < 0) {
-      ec = (errno == ENOENT || errno == ENOTDIR) ? make_error_code(errc::file_not_found)
-                                                 : make_error_code(errc::file_read_failed);
+      const int e = errno;
+      ec = make_error_code(e == ENOENT || e == ENOTDIR ? errc::file_not_found
+                           : e == EACCES || e == EPERM ? errc::file_access_denied
+                           : e == ELOOP                ? errc::file_not_regular  // O_NOFOLLOW
+                                                       : errc::file_read_failed);
       return {};
     }
     std::string out;
     struct stat st {};
-    if (::fstat(fd, &st) != 0 || S_ISDIR(st.st_mode) || (regular_only && !S_ISREG(st.st_mode)))
+    if (::fstat(fd, &st) != 0)
       ec = make_error_code(errc::file_read_failed);
+    else if (S_ISDIR(st.st_mode) || (regular_only && !S_ISREG(st.st_mode)))
+      ec = make_error_code(errc::file_not_regular);
     else if (S_ISREG(st.st_mode) && static_cast<unsigned long long>(st.st_size) > max_bytes)
       ec = make_error_code(errc::file_too_large);
     else
-      out = read_all(fd, max_bytes, ec);
+      out = read_all(fd, S_ISREG(st.st_mode) ? static_cast<std::size_t>(st.st_size) : 0, max_bytes,
+                     ec);
     if (ec) out.clear();
     ::close(fd);
     return out;
@@ -63,10 +69,22 @@ struct PosixFileReader {
 
   // Reads `fd` (opened O_NONBLOCK) to its end: more than `max_bytes` is file_too_large, and no
   // progress for `stall_limit` (a FIFO or pipe whose writer went quiet) is file_read_failed.
-  std::string read_all(int fd, std::size_t max_bytes, std::error_code& ec) const {
+  // The file may hold a secret (a key, a token): the buffer is sized once from `expected` so no
+  // reallocation leaves a copy behind, and the stack buffer is cleared before returning.
+  std::string read_all(int fd, std::size_t expected, std::size_t max_bytes,
+                       std::error_code& ec) const {
     std::string out;
+    if (expected > 0) out.reserve(expected < max_bytes ? expected + 1 : max_bytes);
     const auto deadline = std::chrono::steady_clock::now() + stall_limit;
     char buf[8192];
+    struct ClearOnExit {
+      char* p;
+      std::size_t n;
+      ~ClearOnExit() {
+        volatile char* v = p;
+        for (std::size_t i = 0; i < n; ++i) v[i] = 0;
+      }
+    } clear{buf, sizeof buf};
     for (;;) {
       const ssize_t n = ::read(fd, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;

@@ -50,6 +50,11 @@ class ManualClock {
     wall_ += d;
     steady_ += d;
   }
+  /// Steps the wall clock to `t` (an NTP correction, either way); the steady clock stays.
+  void set_wall(std::chrono::system_clock::time_point t) {
+    std::lock_guard lk(mu_);
+    wall_ = t;
+  }
   [[nodiscard]] std::vector<std::chrono::milliseconds> sleeps() const {
     std::lock_guard lk(mu_);
     return sleeps_;
