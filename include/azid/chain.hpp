@@ -17,6 +17,7 @@
 #include "azid/core/concepts.hpp"
 #include "azid/core/log.hpp"
 #include "azid/core/result.hpp"
+#include "azid/detail/caller.hpp"
 
 AZID_BEGIN
 
@@ -32,6 +33,9 @@ struct ChainOptions {
   /// Where the chain logs; null: through each member's platform (when it exposes one). Must
   /// outlive the chain (a platform's logger lives in the platform's shared state).
   const Logger* logger = nullptr;
+  /// The chain is DefaultAzureCredential's: members are told so while the chain walks them (a
+  /// developer tool that ran and failed is then unavailable, as Python's `within_dac`).
+  bool default_chain = false;
 };
 
 namespace detail {
@@ -92,7 +96,10 @@ const Logger* logger_of(const C& c) noexcept {
 }  // namespace detail
 
 /// Tries each credential in order and returns the first token. A CredentialUnavailableError
-/// (Failure::unavailable) moves on to the next member; any other failure stops the chain. When
+/// (Failure::unavailable) moves on to the next member; any other failure stops the chain. While
+/// the chain walks them, members know they are in a chain (detail::ChainScope): managed identity
+/// probes IMDS and reports a silent endpoint as unavailable, and members log their own outcome at
+/// DEBUG. A sticky chain's later calls go to the chosen member as if it stood alone. When
 /// no member produced a token the error lists every credential tried and why; its type is
 /// CredentialUnavailableError when every member was unavailable (so a chain nested in a chain
 /// moves on), else that of the failure that stopped it.
@@ -163,7 +170,11 @@ class Chain {
       if (((options_.enabled >> i) & 1u) == 0) return false;  // narrowed out at run time
       const auto& m = std::get<i>(members_).value;
       using M = std::remove_cvref_t<decltype(m)>;
-      TokenResult r = m.try_get_token(ctx);
+      TokenResult r;
+      {
+        const detail::ChainScope scope({true, options_.default_chain});
+        r = m.try_get_token(ctx);
+      }
       switch (r.failure()) {
         case Failure::none:
           if (!r.ok()) break;

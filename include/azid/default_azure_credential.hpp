@@ -390,6 +390,7 @@ class DefaultAzureCredential {
     co.display_name = name;
     co.enabled = c.chain_mask;
     co.logger = &static_cast<const Logger&>(p.logger());
+    co.default_chain = true;  // members know they are DefaultAzureCredential's while it walks
     return chain_type(std::in_place, co,
                       [&] { return make(std::type_identity<Tags>{}, o, p, c); }...);
   }
@@ -436,7 +437,8 @@ class DefaultAzureCredential {
     Tool t;
     t.additionally_allowed_tenants = o.additionally_allowed_tenants;
     t.process_timeout = o.process_timeout;
-    t.within_default_chain = true;
+    // Not within_default_chain: the chain's walk tells the tool it is DefaultAzureCredential's,
+    // and once the chain has settled on it (sticky) its failures propagate as they are.
     return t;
   }
   static auto make(std::type_identity<cred::AzureCli>, const DefaultAzureCredentialOptions& o,

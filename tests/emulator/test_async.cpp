@@ -1190,6 +1190,35 @@ TEST_SUITE("async_default_azure_credential") {
     }
   };
 
+  TEST_CASE(
+      "walked asynchronously by a plain chain, managed identity off Azure lets the next run") {
+    // As Chain::walk does for blocking calls: the asynchronous walk tells managed identity it is
+    // in a chain, so it probes, finds no IMDS and is unavailable; the next member answers.
+    Fixture f;
+    using Mi = ManagedIdentityCredential<AsyncEmuPlatform>;
+    ManagedIdentityCredentialOptions o;
+    o.imds_authority = closed_url();
+    o.imds.jitter = 0;
+    o.imds.max_retries = 0;
+    o.arc_himds_path = "";
+    Chain<Mi, Secret> chain(
+        std::in_place, ChainOptions{}, [&] { return Mi(o, f.platform); }, [&] { return f.make(); });
+    static_assert(is_native_async_v<Chain<Mi, Secret>>);
+    std::optional<TokenResult> r;
+    async_try_get_token(chain, vault(), [&](TokenResult x) { r = std::move(x); });
+    f.run();
+    REQUIRE(r);
+    REQUIRE_MESSAGE(r->ok(), r->error_info().message);
+    CHECK(f.token_requests() == 1);
+    // On its own, the same managed identity fails (a ClientAuthenticationError).
+    Mi alone(o, f.platform);
+    std::optional<TokenResult> a;
+    async_try_get_token(alone, vault(), [&](TokenResult x) { a = std::move(x); });
+    f.run();
+    REQUIRE(a);
+    CHECK(a->failure() == Failure::failed);
+  }
+
   TEST_CASE("without the developer tools it is native; the environment member wins and sticks") {
     static_assert(is_native_async_v<CloudDac>);
     DacFixture f;

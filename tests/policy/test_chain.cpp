@@ -8,6 +8,7 @@
 
 #include "azid/chain.hpp"
 #include "azid/credentials/client_secret.hpp"
+#include "azid/credentials/managed_identity.hpp"
 #include "azid/testing/platform.hpp"
 
 using namespace azid;
@@ -159,5 +160,75 @@ TEST_SUITE("chain") {
     for (const auto& l : lines)
       saw |= l == "ChainedTokenCredential acquired a token from ClientSecretCredential";
     CHECK(saw);
+  }
+
+  TEST_CASE("a plain chain tells its members: managed identity off Azure lets the next one run") {
+    // Chain<ManagedIdentity, ...> on a laptop: IMDS does not answer. Inside the chain the probe
+    // finds nothing and managed identity is unavailable, so the chain moves on (Python's
+    // within_credential_chain); on its own the same silence is an authentication failure.
+    using Mi = ManagedIdentityCredential<testing::Platform>;
+    ManagedIdentityCredentialOptions o;
+    o.arc_himds_path = "";
+    o.imds.jitter = 0;
+    o.imds.max_retries = 0;
+    testing::Platform p;  // nothing scripted: every request finds no listener
+    Chain<Mi, FakeA> chain(
+        std::in_place, ChainOptions{}, [&] { return Mi(o, p); }, [] { return FakeA{}; });
+    const TokenResult r = chain.try_get_token(ctx());
+    REQUIRE(r.ok());
+    CHECK(r.value().token == "FakeA-token");
+    REQUIRE(p.transport().request_count() == 1);  // the probe, and nothing after it
+    CHECK_FALSE(p.transport().requests()[0].headers.contains("Metadata"));
+
+    testing::Platform alone_platform;
+    const Mi alone(o, alone_platform);
+    const TokenResult a = alone.try_get_token(ctx());
+    CHECK(a.failure() == Failure::failed);
+    REQUIRE(alone_platform.transport().request_count() == 1);
+    CHECK(alone_platform.transport().requests()[0].headers.get("Metadata") == "true");
+  }
+
+  TEST_CASE("a member logs its outcome at INFO/WARNING on its own and at DEBUG inside a chain") {
+    using Cs = ClientSecretCredential<testing::Platform>;
+    const std::string ok = R"({"token_type":"Bearer","expires_in":3600,"access_token":"real"})";
+    const std::string refused =
+        R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."})";
+    auto run = [&](bool in_chain, int status, const std::string& body, bool twice) {
+      testing::Platform p;
+      auto lines = std::make_shared<std::vector<std::pair<LogLevel, std::string>>>();
+      p.logger().set_level(LogLevel::debug);
+      p.logger().set_sink([lines](LogLevel l, std::string_view m) { lines->emplace_back(l, m); });
+      p.transport().push(status, body);
+      Cs cred("72f988bf-86f1-41af-91ab-2d7cd011db47", "11111111-2222-3333-4444-555555555555", "s",
+              {}, p);
+      if (in_chain) {
+        Chain<Cs> chain(std::move(cred));
+        (void)chain.try_get_token(ctx());
+        if (twice) (void)chain.try_get_token(ctx());  // a cache hit
+      } else {
+        (void)cred.try_get_token(ctx());
+        if (twice) (void)cred.try_get_token(ctx());
+      }
+      std::vector<std::pair<LogLevel, std::string>> own;
+      for (const auto& l : *lines)
+        if (l.second.rfind("ClientSecretCredential.get_token", 0) == 0) own.push_back(l);
+      return own;
+    };
+    auto alone_ok = run(false, 200, ok, true);
+    REQUIRE(alone_ok.size() == 2);  // the fetch and the cache hit
+    for (const auto& l : alone_ok) {
+      CHECK(l.first == LogLevel::info);
+      CHECK(l.second == "ClientSecretCredential.get_token succeeded");
+    }
+    auto chained_ok = run(true, 200, ok, true);
+    REQUIRE(chained_ok.size() == 2);
+    for (const auto& l : chained_ok) CHECK(l.first == LogLevel::debug);
+    auto alone_failed = run(false, 401, refused, false);
+    REQUIRE(alone_failed.size() == 1);
+    CHECK(alone_failed[0].first == LogLevel::warning);
+    CHECK(alone_failed[0].second.find("get_token failed: ") != std::string::npos);
+    auto chained_failed = run(true, 401, refused, false);
+    REQUIRE(chained_failed.size() == 1);
+    CHECK(chained_failed[0].first == LogLevel::debug);
   }
 }

@@ -268,6 +268,28 @@ TEST_SUITE("default_azure_credential") {
     CHECK(dac.selected() == "EnvironmentCredential");
   }
 
+  TEST_CASE("once settled on a developer tool, its failures are its own, not unavailable") {
+    // Inside the walk a tool that ran and failed is unavailable (Python's within_dac); after
+    // the chain has settled on the tool, a failure propagates as the tool's own
+    // ClientAuthenticationError and is logged as a standalone failure.
+    azid_test::ToolDir d;
+    d.script("az", "if [ -f " + d.file("once") + " ]; then echo 'ERROR: The refresh token has " +
+                       "expired.' >&2; exit 1; fi\n: > " + d.file("once") +
+                       "\necho '{\"accessToken\":\"cli-token\",\"expires_on\":1700003600}'");
+    Log log;
+    auto p = bare(&log);
+    p.environment().set("PATH", d.path());
+    p.environment().set("HOME", d.path());
+    Dac dac(quiet(), p);
+    const TokenResult first = dac.try_get_token(scope());
+    REQUIRE_MESSAGE(first.ok(), message(first));
+    CHECK(dac.selected() == "AzureCliCredential");
+    const TokenResult second = dac.try_get_token(scope("https://storage.azure.com/.default"));
+    CHECK(second.failure() == Failure::failed);
+    CHECK(has(message(second), "The refresh token has expired."));
+    CHECK(log.has(LogLevel::warning, "AzureCliCredential.get_token failed"));
+  }
+
   TEST_CASE("a member that fails (not unavailable) stops the chain with the attempts so far") {
     auto p = bare();
     service_principal(p);

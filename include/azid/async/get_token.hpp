@@ -494,9 +494,10 @@ const T* source_if(const V& v) noexcept {
 }
 
 template <class C>
-asio::awaitable<TokenResult> blocking_async(const C& cred, TokenRequestContext ctx);
+asio::awaitable<TokenResult> blocking_async(const C& cred, TokenRequestContext ctx, Caller via);
 template <class C>
-asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestContext ctx);
+asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestContext ctx,
+                                                 Caller via = {});
 template <class C>
 std::optional<TokenResult> cached_hit(const C& cred, const TokenRequestContext& ctx);
 
@@ -520,20 +521,23 @@ struct ManagedIdentityAsync {
 
   template <class P, class... S>
   static asio::awaitable<TokenResult> get(const ManagedIdentityCredential<P, S...>& cred,
-                                          TokenRequestContext ctx) {
+                                          TokenRequestContext ctx, Caller via) {
     using Cred = ManagedIdentityCredential<P, S...>;
     const auto& sources = cred.source_;
     const mi::Imds* imds = source_if<mi::Imds>(sources);
     // Refused before any I/O (no source, scope count, identity options, a malformed IMDS
     // authority): the blocking path answers without blocking.
     if (std::holds_alternative<msi::NoSource>(sources) || ctx.scopes.size() != 1 ||
-        !cred.identity_error_.empty() || (imds != nullptr && imds->authority().empty()))
+        !cred.identity_error_.empty() || (imds != nullptr && imds->authority().empty())) {
+      const ChainScope scope(via);
       co_return cred.try_get_token(ctx);
+    }
     const ManagedIdentityCredentialOptions& o = cred.options_;
+    const bool within_chain = cred.within_chain(via);
     const std::string resource = msi::resource_from_scope(ctx.scopes.front());
     const std::string refresh_sha256 = cred.refresh_hint(ctx);
-    const msi::Call call{resource, cred.id_, o.within_default_chain, o.connect_timeout, o.timeout,
-                         o.retry,  o.imds,   refresh_sha256};
+    const msi::Call call{resource,  cred.id_, within_chain, o.connect_timeout,
+                         o.timeout, o.retry,  o.imds,       refresh_sha256};
     const P& platform = cred.platform_;
     TokenResult result = co_await cached_async(
         Cred::name, cred.cache_, ctx, std::string_view{}, platform.clock(),
@@ -547,7 +551,7 @@ struct ManagedIdentityAsync {
           if (imds !=
               nullptr)  // the probe runs only inside a chain, never for pod identity (as mi::Imds::fetch)
             co_return co_await imds_fetch_async(platform, imds->authority(),
-                                                o.within_default_chain && !imds->pod_identity(),
+                                                within_chain && !imds->pod_identity(),
                                                 imds->pod_identity(), call, cred.state_);
           if (const auto* arc = source_if<mi::AzureArc>(sources))
             co_return co_await arc_fetch_async(platform, *arc, call);
@@ -562,16 +566,7 @@ struct ManagedIdentityAsync {
           co_return TokenResult::failed(Cred::name,
                                         std::string(Cred::name) + ": no managed identity source.");
         });
-    const Logger& log = platform.logger();
-    if (result.ok()) {
-      if (log.enabled(LogLevel::debug))
-        log.write(LogLevel::debug, std::string(Cred::name) + ".get_token succeeded");
-    } else {
-      const LogLevel level = o.within_default_chain ? LogLevel::debug : LogLevel::warning;
-      if (log.enabled(level))
-        log.write(level,
-                  std::string(Cred::name) + ".get_token failed: " + result.error_info().message);
-    }
+    log_outcome(platform.logger(), Cred::name, result, o.within_default_chain || via.in_chain);
     co_return result;
   }
 };
@@ -616,9 +611,6 @@ struct ChainAsync {
   }
 };
 
-template <class C>
-asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestContext ctx);
-
 /// The confidential family: the credential's own try_get_token, under a PlanScope, validates the
 /// request, resolves the tenant, answers from the cache on a hit, and otherwise says what it would
 /// send; that exchange then runs here, asynchronously, through the same cache.
@@ -659,12 +651,14 @@ template <class P>
 struct is_workload_identity<WorkloadIdentityCredential<P>> : std::true_type {};
 
 template <class C>
-asio::awaitable<TokenResult> confidential_async(const C& cred, TokenRequestContext ctx) {
+asio::awaitable<TokenResult> confidential_async(const C& cred, TokenRequestContext ctx,
+                                                Caller via) {
   using P = typename confidential_platform<C>::type;
   ConfidentialPlan plan;
   TokenResult early;
   {
     PlanScope scope(plan);
+    const ChainScope chain_scope(via);
     early = cred.try_get_token(ctx);
   }
   if (!plan.captured) co_return early;  // a cache hit, or a failure found before any I/O
@@ -692,14 +686,7 @@ asio::awaitable<TokenResult> confidential_async(const C& cred, TokenRequestConte
   if (!result.ok() && plan.secret != nullptr && !plan.secret->empty())
     result = redact_secrets(std::move(result), {*plan.secret, *plan.secret_encoded});
   if constexpr (is_workload_identity<C>::value) WorkloadIdentityAsync::after(cred, result);
-  const Logger& log = platform.logger();
-  if (result.ok()) {
-    if (log.enabled(LogLevel::debug))
-      log.write(LogLevel::debug, std::string(name) + ".get_token succeeded");
-  } else if (log.enabled(LogLevel::warning)) {
-    log.write(LogLevel::warning,
-              std::string(name) + ".get_token failed: " + result.error_info().message);
-  }
+  log_outcome(platform.logger(), name, result, via.in_chain);
   co_return result;
 }
 
@@ -748,11 +735,17 @@ asio::awaitable<TokenResult> blocking_call_async(std::string_view name, F call) 
 }
 
 template <class C>
-asio::awaitable<TokenResult> blocking_async(const C& cred, TokenRequestContext ctx) {
-  if (std::optional<TokenResult> hit = cached_hit(cred, ctx))
-    co_return std::move(*hit);  // no thread
+asio::awaitable<TokenResult> blocking_async(const C& cred, TokenRequestContext ctx, Caller via) {
+  {
+    const ChainScope scope(via);
+    if (std::optional<TokenResult> hit = cached_hit(cred, ctx))
+      co_return std::move(*hit);  // no thread
+  }
   // The callable is named, not a temporary of the co_await expression (see blocking_call_async).
-  auto call = [&cred, c = std::move(ctx)] { return cred.try_get_token(c); };
+  auto call = [&cred, c = std::move(ctx), via] {
+    const ChainScope scope(via);  // the thread's caller is the chain's, if any
+    return cred.try_get_token(c);
+  };
   TokenResult r = co_await blocking_call_async(C::name, std::move(call));
   co_return r;
 }
@@ -761,20 +754,22 @@ asio::awaitable<TokenResult> blocking_async(const C& cred, TokenRequestContext c
 /// the cache's asynchronous single flight, so concurrent callers wait as queued handlers and a
 /// hit never leaves the executor.
 template <class C>
-asio::awaitable<TokenResult> dev_tool_async(const C& cred, TokenRequestContext ctx) {
+asio::awaitable<TokenResult> dev_tool_async(const C& cred, TokenRequestContext ctx, Caller via) {
   DevToolPlan plan;
   TokenResult early;
   {
     DevToolPlanScope scope(plan);
+    const ChainScope chain_scope(via);
     early = cred.try_get_token(ctx);
   }
   if (!plan.captured) co_return early;  // refused before any process (scopes, tenant, claims)
   co_return co_await cached_async(C::name, *plan.cache, ctx, plan.tenant, cred.platform().clock(),
                                   [&]() -> asio::awaitable<TokenResult> {
-                                    auto run = [&cred, c = ctx] {
+                                    auto run = [&cred, c = ctx, via] {
                                       DevToolPlan direct;
                                       direct.mode = DevToolPlan::Mode::direct;
                                       DevToolPlanScope scope(direct);
+                                      const ChainScope chain_scope(via);
                                       return cred.try_get_token(c);
                                     };
                                     TokenResult r =
@@ -785,10 +780,10 @@ asio::awaitable<TokenResult> dev_tool_async(const C& cred, TokenRequestContext c
 
 template <std::size_t I, class... Cs>
 asio::awaitable<TokenResult> chain_member_async(const Chain<Cs...>& chain, std::size_t index,
-                                                const TokenRequestContext& ctx) {
+                                                const TokenRequestContext& ctx, Caller via) {
   if constexpr (I < sizeof...(Cs)) {
-    if (index == I) co_return co_await try_get_token_async(chain.template member<I>(), ctx);
-    co_return co_await chain_member_async<I + 1>(chain, index, ctx);
+    if (index == I) co_return co_await try_get_token_async(chain.template member<I>(), ctx, via);
+    co_return co_await chain_member_async<I + 1>(chain, index, ctx, via);
   } else {
     co_return TokenResult::failed(chain.options().display_name, "no such chain member");
   }
@@ -806,7 +801,7 @@ void chain_log(const ChainOptions& o, const M& member, LogLevel level, const std
 template <std::size_t I, class... Cs>
 asio::awaitable<TokenResult> chain_walk_async(const Chain<Cs...>& chain,
                                               const TokenRequestContext& ctx,
-                                              std::vector<CredentialAttempt> attempts) {
+                                              std::vector<CredentialAttempt> attempts, Caller via) {
   const ChainOptions& o = chain.options();
   if constexpr (I == sizeof...(Cs)) {
     ErrorInfo info;
@@ -817,10 +812,12 @@ asio::awaitable<TokenResult> chain_walk_async(const Chain<Cs...>& chain,
     co_return TokenResult::error(Failure::unavailable, std::move(info));
   } else {
     if (((o.enabled >> I) & 1u) == 0)  // narrowed out at run time (AZURE_TOKEN_CREDENTIALS)
-      co_return co_await chain_walk_async<I + 1>(chain, ctx, std::move(attempts));
+      co_return co_await chain_walk_async<I + 1>(chain, ctx, std::move(attempts), via);
     const auto& m = chain.template member<I>();
     using M = std::remove_cvref_t<decltype(m)>;
-    TokenResult r = co_await try_get_token_async(m, ctx);
+    // As Chain::walk's ChainScope: the member is told it is in a chain (and whose).
+    const Caller member_caller{true, o.default_chain || via.in_default_chain};
+    TokenResult r = co_await try_get_token_async(m, ctx, member_caller);
     switch (r.failure()) {
       case Failure::none:
         if (!r.ok()) break;
@@ -844,17 +841,18 @@ asio::awaitable<TokenResult> chain_walk_async(const Chain<Cs...>& chain,
       }
     }
     if (co_await cancelled()) co_return cancelled_result(o.display_name);
-    co_return co_await chain_walk_async<I + 1>(chain, ctx, std::move(attempts));
+    co_return co_await chain_walk_async<I + 1>(chain, ctx, std::move(attempts), via);
   }
 }
 
 template <class... Cs>
-asio::awaitable<TokenResult> chain_async(const Chain<Cs...>& chain, TokenRequestContext ctx) {
+asio::awaitable<TokenResult> chain_async(const Chain<Cs...>& chain, TokenRequestContext ctx,
+                                         Caller via) {
   if (chain.options().sticky) {
     if (const int s = chain.selected(); s >= 0)
-      co_return co_await chain_member_async<0>(chain, static_cast<std::size_t>(s), ctx);
+      co_return co_await chain_member_async<0>(chain, static_cast<std::size_t>(s), ctx, via);
   }
-  co_return co_await chain_walk_async<0>(chain, ctx, {});
+  co_return co_await chain_walk_async<0>(chain, ctx, {}, via);
 }
 
 }  // namespace detail
@@ -953,21 +951,22 @@ std::optional<TokenResult> cached_hit(const C& cred, const TokenRequestContext& 
 
 /// The dispatch: native where the credential has a native path, else the blocking fallback.
 template <class C>
-asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestContext ctx) {
+asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestContext ctx,
+                                                 Caller via) {
   if constexpr (is_chain<C>::value)
-    co_return co_await chain_async(cred, std::move(ctx));
+    co_return co_await chain_async(cred, std::move(ctx), via);
   else if constexpr (is_default_azure_credential<C>::value) {
     if (!cred.configuration_error().empty())
       co_return TokenResult::invalid_argument(C::name, std::string(cred.configuration_error()));
-    co_return co_await chain_async(DefaultAzureCredentialAsync::chain(cred), std::move(ctx));
+    co_return co_await chain_async(DefaultAzureCredentialAsync::chain(cred), std::move(ctx), via);
   } else if constexpr (NativeConfidential<C>)
-    co_return co_await confidential_async(cred, std::move(ctx));
+    co_return co_await confidential_async(cred, std::move(ctx), via);
   else if constexpr (is_managed_identity<C>::value)
-    co_return co_await ManagedIdentityAsync::get(cred, std::move(ctx));
+    co_return co_await ManagedIdentityAsync::get(cred, std::move(ctx), via);
   else if constexpr (is_dev_tool<C>::value)
-    co_return co_await dev_tool_async(cred, std::move(ctx));
+    co_return co_await dev_tool_async(cred, std::move(ctx), via);
   else
-    co_return co_await blocking_async(cred, std::move(ctx));
+    co_return co_await blocking_async(cred, std::move(ctx), via);
 }
 
 /// Whether `C` gets a token without a thread of its own (a chain: when all its members do).

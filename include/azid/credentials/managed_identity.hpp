@@ -25,6 +25,7 @@
 #include "azid/credentials/managed_identity/service_fabric.hpp"
 #include "azid/credentials/managed_identity/workload_identity.hpp"
 #include "azid/credentials/workload_identity.hpp"
+#include "azid/detail/caller.hpp"
 #include "azid/detail/managed_identity.hpp"
 #include "azid/detail/url.hpp"
 #include "azid/platform/default_platform.hpp"
@@ -165,6 +166,13 @@ class ManagedIdentityCredential {
      ...);
   }
 
+  /// Chain behaviour (IMDS probed first; a silent endpoint is unavailable, so the chain moves
+  /// on): when DefaultAzureCredential asked for it through within_default_chain (it does not when
+  /// the operator chose managed identity alone), or inside any other chain.
+  [[nodiscard]] bool within_chain(const detail::Caller& c) const noexcept {
+    return options_.within_default_chain || (c.in_chain && !c.in_default_chain);
+  }
+
   /// For a claims request to Service Fabric: the SHA-256 of the cached token it replaces
   /// (detail::msi::Call::refresh_sha256). Empty otherwise.
   std::string refresh_hint(const TokenRequestContext& ctx) const {
@@ -181,7 +189,7 @@ class ManagedIdentityCredential {
     const std::string resource = detail::msi::resource_from_scope(ctx.scopes.front());
     const detail::msi::Call call{resource,
                                  id_,
-                                 options_.within_default_chain,
+                                 within_chain(detail::current_caller()),
                                  options_.connect_timeout,
                                  options_.timeout,
                                  options_.retry,
@@ -283,16 +291,8 @@ TokenResult ManagedIdentityCredential<P, Sources...>::try_get_token(
   const std::string refresh_sha256 = refresh_hint(ctx);
   TokenResult result = cache_.get_or_fetch(ctx, std::string_view{}, platform_.clock(),
                                            [&] { return fetch(ctx, refresh_sha256); });
-  const Logger& log = platform_.logger();
-  if (result.ok()) {
-    if (log.enabled(LogLevel::debug))
-      log.write(LogLevel::debug, std::string(name) + ".get_token succeeded");
-  } else {
-    // Inside a chain a failure is routine; standalone it deserves a warning (errors-and-logging.md §4).
-    const LogLevel level = options_.within_default_chain ? LogLevel::debug : LogLevel::warning;
-    if (log.enabled(level))
-      log.write(level, std::string(name) + ".get_token failed: " + result.error_info().message);
-  }
+  detail::log_outcome(platform_.logger(), name, result,
+                      options_.within_default_chain || detail::current_caller().in_chain);
   return result;
 }
 

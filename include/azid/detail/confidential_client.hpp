@@ -17,6 +17,7 @@
 #include "azid/core/access_token.hpp"
 #include "azid/core/log.hpp"
 #include "azid/core/result.hpp"
+#include "azid/detail/caller.hpp"
 #include "azid/detail/entra.hpp"
 #include "azid/detail/http_driver.hpp"
 #include "azid/detail/names.hpp"
@@ -150,7 +151,7 @@ class ConfidentialClient {
     // A cached token for the credential's own tenant: the hit path, kept apart from the rest.
     if (!ctx.scopes.empty() && ctx.tenant_id.empty() && ctx.claims.empty()) {
       if (const auto* token = TokenCacheHitPath::find(cache_, ctx, tenant_, platform_.clock())) {
-        if (platform_.logger().enabled(LogLevel::debug)) [[unlikely]]
+        if (platform_.logger().enabled(LogLevel::info)) [[unlikely]]  // debug implies info
           return logged_hit(credential, *token);
         return TokenResult(*token);
       }
@@ -163,7 +164,7 @@ class ConfidentialClient {
   [[gnu::noinline]] TokenResult logged_hit(std::string_view credential,
                                            const std::shared_ptr<const AccessToken>& token) const {
     TokenResult result(token);
-    platform_.logger().write(LogLevel::debug, std::string(credential) + ".get_token succeeded");
+    log_outcome(platform_.logger(), credential, result, current_caller().in_chain);
     return result;
   }
 
@@ -177,8 +178,10 @@ class ConfidentialClient {
     if (!ctx.tenant_id.empty()) {  // the common case (no tenant requested) stays inline
       if (auto r = resolve_tenant(credential, tenant_, ctx.tenant_id, allowed_,
                                   multitenant_disabled_, tenant);
-          r.failure() != Failure::none)
+          r.failure() != Failure::none) {
+        log_outcome(platform_.logger(), credential, r, current_caller().in_chain);
         return r;
+      }
     }
     if (ConfidentialPlan* plan = active_plan(); plan != nullptr) [[unlikely]] {
       plan->platform = &platform_;
@@ -210,14 +213,7 @@ class ConfidentialClient {
     });
     if (!result.ok() && !secret_.empty())
       result = redact_secrets(std::move(result), {secret_, secret_encoded_});
-    const Logger& log = platform_.logger();
-    if (result.ok()) {
-      if (log.enabled(LogLevel::debug))
-        log.write(LogLevel::debug, std::string(credential) + ".get_token succeeded");
-    } else if (log.enabled(LogLevel::warning)) {
-      log.write(LogLevel::warning,
-                std::string(credential) + ".get_token failed: " + result.error_info().message);
-    }
+    log_outcome(platform_.logger(), credential, result, current_caller().in_chain);
     return result;
   }
 

@@ -20,6 +20,7 @@
 #include "azid/core/concepts.hpp"
 #include "azid/core/log.hpp"
 #include "azid/core/result.hpp"
+#include "azid/detail/caller.hpp"
 #include "azid/detail/entra.hpp"
 #include "azid/detail/names.hpp"
 #include "azid/detail/validate.hpp"
@@ -212,19 +213,11 @@ class DevTool {
       return result;  // planned, not run: nothing to convert or log
     // Inside DefaultAzureCredential a developer tool that ran and failed must not stop the chain
     // (developer-tools.md: `within_dac`). Argument errors stay what they are.
-    if (within_chain_ &&
+    const Caller& caller = current_caller();
+    if ((within_chain_ || caller.in_default_chain) &&
         (result.failure() == Failure::failed || result.failure() == Failure::auth_required))
       result = TokenResult::error(Failure::unavailable, result.error_info());
-    const Logger& log = platform_.logger();
-    if (result.ok()) {
-      const auto level = within_chain_ ? LogLevel::debug : LogLevel::info;
-      if (log.enabled(level)) log.write(level, std::string(credential) + ".get_token succeeded");
-    } else {
-      const auto level = within_chain_ ? LogLevel::debug : LogLevel::warning;
-      if (log.enabled(level))
-        log.write(level,
-                  std::string(credential) + ".get_token failed: " + result.error_info().message);
-    }
+    log_outcome(platform_.logger(), credential, result, within_chain_ || caller.in_chain);
     return result;
   }
 
