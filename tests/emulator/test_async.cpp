@@ -6,6 +6,7 @@
 #include <chrono>
 #include <fstream>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -129,6 +130,23 @@ struct Unavailable {
   }
 };
 static_assert(Credential<Unavailable>);
+
+/// A credential of the caller's own with a blocking call that takes `delay`, and says when the
+/// call has returned (to tell whether an operation completed while the call still ran).
+struct SlowBlocking {
+  static constexpr std::string_view name = "SlowBlockingCredential";
+  std::chrono::milliseconds delay{300};
+  std::shared_ptr<std::atomic<bool>> returned = std::make_shared<std::atomic<bool>>(false);
+  [[nodiscard]] TokenResult try_get_token(const TokenRequestContext&) const {
+    std::this_thread::sleep_for(delay);
+    returned->store(true);
+    return TokenResult::unavailable(name, "SlowBlockingCredential: nothing here.");
+  }
+  [[nodiscard]] AccessToken get_token(const TokenRequestContext& c) const {
+    return try_get_token(c).value();
+  }
+};
+static_assert(Credential<SlowBlocking>);
 
 /// Threads of this process (Linux), to tell queued handlers from blocked threads.
 int thread_count() {
@@ -418,6 +436,48 @@ TEST_SUITE("async") {
     REQUIRE(waiter_ec);
     CHECK_FALSE(*waiter_ec);
     CHECK(f.token_requests() == 2);
+  }
+
+  TEST_CASE("cancelled before it started, an operation still ends as aborted, not as a failure") {
+    Fixture f;
+    Secret cred(tenant, client, secret, f.options(), f.platform);
+    asio::cancellation_signal a, b;
+    std::optional<std::error_code> ec;
+    std::optional<TokenResult> r;
+    async_get_token(
+        cred, vault(),
+        asio::bind_cancellation_slot(a.slot(), [&](std::error_code e, AccessToken) { ec = e; }));
+    async_try_get_token(cred, vault(), asio::bind_cancellation_slot(b.slot(), [&](TokenResult x) {
+                          r = std::move(x);
+                        }));
+    a.emit(asio::cancellation_type::terminal);  // before io.run(): the coroutines never started
+    b.emit(asio::cancellation_type::terminal);
+    f.run();
+    REQUIRE(ec);
+    CHECK(*ec == asio::error::operation_aborted);
+    REQUIRE(r);
+    CHECK_FALSE(r->ok());
+    CHECK(r->error_info().message.find("cancelled") != std::string::npos);
+  }
+
+  TEST_CASE("a cancelled blocking call completes only once the call has let go of the credential") {
+    Fixture f;
+    SlowBlocking cred;
+    static_assert(!is_native_async_v<SlowBlocking>);
+    asio::cancellation_signal sig;
+    std::optional<std::error_code> ec;
+    bool returned_at_completion = false;
+    async_get_token(f.io.get_executor(), cred, vault(),
+                    asio::bind_cancellation_slot(sig.slot(), [&](std::error_code e, AccessToken) {
+                      ec = e;
+                      returned_at_completion = cred.returned->load();
+                    }));
+    asio::steady_timer later(f.io, milliseconds(50));
+    later.async_wait([&](std::error_code) { sig.emit(asio::cancellation_type::terminal); });
+    f.run();
+    REQUIRE(ec);
+    CHECK(*ec == asio::error::operation_aborted);
+    CHECK(returned_at_completion);  // the caller may now destroy `cred` safely
   }
 
   TEST_CASE("a cancelled waiter leaves the queue while the fetch it waited for goes on") {

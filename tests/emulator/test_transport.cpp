@@ -4,12 +4,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "azid/detail/base64.hpp"
 #include "azid/core/error_code.hpp"
+#include "azid/async/https_transport.hpp"
 #include "azid/transport/https.hpp"
 #include "transport_test_server.hpp"
 
@@ -270,6 +272,30 @@ TEST_SUITE("transport") {
       }
       CHECK(t.connections_opened() == 3);
     }
+  }
+
+  TEST_CASE("a pooled TLS connection whose next record was already read is not reused") {
+    // The trailing record reaches the client in the response's own TCP segment: the blocking
+    // transport leaves it on the socket, but Asio's TLS stream reads it into its buffer, where
+    // neither SSL_pending nor a poll of the socket sees it.
+    ServerOptions o = tls_server();
+    o.trailing_record = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nSTALE";
+    TestServer server(pki(), o);
+    asio::io_context io;
+    azid::AsyncHttpsTransport t(io.get_executor(), trust_test_ca());
+    std::vector<std::string> bodies;
+    std::function<void()> next = [&] {
+      t.async_send(get(server.url()), [&](std::error_code ec, azid::HttpResponse res) {
+        CHECK_MESSAGE(!ec, ec.message());
+        bodies.push_back(res.body);
+        if (bodies.size() < 3) next();
+      });
+    };
+    next();
+    io.run_for(10s);
+    REQUIRE(bodies.size() == 3);
+    for (const auto& b : bodies) CHECK(b == o.body);  // never the stale bytes
+    CHECK(t.connections_opened() == 3);
   }
 
   TEST_CASE("the replay after a dropped kept-alive connection keeps the first attempt's timeout") {

@@ -5,6 +5,10 @@
 // trickling, resets) a few straight lines of code; stop() unblocks everything with shutdown().
 #pragma once
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <asio/connect.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -200,6 +204,9 @@ struct ServerOptions {
   /// Written 20 ms after each response on a kept-alive connection, which then stays open (what
   /// a server that sends a 408 before closing an idle connection does).
   std::string after_response;
+  /// Written right behind each canned response, in a TLS record of its own but in the same TCP
+  /// segment (TCP_CORK), so a client reading the response also reads these bytes off the socket.
+  std::string trailing_record;
   /// Each connection's first response waits this long; a second request on a connection is held
   /// `hold_then_close` and then the connection is closed without an answer (both 0: off).
   std::chrono::milliseconds first_response_delay{0};
@@ -373,11 +380,19 @@ class TestServer {
       const std::string& body = options_.body;
       const std::string connection = options_.close_after_response ? "Connection: close\r\n" : "";
       switch (options_.behavior) {
-        case Behavior::canned:
+        case Behavior::canned: {
+          const int cork = options_.trailing_record.empty() ? 0 : 1;
+          if (cork) ::setsockopt(raw.native_handle(), IPPROTO_TCP, TCP_CORK, &cork, sizeof cork);
           if (!write(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
                             std::to_string(body.size()) + "\r\n" + connection + "\r\n" + body))
             return;
+          if (cork) {
+            if (!write(s, options_.trailing_record)) return;
+            const int off = 0;
+            ::setsockopt(raw.native_handle(), IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+          }
           break;
+        }
         case Behavior::chunked: {
           std::string out =
               "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n" + connection + "\r\n";

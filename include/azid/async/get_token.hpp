@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <type_traits>
@@ -694,7 +695,8 @@ asio::awaitable<TokenResult> confidential_async(const C& cred, TokenRequestConte
 /// credential on a platform without an asynchronous transport): the blocking try_get_token runs
 /// on a thread of its own, and the result is posted back to the caller's executor, which is
 /// never blocked (and is kept from running out of work meanwhile). The call itself cannot be
-/// interrupted: a cancelled caller completes at once and the call finishes unobserved.
+/// interrupted: a cancelled caller completes with operation_aborted when it returns (never
+/// before, since the call is still using the credential).
 /// Where the thread of blocking_async leaves its result: a timer on the caller's strand that the
 /// thread cancels (through a post to that strand) once the result is in.
 struct BlockingBridge {
@@ -718,8 +720,12 @@ asio::awaitable<TokenResult> blocking_call_async(std::string_view name, F call) 
     TokenResult r;
     try {
       r = call();
+    } catch (const std::invalid_argument& e) {  // as the blocking call reports it
+      r = TokenResult::invalid_argument(name, std::string(name) + ": " + e.what());
     } catch (const std::exception& e) {
       r = TokenResult::failed(name, std::string(name) + ": " + e.what());
+    } catch (...) {  // a thread must not end in std::terminate
+      r = TokenResult::failed(name, std::string(name) + ": unexpected failure.");
     }
     // The bridge (a timer) moves into the handler: it must be destroyed on its executor, never
     // here; only `work` stays, so the context cannot stop before this thread lets go of it.
@@ -728,9 +734,13 @@ asio::awaitable<TokenResult> blocking_call_async(std::string_view name, F call) 
       b->timer.cancel();
     });
   }).detach();
-  auto [ec] = co_await bridge->timer.async_wait(use_tuple_awaitable);
+  // The wait is not cancellable: the thread is still using the credential (and whatever the
+  // call captured), which the caller may destroy as soon as the operation completes. A
+  // cancellation therefore takes effect when the blocking call returns, its result dropped.
+  auto [ec] = co_await bridge->timer.async_wait(
+      asio::bind_cancellation_slot(asio::cancellation_slot(), use_tuple_awaitable));
   (void)ec;
-  if (co_await cancelled()) co_return cancelled_result(name);  // the call finishes unobserved
+  if (co_await cancelled()) co_return cancelled_result(name);
   co_return std::move(bridge->result);
 }
 
@@ -1129,8 +1139,10 @@ auto async_try_get_token(asio::any_io_executor ex, const C& cred, const TokenReq
                                                           std::exception_ptr ep,
                                                           detail::Outcome<TokenResult> o) mutable {
                   if (ep)
-                    o.value = TokenResult::failed(C::name,
-                                                  std::string(C::name) + ": unexpected failure.");
+                    o.value = detail::cancelled_before_start(ep)
+                                  ? detail::cancelled_result(C::name)
+                                  : TokenResult::failed(
+                                        C::name, std::string(C::name) + ": unexpected failure.");
                   else if (o.ec && o.value.ok())
                     o.value = detail::cancelled_result(C::name);
                   std::move(h)(std::move(o.value));

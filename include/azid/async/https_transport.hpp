@@ -38,10 +38,23 @@ struct Outcome {
   V value{};
 };
 
+/// Whether an exception that ended a coroutine is Asio's own report of a cancellation: a slot
+/// that fires before the coroutine first runs makes co_spawn's entry throw operation_aborted.
+inline bool cancelled_before_start(const std::exception_ptr& ep) noexcept {
+  try {
+    std::rethrow_exception(ep);
+  } catch (const std::system_error& e) {
+    return e.code() == asio::error::operation_aborted;
+  } catch (...) {
+    return false;
+  }
+}
+
 /// Runs `make()` (returning asio::awaitable<Outcome<V>>) on a strand of `ex` and completes `token`
 /// with `void(std::error_code, V)`. The handler runs on its associated executor (default: the
-/// strand) and its cancellation slot reaches the coroutine. An exception escaping the coroutine
-/// (only bad_alloc can) becomes errc::io_error.
+/// strand) and its cancellation slot reaches the coroutine. A cancellation before the coroutine
+/// started is operation_aborted; any other exception escaping it (only bad_alloc can) becomes
+/// errc::io_error.
 template <class V, class Token, class Make>
 auto launch_outcome(asio::any_io_executor ex, Token&& token, Make make) {
   return asio::async_initiate<Token, void(std::error_code, V)>(
@@ -51,12 +64,15 @@ auto launch_outcome(asio::any_io_executor ex, Token&& token, Make make) {
         auto slot = asio::get_associated_cancellation_slot(handler);
         asio::co_spawn(strand, make(),
                        asio::bind_cancellation_slot(
-                           slot, asio::bind_executor(
-                                     handler_ex, [h = std::move(handler)](std::exception_ptr ep,
-                                                                          Outcome<V> o) mutable {
-                                       if (ep && !o.ec) o.ec = make_error_code(errc::io_error);
-                                       std::move(h)(o.ec, std::move(o.value));
-                                     })));
+                           slot, asio::bind_executor(handler_ex, [h = std::move(handler)](
+                                                                     std::exception_ptr ep,
+                                                                     Outcome<V> o) mutable {
+                             if (ep && !o.ec)
+                               o.ec = cancelled_before_start(ep)
+                                          ? std::error_code(asio::error::operation_aborted)
+                                          : make_error_code(errc::io_error);
+                             std::move(h)(o.ec, std::move(o.value));
+                           })));
       },
       token, std::move(ex), std::move(make));
 }

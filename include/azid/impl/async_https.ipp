@@ -69,8 +69,15 @@ struct AsyncConnection {
 };
 using AsyncConnectionPtr = std::unique_ptr<AsyncConnection>;
 
+// Unlike the blocking transport's OpenSSL, which reads records straight off the socket, Asio's
+// TLS stream reads whatever the socket holds into its own buffer (the BIO pair OpenSSL reads
+// from): bytes that came in the same segment as the response sit there, invisible to a poll of
+// the socket and to SSL_pending (which counts only a record already decrypted).
 inline bool idle_and_quiet(AsyncConnection& c) noexcept {
-  if (c.tls && SSL_pending(c.tls->native_handle()) != 0) return false;
+  if (c.tls) {
+    SSL* ssl = c.tls->native_handle();
+    if (SSL_has_pending(ssl) != 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) != 0) return false;
+  }
   return https_impl::socket_quiet(c.lowest().native_handle());
 }
 
