@@ -74,10 +74,23 @@ inline Args parse_args(int argc, char** argv, int first,
                        const std::vector<std::string_view>& valued,
                        const std::vector<std::string_view>& boolean) {
   Args a;
+  // An argument after a secret's option may be the rest of that secret (an unquoted value with
+  // a space): it is named by position, never echoed.
+  auto after_secret = [&](int i) {
+    if (i <= first) return false;
+    const std::string_view prev = argv[i - 1];
+    for (std::string_view s : {"--client-secret", "--certificate-password"})
+      if (prev.substr(0, s.size()) == s) return true;
+    return i - 2 >= first && (std::string_view(argv[i - 2]) == "--client-secret" ||
+                              std::string_view(argv[i - 2]) == "--certificate-password");
+  };
   for (int i = first; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg.size() < 3 || arg.substr(0, 2) != "--")
-      throw UsageError("unexpected argument '" + std::string(arg) + "'");
+      throw UsageError(after_secret(i) ? "unexpected argument #" + std::to_string(i - first + 1) +
+                                             " after a secret's option (not shown; quote a value "
+                                             "that contains spaces)"
+                                       : "unexpected argument '" + std::string(arg) + "'");
     arg.remove_prefix(2);
     std::optional<std::string> inline_value;
     if (auto eq = arg.find('='); eq != std::string_view::npos) {

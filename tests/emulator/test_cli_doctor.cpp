@@ -454,6 +454,22 @@ TEST_SUITE("cli_doctor") {
     }
   }
 
+  TEST_CASE("a stray argument after a secret's option is a usage error that does not echo it") {
+    Sandbox s;
+    Result r = s.run({"token", "--credential", "client-secret", "--client-secret", "Hyg1",
+                      "Stray-Secret-Half-42", "--scope", "https://vault.azure.net/.default"});
+    CHECK(r.exit == 64);
+    CHECK_FALSE(has(r.err, "Stray-Secret-Half-42"));
+    CHECK(has(r.err, "unexpected argument #"));
+    r = s.run({"token", "--client-secret=", "Stray-Secret-Half-42"});
+    CHECK(r.exit == 64);
+    CHECK_FALSE(has(r.err, "Stray-Secret-Half-42"));
+    // Elsewhere a stray word is shown, which helps with typos.
+    r = s.run({"token", "--scope", "https://vault.azure.net/.default", "vault"});
+    CHECK(r.exit == 64);
+    CHECK(has(r.err, "unexpected argument 'vault'"));
+  }
+
   TEST_CASE("a hung tool is stopped at --process-timeout, so the doctor finishes") {
     Sandbox s;
     s.tools.script("az", "/bin/sleep 60");

@@ -71,7 +71,7 @@ TEST_SUITE("environment_emulator") {
     REQUIRE(r.failure() == Failure::unavailable);
     CHECK(r.error_info().message.find("Environment variables are not fully configured.") !=
           std::string::npos);
-    CHECK(r.error_info().message.find("Environment variables aren't fully configured") !=
+    CHECK(r.error_info().message.find("Environment variables aren't fully configured.") !=
           std::string::npos);
     CHECK(r.error_info().message.find(
               "Missing: AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH.") !=

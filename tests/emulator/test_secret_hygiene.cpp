@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -316,6 +317,39 @@ TEST_SUITE("secret_hygiene") {
       o.token_file_path = dir.write("federated", federated);
       ev.drive("workload identity: subject not federated",
                WorkloadIdentityCredential<EmuPlatform>(o, p));
+    }
+    // An STS or gateway that quotes the assertion as a JSON value and in its own words, not as
+    // name=value: a signed JWT (or federated token) is valid for minutes and could be replayed.
+    auto quoted = std::make_shared<std::vector<std::string>>();
+    sts.add_route("POST", "/echo-assertion/oauth2/v2.0/token",
+                  [quoted](const emu::RecordedRequest& r, const emu::RouteMatch&) {
+                    const std::string a = r.form_param("client_assertion").value_or("");
+                    quoted->push_back(a);
+                    emu::Reply reply;
+                    reply.status = 400;
+                    reply.body =
+                        R"({"error":"invalid_request","error_description":"AADSTS50027: JWT )" + a +
+                        R"( is invalid.","request":{"client_assertion":")" + a +
+                        R"("},"error_codes":[50027]})";
+                    return reply;
+                  });
+    {
+      CertificateCredentialOptions o = quick<CertificateCredentialOptions>(sts);
+      o.password = cert.password;
+      ev.drive("certificate: an STS error that quotes the signed assertion",
+               CertificateCredential<EmuPlatform>("echo-assertion", emu_client,
+                                                  dir.write("q.pem", cert.encrypted_pem), o, p));
+      auto w = quick<WorkloadIdentityCredentialOptions>(sts);
+      w.tenant_id = "echo-assertion";
+      w.client_id = emu_client;
+      w.token_file_path = dir.write("federated-q", federated);
+      ev.drive("workload identity: an STS error that quotes the federated token",
+               WorkloadIdentityCredential<EmuPlatform>(w, p));
+      REQUIRE(quoted->size() >= 3);  // the route saw them: the check below is not vacuous
+      for (const auto& a : *quoted) {
+        REQUIRE(a.rfind("eyJ", 0) == 0);
+        secrets.push_back(a);
+      }
     }
     p.environment().set("SYSTEM_OIDCREQUESTURI", sts.pipelines_oidc_request_uri());
     ev.drive("pipelines: bad system token",

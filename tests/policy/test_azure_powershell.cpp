@@ -130,7 +130,8 @@ TEST_SUITE("azure_powershell") {
     Cred cred({}, platform_for(d));
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::unavailable);
-    CHECK(mentions(r, "AzurePowerShellCredential: PowerShell isn't installed"));
+    CHECK(mentions(r, "AzurePowerShellCredential: PowerShell isn't installed."));
+    CHECK(mentions(r, "installing-powershell"));
     CHECK_THROWS_AS((void)cred.get_token(vault()), CredentialUnavailableError);
   }
 

@@ -122,7 +122,7 @@ TEST_SUITE("environment") {
     CHECK(m.rfind("EnvironmentCredential authentication unavailable. Environment variables are not "
                   "fully configured.",
                   0) == 0);
-    CHECK(m.find("Environment variables aren't fully configured") != std::string::npos);
+    CHECK(m.find("Environment variables aren't fully configured.") != std::string::npos);
     CHECK(m.find(missing) != std::string::npos);
     CHECK(m.find("pw") == std::string::npos);
     CHECK_THROWS_AS((void)cred.get_token(scope()), CredentialUnavailableError);

@@ -196,6 +196,24 @@ TEST_SUITE("token_json") {
     CHECK(detail::scrub_body(big).size() < 1100);
   }
 
+  TEST_CASE("echoed bodies never carry a client's secret, an assertion or a bearer credential") {
+    const std::string jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXZhbHVl";
+    const std::string body =
+        R"({"error":"invalid_request","error_description":"rejected )" + jwt +
+        R"(","request":{"client_assertion":"opaque-ASSERT-1","client_secret":"S3CRET-2",)"
+        R"("password":"PW-3"}} form: client_secret=S3CRET-4&grant_type=x Authorization: )"
+        R"(Bearer TOKEN-5 and assertion=ASSERT-6)";
+    const std::string s = detail::scrub_body(body);
+    for (const char* leak :
+         {"eyJ", "ASSERT-1", "S3CRET-2", "PW-3", "S3CRET-4", "TOKEN-5", "ASSERT-6"})
+      CHECK_MESSAGE(s.find(leak) == std::string::npos, leak << " in " << s);
+    CHECK(s.find("grant_type=x") != std::string::npos);  // the rest is still there to read
+    CHECK(s.find("invalid_request") != std::string::npos);
+    const std::string t =
+        detail::redact_echoed_secrets("AADSTS50027: " + jwt + " client_secret=abc");
+    CHECK(t == "AADSTS50027: *** client_secret=REDACTED");
+  }
+
   TEST_CASE("CAE capability is merged into a claims challenge") {
     CHECK(*detail::merge_cae_capability("{}") ==
           R"({"access_token":{"xms_cc":{"values":["CP1"]}}})");

@@ -151,6 +151,11 @@ TEST_SUITE("url") {
       CHECK(redact_url_query("https://h/?a=1#access_token=x", allowed) ==
             "https://h/?a=REDACTED#REDACTED");
     }
+    SUBCASE("userinfo in the authority is hidden") {
+      CHECK(redact_url_query("http://user:PassW0rd@127.0.0.1:8080/ok?code=x", {}) ==
+            "http://REDACTED@127.0.0.1:8080/ok?code=REDACTED");
+      CHECK(redact_url_query("http://127.0.0.1/a@b", {}) == "http://127.0.0.1/a@b");
+    }
     SUBCASE("an empty allow-list hides every value") {
       CHECK(redact_url_query("https://h/?sv=1&sig=abc", {}) ==
             "https://h/?sv=REDACTED&sig=REDACTED");

@@ -681,8 +681,9 @@ asio::awaitable<TokenResult> confidential_async(const C& cred, TokenRequestConte
         req.timeout = plan.timeout;
         const auto request_time = platform.clock().now();
         Outcome<HttpResponse> sent = co_await send_with_retry_async(platform, req, plan.retry);
-        co_return token_result(name, plan.endpoint, sent.value, sent.ec, request_time,
-                               plan.sts_failure);
+        co_return redact_secrets(
+            token_result(name, plan.endpoint, sent.value, sent.ec, request_time, plan.sts_failure),
+            {form_field(fields, "client_assertion")});
       });
   if (!result.ok() && plan.secret != nullptr && !plan.secret->empty())
     result = redact_secrets(std::move(result), {*plan.secret, *plan.secret_encoded});

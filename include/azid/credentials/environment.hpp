@@ -130,11 +130,10 @@ class EnvironmentCredential {
         "EnvironmentCredential authentication unavailable. Environment variables are not fully "
         "configured. Missing: " +
         missing +
-        ". Environment variables aren't fully configured until AZURE_TENANT_ID, AZURE_CLIENT_ID "
-        "and either "
-        "AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH (with "
-        "AZURE_CLIENT_CERTIFICATE_PASSWORD for a "
-        "protected certificate) are set before the application starts.";
+        ". Environment variables aren't fully configured. Set AZURE_TENANT_ID, AZURE_CLIENT_ID "
+        "and either AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH (with "
+        "AZURE_CLIENT_CERTIFICATE_PASSWORD for a protected certificate) before the application "
+        "starts.";
     if (username_set)
       msg += " AZURE_USERNAME and AZURE_PASSWORD (username/password) are not supported.";
     return msg;

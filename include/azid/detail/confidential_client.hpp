@@ -81,6 +81,22 @@ class PlanScope {
   ConfidentialPlan* previous_;
 };
 
+/// The value of form field `name` in `fields` (as appended: URL-encoded), or empty.
+[[nodiscard]] inline std::string_view form_field(std::string_view fields,
+                                                 std::string_view name) noexcept {
+  std::size_t at = 0;
+  while (at < fields.size()) {
+    std::size_t end = fields.find('&', at);
+    if (end == std::string_view::npos) end = fields.size();
+    const std::string_view item = fields.substr(at, end - at);
+    if (item.size() > name.size() && item.compare(0, name.size(), name) == 0 &&
+        item[name.size()] == '=')
+      return item.substr(name.size() + 1);
+    at = end + 1;
+  }
+  return {};
+}
+
 /// `r` with every occurrence of each non-empty secret replaced by REDACTED, in its message and in
 /// the STS fields a caller might print. Only failures are touched; a success is returned as is.
 [[nodiscard]] inline TokenResult redact_secrets(TokenResult r,
@@ -209,7 +225,10 @@ class ConfidentialClient {
       const auto request_time = platform_.clock().now();
       std::error_code ec;
       HttpResponse res = send_with_retry(platform_, req, retry_, ec);
-      return token_result(credential, endpoint, res, ec, request_time, sts_failure);
+      // A signed assertion (or federated token) echoed back by the STS or a proxy, in whatever
+      // form, never reaches the message: it is valid for minutes and can be replayed.
+      return redact_secrets(token_result(credential, endpoint, res, ec, request_time, sts_failure),
+                            {form_field(fields, "client_assertion")});
     });
     if (!result.ok() && !secret_.empty())
       result = redact_secrets(std::move(result), {secret_, secret_encoded_});

@@ -75,9 +75,17 @@ AZID_DECL std::optional<std::string> merge_cae_capability(std::string_view claim
 /// `s` as a JSON string literal, quotes included.
 AZID_DECL std::string json_quote(std::string_view s);
 
-/// A body safe to echo in an error: the values of access_token, refresh_token and id_token
-/// replaced by `***`, and at most `max_bytes` long.
+/// A body safe to echo in an error: the string values of token and secret members
+/// (access_token, refresh_token, id_token, client_secret, client_assertion, password, ...) and
+/// every JWT-shaped word replaced by `***`, secret form values and Bearer credentials by
+/// REDACTED (redact_echoed_secrets), control characters by '?', at most `max_bytes` long.
 AZID_DECL std::string scrub_body(std::string_view body, std::size_t max_bytes = 1024);
+
+/// `text` with every JWT-shaped word (`eyJ...` with two dots) replaced by `***`, and the values
+/// of `client_secret=`, `client_assertion=`, `assertion=`, `password=` and of a `Bearer`
+/// credential by REDACTED: for text from elsewhere that may quote a request (an STS's
+/// error_description, a proxy's page).
+AZID_DECL std::string redact_echoed_secrets(std::string_view text);
 
 }  // namespace detail
 AZID_END

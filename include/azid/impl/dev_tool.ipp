@@ -59,29 +59,6 @@ inline long long digits_value(std::string_view s) noexcept {
   return v;
 }
 
-inline bool jwt_char(char c) noexcept { return is_alnum(c) || c == '-' || c == '_'; }
-
-// Replaces every JWT-shaped word (`eyJ...` with two dots) by ***: a tool's diagnostics should
-// never hold one, but if one did it must not reach a message.
-inline std::string scrub_jwts(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  std::size_t i = 0;
-  while (i < s.size()) {
-    if (s.compare(i, 3, "eyJ") == 0 && (i == 0 || !jwt_char(s[i - 1]))) {
-      std::size_t j = i, dots = 0;
-      while (j < s.size() && (jwt_char(s[j]) || s[j] == '.')) dots += s[j++] == '.';
-      if (dots >= 2) {
-        out.append("***");
-        i = j;
-        continue;
-      }
-    }
-    out.push_back(s[i++]);
-  }
-  return out;
-}
-
 // A strict reader of one JSON object whose members of interest are strings or numbers; nested
 // values are checked and skipped. The tools' token output is a flat object of a few members.
 class FlatJson {
@@ -377,7 +354,7 @@ AZID_DECL std::string tool_stderr_text(std::string_view err, std::size_t max_byt
     if (err[i] == '\r') continue;
     plain.push_back(err[i]);
   }
-  const std::string scrubbed = scrub_body(dev_tool_impl::scrub_jwts(plain), max_bytes);
+  const std::string scrubbed = scrub_body(plain, max_bytes);
   return std::string(dev_tool_impl::trim(scrubbed));
 }
 
@@ -714,7 +691,7 @@ AZID_DECL TokenResult pwsh_result(std::string_view credential, const ProcessResu
     return TokenResult::unavailable(
         credential,
         who +
-            "PowerShell isn't installed (no 'pwsh' on PATH). Install PowerShell 7 "
+            "PowerShell isn't installed. No 'pwsh' was found on PATH: install PowerShell 7 "
             "(https://learn.microsoft.com/powershell/scripting/install/installing-powershell) and "
             "make sure its directory is on the PATH this program sees.");
   if (ec == errc::process_timeout)

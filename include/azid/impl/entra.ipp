@@ -133,31 +133,6 @@ AZID_DECL HttpRequest make_client_credentials_request(std::string_view endpoint,
 
 namespace entra_impl {
 
-// A proxy, gateway or WAF that refuses a token request may echo the request body back, and an
-// error_description can quote it: the values of the form fields that carry the client's secret
-// are replaced by REDACTED wherever they appear as `name=value`.
-inline std::string redact_form_secrets(std::string s) {
-  static constexpr std::string_view names[] = {
-      "client_secret=", "client_assertion=", "assertion=", "password="};
-  auto word = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  };
-  auto ends_value = [](char c) {
-    return c == '&' || c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '"' || c == '\'' ||
-           c == '<' || c == ',' || c == ';';
-  };
-  for (std::string_view n : names) {
-    for (std::size_t at = s.find(n); at != std::string::npos; at = s.find(n, at + 1)) {
-      if (at > 0 && word(s[at - 1])) continue;  // e.g. the "assertion=" inside "client_assertion="
-      const std::size_t from = at + n.size();
-      std::size_t to = from;
-      while (to < s.size() && !ends_value(s[to])) ++to;
-      if (to > from) s.replace(from, to - from, "REDACTED");
-    }
-  }
-  return s;
-}
-
 inline std::string status_text(const HttpResponse& res) {
   std::string s = std::to_string(res.status);
   if (!res.reason.empty()) {
@@ -198,24 +173,24 @@ AZID_DECL TokenResult token_result(std::string_view credential, std::string_view
   if (res.status == 200) {
     ParsedToken parsed;
     if (auto perr = parse_token_json(res.body, parsed)) {
-      ErrorInfo info{
-          cred,
-          cred + " authentication failed: Unexpected response from Microsoft Entra ID (" +
-              perr.message() + "): " + entra_impl::redact_form_secrets(scrub_body(res.body)),
-          res.status,
-          {},
-          {}};
+      ErrorInfo info{cred,
+                     cred +
+                         " authentication failed: Unexpected response from Microsoft Entra ID (" +
+                         perr.message() + "): " + scrub_body(res.body),
+                     res.status,
+                     {},
+                     {}};
       return TokenResult::error(Failure::failed, std::move(info));
     }
     auto token = std::make_shared<AccessToken>();
     if (auto terr = make_access_token(std::move(parsed), request_time, *token)) {
-      ErrorInfo info{
-          cred,
-          cred + " authentication failed: Unexpected response from Microsoft Entra ID (" +
-              terr.message() + "): " + entra_impl::redact_form_secrets(scrub_body(res.body)),
-          res.status,
-          {},
-          {}};
+      ErrorInfo info{cred,
+                     cred +
+                         " authentication failed: Unexpected response from Microsoft Entra ID (" +
+                         terr.message() + "): " + scrub_body(res.body),
+                     res.status,
+                     {},
+                     {}};
       return TokenResult::error(Failure::failed, std::move(info));
     }
     return TokenResult(std::shared_ptr<const AccessToken>(std::move(token)));
@@ -226,14 +201,13 @@ AZID_DECL TokenResult token_result(std::string_view credential, std::string_view
         cred,
         cred + " authentication failed: the token endpoint answered " +
             entra_impl::status_text(res) +
-            (res.body.empty() ? std::string(" with an empty body.")
-                              : ": " + entra_impl::redact_form_secrets(scrub_body(res.body))),
+            (res.body.empty() ? std::string(" with an empty body.") : ": " + scrub_body(res.body)),
         res.status,
         {},
         {}};
     return TokenResult::error(Failure::failed, std::move(info));
   }
-  sts.error_description = entra_impl::redact_form_secrets(std::move(sts.error_description));
+  sts.error_description = redact_echoed_secrets(sts.error_description);
   // `<Cred> authentication failed: <error>: <code> - <description>` (errors-and-logging.md §3),
   // then the guide's description of the code and what to do.
   std::string msg = cred + " authentication failed: " + sts.error;

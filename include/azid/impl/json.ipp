@@ -610,9 +610,74 @@ AZID_DECL std::optional<std::string> merge_cae_capability(std::string_view claim
   return out;
 }
 
-AZID_DECL std::string scrub_body(std::string_view body, std::size_t max_bytes) {
+namespace json_impl {
+
+inline bool jwt_char(char c) noexcept {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+         c == '_';
+}
+
+// Every JWT-shaped word (`eyJ...` with two dots or more) becomes ***: a signed client assertion,
+// a federated or OIDC token, an access token in any format.
+inline std::string mask_jwts(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    if (s.compare(i, 3, "eyJ") == 0 && (i == 0 || !jwt_char(s[i - 1]))) {
+      std::size_t j = i, dots = 0;
+      while (j < s.size() && (jwt_char(s[j]) || s[j] == '.')) dots += s[j++] == '.';
+      if (dots >= 2) {
+        out.append("***");
+        i = j;
+        continue;
+      }
+    }
+    out.push_back(s[i++]);
+  }
+  return out;
+}
+
+// The values of the form fields that carry a client's secret, written `name=value` (a proxy,
+// gateway or WAF echoing the request body), and the credential of a `Bearer` word, become
+// REDACTED.
+inline void redact_form_and_bearer(std::string& s) {
+  static constexpr std::string_view names[] = {
+      "client_secret=", "client_assertion=", "assertion=", "password=", "Bearer ", "bearer "};
+  auto word = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  auto ends_value = [](char c) {
+    return c == '&' || c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '"' || c == '\'' ||
+           c == '<' || c == ',' || c == ';';
+  };
+  for (std::string_view n : names) {
+    for (std::size_t at = s.find(n); at != std::string::npos; at = s.find(n, at + 1)) {
+      if (at > 0 && word(s[at - 1])) continue;  // e.g. the "assertion=" inside "client_assertion="
+      const std::size_t from = at + n.size();
+      std::size_t to = from;
+      while (to < s.size() && !ends_value(s[to])) ++to;
+      if (to > from && s.compare(from, to - from, "REDACTED") != 0)
+        s.replace(from, to - from, "REDACTED");
+    }
+  }
+}
+
+}  // namespace json_impl
+
+AZID_DECL std::string redact_echoed_secrets(std::string_view text) {
+  std::string out = json_impl::mask_jwts(text);
+  json_impl::redact_form_and_bearer(out);
+  return out;
+}
+
+AZID_DECL std::string scrub_body(std::string_view body_in, std::size_t max_bytes) {
   static constexpr std::string_view secret_keys[] = {
-      "\"access_token\"", "\"refresh_token\"", "\"id_token\"", "\"accessToken\"", "\"token\""};
+      "\"access_token\"",  "\"refresh_token\"",    "\"id_token\"",  "\"accessToken\"",
+      "\"token\"",         "\"refreshToken\"",     "\"idToken\"",   "\"oidcToken\"",
+      "\"client_secret\"", "\"client_assertion\"", "\"assertion\"", "\"password\""};
+  const std::string unmasked = json_impl::mask_jwts(body_in);
+  const std::string_view body = unmasked;
   std::string out;
   out.reserve(body.size() < max_bytes ? body.size() : max_bytes);
   std::size_t i = 0;
@@ -647,6 +712,7 @@ AZID_DECL std::string scrub_body(std::string_view body, std::size_t max_bytes) {
       ++i;
     }
   }
+  json_impl::redact_form_and_bearer(out);
   if (i < body.size()) out.append("...(truncated)");
   return out;
 }

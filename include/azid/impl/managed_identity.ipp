@@ -44,7 +44,11 @@ inline std::string source_label(ManagedIdentitySource s) { return std::string(to
 
 // The URL without its query: enough to say where, and a query could carry a user's ids that
 // need not be repeated in every message.
-inline std::string_view without_query(std::string_view url) { return url.substr(0, url.find('?')); }
+// An endpoint as messages show it: no query, no fragment, no userinfo.
+inline std::string without_query(std::string_view url) {
+  const std::string shown = redact_url_query(url.substr(0, url.find_first_of("?#")), {});
+  return shown;
+}
 
 }  // namespace impl
 

@@ -166,13 +166,26 @@ AZID_DECL std::string redact_url_query(std::string_view url,
                                        std::span<const std::string_view> allowed_names) {
   const std::size_t hash = url.find('#');
   std::string_view before_fragment = url.substr(0, hash);
-  const std::size_t question = before_fragment.find('?');
 
   std::string out;
   out.reserve(url.size() + 16);
-  if (question == std::string_view::npos) {
+  // userinfo (`user:password@`) in the authority is a credential too.
+  if (const std::size_t scheme = before_fragment.find("://"); scheme != std::string_view::npos) {
+    const std::size_t host = scheme + 3;
+    const std::size_t auth_end = before_fragment.find_first_of("/?", host);
+    const std::string_view authority = before_fragment.substr(
+        host, auth_end == std::string_view::npos ? std::string_view::npos : auth_end - host);
+    if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
+      out.append(before_fragment.substr(0, host));
+      out.append("REDACTED@");
+      before_fragment.remove_prefix(host + at + 1);
+    }
+  }
+  const std::size_t question_at = before_fragment.find('?');
+  if (question_at == std::string_view::npos) {
     out.append(before_fragment);
   } else {
+    const std::size_t question = question_at;
     out.append(before_fragment.substr(0, question + 1));
     std::string_view query = before_fragment.substr(question + 1);
     bool first = true;
