@@ -2,6 +2,7 @@
 // any Credential, with claims-challenge (CAE) handling; send_with_bearer for a Transport (light).
 #pragma once
 
+#include <chrono>
 #include <concepts>
 #include <optional>
 #include <stdexcept>
@@ -33,6 +34,13 @@ struct BearerOptions {
   /// Refuse to put a token on a request whose URL is not https:// (anyone on the path could
   /// replay it). Turn off only for a plain-HTTP server on loopback in a test.
   bool enforce_https = true;
+  /// A cached token is put on a request only while it stays valid this long (the request's
+  /// TokenRequestContext::min_validity): when refreshes have kept failing and the token is about
+  /// to expire, authorize() reports the failure instead of sending a token the resource will
+  /// refuse. 30 s rather than the spec's 300 s: the credential starts refreshing 300 s before
+  /// expiry, and a 300 s minimum would block every caller during every refresh, where 30 s
+  /// blocks none unless the refreshes have failed for four and a half minutes.
+  std::chrono::seconds min_validity{30};
 };
 
 /// Adds `Authorization: Bearer <token>` to requests of the caller's own HTTP client and answers
@@ -60,6 +68,7 @@ class BearerTokenAuthorizer {
     ctx_.scopes = options_.scopes;
     ctx_.tenant_id = options_.tenant_id;
     ctx_.enable_cae = options_.enable_cae;
+    ctx_.min_validity = options_.min_validity;
   }
   BearerTokenAuthorizer(const C& credential, std::vector<std::string> scopes)
       : BearerTokenAuthorizer(credential, options_with(std::move(scopes))) {}

@@ -55,6 +55,25 @@ TEST_SUITE("bearer") {
     CHECK(p.transport().request_count() == 2);
   }
 
+  TEST_CASE("a token about to expire is not sent when its refreshes keep failing") {
+    testing::Platform p;
+    p.transport().push(200, token_body("tok-A"));
+    for (int i = 0; i < 3; ++i)
+      p.transport().push(400,
+                         R"({"error":"invalid_client","error_description":"AADSTS7000215: x"})");
+    Cred cred(tenant, client, "s3cret", {}, p);
+    BearerTokenAuthorizer auth(cred, {"https://resource.example/.default"});
+    HttpRequest r = resource_request();
+    auth.authorize(r);
+    p.clock().advance(seconds(3600 - 200));  // refresh fails; 200 s left: still handed out
+    auth.authorize(r);
+    CHECK(r.headers.get("Authorization") == "Bearer tok-A");
+    p.clock().advance(seconds(175));  // 25 s left, below the 30 s minimum: the failure instead
+    HttpRequest late = resource_request();
+    CHECK_THROWS_AS(auth.authorize(late), ClientAuthenticationError);
+    CHECK_FALSE(late.headers.contains("Authorization"));
+  }
+
   TEST_CASE("send_with_bearer: challenge, claims token, one resend, in that order") {
     testing::Platform p;
     const std::string claims =

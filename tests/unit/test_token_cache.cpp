@@ -244,6 +244,51 @@ TEST_SUITE("token_cache") {
     CHECK(fetches == 2);
   }
 
+  TEST_CASE("a plain caller waiting on a claims request's failed fetch fetches for itself") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    std::atomic<bool> claims_fetch_started{false};
+    std::atomic<int> plain_fetches{0};
+    auto ctx = ctx_for({"s"});
+    auto challenged = ctx;
+    challenged.claims = R"({"access_token":{"acrs":{"essential":true,"value":"c1"}}})";
+    std::thread claims_caller([&] {
+      auto r = cache.get_or_fetch(challenged, "t", clock, [&] {
+        claims_fetch_started = true;
+        std::this_thread::sleep_for(milliseconds(150));
+        return TokenResult::error(
+            Failure::auth_required,
+            ErrorInfo{"X", "interaction_required (claims request)", 0, {}, {}});
+      });
+      CHECK(r.failure() == Failure::auth_required);
+    });
+    while (!claims_fetch_started.load()) std::this_thread::yield();
+    // Cold, no claims: waits for the fetch in flight, then must not take its failure.
+    auto r = cache.get_or_fetch(ctx, "t", clock, [&] {
+      plain_fetches.fetch_add(1);
+      return make_token(clock, hours(1), "plain");
+    });
+    claims_caller.join();
+    REQUIRE(r.ok());
+    CHECK(r.token().token == "plain");
+    CHECK(plain_fetches.load() == 1);
+  }
+
+  TEST_CASE("a negative min_validity never lets an expired token out") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    bool fail = false;
+    auto fetch = [&] {
+      return fail ? TokenResult::failed("X", "sts down") : make_token(clock, hours(1), "tok");
+    };
+    auto ctx = ctx_for({"s"});
+    REQUIRE(cache.get_or_fetch(ctx, "t", clock, fetch).ok());
+    clock.advance(hours(1) + seconds(30));  // expired 30 s ago
+    fail = true;
+    ctx.min_validity = seconds(-60);
+    CHECK_FALSE(cache.get_or_fetch(ctx, "t", clock, fetch).ok());
+  }
+
   TEST_CASE("many concurrent callers on a miss cause exactly one fetch") {
     testing::ManualClock clock;
     TokenCache cache;

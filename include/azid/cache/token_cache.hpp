@@ -179,7 +179,8 @@ class TokenCache {
       if (e.generation != w.generation_ && !bypass) {
         if (e.token && lasts(*e.token, now, ctx))
           return out = TokenResult(e.token), AsyncStep::done;
-        if (e.last_error.failure() != Failure::none) return out = e.last_error, AsyncStep::done;
+        if (e.last_error.failure() != Failure::none && !e.error_for_claims)
+          return out = e.last_error, AsyncStep::done;
       }
     }
     const bool usable = e.token && lasts(*e.token, now, ctx);
@@ -213,7 +214,7 @@ class TokenCache {
       return fetched;
     }
     const bool still_valid = e.token && lasts(*e.token, clock.now(), ctx);
-    finish(e, fetched);
+    finish(e, fetched, !ctx.claims.empty());
     if (still_valid && ctx.claims.empty()) return TokenResult(e.token);
     return fetched;
   }
@@ -257,6 +258,7 @@ class TokenCache {
     bool refreshing = false;
     std::uint64_t generation = 0;
     TokenResult last_error;
+    bool error_for_claims = false;           // last_error came from a claims request's fetch
     detail::CacheWaiter* waiters = nullptr;  // asynchronous callers queued behind the fetch
   };
 
@@ -266,7 +268,8 @@ class TokenCache {
   // min_validity beyond now.
   [[nodiscard]] static bool lasts(const AccessToken& t, std::chrono::system_clock::time_point now,
                                   const TokenRequestContext& ctx) noexcept {
-    return t.expires_on - now > ctx.min_validity;
+    // A negative min_validity asks for nothing beyond "not expired".
+    return t.expires_on - now > std::max(ctx.min_validity, std::chrono::seconds::zero());
   }
   [[nodiscard]] bool fresh(const AccessToken& t,
                            std::chrono::system_clock::time_point now) const noexcept {
@@ -362,7 +365,8 @@ class TokenCache {
         e.cv.wait(lk, [&] { return !e.refreshing; });
         if (e.generation != gen && !bypass) {
           if (e.token && lasts(*e.token, clock.now(), ctx)) return TokenResult(e.token);
-          if (e.last_error.failure() != Failure::none) return e.last_error;
+          // A claims request's failure is its own: a plain caller fetches for itself.
+          if (e.last_error.failure() != Failure::none && !e.error_for_claims) return e.last_error;
         }
         continue;
       }
@@ -388,7 +392,7 @@ class TokenCache {
       }
       // A proactive refresh failed while the cached token is still valid: keep using it.
       const bool still_valid = e.token && lasts(*e.token, clock.now(), ctx);
-      finish(e, fresh_result);
+      finish(e, fresh_result, bypass);
       if (still_valid && !bypass) return TokenResult(e.token);
       return fresh_result;
     }
@@ -402,10 +406,11 @@ class TokenCache {
     return !e.attempted || steady - e.last_attempt >= policy_.retry_delay;
   }
 
-  static void finish(Entry& e, TokenResult error) {
+  static void finish(Entry& e, TokenResult error, bool for_claims = false) {
     e.refreshing = false;
     ++e.generation;
     e.last_error = std::move(error);
+    e.error_for_claims = for_claims;
     e.cv.notify_all();
     for (detail::CacheWaiter* w = std::exchange(e.waiters, nullptr); w != nullptr;) {
       detail::CacheWaiter* next = w->next_;  // read first: wake() may let the waiter go

@@ -346,21 +346,59 @@ inline X509Ptr reimport(X509* cert) {
   return copy;
 }
 
-// An encrypted PEM key read under the legacy context, then re-read in the default one.
+// An encrypted PEM key decrypted under the legacy context, then re-read in the default one. The
+// blocks are decrypted here rather than by PEM_read_bio_PrivateKey_ex: on that path OpenSSL 3.0
+// leaks the UI method it wraps the password in (seen under LeakSanitizer).
 inline PkeyPtr read_legacy_pem_key(std::string_view data, std::string_view password) {
   OSSL_LIB_CTX* legacy = legacy_context();
-  if (legacy == nullptr) return nullptr;
-  PkeyPtr legacy_key;
-  {
-    DefaultContextScope scope(legacy);
-    if (!scope.active()) return nullptr;
-    BioPtr bio = memory_bio(data);
-    std::string_view pw = password;
-    if (bio)
-      legacy_key.reset(
-          PEM_read_bio_PrivateKey_ex(bio.get(), nullptr, pem_password, &pw, legacy, nullptr));
+  BioPtr bio = memory_bio(data);
+  if (legacy == nullptr || !bio || password.size() > static_cast<std::size_t>(INT_MAX))
+    return nullptr;
+  for (;;) {
+    char* name = nullptr;
+    char* header = nullptr;
+    unsigned char* der = nullptr;
+    long len = 0;
+    if (PEM_read_bio(bio.get(), &name, &header, &der, &len) != 1) return nullptr;
+    struct Block {
+      char* name;
+      char* header;
+      unsigned char*& der;
+      long& len;
+      ~Block() {
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_clear_free(der, len > 0 ? static_cast<std::size_t>(len) : 0);
+      }
+    } block{name, header, der, len};
+    const std::string_view type(name);
+    PkeyPtr key;
+    if (type == PEM_STRING_PKCS8) {  // ENCRYPTED PRIVATE KEY: PKCS#8, PBES1 or PBES2
+      const unsigned char* p = der;
+      X509_SIG* sig = d2i_X509_SIG(nullptr, &p, len);
+      PKCS8_PRIV_KEY_INFO* p8 =
+          sig != nullptr ? PKCS8_decrypt_ex(sig, password.data(), static_cast<int>(password.size()),
+                                            legacy, nullptr)
+                         : nullptr;
+      if (p8 != nullptr) key.reset(EVP_PKCS82PKEY_ex(p8, legacy, nullptr));
+      PKCS8_PRIV_KEY_INFO_free(p8);
+      X509_SIG_free(sig);
+    } else if (type.size() > 11 && type.substr(type.size() - 11) == "PRIVATE KEY" &&
+               std::string_view(header).find("ENCRYPTED") != std::string_view::npos) {
+      // Traditional (`openssl rsa -des`): Proc-Type/DEK-Info headers over the key's own DER.
+      DefaultContextScope scope(legacy);  // PEM_do_header finds the cipher implicitly
+      EVP_CIPHER_INFO cipher;
+      std::string_view pw = password;
+      if (scope.active() && PEM_get_EVP_CIPHER_INFO(header, &cipher) == 1 &&
+          PEM_do_header(&cipher, der, &len, pem_password, &pw) == 1) {
+        const unsigned char* p = der;
+        key.reset(d2i_AutoPrivateKey_ex(nullptr, &p, len, legacy, nullptr));
+      }
+    } else {
+      continue;  // a certificate, or a key that is not encrypted
+    }
+    return key ? reimport(key.get()) : nullptr;
   }
-  return legacy_key ? reimport(legacy_key.get()) : nullptr;
 }
 
 // PKCS12_parse insists on checking a MAC when given a password, so a file without one (`openssl
