@@ -6,6 +6,7 @@
 
 #include "azid/credentials/certificate.hpp"
 #include "azid/detail/token_json.hpp"
+#include "../policy/form_fields.hpp"
 #include "confidential_fixture.hpp"
 #include "emulator.hpp"
 #include "test_certs.hpp"
@@ -55,11 +56,32 @@ TEST_SUITE("certificate_emulator") {
   }
 
   TEST_CASE("PS256 with x5t#S256, and the x5c chain, are verified too") {
+    // The emulator ties the thumbprint to the algorithm (x5t#S256 for PS256) and, for an app that
+    // trusts its certificate by subject name and issuer, requires x5c: ignoring use_pss or
+    // send_certificate_chain fails here.
     Fixture f;
+    const std::string sni_client = "5e1f0a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b";
+    f.emu.register_app({emu_tenant, sni_client, "unused-secret", false, {}});
+    f.emu.register_certificate(emu_tenant, sni_client, azid_test::registered_cert().cert_pem, true);
     CertificateCredentialOptions o;
     o.use_pss = true;
     o.send_certificate_chain = true;
     CHECK(f.make("app.pem", azid_test::registered_cert().pem, o).try_get_token(vault_scope()).ok());
+    CHECK(f.make("sni.pem", azid_test::registered_cert().pem, o, sni_client)
+              .try_get_token(vault_scope())
+              .ok());
+    o.send_certificate_chain = false;
+    const TokenResult r = f.make("sni2.pem", azid_test::registered_cert().pem, o, sni_client)
+                              .try_get_token(vault_scope());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error_info().message.find("AADSTS700027") != std::string::npos);
+    const auto reqs = f.emu.requests();
+    REQUIRE(reqs.size() >= 3);
+    const std::string jwt = reqs.front().form_param("client_assertion").value_or("");
+    const std::string header = azid_test::jwt_header(jwt);
+    CHECK(detail::json_string_member(header, "alg") == "PS256");
+    CHECK(detail::json_string_member(header, "x5t#S256"));
+    CHECK_FALSE(detail::json_string_member(header, "x5t"));
   }
 
   TEST_CASE("AD FS: an RS256 assertion for the v1 endpoint, even with use_pss") {

@@ -150,6 +150,9 @@ TEST_SUITE("azure_cli") {
       auto r = cred.try_get_token(ctx);
       CHECK(r.failure() == Failure::failed);
       CHECK(mentions(r, "not configured to acquire tokens for tenant contoso.onmicrosoft.com"));
+      // The guide's mitigation: name the tenant, or "*", in additionally_allowed_tenants.
+      CHECK(mentions(r, "add it to the additionally_allowed_tenants"));
+      CHECK(mentions(r, "add \"*\" to additionally_allowed_tenants"));
       CHECK(d.runs() == 0);
     }
     SUBCASE("allowed by '*'") {

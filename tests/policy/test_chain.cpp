@@ -91,6 +91,9 @@ TEST_SUITE("chain") {
                 0) == 0);
     CHECK(m.find("\n\tFakeA: AZURE_TENANT_ID is not set.") != std::string::npos);
     CHECK(m.find("\n\tFakeB: line one\n\t  line two") != std::string::npos);
+    // What to do comes last: act on the reason of the credential meant to be used.
+    CHECK(m.find("\nTo fix this, act on the reason given for the credential you meant to use") !=
+          std::string::npos);
     REQUIRE(r.error_info().attempts.size() == 2);
     CHECK(r.error_info().attempts[0].unavailable);
     CHECK_THROWS_AS((void)chain.get_token(ctx()), CredentialUnavailableError);

@@ -29,6 +29,49 @@ static_assert(Credential<Cred>);
 }  // namespace
 
 TEST_SUITE("client_secret") {
+  TEST_CASE("every STS code the guide lists gets the guide's phrase and what to do") {
+    // The STS's own description here says nothing useful, so both halves must come from azid.
+    struct Row {
+      long long code;
+      const char* phrase;
+      const char* advice;
+    };
+    const Row rows[] = {
+        {7000215, "An invalid client secret was provided.", "secret's value (not its ID)"},
+        {7000222, "An expired client secret was provided.", "Create a new client secret"},
+        {700016, "The specified application wasn't found in the specified tenant.",
+         "added to the tenant you authenticate in"},
+        {900023,
+         "Specified tenant identifier is neither a valid DNS name, nor a valid external "
+         "domain.",
+         "directory (tenant) ID or a verified domain"},
+        {700027, "Client assertion contains an invalid signature.",
+         "uploaded to the app registration"},
+        {700021, "Client assertion application identifier doesn't match 'client_id' parameter.",
+         "'iss' and 'sub' claims must both equal the client ID"},
+        {700023, "Client assertion audience claim does not match Realm issuer.",
+         "'aud' claim must be the token endpoint"},
+        {50027, "JWT token is invalid or malformed.", "not a well-formed JWT"},
+        {700024, "Client assertion is not within its valid time range.", "check the clock"},
+        {70021, "No matching federated identity record found for presented assertion.",
+         "api://AzureADTokenExchange"},
+    };
+    for (const Row& row : rows) {
+      CAPTURE(row.code);
+      testing::Platform p;
+      p.transport().push(400, R"({"error":"invalid_client","error_description":"AADSTS)" +
+                                  std::to_string(row.code) + R"(: x","error_codes":[)" +
+                                  std::to_string(row.code) + "]}");
+      Cred cred(tenant, client, secret, {}, p);
+      const TokenResult r = cred.try_get_token(vault());
+      REQUIRE_FALSE(r.ok());
+      const std::string& m = r.error_info().message;
+      CHECK(m.find(row.phrase) != std::string::npos);
+      CHECK(m.find(std::string("To fix: ")) != std::string::npos);
+      CHECK(m.find(row.advice) != std::string::npos);
+    }
+  }
+
   TEST_CASE("the token request is a client-credentials POST to the v2 endpoint") {
     testing::Platform p;
     p.transport().push(200, ok_body);

@@ -219,8 +219,10 @@ class Emulator {
   /// Registers a certificate (PEM) as a credential of the app, as uploading it to the app
   /// registration does. Client assertions naming it by x5t or x5t#S256 are checked against its
   /// public key. Throws std::runtime_error when the PEM holds no certificate.
+  /// With `subject_name_issuer`, the app trusts the certificate by subject name and issuer (as
+  /// first-party apps do): its assertions must carry the chain in `x5c`.
   void register_certificate(std::string_view tenant, std::string_view client_id,
-                            std::string_view certificate_pem);
+                            std::string_view certificate_pem, bool subject_name_issuer = false);
   /// A federated identity credential of the app: tokens from `issuer` with subject `subject` and
   /// audience api://AzureADTokenExchange are accepted as its client assertion.
   void register_federated_credential(std::string_view tenant, std::string_view client_id,

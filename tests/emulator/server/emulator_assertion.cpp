@@ -181,8 +181,12 @@ std::optional<AssertionRejection> verify_certificate_assertion(const Emulator::I
                               "Invalid JWT token. No certificate thumbprint specified in token "
                               "header."};
   }
+  // The thumbprint goes with the algorithm: x5t#S256 for PS256, x5t for RS256 (token-endpoint.md
+  // §3.2), so a client that signs one way and names the certificate the other way is caught.
+  if ((alg == "PS256") != sha256) return malformed();
   std::shared_ptr<EVP_PKEY> key;
   std::string der;
+  bool needs_x5c = false;
   {
     std::lock_guard lock(impl.mutex);
     for (const auto& c : impl.certificates) {
@@ -190,6 +194,7 @@ std::optional<AssertionRejection> verify_certificate_assertion(const Emulator::I
           (sha256 ? c.sha256 : c.sha1) == thumbprint) {
         key = c.public_key;
         der = c.der;
+        needs_x5c = c.subject_name_issuer;
         break;
       }
     }
@@ -211,7 +216,14 @@ std::optional<AssertionRejection> verify_certificate_assertion(const Emulator::I
                               "value.]"};
   }
   // x5c (subject name / issuer authentication): the first certificate must be the signer.
-  if (auto chain = json_strings_member(jwt.header, "x5c")) {
+  const auto chain = json_strings_member(jwt.header, "x5c");
+  if (needs_x5c && !chain) {
+    return AssertionRejection{401, "invalid_client", 700027,
+                              "Client assertion contains an invalid signature. [Reason - The "
+                              "app trusts this certificate by subject name and issuer, which "
+                              "requires the x5c chain.]"};
+  }
+  if (chain) {
     std::string first;
     if (chain->empty() || !base64_std_decode(chain->front(), first) || first != der) {
       return AssertionRejection{401, "invalid_client", 700027,
@@ -284,7 +296,7 @@ std::string Emulator::Impl::issue_federated_token(std::string_view issuer, std::
 }
 
 void Emulator::register_certificate(std::string_view tenant, std::string_view client_id,
-                                    std::string_view certificate_pem) {
+                                    std::string_view certificate_pem, bool subject_name_issuer) {
   using namespace detail;
   struct BioFree {
     void operator()(BIO* p) const noexcept { BIO_free(p); }
@@ -303,7 +315,8 @@ void Emulator::register_certificate(std::string_view tenant, std::string_view cl
   Impl::RegisteredCertificate entry{
       std::string(tenant),     std::string(client_id),
       digest(EVP_sha1(), der), digest(EVP_sha256(), der),
-      std::move(der),          std::shared_ptr<EVP_PKEY>(pub, EVP_PKEY_free)};
+      std::move(der),          std::shared_ptr<EVP_PKEY>(pub, EVP_PKEY_free),
+      subject_name_issuer};
   std::lock_guard lock(impl_->mutex);
   impl_->certificates.push_back(std::move(entry));
 }

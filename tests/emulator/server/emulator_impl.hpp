@@ -61,6 +61,7 @@ struct Emulator::Impl {
     std::string sha256;
     std::string der;
     std::shared_ptr<EVP_PKEY> public_key;
+    bool subject_name_issuer = false;  // x5c required
   };
   struct FederatedCredential {
     std::string tenant;
