@@ -5,12 +5,15 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "azid/detail/base64.hpp"
 #include "azid/core/error_code.hpp"
+#include <netdb.h>
+
 #include "azid/async/https_transport.hpp"
 #include "azid/transport/https.hpp"
 #include "transport_test_server.hpp"
@@ -296,6 +299,55 @@ TEST_SUITE("transport") {
     REQUIRE(bodies.size() == 3);
     for (const auto& b : bodies) CHECK(b == o.body);  // never the stale bytes
     CHECK(t.connections_opened() == 3);
+  }
+
+  TEST_CASE("a slow name lookup ends at connect_timeout and holds up no other lookup") {
+    // The lookup seam: "slow.test" answers after 2 s, "fast.test" at once, both 127.0.0.1.
+    struct Restore {
+      ~Restore() { azid::detail::name_lookup() = &::getaddrinfo; }
+    } restore;
+    azid::detail::name_lookup() =
+        +[](const char* host, const char* port, const addrinfo* hints, addrinfo** res) {
+          const std::string_view h(host);
+          if (h == "slow.test") std::this_thread::sleep_for(2s);
+          if (h == "slow.test" || h == "fast.test")
+            return ::getaddrinfo("127.0.0.1", port, hints, res);
+          return EAI_NONAME;
+        };
+    TestServer server(pki(), ServerOptions{});
+    const std::string port = std::to_string(server.port());
+    auto slow = get("http://slow.test:" + port + "/");
+    slow.connect_timeout = 300ms;
+    const auto fast = get("http://fast.test:" + port + "/");
+    asio::io_context io;
+    azid::AsyncHttpsTransport t(io.get_executor(), trust_test_ca());
+    const auto start = Clock::now();
+    std::optional<std::error_code> slow_ec;
+    std::optional<int> fast_status;
+    Clock::duration slow_took{}, fast_took{};
+    t.async_send(slow, [&](std::error_code ec, azid::HttpResponse) {
+      slow_ec = ec;
+      slow_took = Clock::now() - start;
+    });
+    t.async_send(fast, [&](std::error_code ec, azid::HttpResponse res) {
+      CHECK_MESSAGE(!ec, ec.message());
+      fast_status = res.status;
+      fast_took = Clock::now() - start;
+    });
+    io.run();
+    REQUIRE(slow_ec);
+    CHECK(*slow_ec == errc::connect_timeout);
+    CHECK(slow_took < 1500ms);  // not the lookup's 2 s
+    REQUIRE(fast_status);
+    CHECK(*fast_status == 200);
+    CHECK(fast_took < 1000ms);  // not queued behind the slow lookup
+    // The blocking transport keeps the same deadline.
+    azid::HttpsTransport blocking(trust_test_ca());
+    std::error_code ec;
+    const auto b0 = Clock::now();
+    (void)blocking.send(slow, ec);
+    CHECK(ec == errc::connect_timeout);
+    CHECK(Clock::now() - b0 < 1500ms);
   }
 
   TEST_CASE("the replay after a dropped kept-alive connection keeps the first attempt's timeout") {

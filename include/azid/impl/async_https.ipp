@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <algorithm>
@@ -81,8 +82,7 @@ inline bool idle_and_quiet(AsyncConnection& c) noexcept {
   return https_impl::socket_quiet(c.lowest().native_handle());
 }
 
-/// Cuts the current phase off at its deadline: on expiry it cancels the resolver or closes the
-/// socket, so the pending operation completes at once as aborted. It lives on the exchange's strand
+/// Cuts the current phase off at its deadline: on expiry it closes the socket, so the pending operation completes at once as aborted. It lives on the exchange's strand
 /// and is shared with its timer handler, so an expiry that races the end of a phase finds it alive
 /// (and ignores it: every arming has its own id).
 struct Watchdog {
@@ -91,7 +91,6 @@ struct Watchdog {
   std::uint64_t armed = 0;
   bool fired = false;
   AsyncConnection* conn = nullptr;
-  tcp::resolver* resolver = nullptr;
 };
 
 inline void arm(const std::shared_ptr<Watchdog>& w, steady::time_point deadline) {
@@ -101,7 +100,6 @@ inline void arm(const std::shared_ptr<Watchdog>& w, steady::time_point deadline)
   w->timer.async_wait([w, id](const std::error_code& e) {
     if (e || w->armed != id) return;
     w->fired = true;
-    if (w->resolver != nullptr) w->resolver->cancel();
     if (w->conn != nullptr) {
       std::error_code ignored;
       w->conn->lowest().close(ignored);
@@ -193,15 +191,38 @@ inline asio::awaitable<std::error_code> connect(AsyncHttpsTransport::Impl& impl,
     if (wd->fired) co_return make_error_code(errc::connect_timeout);
     result = e;
   } else {
-    tcp::resolver resolver(c.socket.get_executor());
-    wd->resolver = &resolver;
-    arm(wd, deadline);
-    auto [e, results] =
-        co_await resolver.async_resolve(hop.host, std::to_string(hop.port), use_tuple);
-    disarm(*wd);
-    wd->resolver = nullptr;
-    if (wd->fired) co_return make_error_code(errc::connect_timeout);
-    if (e) co_return make_error_code(errc::resolve_failed);
+    // Not Asio's resolver: it runs getaddrinfo on one private thread per io_context, so a slow
+    // lookup could be neither abandoned at the deadline nor kept from holding up every lookup
+    // queued behind it. A thread of its own per lookup, as in the blocking transport; this
+    // coroutine checks on it with a short timer (it never posts back, so it needs nothing of the
+    // io_context, which may be gone by the time a hung lookup returns).
+    const auto job = https_impl::start_lookup(hop.host, hop.port);
+    asio::steady_timer tick(c.socket.get_executor());
+    std::chrono::milliseconds wait{1};
+    while (!job->done.load(std::memory_order_acquire)) {
+      const auto now = steady::now();
+      if (now >= deadline) co_return make_error_code(errc::connect_timeout);
+      tick.expires_at(std::min(deadline, now + wait));
+      auto [te] = co_await tick.async_wait(use_tuple);
+      if (te == asio::error::operation_aborted) co_return te;  // the caller cancelled
+      wait = std::min(wait * 2, std::chrono::milliseconds(20));
+    }
+    if (job->rc != 0 || job->res == nullptr) co_return make_error_code(errc::resolve_failed);
+    std::vector<tcp::endpoint> results;
+    for (const addrinfo* a = job->res; a != nullptr; a = a->ai_next) {
+      if (a->ai_family == AF_INET) {
+        sockaddr_in sin{};
+        std::memcpy(&sin, a->ai_addr, sizeof sin);
+        results.emplace_back(asio::ip::address_v4(ntohl(sin.sin_addr.s_addr)), hop.port);
+      } else if (a->ai_family == AF_INET6) {
+        sockaddr_in6 sin6{};
+        std::memcpy(&sin6, a->ai_addr, sizeof sin6);
+        asio::ip::address_v6::bytes_type bytes;
+        std::memcpy(bytes.data(), &sin6.sin6_addr, bytes.size());
+        results.emplace_back(asio::ip::address_v6(bytes, sin6.sin6_scope_id), hop.port);
+      }
+    }
+    if (results.empty()) co_return make_error_code(errc::resolve_failed);
     arm(wd, deadline);
     auto [e2, endpoint] = co_await asio::async_connect(c.socket, results, use_tuple);
     (void)endpoint;

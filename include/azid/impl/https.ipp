@@ -51,6 +51,11 @@
 
 AZID_BEGIN
 namespace detail {
+AZID_DECL std::atomic<NameLookup>& name_lookup() noexcept {
+  static std::atomic<NameLookup> fn{&::getaddrinfo};
+  return fn;
+}
+
 namespace https_impl {
 
 using steady = std::chrono::steady_clock;
@@ -725,10 +730,38 @@ struct AddrInfoFree {
 };
 using AddrInfoPtr = std::unique_ptr<addrinfo, AddrInfoFree>;
 
-/// The addresses of `hop`. A literal is converted in place; a name is looked up with
-/// getaddrinfo, which cannot be interrupted, so it runs on a thread of its own while this one
-/// keeps the deadline. A lookup still running at the deadline finishes (and frees its result) on
-/// that thread.
+/// A getaddrinfo running on a thread of its own (it cannot be interrupted): whoever waits for it
+/// may give up at its deadline, and the thread then finishes and frees the result alone.
+struct Lookup {
+  std::mutex m;
+  std::condition_variable cv;
+  std::atomic<bool> done{false};
+  int rc = 0;
+  addrinfo* res = nullptr;
+  ~Lookup() {
+    if (res != nullptr) ::freeaddrinfo(res);
+  }
+};
+inline std::shared_ptr<Lookup> start_lookup(const std::string& host, std::uint16_t port_number) {
+  auto job = std::make_shared<Lookup>();
+  std::thread([job, host, port = std::to_string(port_number)] {
+    addrinfo h{};
+    h.ai_socktype = SOCK_STREAM;
+    h.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+    addrinfo* r = nullptr;
+    const int rc =
+        name_lookup().load(std::memory_order_relaxed)(host.c_str(), port.c_str(), &h, &r);
+    std::lock_guard lock(job->m);
+    job->rc = rc;
+    job->res = r;
+    job->done.store(true, std::memory_order_release);
+    job->cv.notify_all();
+  }).detach();
+  return job;
+}
+
+/// The addresses of `hop`. A literal is converted in place; a name is looked up on a thread of
+/// its own (start_lookup) while this one keeps the deadline.
 inline std::error_code resolve(const Url& hop, steady::time_point deadline, AddrInfoPtr& out) {
   const std::string port = std::to_string(hop.port);
   addrinfo hints{};
@@ -740,32 +773,9 @@ inline std::error_code resolve(const Url& hop, steady::time_point deadline, Addr
     return {};
   }
   if (res != nullptr) ::freeaddrinfo(res);
-
-  struct Lookup {
-    std::mutex m;
-    std::condition_variable cv;
-    bool done = false;
-    int rc = 0;
-    addrinfo* res = nullptr;
-    ~Lookup() {
-      if (res != nullptr) ::freeaddrinfo(res);
-    }
-  };
-  auto job = std::make_shared<Lookup>();
-  std::thread([job, host = hop.host, port] {
-    addrinfo h{};
-    h.ai_socktype = SOCK_STREAM;
-    h.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
-    addrinfo* r = nullptr;
-    const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &h, &r);
-    std::lock_guard lock(job->m);
-    job->rc = rc;
-    job->res = r;
-    job->done = true;
-    job->cv.notify_all();
-  }).detach();
+  auto job = start_lookup(hop.host, hop.port);
   std::unique_lock lock(job->m);
-  if (!job->cv.wait_until(lock, deadline, [&] { return job->done; }))
+  if (!job->cv.wait_until(lock, deadline, [&] { return job->done.load(); }))
     return make_error_code(errc::connect_timeout);
   if (job->rc != 0 || job->res == nullptr) return make_error_code(errc::resolve_failed);
   out.reset(std::exchange(job->res, nullptr));

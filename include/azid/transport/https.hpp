@@ -2,6 +2,7 @@
 // pimpl). Neither Asio nor OpenSSL is included here, nor in the consumer of a blocking credential.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -11,7 +12,17 @@
 #include "azid/config.hpp"
 #include "azid/transport/http_message.hpp"
 
+struct addrinfo;
+
 AZID_BEGIN
+
+namespace detail {
+/// getaddrinfo's signature: how both HTTPS transports look host names up.
+using NameLookup = int (*)(const char*, const char*, const ::addrinfo*, ::addrinfo**);
+/// The lookup both HTTPS transports call (getaddrinfo unless replaced): a seam for tests that
+/// need a slow or scripted resolver, since a real one cannot be made slow on purpose.
+[[nodiscard]] AZID_DECL std::atomic<NameLookup>& name_lookup() noexcept;
+}  // namespace detail
 
 /// Settings of the default transport. OpenSSL stays behind the pimpl: this header is light.
 struct TransportOptions {
