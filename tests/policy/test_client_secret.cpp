@@ -344,4 +344,30 @@ TEST_SUITE("client_secret") {
     }
     CHECK(saw_http);
   }
+
+  TEST_CASE("the HTTP line shows the allow-listed response headers, and no other") {
+    testing::Platform p;
+    std::vector<std::string> lines;
+    p.logger().set_sink([&](LogLevel, std::string_view m) { lines.emplace_back(m); });
+    p.logger().set_level(LogLevel::info);
+    p.transport().push(
+        429, R"({"error":"temporarily_unavailable"})",
+        {{"x-ms-request-id", "5e3c8f2a-req"},
+         {"Retry-After", "0"},
+         {"WWW-Authenticate", R"(Bearer authorization_uri="https://x", error="invalid_token")"},
+         {"Set-Cookie", "fpc=SESSIONCOOKIE"}});
+    p.transport().push(200, ok_body, {{"client-request-id", "abc-123\r\nInjected: 1"}});
+    Cred cred(tenant, client, secret, {}, p);
+    REQUIRE(cred.try_get_token(vault()).ok());
+    std::vector<std::string> http;
+    for (const auto& l : lines)
+      if (l.rfind("HTTP POST ", 0) == 0) http.push_back(l);
+    REQUIRE(http.size() == 2);
+    CHECK(http[0].find(
+              " -> 429 x-ms-request-id=5e3c8f2a-req Retry-After=0 WWW-Authenticate=Bearer (") !=
+          std::string::npos);
+    CHECK(http[0].find("SESSIONCOOKIE") == std::string::npos);
+    CHECK(http[0].find("authorization_uri") == std::string::npos);
+    CHECK(http[1].find("client-request-id=abc-123??Injected: 1") != std::string::npos);
+  }
 }

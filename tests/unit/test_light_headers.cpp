@@ -2,7 +2,10 @@
 // This TU is part of azid_tests, which is built with AZID_SEPARATE_COMPILATION.
 #include <doctest/doctest.h>
 
+#include <optional>
+#include <string>
 #include <type_traits>
+#include <utility>
 
 #include "azid.hpp"
 #include "azid/any_credential.hpp"
@@ -67,5 +70,33 @@ TEST_SUITE("headers") {
         std::is_same_v<azid::AsioHttpsTransport, azid::HttpsTransport>);  // the former name
     static_assert(azid::Transport<azid::HttpsTransport>);
     CHECK(azid::detail::base64_encode("hi", true) == "aGk");
+  }
+
+  TEST_CASE("base64: RFC 4648 test vectors, standard (padded) and URL-safe (unpadded)") {
+    using azid::detail::base64_decode;
+    using azid::detail::base64_encode;
+    const std::pair<const char*, const char*> vectors[] = {{"", ""},
+                                                           {"f", "Zg=="},
+                                                           {"fo", "Zm8="},
+                                                           {"foo", "Zm9v"},
+                                                           {"foob", "Zm9vYg=="},
+                                                           {"fooba", "Zm9vYmE="},
+                                                           {"foobar", "Zm9vYmFy"}};
+    for (const auto& [plain, encoded] : vectors) {
+      CAPTURE(plain);
+      CHECK(base64_encode(plain, false) == encoded);
+      std::string url = encoded;
+      while (!url.empty() && url.back() == '=') url.pop_back();
+      CHECK(base64_encode(plain, true) == url);
+      CHECK(base64_decode(encoded) == std::string(plain));
+    }
+    // The two alphabets differ in exactly two characters.
+    CHECK(base64_encode("\xfb\xff\xbf", false) == "+/+/");
+    CHECK(base64_encode("\xfb\xff\xbf", true) == "-_-_");
+  }
+
+  TEST_CASE("Azure Arc's key folder on Linux is the agent's") {
+    CHECK(azid::detail::msi::arc_default_key_directory(std::nullopt) ==
+          "/var/opt/azcmagent/tokens");
   }
 }

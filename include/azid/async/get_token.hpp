@@ -171,14 +171,7 @@ asio::awaitable<Outcome<HttpResponse>> send_logged_async(const P& platform,
     const auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(platform.clock().steady_now() - start)
             .count();
-    std::string line =
-        "HTTP " + req.method + " " + redact_url_query(req.url, loggable_query_names) + " -> ";
-    if (out.ec)
-      line += "error: " + out.ec.message();
-    else
-      line += std::to_string(out.value.status);
-    line += " (" + std::to_string(ms) + " ms)";
-    log.write(LogLevel::info, line);
+    log.write(LogLevel::info, http_log_line(req, out.value, out.ec, ms));
   }
   co_return out;
 }
@@ -373,7 +366,9 @@ asio::awaitable<TokenResult> imds_probe_async(const P& p, const std::string& url
     msi::log_line(p.logger(), LogLevel::debug, "the IMDS probe got a response; IMDS is available");
     co_return TokenResult{};
   }
-  st.remembered = verdict;
+  // Probes for two scopes may run at once: once one has found IMDS, a failure of the other
+  // (a transient timeout) must not be remembered over it and fail every later call.
+  if (!st.probed) st.remembered = verdict;
   co_return verdict;
 }
 

@@ -34,6 +34,39 @@ inline constexpr std::array<std::string_view, 8> loggable_query_names = {
     "api-version", "resource",  "client_id",    "object_id",
     "msi_res_id",  "mi_res_id", "principal_id", "serviceConnectionId"};
 
+/// Response headers an HTTP log line may show (errors-and-logging.md §4): ids to quote to
+/// support, and the server's wishes. WWW-Authenticate shows its scheme only.
+inline constexpr std::array<std::string_view, 6> loggable_response_headers = {
+    "x-ms-request-id", "client-request-id", "x-ms-correlation-request-id",
+    "x-vss-e2eid",     "x-msedge-ref",      "Retry-After"};
+
+/// The INFO line of one exchange: method, URL with query values redacted but for the allow-list,
+/// status (or the error), the allow-listed response headers, and the time it took. Each header
+/// value is cut at 128 bytes and any control character shown as '?'.
+[[nodiscard]] inline std::string http_log_line(const HttpRequest& req, const HttpResponse& res,
+                                               const std::error_code& ec, long long ms) {
+  std::string line =
+      "HTTP " + req.method + " " + redact_url_query(req.url, loggable_query_names) + " -> ";
+  if (ec) {
+    line += "error: " + ec.message();
+  } else {
+    line += std::to_string(res.status);
+    auto add = [&](std::string_view name, std::string_view value) {
+      if (value.empty()) return;
+      line += ' ';
+      line += name;
+      line += '=';
+      for (char c : value.substr(0, 128))
+        line.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c);
+    };
+    for (std::string_view h : loggable_response_headers) add(h, res.headers.get(h));
+    const std::string_view challenge = res.headers.get("WWW-Authenticate");
+    add("WWW-Authenticate", challenge.substr(0, challenge.find(' ')));
+  }
+  line += " (" + std::to_string(ms) + " ms)";
+  return line;
+}
+
 [[nodiscard]] constexpr bool retriable_status(int status) noexcept {
   return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
          status == 504;
@@ -95,14 +128,7 @@ HttpResponse send_logged(const P& platform, const HttpRequest& req, std::error_c
     const auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(platform.clock().steady_now() - start)
             .count();
-    std::string line =
-        "HTTP " + req.method + " " + redact_url_query(req.url, loggable_query_names) + " -> ";
-    if (ec)
-      line += "error: " + ec.message();
-    else
-      line += std::to_string(res.status);
-    line += " (" + std::to_string(ms) + " ms)";
-    log.write(LogLevel::info, line);
+    log.write(LogLevel::info, http_log_line(req, res, ec, ms));
   }
   return res;
 }
