@@ -170,7 +170,9 @@ AZID_DECL std::string redact_url_query(std::string_view url,
   std::string out;
   out.reserve(url.size() + 16);
   // userinfo (`user:password@`) in the authority is a credential too.
-  if (const std::size_t scheme = before_fragment.find("://"); scheme != std::string_view::npos) {
+  // (Only a "://" ahead of any '/' or '?' ends a scheme: one inside the query does not.)
+  if (const std::size_t scheme = before_fragment.find("://");
+      scheme != std::string_view::npos && scheme < before_fragment.find_first_of("/?")) {
     const std::size_t host = scheme + 3;
     const std::size_t auth_end = before_fragment.find_first_of("/?", host);
     const std::string_view authority = before_fragment.substr(
