@@ -241,9 +241,11 @@ inline std::string join_names(std::uint32_t mask) {
 /// the platform) can narrow the compiled set further: `dev`, `prod` or one credential's class
 /// name. Naming only ManagedIdentityCredential turns off the short IMDS probe (full retries).
 ///
-/// Members are built with `within_default_chain`: developer-tool failures become
-/// CredentialUnavailableError and IMDS is probed with a short connect timeout, so the chain moves
-/// on quickly. An unavailable member moves on; any other failure stops the chain.
+/// While the chain walks them, members know they are DefaultAzureCredential's (detail::ChainScope):
+/// developer-tool failures become CredentialUnavailableError and IMDS is probed with a short
+/// connect timeout, so the chain moves on quickly. An unavailable member moves on; any other
+/// failure stops the chain. Once the chain has settled on a member (sticky), that member's
+/// failures are its own.
 ///
 /// Errors. Options the caller got wrong (a non-https `authority_host`, an invalid
 /// `workload_identity_tenant_id`, a bad `process_timeout`) throw std::invalid_argument from the

@@ -350,6 +350,15 @@ TEST_SUITE("secret_hygiene") {
         REQUIRE(a.rfind("eyJ", 0) == 0);
         secrets.push_back(a);
       }
+      // An opaque assertion (not JWT-shaped) with characters the form encodes: the server
+      // echoes it decoded, and only the exact-value redaction can catch it.
+      const std::string opaque = "HYG+Opaque/Assertion=value-77";
+      ev.drive("client assertion: an STS error that quotes an opaque assertion",
+               ClientAssertionCredential<EmuPlatform>(
+                   "echo-assertion", emu_client, [opaque] { return opaque; },
+                   quick<ClientAssertionCredentialOptions>(sts), p));
+      REQUIRE(quoted->back() == opaque);
+      secrets.push_back(opaque);
     }
     p.environment().set("SYSTEM_OIDCREQUESTURI", sts.pipelines_oidc_request_uri());
     ev.drive("pipelines: bad system token",

@@ -202,7 +202,7 @@ TEST_SUITE("token_json") {
         R"({"error":"invalid_request","error_description":"rejected )" + jwt +
         R"(","request":{"client_assertion":"opaque-ASSERT-1","client_secret":"S3CRET-2",)"
         R"("password":"PW-3"}} form: client_secret=S3CRET-4&grant_type=x Authorization: )"
-        R"(Bearer TOKEN-5 and assertion=ASSERT-6)";
+        R"(Bearer TOKEN-5-abcdefghijklmnop and assertion=ASSERT-6)";
     const std::string s = detail::scrub_body(body);
     for (const char* leak :
          {"eyJ", "ASSERT-1", "S3CRET-2", "PW-3", "S3CRET-4", "TOKEN-5", "ASSERT-6"})
@@ -212,6 +212,17 @@ TEST_SUITE("token_json") {
     const std::string t =
         detail::redact_echoed_secrets("AADSTS50027: " + jwt + " client_secret=abc");
     CHECK(t == "AADSTS50027: *** client_secret=REDACTED");
+    // A JSON-escaped or percent-encoded '&' still separates a field; Bearer in any case and
+    // spacing; but prose and grant names are left alone.
+    CHECK(detail::redact_echoed_secrets(R"(grant_type=x\u0026client_secret=S3CRET-7\u0026z=1)") ==
+          R"(grant_type=x\u0026client_secret=REDACTED\u0026z=1)");
+    CHECK(detail::redact_echoed_secrets("a=1%26client_secret=S3CRET-8") ==
+          "a=1%26client_secret=REDACTED");
+    CHECK(detail::redact_echoed_secrets("BEARER   Zm9vYmFyYmF6cXV4MTIzNDU2") ==
+          "BEARER   REDACTED");
+    const std::string prose =
+        "send a bearer token; grant urn:ietf:params:oauth:client-assertion-type:jwt-bearer here";
+    CHECK(detail::redact_echoed_secrets(prose) == prose);
   }
 
   TEST_CASE("CAE capability is merged into a claims challenge") {

@@ -285,7 +285,12 @@ asio::awaitable<TokenResult> cached_async(std::string_view credential, const Tok
     }
     FetchGuard guard(cache, *waiter);
     TokenResult fetched = co_await fetch();
-    if (co_await cancelled()) co_return cancelled_result(credential);  // the guard abandons
+    if (co_await cancelled()) {
+      // A token that arrived all the same is kept for the waiters; anything else is abandoned
+      // (the guard), and a waiter fetches instead of sharing a failure that was not its own.
+      if (fetched.ok()) (void)guard.finish(ctx, clock, std::move(fetched));
+      co_return cancelled_result(credential);
+    }
     co_return guard.finish(ctx, clock, std::move(fetched));
   }
 }
@@ -361,14 +366,23 @@ asio::awaitable<TokenResult> imds_probe_async(const P& p, const std::string& url
   else if (msi::docker_unreachable(r.value))
     verdict = msi::imds_unreachable_network(r.value);
   std::lock_guard lk(st.mu);
+  // Probes for two scopes may run at once, in either order: a probe that finds IMDS forgets a
+  // failed probe's verdict, and a failure arriving after a success is not remembered, so a
+  // transient timeout cannot fail every later call. (A 400 from IMDS is not a probe's verdict and
+  // stays.)
   if (verdict.failure() == Failure::none) {
     st.probed = true;
+    if (st.remembered_probe) {
+      st.remembered = TokenResult{};
+      st.remembered_probe = false;
+    }
     msi::log_line(p.logger(), LogLevel::debug, "the IMDS probe got a response; IMDS is available");
     co_return TokenResult{};
   }
-  // Probes for two scopes may run at once: once one has found IMDS, a failure of the other
-  // (a transient timeout) must not be remembered over it and fail every later call.
-  if (!st.probed) st.remembered = verdict;
+  if (!st.probed) {
+    st.remembered = verdict;
+    st.remembered_probe = true;
+  }
   co_return verdict;
 }
 
@@ -542,7 +556,7 @@ struct ManagedIdentityAsync {
             // AKS workload identity: the inner WorkloadIdentityCredential's own asynchronous exchange.
             if (source_if<mi::WorkloadIdentity>(sources) != nullptr)
               co_return co_await try_get_token_async(*cred.workload_identity_.credential,
-                                                     Cred::workload_identity_request(ctx));
+                                                     Cred::workload_identity_request(ctx), via);
           }
           if (imds !=
               nullptr)  // the probe runs only inside a chain, never for pod identity (as mi::Imds::fetch)
@@ -676,9 +690,10 @@ asio::awaitable<TokenResult> confidential_async(const C& cred, TokenRequestConte
         req.timeout = plan.timeout;
         const auto request_time = platform.clock().now();
         Outcome<HttpResponse> sent = co_await send_with_retry_async(platform, req, plan.retry);
+        const std::string_view assertion = form_field(fields, "client_assertion");
         co_return redact_secrets(
             token_result(name, plan.endpoint, sent.value, sent.ec, request_time, plan.sts_failure),
-            {form_field(fields, "client_assertion")});
+            {assertion, form_decoded(assertion)});
       });
   if (!result.ok() && plan.secret != nullptr && !plan.secret->empty())
     result = redact_secrets(std::move(result), {*plan.secret, *plan.secret_encoded});
@@ -736,7 +751,8 @@ asio::awaitable<TokenResult> blocking_call_async(std::string_view name, F call) 
   auto [ec] = co_await bridge->timer.async_wait(
       asio::bind_cancellation_slot(asio::cancellation_slot(), use_tuple_awaitable));
   (void)ec;
-  if (co_await cancelled()) co_return cancelled_result(name);
+  // Returned even when the caller has been cancelled meanwhile: the callers above map the
+  // cancellation, and a token the call produced can still serve the waiters of its key.
   co_return std::move(bridge->result);
 }
 

@@ -54,6 +54,7 @@ struct State {
   std::mutex mu;
   bool probed = false;
   TokenResult remembered;
+  bool remembered_probe = false;  // `remembered` is a failed probe's verdict
 };
 
 /// The alternative a credential holds when none of its compiled-in sources is configured.
@@ -224,6 +225,7 @@ TokenResult imds_probe(const P& p, const std::string& url, const Call& c, State&
     return {};
   }
   st.remembered = verdict;
+  st.remembered_probe = true;
   return verdict;
 }
 

@@ -241,7 +241,8 @@ inline bool read_pem_certificates(std::string_view data, std::vector<X509Ptr>& c
       error = "has a certificate block that could not be read (Failed to read X509 section.)";
       return false;
     }
-    if (cert != nullptr) certs.emplace_back(cert);
+    X509Ptr owned(cert);  // owned before the vector may throw
+    if (owned) certs.push_back(std::move(owned));
   }
 }
 
@@ -541,19 +542,23 @@ inline bool load_pkcs12(std::string_view data, std::string_view password,
                 : "is a PKCS#12 file that the given password does not open (wrong password?)";
     return false;
   }
-  EVP_PKEY* raw_key = nullptr;
-  X509* raw_cert = nullptr;
-  STACK_OF(X509)* raw_ca = nullptr;
   PkeyPtr key;
   std::vector<X509Ptr> certs;
-  if (parse_pkcs12(p12.get(), chosen, &raw_key, &raw_cert, &raw_ca) == 1) {
+  auto parse_with = [&](const char* pass) {
+    EVP_PKEY* raw_key = nullptr;
+    X509* raw_cert = nullptr;
+    STACK_OF(X509)* raw_ca = nullptr;
+    if (parse_pkcs12(p12.get(), pass, &raw_key, &raw_cert, &raw_ca) != 1) return false;
     key.reset(raw_key);
     if (raw_cert != nullptr) certs.emplace_back(raw_cert);
     if (raw_ca != nullptr) {
       while (X509* c = sk_X509_shift(raw_ca)) certs.emplace_back(c);
       sk_X509_free(raw_ca);
     }
-  } else {
+    return true;
+  };
+  // Without a MAC there was no telling whether an empty password was encoded as "" or as none.
+  if (!parse_with(chosen) && !(no_mac && pw.empty() && parse_with(nullptr))) {
     // Usually a bag encrypted with RC2 (legacy_context above).
     if (!parse_pkcs12_legacy(data, chosen, key, certs)) {
       if (no_mac) {

@@ -612,6 +612,17 @@ AZID_DECL std::optional<std::string> merge_cae_capability(std::string_view claim
 
 namespace json_impl {
 
+// Position of `needle` (lower-case ASCII) in `s` at or after `from`, ignoring ASCII case.
+inline std::size_t find_ci(std::string_view s, std::string_view needle, std::size_t from) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  for (std::size_t i = from; i + needle.size() <= s.size(); ++i) {
+    std::size_t k = 0;
+    while (k < needle.size() && lower(s[i + k]) == needle[k]) ++k;
+    if (k == needle.size()) return i;
+  }
+  return std::string_view::npos;
+}
+
 inline bool jwt_char(char c) noexcept {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
          c == '_';
@@ -639,27 +650,45 @@ inline std::string mask_jwts(std::string_view s) {
 }
 
 // The values of the form fields that carry a client's secret, written `name=value` (a proxy,
-// gateway or WAF echoing the request body), and the credential of a `Bearer` word, become
-// REDACTED.
+// gateway or WAF echoing the request body; the '&' before the name may itself be escaped, as
+// `\u0026` or `%26`), and a credential after the word Bearer (any case, any spaces), become
+// REDACTED. Only a token-like word after Bearer counts (16 characters or more), so prose such as
+// "a bearer token" or "jwt-bearer grant" is left alone.
 inline void redact_form_and_bearer(std::string& s) {
   static constexpr std::string_view names[] = {
-      "client_secret=", "client_assertion=", "assertion=", "password=", "Bearer ", "bearer "};
+      "client_secret=", "client_assertion=", "assertion=", "password="};
   auto word = [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
   };
   auto ends_value = [](char c) {
     return c == '&' || c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '"' || c == '\'' ||
-           c == '<' || c == ',' || c == ';';
+           c == '<' || c == ',' || c == ';' || c == '\\';
+  };
+  auto escaped_amp_before = [&](std::size_t at) {
+    auto ends_with = [&](std::string_view tail) {
+      return at >= tail.size() && std::string_view(s).substr(at - tail.size(), tail.size()) == tail;
+    };
+    return ends_with("\\u0026") || ends_with("%26");
+  };
+  auto replace_value = [&](std::size_t from, std::size_t min_len) {
+    std::size_t to = from;
+    while (to < s.size() && !ends_value(s[to])) ++to;
+    if (to - from >= min_len && s.compare(from, to - from, "REDACTED") != 0)
+      s.replace(from, to - from, "REDACTED");
   };
   for (std::string_view n : names) {
     for (std::size_t at = s.find(n); at != std::string::npos; at = s.find(n, at + 1)) {
-      if (at > 0 && word(s[at - 1])) continue;  // e.g. the "assertion=" inside "client_assertion="
-      const std::size_t from = at + n.size();
-      std::size_t to = from;
-      while (to < s.size() && !ends_value(s[to])) ++to;
-      if (to > from && s.compare(from, to - from, "REDACTED") != 0)
-        s.replace(from, to - from, "REDACTED");
+      // Not the "assertion=" inside "client_assertion=", but after an escaped '&' too.
+      if (at > 0 && word(s[at - 1]) && !escaped_amp_before(at)) continue;
+      replace_value(at + n.size(), 1);
     }
+  }
+  for (std::size_t at = 0; (at = find_ci(s, "bearer", at)) != std::string::npos; at += 6) {
+    if (at > 0 && (word(s[at - 1]) || s[at - 1] == '-' || s[at - 1] == ':')) continue;
+    std::size_t from = at + 6;
+    if (from >= s.size() || (s[from] != ' ' && s[from] != '\t')) continue;
+    while (from < s.size() && (s[from] == ' ' || s[from] == '\t')) ++from;
+    replace_value(from, 16);
   }
 }
 

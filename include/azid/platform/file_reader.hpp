@@ -80,11 +80,17 @@ struct PosixFileReader {
     struct ClearOnExit {
       char* p;
       std::size_t n;
+      std::string& partial;
+      bool keep = false;  // set once `partial` is handed back whole
       ~ClearOnExit() {
         volatile char* v = p;
         for (std::size_t i = 0; i < n; ++i) v[i] = 0;
+        if (!keep) {
+          volatile char* w = partial.data();
+          for (std::size_t i = 0; i < partial.size(); ++i) w[i] = 0;
+        }
       }
-    } clear{buf, sizeof buf};
+    } clear{buf, sizeof buf, out};
     for (;;) {
       const ssize_t n = ::read(fd, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
@@ -102,7 +108,10 @@ struct PosixFileReader {
         ec = make_error_code(errc::file_read_failed);
         return {};
       }
-      if (n == 0) return out;
+      if (n == 0) {
+        clear.keep = true;
+        return out;
+      }
       if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
         ec = make_error_code(errc::file_too_large);
         return {};
