@@ -117,6 +117,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   FUZZ_CHECK(dec == c);
+  FUZZ_CHECK(percent_decode(enc) == c && percent_decode(enc, true) == c);
 
   // Redaction keeps only allowed values, and redacting twice changes nothing.
   constexpr std::array<std::string_view, 2> names{"api-version", "resource"};

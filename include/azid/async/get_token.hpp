@@ -693,7 +693,7 @@ asio::awaitable<TokenResult> confidential_async(const C& cred, TokenRequestConte
         const std::string_view assertion = form_field(fields, "client_assertion");
         co_return redact_secrets(
             token_result(name, plan.endpoint, sent.value, sent.ec, request_time, plan.sts_failure),
-            {assertion, form_decoded(assertion)});
+            {assertion, percent_decode(assertion, true)});
       });
   if (!result.ok() && plan.secret != nullptr && !plan.secret->empty())
     result = redact_secrets(std::move(result), {*plan.secret, *plan.secret_encoded});

@@ -97,32 +97,6 @@ class PlanScope {
   return {};
 }
 
-/// `encoded` (application/x-www-form-urlencoded) decoded: what a server that parsed the form
-/// would echo. Malformed escapes are kept as they are.
-[[nodiscard]] inline std::string form_decoded(std::string_view encoded) {
-  auto hex = [](char c) {
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-  };
-  std::string out;
-  out.reserve(encoded.size());
-  for (std::size_t i = 0; i < encoded.size(); ++i) {
-    const char c = encoded[i];
-    if (c == '+') {
-      out.push_back(' ');
-    } else if (c == '%' && i + 2 < encoded.size() && hex(encoded[i + 1]) >= 0 &&
-               hex(encoded[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(encoded[i + 1]) * 16 + hex(encoded[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
 /// `r` with every occurrence of each non-empty secret replaced by REDACTED, in its message and in
 /// the STS fields a caller might print. Only failures are touched; a success is returned as is.
 [[nodiscard]] inline TokenResult redact_secrets(TokenResult r,
@@ -255,7 +229,7 @@ class ConfidentialClient {
       // form, never reaches the message: it is valid for minutes and can be replayed.
       const std::string_view sent = form_field(fields, "client_assertion");
       return redact_secrets(token_result(credential, endpoint, res, ec, request_time, sts_failure),
-                            {sent, form_decoded(sent)});
+                            {sent, percent_decode(sent, true)});
     });
     if (!result.ok() && !secret_.empty())
       result = redact_secrets(std::move(result), {secret_, secret_encoded_});

@@ -40,6 +40,28 @@ AZID_DECL std::error_code parse_url(std::string_view text, Url& out) noexcept;
 /// with upper-case hex digits. Suitable for query values and form bodies.
 [[nodiscard]] AZID_DECL std::string url_encode(std::string_view text);
 
+/// `text` with each %XX escape decoded (and each '+' as a space when `plus_is_space`, as in a
+/// form body); a '%' not followed by two hex digits is kept as it is.
+[[nodiscard]] inline std::string percent_decode(std::string_view text, bool plus_is_space = false) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(plus_is_space && text[i] == '+' ? ' ' : text[i]);
+    }
+  }
+  return out;
+}
+
 /// Returns `url` with the value of every query parameter whose name is not in
 /// `allowed_names` (compared case-insensitively) replaced by `REDACTED`, and a fragment
 /// replaced by `#REDACTED`. Meant for log lines: a signed URL or a client secret in a query

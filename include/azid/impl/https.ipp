@@ -285,25 +285,6 @@ struct ProxySetting {
   bool usable = false;
 };
 
-inline std::string percent_decoded(std::string_view s) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
 inline ProxySetting parse_proxy_option(const std::string& text) {
   ProxySetting p;
   // HTTPS_PROXY values are often written without a scheme ("proxy:3128").
@@ -314,10 +295,10 @@ inline ProxySetting parse_proxy_option(const std::string& text) {
   if (at != std::string::npos && at >= start) {
     const std::string_view userinfo = std::string_view(full).substr(start, at - start);
     const std::size_t colon = userinfo.find(':');
-    const std::string user = percent_decoded(userinfo.substr(0, colon));
+    const std::string user = percent_decode(userinfo.substr(0, colon));
     const std::string pass = colon == std::string_view::npos
                                  ? std::string()
-                                 : percent_decoded(userinfo.substr(colon + 1));
+                                 : percent_decode(userinfo.substr(colon + 1));
     p.authorization = "Basic " + base64_encode(user + ":" + pass, false);
     full.erase(start, at + 1 - start);
   }
