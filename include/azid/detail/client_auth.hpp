@@ -61,10 +61,7 @@ class CertificateAuth {
     std::lock_guard lk(mu_);
     if (material_.empty()) {
       std::string bytes;
-      struct WipeOnExit {  // the file may hold an unencrypted private key
-        std::string& s;
-        ~WipeOnExit() { wipe_secret(s); }
-      } wipe_bytes{bytes};
+      const WipeOnExit wipe_file(bytes);  // the file may hold an unencrypted private key
       if (!source_.path.empty()) {
         std::error_code ec;
         bytes = platform.files().read(source_.path, max_certificate_bytes, ec);

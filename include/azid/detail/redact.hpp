@@ -34,14 +34,31 @@ inline void redact_all(std::string& text, std::string_view secret) {
   }
 }
 
+/// Overwrites `n` bytes at `p` that held a secret. The writes go through a volatile pointer,
+/// which the optimizer may not drop as dead stores.
+inline void wipe_bytes(void* p, std::size_t n) noexcept {
+  volatile char* v = static_cast<volatile char*>(p);
+  for (std::size_t i = 0; i < n; ++i) v[i] = 0;
+}
+
 /// Overwrites a string that held a secret (a password, key material) and empties it, so the
-/// bytes do not linger in freed memory. The writes go through a volatile pointer, which the
-/// optimizer may not drop as dead stores.
+/// bytes do not linger in freed memory.
 inline void wipe_secret(std::string& s) noexcept {
-  volatile char* p = s.data();
-  for (std::size_t i = 0; i < s.size(); ++i) p[i] = 0;
+  wipe_bytes(s.data(), s.size());
   s.clear();
 }
+
+/// Wipes a string that holds a secret when the scope ends, however it ends.
+class WipeOnExit {
+ public:
+  explicit WipeOnExit(std::string& s) noexcept : s_(s) {}
+  ~WipeOnExit() { wipe_secret(s_); }
+  WipeOnExit(const WipeOnExit&) = delete;
+  WipeOnExit& operator=(const WipeOnExit&) = delete;
+
+ private:
+  std::string& s_;
+};
 
 }  // namespace detail
 AZID_END

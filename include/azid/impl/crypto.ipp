@@ -515,10 +515,7 @@ inline bool load_pkcs12(std::string_view data, std::string_view password,
   }
   // An empty password may have been encoded as "" or as no password at all; try both.
   std::string pw(password);
-  struct Wipe {
-    std::string& s;
-    ~Wipe() { wipe_secret(s); }
-  } wipe_pw{pw};
+  const WipeOnExit wipe_pw(pw);
   const char* candidates[2] = {pw.c_str(), nullptr};
   const char* chosen = nullptr;
   bool matched = false;

@@ -14,6 +14,7 @@
 
 #include "azid/config.hpp"
 #include "azid/core/error_code.hpp"
+#include "azid/detail/redact.hpp"
 
 AZID_BEGIN
 
@@ -83,12 +84,8 @@ struct PosixFileReader {
       std::string& partial;
       bool keep = false;  // set once `partial` is handed back whole
       ~ClearOnExit() {
-        volatile char* v = p;
-        for (std::size_t i = 0; i < n; ++i) v[i] = 0;
-        if (!keep) {
-          volatile char* w = partial.data();
-          for (std::size_t i = 0; i < partial.size(); ++i) w[i] = 0;
-        }
+        detail::wipe_bytes(p, n);
+        if (!keep) detail::wipe_bytes(partial.data(), partial.size());
       }
     } clear{buf, sizeof buf, out};
     for (;;) {
