@@ -289,6 +289,80 @@ TEST_SUITE("token_cache") {
     CHECK_FALSE(cache.get_or_fetch(ctx, "t", clock, fetch).ok());
   }
 
+  TEST_CASE("any key a thread reads is served from its slot, not only the first few") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    int fetches = 0;
+    auto fetch = [&] { return ++fetches, make_token(clock, hours(1)); };
+    auto ctx = ctx_for({"s"});
+    for (int i = 0; i < 40; ++i)
+      (void)cache.get_or_fetch(ctx, "t" + std::to_string(i), clock, fetch);
+    CHECK(fetches == 40);
+    CHECK(cache.size() == 40);
+    // The 40th key: its first hit fills this thread's slot, after which the hit path alone (no
+    // index, no lock) finds it.
+    CHECK(detail::TokenCacheHitPath::find(cache, ctx, "t39", clock) == nullptr);
+    CHECK(cache.get_or_fetch(ctx, "t39", clock, fetch).ok());
+    CHECK(detail::TokenCacheHitPath::find(cache, ctx, "t39", clock) != nullptr);
+    CHECK(fetches == 40);
+  }
+
+  TEST_CASE("expired entries are evicted as new keys arrive; held entries stay safe") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    int fetches = 0;
+    auto fetch = [&] {
+      return ++fetches, make_token(clock, hours(1), "tok" + std::to_string(fetches));
+    };
+    auto ctx = ctx_for({"s"});
+    for (int i = 0; i < 100; ++i)
+      (void)cache.get_or_fetch(ctx, "old" + std::to_string(i), clock, fetch);
+    // This thread's slots hold some of these entries.
+    for (int i = 92; i < 100; ++i)
+      (void)cache.get_or_fetch(ctx, "old" + std::to_string(i), clock, fetch);
+    CHECK(cache.size() == 100);
+    clock.advance(hours(2));  // every old token has expired
+    for (int i = 0; i < 200; ++i)
+      (void)cache.get_or_fetch(ctx, "new" + std::to_string(i), clock, fetch);
+    CHECK(cache.size() == 200);  // the old keys are gone, the live ones all kept
+    CHECK(fetches == 300);
+    // An evicted key (its entry still referenced by this thread's slot) is fetched afresh.
+    const auto again = cache.get_or_fetch(ctx, "old99", clock, fetch);
+    REQUIRE(again.ok());
+    CHECK(again.token().token == "tok301");
+    CHECK(again.token().expires_on > clock.now());
+    CHECK(cache.get_or_fetch(ctx, "new0", clock, fetch).token().token == "tok101");
+    CHECK(fetches == 301);
+  }
+
+  TEST_CASE("an asynchronous caller whose entry was evicted while it was away uses the live one") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    struct Waiter final : detail::CacheWaiter {
+      int woken = 0;
+      void wake() noexcept override { ++woken; }
+    };
+    auto ctx = ctx_for({"s"});
+    Waiter fetcher, queued;
+    TokenResult out;
+    REQUIRE(cache.async_begin(ctx, "t", clock, fetcher, out) == TokenCache::AsyncStep::fetch);
+    REQUIRE(cache.async_begin(ctx, "t", clock, queued, out) == TokenCache::AsyncStep::queued);
+    cache.async_abandon(fetcher);  // cancelled: the queued caller is woken to fetch instead
+    CHECK(queued.woken == 1);
+    // Before it runs again, new keys sweep the index: the entry (no token, nobody fetching) goes.
+    int fetches = 0;
+    auto fetch = [&] { return ++fetches, make_token(clock, hours(1)); };
+    for (int i = 0; i < 40; ++i)
+      (void)cache.get_or_fetch(ctx, "o" + std::to_string(i), clock, fetch);
+    CHECK(cache.size() == 40);
+    REQUIRE(cache.async_begin(ctx, "t", clock, queued, out) == TokenCache::AsyncStep::fetch);
+    CHECK(cache.async_finish(queued, ctx, clock, make_token(clock, hours(1), "async")).ok());
+    // The token went to the live entry: a plain caller gets it without fetching.
+    CHECK(cache.get_or_fetch(ctx, "t", clock, fetch).token().token == "async");
+    CHECK(fetches == 40);
+    CHECK(cache.size() == 41);
+  }
+
   TEST_CASE("many concurrent callers on a miss cause exactly one fetch") {
     testing::ManualClock clock;
     TokenCache cache;

@@ -6,10 +6,13 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <concepts>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -45,6 +48,7 @@ struct TokenCacheHitPath;
 struct ReaderSlot {
   std::uint64_t cache_uid = 0;
   const void* entry = nullptr;
+  std::shared_ptr<const void> entry_owner;  // keeps `entry` alive after the cache evicts it
   std::uint64_t version = 0;
   /// The token is fresh strictly before this instant (refresh offset and refresh_on applied).
   std::chrono::system_clock::time_point fresh_until{};
@@ -82,7 +86,7 @@ struct CacheWaiter {
   virtual void wake() noexcept = 0;
 
   // The cache's bookkeeping, guarded by the entry's mutex; callers leave it alone.
-  void* entry_ = nullptr;
+  std::shared_ptr<void> entry_;  // the entry this waiter works on, kept alive while it does
   CacheWaiter* next_ = nullptr;
   std::uint64_t generation_ = 0;
   bool queued_ = false;
@@ -95,13 +99,16 @@ struct CacheWaiter {
 
 /// Thread-safe cache of access tokens keyed by (scope set, tenant, CAE flag).
 ///
-/// Hit path: finds the entry without locking (entries are published once and never removed),
-/// checks its version against this thread's slot, and returns the token sharing a per-thread
-/// control block; no mutex, no allocation, no system call. Misses and refreshes take the
-/// entry's mutex: concurrent callers of a key share one fetch. When no valid token exists they
-/// wait for it (and share its failure); when a still-valid token is being refreshed ahead of
-/// time they get the cached token without waiting. A request with claims skips the lookup and
-/// overwrites the entry on success, so a token the resource rejected is not handed out again.
+/// Hit path: this thread's slot for the key (any key, however many the cache holds) checks the
+/// entry's version and returns the token sharing a per-thread control block; no mutex, no
+/// allocation, no system call. The first read of a token on a thread finds the entry in a hash
+/// index under a shared lock and fills the slot. Misses and refreshes take the entry's mutex:
+/// concurrent callers of a key share one fetch. When no valid token exists they wait for it (and
+/// share its failure); when a still-valid token is being refreshed ahead of time they get the
+/// cached token without waiting. A request with claims skips the lookup and overwrites the entry
+/// on success, so a token the resource rejected is not handed out again. Entries whose token has
+/// expired are evicted whenever the index would otherwise grow, so memory follows the number of
+/// live tokens, not the number of keys ever seen.
 class TokenCache {
   friend struct detail::TokenCacheHitPath;
 
@@ -130,16 +137,7 @@ class TokenCache {
   [[nodiscard]] std::shared_ptr<const AccessToken> current(
       const TokenRequestContext& ctx, std::string_view tenant,
       std::chrono::system_clock::time_point now) const {
-    Entry* e = find_published(ctx, tenant);
-    if (e == nullptr) {
-      std::shared_lock lk(s_->map_mu);
-      for (auto& candidate : s_->entries) {
-        if (matches(*candidate, ctx, tenant)) {
-          e = candidate.get();
-          break;
-        }
-      }
-    }
+    const auto e = find(ctx, tenant);
     if (e == nullptr) return nullptr;
     std::lock_guard lk(e->mu);
     return e->token && e->token->expires_on > now ? e->token : nullptr;
@@ -148,12 +146,20 @@ class TokenCache {
   /// Drops every cached token.
   void clear() const {
     std::unique_lock lk(s_->map_mu);
-    for (auto& e : s_->entries) {
+    for (std::size_t i = 0; i <= s_->mask && s_->table != nullptr; ++i) {
+      Entry* e = s_->table[i].get();
+      if (e == nullptr) continue;
       std::lock_guard g(e->mu);
       e->token.reset();
       e->attempted = false;
       e->version.fetch_add(1, std::memory_order_release);
     }
+  }
+
+  /// How many keys the cache holds (evicted entries excluded). Takes the index's lock.
+  [[nodiscard]] std::size_t size() const {
+    std::shared_lock lk(s_->map_mu);
+    return s_->count;
   }
 
   /// Asynchronous callers (azid/async) walk the slow path in steps that never block a thread;
@@ -169,20 +175,26 @@ class TokenCache {
   template <class Clock>
   AsyncStep async_begin(const TokenRequestContext& ctx, std::string_view tenant, const Clock& clock,
                         detail::CacheWaiter& w, TokenResult& out) const {
-    Entry& e = w.entry_ != nullptr ? *static_cast<Entry*>(w.entry_) : entry_for(ctx, tenant);
-    w.entry_ = &e;
-    std::lock_guard lk(e.mu);
+    if (w.entry_ == nullptr) w.entry_ = entry_for(ctx, tenant, clock.now());
+    std::unique_lock lk(entry_of(w).mu);
     const bool bypass = !ctx.claims.empty();
-    const auto now = clock.now();
     if (w.queued_) {  // woken: share the outcome of the fetch we waited for, as slow_path does
       w.queued_ = false;
+      const Entry& e = entry_of(w);
       if (e.generation != w.generation_ && !bypass) {
-        if (e.token && lasts(*e.token, now, ctx))
+        if (e.token && lasts(*e.token, clock.now(), ctx))
           return out = TokenResult(e.token), AsyncStep::done;
         if (e.last_error.failure() != Failure::none && !e.error_for_claims)
           return out = e.last_error, AsyncStep::done;
       }
     }
+    if (entry_of(w).evicted) {  // swept while this caller was away: work on the live entry
+      lk.unlock();
+      w.entry_ = entry_for(ctx, tenant, clock.now());
+      lk = std::unique_lock(entry_of(w).mu);
+    }
+    Entry& e = entry_of(w);
+    const auto now = clock.now();
     const bool usable = e.token && lasts(*e.token, now, ctx);
     if (usable && !bypass) {
       if (!should_refresh(e, now, clock.steady_now()) || e.refreshing)
@@ -205,7 +217,7 @@ class TokenCache {
   template <class Clock>
   TokenResult async_finish(detail::CacheWaiter& w, const TokenRequestContext& ctx,
                            const Clock& clock, TokenResult fetched) const {
-    Entry& e = *static_cast<Entry*>(w.entry_);
+    Entry& e = entry_of(w);
     std::lock_guard lk(e.mu);
     if (fetched.ok()) {
       e.token = fetched.shared_token();
@@ -222,7 +234,7 @@ class TokenCache {
   /// Gives up the fetch handed to `w` without an outcome (cancelled): waiters wake and one of
   /// them fetches instead of sharing an error that was not theirs.
   void async_abandon(detail::CacheWaiter& w) const {
-    Entry& e = *static_cast<Entry*>(w.entry_);
+    Entry& e = entry_of(w);
     std::lock_guard lk(e.mu);
     finish(e, TokenResult{});
   }
@@ -230,7 +242,7 @@ class TokenCache {
   /// Takes a queued waiter back (its caller was cancelled); harmless when already woken.
   void async_unqueue(detail::CacheWaiter& w) const {
     if (w.entry_ == nullptr) return;
-    Entry& e = *static_cast<Entry*>(w.entry_);
+    Entry& e = entry_of(w);
     std::lock_guard lk(e.mu);
     for (detail::CacheWaiter** p = &e.waiters; *p != nullptr; p = &(*p)->next_)
       if (*p == &w) {
@@ -246,8 +258,10 @@ class TokenCache {
     std::vector<std::string> scopes;  // sorted
     std::string tenant;
     bool cae = false;
+    std::size_t hash = 0;
 
-    // Bumped (release) whenever `token` changes; readers compare it with their slot's copy.
+    // Bumped (release) whenever `token` changes or the entry is evicted; readers compare it with
+    // their slot's copy.
     std::atomic<std::uint64_t> version{0};
 
     std::mutex mu;  // guards everything below
@@ -256,13 +270,17 @@ class TokenCache {
     std::chrono::steady_clock::time_point last_attempt{};
     bool attempted = false;
     bool refreshing = false;
+    bool evicted = false;  // out of the index: callers holding it move to the live entry
     std::uint64_t generation = 0;
     TokenResult last_error;
     bool error_for_claims = false;           // last_error came from a claims request's fetch
     detail::CacheWaiter* waiters = nullptr;  // asynchronous callers queued behind the fetch
   };
+  using EntryPtr = std::shared_ptr<Entry>;
 
-  static constexpr std::size_t published_capacity = 16;
+  static Entry& entry_of(const detail::CacheWaiter& w) noexcept {
+    return *static_cast<Entry*>(w.entry_.get());
+  }
 
   // Whether `t` may be handed out for `ctx` at `now`: unexpired, and valid for the request's
   // min_validity beyond now.
@@ -305,32 +323,32 @@ class TokenCache {
   template <class Clock, class Fetch>
   [[gnu::noinline]] TokenResult miss(const TokenRequestContext& ctx, std::string_view tenant,
                                      const Clock& clock, Fetch&& fetch) const {
+    EntryPtr e = entry_for(ctx, tenant, clock.now());
     if (ctx.claims.empty()) {
-      if (Entry* e = find_published(ctx, tenant)) {
-        const auto now = detail::cheap_now(clock);
-        if (const auto* slot = refill_slot(*e, now);
-            slot != nullptr && lasts(*slot->token, now, ctx))
-          return TokenResult(slot->token);
-      }
+      const auto now = detail::cheap_now(clock);
+      if (const auto* slot = refill_slot(e, now); slot != nullptr && lasts(*slot->token, now, ctx))
+        return TokenResult(slot->token);
     }
-    return slow_path(entry_for(ctx, tenant), ctx, clock, std::forward<Fetch>(fetch));
+    return slow_path(std::move(e), ctx, tenant, clock, std::forward<Fetch>(fetch));
   }
 
   // Points this thread's slot for `e` at the entry's current token (rare: once per token per
   // thread); nullptr when the entry has no fresh token.
-  const detail::ReaderSlot* refill_slot(Entry& e, std::chrono::system_clock::time_point now) const {
+  const detail::ReaderSlot* refill_slot(const EntryPtr& e,
+                                        std::chrono::system_clock::time_point now) const {
     std::shared_ptr<const AccessToken> master;
     std::uint64_t version;
     {
-      std::lock_guard lk(e.mu);
-      master = e.token;
-      version = e.version.load(std::memory_order_relaxed);
+      std::lock_guard lk(e->mu);
+      if (e->evicted) return nullptr;
+      master = e->token;
+      version = e->version.load(std::memory_order_relaxed);
     }
     if (!master || !fresh(*master, now)) return nullptr;
     auto& rs = detail::reader_slots();
     detail::ReaderSlot* slot = nullptr;
     for (auto& s : rs.slots)
-      if (s.cache_uid == s_->uid && s.entry == &e) {
+      if (s.cache_uid == s_->uid && s.entry == e.get()) {
         slot = &s;
         break;
       }
@@ -342,18 +360,26 @@ class TokenCache {
     auto holder = std::make_shared<std::shared_ptr<const AccessToken>>(std::move(master));
     slot->token = std::shared_ptr<const AccessToken>(holder, holder->get());
     slot->cache_uid = s_->uid;
-    slot->entry = &e;
+    slot->entry = e.get();
+    slot->entry_owner = e;
     slot->version = version;
     slot->fresh_until = fresh_until(*slot->token);
     return slot;
   }
 
   template <class Clock, class Fetch>
-  TokenResult slow_path(Entry& e, const TokenRequestContext& ctx, const Clock& clock,
-                        Fetch&& fetch) const {
-    std::unique_lock lk(e.mu);
+  TokenResult slow_path(EntryPtr ep, const TokenRequestContext& ctx, std::string_view tenant,
+                        const Clock& clock, Fetch&& fetch) const {
+    std::unique_lock lk(ep->mu);
     const bool bypass = !ctx.claims.empty();
     for (;;) {
+      if (ep->evicted) {  // swept between the lookup and this lock: use the live entry
+        lk.unlock();
+        ep = entry_for(ctx, tenant, clock.now());
+        lk = std::unique_lock(ep->mu);
+        continue;
+      }
+      Entry& e = *ep;
       const auto now = clock.now();
       const bool usable = e.token && lasts(*e.token, now, ctx);
       if (usable && !bypass) {
@@ -458,47 +484,100 @@ class TokenCache {
     return n == 1 || same_scopes(e.scopes, ctx.scopes);
   }
 
-  // Lock-free lookup among the first `published_capacity` entries.
-  Entry* find_published(const TokenRequestContext& ctx, std::string_view tenant) const noexcept {
-    const std::size_t n = s_->published_count.load(std::memory_order_acquire);
-    for (std::size_t i = 0; i < n; ++i) {
-      Entry* e = s_->published[i].load(std::memory_order_relaxed);
-      if (matches(*e, ctx, tenant)) return e;
-    }
-    return nullptr;
+  // The key's hash: independent of scope order (a sum over scopes), like matches().
+  static std::size_t key_hash(const TokenRequestContext& ctx, std::string_view tenant) noexcept {
+    std::size_t scopes = 0;
+    for (const auto& s : ctx.scopes) scopes += std::hash<std::string_view>{}(s);
+    const std::size_t h = std::hash<std::string_view>{}(tenant) ^ (scopes * 0x9E3779B97F4A7C15ULL);
+    return ctx.enable_cae ? ~h : h;
   }
 
-  Entry& entry_for(const TokenRequestContext& ctx, std::string_view tenant) const {
+  // The index: open addressing with linear probing over a power-of-two table, under map_mu.
+  // Entries leave it only when a sweep rebuilds the table, so there are no tombstones.
+  [[nodiscard]] Entry* probe(std::size_t h, const TokenRequestContext& ctx,
+                             std::string_view tenant) const noexcept {
+    if (s_->table == nullptr) return nullptr;
+    for (std::size_t i = h & s_->mask;; i = (i + 1) & s_->mask) {
+      Entry* e = s_->table[i].get();
+      if (e == nullptr) return nullptr;
+      if (e->hash == h && matches(*e, ctx, tenant)) return e;
+    }
+  }
+  [[nodiscard]] EntryPtr owned(const Entry* e) const noexcept {
+    for (std::size_t i = e->hash & s_->mask;; i = (i + 1) & s_->mask)
+      if (s_->table[i].get() == e) return s_->table[i];
+  }
+
+  // The entry for `ctx`'s key, or null; never creates one.
+  EntryPtr find(const TokenRequestContext& ctx, std::string_view tenant) const {
+    const std::size_t h = key_hash(ctx, tenant);
+    std::shared_lock lk(s_->map_mu);
+    const Entry* e = probe(h, ctx, tenant);
+    return e != nullptr ? owned(e) : nullptr;
+  }
+
+  // The entry for `ctx`'s key, created (and the index swept or grown) when there is none.
+  EntryPtr entry_for(const TokenRequestContext& ctx, std::string_view tenant,
+                     std::chrono::system_clock::time_point now) const {
+    const std::size_t h = key_hash(ctx, tenant);
     {
       std::shared_lock lk(s_->map_mu);
-      for (auto& e : s_->entries)
-        if (matches(*e, ctx, tenant)) return *e;
+      if (const Entry* e = probe(h, ctx, tenant)) return owned(e);
     }
     std::unique_lock lk(s_->map_mu);
-    for (auto& e : s_->entries)
-      if (matches(*e, ctx, tenant)) return *e;
-    auto e = std::make_unique<Entry>();
+    if (const Entry* e = probe(h, ctx, tenant)) return owned(e);
+    auto e = std::make_shared<Entry>();
     e->scopes = ctx.scopes;
     sort_scopes(e->scopes);
     e->tenant.assign(tenant);
     e->cae = ctx.enable_cae;
-    s_->entries.push_back(std::move(e));
-    Entry& added = *s_->entries.back();
-    const std::size_t n = s_->published_count.load(std::memory_order_relaxed);
-    if (n < published_capacity) {
-      s_->published[n].store(&added, std::memory_order_relaxed);
-      s_->published_count.store(n + 1, std::memory_order_release);
+    e->hash = h;
+    if ((s_->count + 1) * 2 > s_->mask + 1) rebuild(now);
+    insert(e);
+    return e;
+  }
+
+  void insert(EntryPtr e) const noexcept {
+    std::size_t i = e->hash & s_->mask;
+    while (s_->table[i] != nullptr) i = (i + 1) & s_->mask;
+    s_->table[i] = std::move(e);
+    ++s_->count;
+  }
+
+  // Drops the entries that hold no token or an expired one and that nobody is fetching for, then sizes the table for what is left plus room to grow: memory
+  // follows the live tokens, and each sweep is paid for by the insertions since the last one.
+  // Entries whose lock is busy are kept. Callers still holding a dropped entry see `evicted`.
+  void rebuild(std::chrono::system_clock::time_point now) const {
+    std::vector<EntryPtr> keep;
+    keep.reserve(s_->count + 1);
+    for (std::size_t i = 0; s_->table != nullptr && i <= s_->mask; ++i) {
+      EntryPtr& e = s_->table[i];
+      if (e == nullptr) continue;
+      std::unique_lock g(e->mu, std::try_to_lock);
+      const bool stale = g.owns_lock() && !e->refreshing && e->waiters == nullptr &&
+                         (e->token == nullptr || e->token->expires_on <= now);
+      if (!stale) {
+        keep.push_back(std::move(e));
+        continue;
+      }
+      e->evicted = true;
+      e->token.reset();
+      e->version.fetch_add(1, std::memory_order_release);
     }
-    return added;
+    const std::size_t capacity = std::max<std::size_t>(16, std::bit_ceil(4 * (keep.size() + 1)));
+    s_->table = std::make_unique<EntryPtr[]>(capacity);
+    s_->mask = capacity - 1;
+    s_->count = 0;
+    for (auto& e : keep) insert(std::move(e));
   }
 
   // Behind a pointer so credentials (which own a cache) can be moved.
   struct Shared {
     std::uint64_t uid = detail::next_cache_uid();
     std::shared_mutex map_mu;
-    std::vector<std::unique_ptr<Entry>> entries;
-    std::array<std::atomic<Entry*>, published_capacity> published{};
-    std::atomic<std::size_t> published_count{0};
+    std::unique_ptr<EntryPtr[]> table;  // null until the first entry
+    std::size_t mask = 0;               // table size - 1
+    std::size_t count = 0;
   };
   CachePolicy policy_;
   std::unique_ptr<Shared> s_;
@@ -517,7 +596,7 @@ struct TokenCacheHitPath {
     return cache.cached(ctx, tenant, cheap_now(clock));
   }
 
-  /// `find`, and on a miss the published entry's fresh token, which this thread's slot then
+  /// `find`, and on a miss the entry's fresh token, which this thread's slot then
   /// holds (what a blocking hit does before it would fetch). Never fetches; nullptr for requests
   /// with claims, which always go to the network.
   template <class Clock>
@@ -526,9 +605,9 @@ struct TokenCacheHitPath {
       const Clock& clock) {
     if (!ctx.claims.empty()) return nullptr;
     if (const auto* hit = cache.cached(ctx, tenant, cheap_now(clock))) return hit;
-    if (TokenCache::Entry* e = cache.find_published(ctx, tenant)) {
+    if (const auto e = cache.find(ctx, tenant)) {
       const auto now = cheap_now(clock);
-      if (const auto* slot = cache.refill_slot(*e, now);
+      if (const auto* slot = cache.refill_slot(e, now);
           slot != nullptr && TokenCache::lasts(*slot->token, now, ctx))
         return &slot->token;
     }
