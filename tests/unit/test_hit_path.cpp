@@ -5,9 +5,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <new>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "azid/cache/token_cache.hpp"
 #include "azid/credentials/client_secret.hpp"
 #include "azid/testing/platform.hpp"
 
@@ -74,6 +76,32 @@ TEST_SUITE("hit_path") {
     CHECK(g_allocations.load() - before == 0);
     CHECK(total == 4000);
     CHECK(p.transport().request_count() == 1);
+  }
+
+  TEST_CASE("hits on many keys read round-robin on one thread allocate nothing") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    int fetches = 0;
+    auto fetch = [&] {
+      ++fetches;
+      auto t = std::make_shared<AccessToken>();
+      t->token = "tok";
+      t->expires_on = clock.now() + hours(1);
+      return TokenResult(std::shared_ptr<const AccessToken>(std::move(t)));
+    };
+    TokenRequestContext ctx;
+    ctx.scopes = {"https://vault.azure.net/.default"};
+    std::vector<std::string> tenants;
+    for (int i = 0; i < 40; ++i) tenants.push_back("tenant-" + std::to_string(i));
+    for (int round = 0; round < 2; ++round)  // fetch, then fill this thread's slots
+      for (const auto& t : tenants) REQUIRE(cache.get_or_fetch(ctx, t, clock, fetch).ok());
+    const long before = g_allocations.load();
+    int ok = 0;
+    for (int round = 0; round < 10; ++round)
+      for (const auto& t : tenants) ok += cache.get_or_fetch(ctx, t, clock, fetch).ok() ? 1 : 0;
+    CHECK(g_allocations.load() - before == 0);
+    CHECK(ok == 400);
+    CHECK(fetches == 40);
   }
 
   TEST_CASE("readers on many threads keep getting valid tokens across refreshes") {

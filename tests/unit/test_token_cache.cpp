@@ -333,6 +333,10 @@ TEST_SUITE("token_cache") {
     CHECK(again.token().expires_on > clock.now());
     CHECK(cache.get_or_fetch(ctx, "new0", clock, fetch).token().token == "tok101");
     CHECK(fetches == 301);
+    // Its next read refills the slot that held the evicted entry, and hits come from it again.
+    CHECK(cache.get_or_fetch(ctx, "old99", clock, fetch).token().token == "tok301");
+    CHECK(detail::TokenCacheHitPath::find(cache, ctx, "old99", clock) != nullptr);
+    CHECK(fetches == 301);
   }
 
   TEST_CASE("an asynchronous caller whose entry was evicted while it was away uses the live one") {

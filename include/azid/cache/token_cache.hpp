@@ -47,6 +47,7 @@ struct TokenCacheHitPath;
 /// instead of fighting over the token's shared control block.
 struct ReaderSlot {
   std::uint64_t cache_uid = 0;
+  std::size_t key_hash = 0;
   const void* entry = nullptr;
   std::shared_ptr<const void> entry_owner;  // keeps `entry` alive after the cache evicts it
   std::uint64_t version = 0;
@@ -54,9 +55,17 @@ struct ReaderSlot {
   std::chrono::system_clock::time_point fresh_until{};
   std::shared_ptr<const AccessToken> token;  // control block private to this thread
 };
+/// A thread's slots: eight scanned on every hit, and, once a thread has read more keys than
+/// that, a spill table of 64 sets of 4 slots indexed by the key's hash, looked up when the eight
+/// miss. A service reading a few hundred keys round-robin on one thread still hits without a lock
+/// or an allocation; the spill table (18 KB) is allocated once, by the first read that pushes a
+/// key out of the eight.
 struct ReaderSlots {
+  static constexpr std::size_t spill_sets = 64, spill_ways = 4;
   std::array<ReaderSlot, 8> slots{};
   unsigned next = 0;
+  unsigned spill_next = 0;
+  std::unique_ptr<ReaderSlot[]> spill;  // spill_sets * spill_ways, or null
 };
 inline ReaderSlots& reader_slots() noexcept {
   thread_local ReaderSlots s;
@@ -175,7 +184,7 @@ class TokenCache {
   template <class Clock>
   AsyncStep async_begin(const TokenRequestContext& ctx, std::string_view tenant, const Clock& clock,
                         detail::CacheWaiter& w, TokenResult& out) const {
-    if (w.entry_ == nullptr) w.entry_ = entry_for(ctx, tenant, clock.now());
+    if (w.entry_ == nullptr) w.entry_ = entry_for(ctx, tenant, key_hash(ctx, tenant), clock.now());
     std::unique_lock lk(entry_of(w).mu);
     const bool bypass = !ctx.claims.empty();
     if (w.queued_) {  // woken: share the outcome of the fetch we waited for, as slow_path does
@@ -188,9 +197,9 @@ class TokenCache {
           return out = e.last_error, AsyncStep::done;
       }
     }
-    if (entry_of(w).evicted) {  // swept while this caller was away: work on the live entry
+    while (entry_of(w).evicted) {  // swept while this caller was away: work on the live entry
       lk.unlock();
-      w.entry_ = entry_for(ctx, tenant, clock.now());
+      w.entry_ = entry_for(ctx, tenant, key_hash(ctx, tenant), clock.now());
       lk = std::unique_lock(entry_of(w).mu);
     }
     Entry& e = entry_of(w);
@@ -259,6 +268,7 @@ class TokenCache {
     std::string tenant;
     bool cae = false;
     std::size_t hash = 0;
+    std::uint64_t born = 0;  // the index's rebuild count when the entry was inserted
 
     // Bumped (release) whenever `token` changes or the entry is evicted; readers compare it with
     // their slot's copy.
@@ -323,7 +333,12 @@ class TokenCache {
   template <class Clock, class Fetch>
   [[gnu::noinline]] TokenResult miss(const TokenRequestContext& ctx, std::string_view tenant,
                                      const Clock& clock, Fetch&& fetch) const {
-    EntryPtr e = entry_for(ctx, tenant, clock.now());
+    const std::size_t h = key_hash(ctx, tenant);
+    if (ctx.claims.empty()) {
+      if (const auto* slot = spilled(h, ctx, tenant, detail::cheap_now(clock)))
+        return TokenResult(*slot);
+    }
+    EntryPtr e = entry_for(ctx, tenant, h, clock.now());
     if (ctx.claims.empty()) {
       const auto now = detail::cheap_now(clock);
       if (const auto* slot = refill_slot(e, now); slot != nullptr && lasts(*slot->token, now, ctx))
@@ -332,8 +347,30 @@ class TokenCache {
     return slow_path(std::move(e), ctx, tenant, clock, std::forward<Fetch>(fetch));
   }
 
+  // The fresh token this thread's spill table holds for the key hashed `h`, or nullptr. Like
+  // cached(): no lock, no allocation, no system call.
+  [[nodiscard]] const std::shared_ptr<const AccessToken>* spilled(
+      std::size_t h, const TokenRequestContext& ctx, std::string_view tenant,
+      std::chrono::system_clock::time_point now) const noexcept {
+    auto& rs = detail::reader_slots();
+    if (rs.spill == nullptr) return nullptr;
+    detail::ReaderSlot* set = &rs.spill[(h % rs.spill_sets) * rs.spill_ways];
+    for (std::size_t w = 0; w < rs.spill_ways; ++w) {
+      const detail::ReaderSlot& s = set[w];
+      if (s.cache_uid != s_->uid || s.key_hash != h) continue;
+      const auto* e = static_cast<const Entry*>(s.entry);
+      if (!matches(*e, ctx, tenant)) continue;
+      if (now < s.fresh_until && s.version == e->version.load(std::memory_order_acquire) &&
+          (ctx.min_validity.count() == 0 || lasts(*s.token, now, ctx)))
+        return &s.token;
+      return nullptr;
+    }
+    return nullptr;
+  }
+
   // Points this thread's slot for `e` at the entry's current token (rare: once per token per
-  // thread); nullptr when the entry has no fresh token.
+  // thread), and its spill slot too once the thread has more keys than slots; nullptr when the
+  // entry has no fresh token.
   const detail::ReaderSlot* refill_slot(const EntryPtr& e,
                                         std::chrono::system_clock::time_point now) const {
     std::shared_ptr<const AccessToken> master;
@@ -347,24 +384,56 @@ class TokenCache {
     if (!master || !fresh(*master, now)) return nullptr;
     auto& rs = detail::reader_slots();
     detail::ReaderSlot* slot = nullptr;
+    // The slot already holding this key (perhaps for an entry since evicted): cached() stops at
+    // the first slot whose key matches, so a key never occupies two.
     for (auto& s : rs.slots)
-      if (s.cache_uid == s_->uid && s.entry == e.get()) {
+      if (s.cache_uid == s_->uid && same_key(*static_cast<const Entry*>(s.entry), *e)) {
         slot = &s;
         break;
       }
     if (slot == nullptr) {
       slot = &rs.slots[rs.next];
       rs.next = (rs.next + 1) % rs.slots.size();
+      // Pushing a live key out of the eight: from now on every key read also goes to the spill
+      // table, starting with the eight.
+      if (slot->cache_uid != 0 && rs.spill == nullptr) {
+        rs.spill = std::make_unique<detail::ReaderSlot[]>(rs.spill_sets * rs.spill_ways);
+        for (const auto& s : rs.slots)
+          if (s.cache_uid != 0) spill_put(rs, s);
+      }
     }
     // The slot's own control block: hits on this thread bump a count no other thread writes.
     auto holder = std::make_shared<std::shared_ptr<const AccessToken>>(std::move(master));
-    slot->token = std::shared_ptr<const AccessToken>(holder, holder->get());
-    slot->cache_uid = s_->uid;
-    slot->entry = e.get();
-    slot->entry_owner = e;
-    slot->version = version;
-    slot->fresh_until = fresh_until(*slot->token);
+    fill(*slot, e, version, std::shared_ptr<const AccessToken>(holder, holder->get()));
+    if (rs.spill != nullptr) spill_put(rs, *slot);
     return slot;
+  }
+
+  // Copies `src` into its set of the spill table: over the way holding the same key, else a free
+  // way, else the next way in turn.
+  static void spill_put(detail::ReaderSlots& rs, const detail::ReaderSlot& src) noexcept {
+    detail::ReaderSlot* set = &rs.spill[(src.key_hash % rs.spill_sets) * rs.spill_ways];
+    const auto& key = *static_cast<const Entry*>(src.entry);
+    detail::ReaderSlot* way = nullptr;
+    for (std::size_t w = 0; w < rs.spill_ways && way == nullptr; ++w)
+      if (set[w].cache_uid == src.cache_uid &&
+          same_key(*static_cast<const Entry*>(set[w].entry), key))
+        way = &set[w];
+    for (std::size_t w = 0; w < rs.spill_ways && way == nullptr; ++w)
+      if (set[w].cache_uid == 0) way = &set[w];
+    if (way == nullptr) way = &set[rs.spill_next++ % rs.spill_ways];
+    *way = src;
+  }
+
+  void fill(detail::ReaderSlot& slot, const EntryPtr& e, std::uint64_t version,
+            std::shared_ptr<const AccessToken> token) const noexcept {
+    slot.fresh_until = fresh_until(*token);
+    slot.token = std::move(token);
+    slot.cache_uid = s_->uid;
+    slot.key_hash = e->hash;
+    slot.entry = e.get();
+    slot.entry_owner = e;
+    slot.version = version;
   }
 
   template <class Clock, class Fetch>
@@ -375,7 +444,7 @@ class TokenCache {
     for (;;) {
       if (ep->evicted) {  // swept between the lookup and this lock: use the live entry
         lk.unlock();
-        ep = entry_for(ctx, tenant, clock.now());
+        ep = entry_for(ctx, tenant, key_hash(ctx, tenant), clock.now());
         lk = std::unique_lock(ep->mu);
         continue;
       }
@@ -484,6 +553,10 @@ class TokenCache {
     return n == 1 || same_scopes(e.scopes, ctx.scopes);
   }
 
+  static bool same_key(const Entry& a, const Entry& b) noexcept {
+    return a.hash == b.hash && a.cae == b.cae && a.tenant == b.tenant && a.scopes == b.scopes;
+  }
+
   // The key's hash: independent of scope order (a sum over scopes), like matches().
   static std::size_t key_hash(const TokenRequestContext& ctx, std::string_view tenant) noexcept {
     std::size_t scopes = 0;
@@ -517,9 +590,8 @@ class TokenCache {
   }
 
   // The entry for `ctx`'s key, created (and the index swept or grown) when there is none.
-  EntryPtr entry_for(const TokenRequestContext& ctx, std::string_view tenant,
+  EntryPtr entry_for(const TokenRequestContext& ctx, std::string_view tenant, std::size_t h,
                      std::chrono::system_clock::time_point now) const {
-    const std::size_t h = key_hash(ctx, tenant);
     {
       std::shared_lock lk(s_->map_mu);
       if (const Entry* e = probe(h, ctx, tenant)) return owned(e);
@@ -533,6 +605,7 @@ class TokenCache {
     e->cae = ctx.enable_cae;
     e->hash = h;
     if ((s_->count + 1) * 2 > s_->mask + 1) rebuild(now);
+    e->born = s_->rebuilds;
     insert(e);
     return e;
   }
@@ -544,31 +617,46 @@ class TokenCache {
     ++s_->count;
   }
 
-  // Drops the entries that hold no token or an expired one and that nobody is fetching for, then sizes the table for what is left plus room to grow: memory
-  // follows the live tokens, and each sweep is paid for by the insertions since the last one.
-  // Entries whose lock is busy are kept. Callers still holding a dropped entry see `evicted`.
+  // Drops the entries that hold no token or an expired one, that nobody is fetching for and that
+  // were inserted before the previous rebuild (so a caller that has just created an entry gets
+  // to use it), then sizes the table for what is left plus room to grow: memory follows the
+  // live tokens, and each sweep is paid for by the insertions since the last one. Entries whose
+  // lock is busy are kept; callers still holding a dropped entry see `evicted`. The new table is
+  // allocated before anything changes, so running out of memory leaves the index as it was.
   void rebuild(std::chrono::system_clock::time_point now) const {
-    std::vector<EntryPtr> keep;
-    keep.reserve(s_->count + 1);
+    auto stale = [&](Entry& e) {
+      return e.born < s_->rebuilds && !e.refreshing && e.waiters == nullptr &&
+             (e.token == nullptr || e.token->expires_on <= now);
+    };
+    std::size_t kept = 0;
     for (std::size_t i = 0; s_->table != nullptr && i <= s_->mask; ++i) {
-      EntryPtr& e = s_->table[i];
+      Entry* e = s_->table[i].get();
       if (e == nullptr) continue;
       std::unique_lock g(e->mu, std::try_to_lock);
-      const bool stale = g.owns_lock() && !e->refreshing && e->waiters == nullptr &&
-                         (e->token == nullptr || e->token->expires_on <= now);
-      if (!stale) {
-        keep.push_back(std::move(e));
-        continue;
-      }
-      e->evicted = true;
-      e->token.reset();
-      e->version.fetch_add(1, std::memory_order_release);
+      if (!g.owns_lock() || !stale(*e)) ++kept;
     }
-    const std::size_t capacity = std::max<std::size_t>(16, std::bit_ceil(4 * (keep.size() + 1)));
-    s_->table = std::make_unique<EntryPtr[]>(capacity);
+    // Four slots per survivor, and more than the current count: entries that stop being stale
+    // before the second pass still fit.
+    const std::size_t capacity =
+        std::bit_ceil(std::max<std::size_t>({16, 4 * (kept + 1), s_->count + 2}));
+    auto table = std::make_unique<EntryPtr[]>(capacity);
+    std::swap(table, s_->table);
+    const std::size_t old_size = s_->mask + 1;
     s_->mask = capacity - 1;
     s_->count = 0;
-    for (auto& e : keep) insert(std::move(e));
+    for (std::size_t i = 0; table != nullptr && i < old_size; ++i) {
+      EntryPtr& e = table[i];
+      if (e == nullptr) continue;
+      std::unique_lock g(e->mu, std::try_to_lock);
+      if (g.owns_lock() && stale(*e)) {
+        e->evicted = true;
+        e->token.reset();
+        e->version.fetch_add(1, std::memory_order_release);
+        continue;
+      }
+      insert(std::move(e));
+    }
+    ++s_->rebuilds;
   }
 
   // Behind a pointer so credentials (which own a cache) can be moved.
@@ -578,6 +666,7 @@ class TokenCache {
     std::unique_ptr<EntryPtr[]> table;  // null until the first entry
     std::size_t mask = 0;               // table size - 1
     std::size_t count = 0;
+    std::uint64_t rebuilds = 0;
   };
   CachePolicy policy_;
   std::unique_ptr<Shared> s_;
@@ -605,6 +694,9 @@ struct TokenCacheHitPath {
       const Clock& clock) {
     if (!ctx.claims.empty()) return nullptr;
     if (const auto* hit = cache.cached(ctx, tenant, cheap_now(clock))) return hit;
+    if (const auto* hit =
+            cache.spilled(TokenCache::key_hash(ctx, tenant), ctx, tenant, cheap_now(clock)))
+      return hit;
     if (const auto e = cache.find(ctx, tenant)) {
       const auto now = cheap_now(clock);
       if (const auto* slot = cache.refill_slot(e, now);
