@@ -21,11 +21,16 @@
 
 namespace {
 std::atomic<long> g_allocations{0};
+// When non-zero, the next allocation of exactly this many bytes throws (then it resets).
+std::atomic<std::size_t> g_fail_size{0};
 }  // namespace
 
 // Counts every allocation of the test binary; only deltas around hit loops are asserted.
 void* operator new(std::size_t n) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (std::size_t f = n;
+      g_fail_size.load(std::memory_order_relaxed) == n && g_fail_size.compare_exchange_strong(f, 0))
+    throw std::bad_alloc();
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
@@ -78,7 +83,7 @@ TEST_SUITE("hit_path") {
     CHECK(p.transport().request_count() == 1);
   }
 
-  TEST_CASE("hits on many keys read round-robin on one thread allocate nothing") {
+  TEST_CASE("hits on 100 keys read round-robin on one thread allocate nothing") {
     testing::ManualClock clock;
     TokenCache cache;
     int fetches = 0;
@@ -92,7 +97,7 @@ TEST_SUITE("hit_path") {
     TokenRequestContext ctx;
     ctx.scopes = {"https://vault.azure.net/.default"};
     std::vector<std::string> tenants;
-    for (int i = 0; i < 40; ++i) tenants.push_back("tenant-" + std::to_string(i));
+    for (int i = 0; i < 100; ++i) tenants.push_back("tenant-" + std::to_string(i));
     for (int round = 0; round < 2; ++round)  // fetch, then fill this thread's slots
       for (const auto& t : tenants) REQUIRE(cache.get_or_fetch(ctx, t, clock, fetch).ok());
     const long before = g_allocations.load();
@@ -100,8 +105,66 @@ TEST_SUITE("hit_path") {
     for (int round = 0; round < 10; ++round)
       for (const auto& t : tenants) ok += cache.get_or_fetch(ctx, t, clock, fetch).ok() ? 1 : 0;
     CHECK(g_allocations.load() - before == 0);
-    CHECK(ok == 400);
-    CHECK(fetches == 40);
+    CHECK(ok == 1000);
+    CHECK(fetches == 100);
+  }
+
+  TEST_CASE("a credential serving many tenants hits without allocating") {
+    testing::Platform p;
+    for (int i = 0; i < 30; ++i) p.transport().push(200, token_body(i));
+    EntraCredentialOptions opts;
+    opts.additionally_allowed_tenants = {"*"};
+    Cred cred(tenant, client, "secret", opts, p);
+    std::vector<TokenRequestContext> requests(30);
+    for (int i = 0; i < 30; ++i) {
+      requests[i].scopes = {"https://vault.azure.net/.default"};
+      requests[i].tenant_id = "tenant-" + std::to_string(i);
+    }
+    std::thread([&] {  // a thread of its own: its slots hold nothing yet
+      for (int round = 0; round < 2; ++round)
+        for (const auto& r : requests) REQUIRE(cred.try_get_token(r).ok());
+      const long before = g_allocations.load();
+      int ok = 0;
+      for (int round = 0; round < 10; ++round)
+        for (const auto& r : requests) ok += cred.try_get_token(r).ok() ? 1 : 0;
+      CHECK(g_allocations.load() - before == 0);
+      CHECK(ok == 300);
+    })
+        .join();
+    CHECK(p.transport().request_count() == 30);
+  }
+
+  TEST_CASE("running out of memory while the cache's index grows loses nothing") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    int fetches = 0;
+    auto token_for = [&](seconds life) {
+      auto t = std::make_shared<AccessToken>();
+      t->token = "tok";
+      t->expires_on = clock.now() + life;
+      return TokenResult(std::shared_ptr<const AccessToken>(std::move(t)));
+    };
+    auto long_lived = [&] { return ++fetches, token_for(hours(5)); };
+    TokenRequestContext ctx;
+    ctx.scopes = {"s"};
+    REQUIRE(cache.get_or_fetch(ctx, "x", clock, [&] { return ++fetches, token_for(minutes(10)); })
+                .ok());
+    for (int i = 0; i < 7; ++i)
+      REQUIRE(cache.get_or_fetch(ctx, "v" + std::to_string(i), clock, long_lived).ok());
+    clock.advance(minutes(20));  // x has expired: the next new key's rebuild would drop it
+    REQUIRE(cache.size() == 8);
+    // That rebuild allocates a table of 32 shared_ptrs (7 kept, four slots each; new[] adds the
+    // Itanium ABI's size_t cookie): make that allocation fail.
+    g_fail_size = 32 * sizeof(std::shared_ptr<void>) + sizeof(std::size_t);
+    CHECK_THROWS_AS((void)cache.get_or_fetch(ctx, "n", clock, long_lived), std::bad_alloc);
+    CHECK(g_fail_size.exchange(0) == 0);  // the table's allocation was the one that failed
+    CHECK(cache.size() == 8);
+    CHECK(cache.current(ctx, "v0", clock.now()) != nullptr);
+    // x is still indexed, not marked evicted: asking for it fetches once and returns.
+    CHECK(cache.get_or_fetch(ctx, "x", clock, long_lived).ok());
+    CHECK(cache.get_or_fetch(ctx, "n", clock, long_lived).ok());
+    CHECK(fetches == 10);
+    CHECK(cache.size() == 9);  // the next rebuild went through (x has a fresh token now)
   }
 
   TEST_CASE("readers on many threads keep getting valid tokens across refreshes") {

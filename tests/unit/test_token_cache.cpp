@@ -367,6 +367,25 @@ TEST_SUITE("token_cache") {
     CHECK(cache.size() == 41);
   }
 
+  TEST_CASE("a negative refresh offset never lets a thread's slot serve an expired token") {
+    testing::ManualClock clock;
+    TokenCache cache(CachePolicy{.refresh_offset = seconds(-120), .retry_delay = seconds(30)});
+    int fetches = 0;
+    auto fetch = [&] {
+      return ++fetches, make_token(clock, hours(1), "tok" + std::to_string(fetches));
+    };
+    auto ctx = ctx_for({"s"});
+    std::thread([&] {
+      (void)cache.get_or_fetch(ctx, "t", clock, fetch);
+      (void)cache.get_or_fetch(ctx, "t", clock, fetch);  // fills this thread's slot
+      clock.advance(minutes(61));
+      const auto r = cache.get_or_fetch(ctx, "t", clock, fetch);
+      REQUIRE(r.ok());
+      CHECK(r.token().token == "tok2");
+      CHECK(r.token().expires_on > clock.now());
+    }).join();
+  }
+
   TEST_CASE("many concurrent callers on a miss cause exactly one fetch") {
     testing::ManualClock clock;
     TokenCache cache;

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -55,18 +56,27 @@ struct ReaderSlot {
   std::chrono::system_clock::time_point fresh_until{};
   std::shared_ptr<const AccessToken> token;  // control block private to this thread
 };
-/// A thread's slots: eight scanned on every hit, and, once a thread has read more keys than
-/// that, a spill table of 64 sets of 4 slots indexed by the key's hash, looked up when the eight
-/// miss. A service reading a few hundred keys round-robin on one thread still hits without a lock
-/// or an allocation; the spill table (18 KB) is allocated once, by the first read that pushes a
-/// key out of the eight.
+/// A thread's slots: eight scanned on every hit, and, once a thread has read more live keys than
+/// that, a spill table of 64 sets of 4 slots looked up when the eight miss. A key may sit in either
+/// of two sets chosen by its hash (two-choice hashing), so keys rarely crowd one set out: a
+/// service reading a few dozen keys round-robin on one thread hits without a lock or an
+/// allocation, and with hundreds most reads still do. The spill table (18 KB) is allocated once,
+/// by the first read that would push a live key out of the eight.
 struct ReaderSlots {
   static constexpr std::size_t spill_sets = 64, spill_ways = 4;
   std::array<ReaderSlot, 8> slots{};
   unsigned next = 0;
   unsigned spill_next = 0;
   std::unique_ptr<ReaderSlot[]> spill;  // spill_sets * spill_ways, or null
+
+  /// The first way of each of the two sets a key hashed `h` may occupy.
+  [[nodiscard]] ReaderSlot* spill_set(std::size_t h, int which) const noexcept {
+    const auto mixed = static_cast<std::uint64_t>(h) * 0x9E3779B97F4A7C15ULL;
+    const std::size_t set = which == 0 ? h % spill_sets : static_cast<std::size_t>(mixed >> 58);
+    return &spill[set * spill_ways];
+  }
 };
+static_assert(ReaderSlots::spill_sets == 64, "spill_set takes the top 6 bits");
 inline ReaderSlots& reader_slots() noexcept {
   thread_local ReaderSlots s;
   return s;
@@ -281,6 +291,7 @@ class TokenCache {
     bool attempted = false;
     bool refreshing = false;
     bool evicted = false;  // out of the index: callers holding it move to the live entry
+    bool doomed = false;   // rebuild() is about to evict it (rebuild's own bookkeeping)
     std::uint64_t generation = 0;
     TokenResult last_error;
     bool error_for_claims = false;           // last_error came from a claims request's fetch
@@ -306,7 +317,9 @@ class TokenCache {
   // fresh(t, now) == (now < fresh_until(t)): before the refresh offset and before refresh_on.
   [[nodiscard]] std::chrono::system_clock::time_point fresh_until(
       const AccessToken& t) const noexcept {
-    const auto until = t.expires_on - policy_.refresh_offset;
+    // Never past expiry, whatever the policy's offset (a negative one would otherwise let slots
+    // serve an expired token).
+    const auto until = std::min(t.expires_on, t.expires_on - policy_.refresh_offset);
     return t.refresh_on && *t.refresh_on < until ? *t.refresh_on : until;
   }
 
@@ -354,18 +367,36 @@ class TokenCache {
       std::chrono::system_clock::time_point now) const noexcept {
     auto& rs = detail::reader_slots();
     if (rs.spill == nullptr) return nullptr;
-    detail::ReaderSlot* set = &rs.spill[(h % rs.spill_sets) * rs.spill_ways];
-    for (std::size_t w = 0; w < rs.spill_ways; ++w) {
-      const detail::ReaderSlot& s = set[w];
-      if (s.cache_uid != s_->uid || s.key_hash != h) continue;
-      const auto* e = static_cast<const Entry*>(s.entry);
-      if (!matches(*e, ctx, tenant)) continue;
-      if (now < s.fresh_until && s.version == e->version.load(std::memory_order_acquire) &&
-          (ctx.min_validity.count() == 0 || lasts(*s.token, now, ctx)))
-        return &s.token;
-      return nullptr;
+    for (int which = 0; which < 2; ++which) {
+      const detail::ReaderSlot* set = rs.spill_set(h, which);
+      for (std::size_t w = 0; w < rs.spill_ways; ++w) {
+        const detail::ReaderSlot& s = set[w];
+        if (s.cache_uid != s_->uid || s.key_hash != h) continue;
+        const auto* e = static_cast<const Entry*>(s.entry);
+        if (!matches(*e, ctx, tenant)) continue;
+        if (now < s.fresh_until && s.version == e->version.load(std::memory_order_acquire) &&
+            (ctx.min_validity.count() == 0 || lasts(*s.token, now, ctx)))
+          return &s.token;
+        return nullptr;  // a key holds one way at most
+      }
     }
     return nullptr;
+  }
+
+  // spilled() for callers that have not hashed the key; out of line, off the eight slots' path.
+  [[gnu::noinline]] const std::shared_ptr<const AccessToken>* find_spilled(
+      const TokenRequestContext& ctx, std::string_view tenant,
+      std::chrono::system_clock::time_point now) const noexcept {
+    if (detail::reader_slots().spill == nullptr) return nullptr;
+    return spilled(key_hash(ctx, tenant), ctx, tenant, now);
+  }
+
+  // A slot that may be overwritten before any other: empty, past its freshness, or its entry's
+  // token replaced or evicted since (entries of a destroyed cache are evicted).
+  [[nodiscard]] static bool reusable(const detail::ReaderSlot& s,
+                                     std::chrono::system_clock::time_point now) noexcept {
+    return s.cache_uid == 0 || now >= s.fresh_until ||
+           s.version != static_cast<const Entry*>(s.entry)->version.load(std::memory_order_acquire);
   }
 
   // Points this thread's slot for `e` at the entry's current token (rare: once per token per
@@ -385,43 +416,60 @@ class TokenCache {
     auto& rs = detail::reader_slots();
     detail::ReaderSlot* slot = nullptr;
     // The slot already holding this key (perhaps for an entry since evicted): cached() stops at
-    // the first slot whose key matches, so a key never occupies two.
+    // the first slot whose key matches, so a key never occupies two. Else a reusable slot, else
+    // the next in turn.
     for (auto& s : rs.slots)
       if (s.cache_uid == s_->uid && same_key(*static_cast<const Entry*>(s.entry), *e)) {
         slot = &s;
         break;
       }
-    if (slot == nullptr) {
-      slot = &rs.slots[rs.next];
-      rs.next = (rs.next + 1) % rs.slots.size();
-      // Pushing a live key out of the eight: from now on every key read also goes to the spill
-      // table, starting with the eight.
-      if (slot->cache_uid != 0 && rs.spill == nullptr) {
-        rs.spill = std::make_unique<detail::ReaderSlot[]>(rs.spill_sets * rs.spill_ways);
-        for (const auto& s : rs.slots)
-          if (s.cache_uid != 0) spill_put(rs, s);
+    for (auto& s : rs.slots)
+      if (slot == nullptr && reusable(s, now)) slot = &s;
+    std::shared_ptr<std::shared_ptr<const AccessToken>> holder;
+    try {
+      if (slot == nullptr) {
+        slot = &rs.slots[rs.next];
+        rs.next = (rs.next + 1) % rs.slots.size();
+        // Pushing a live key out of the eight: from now on every key read also goes to the spill
+        // table, starting with the eight.
+        if (rs.spill == nullptr) {
+          rs.spill = std::make_unique<detail::ReaderSlot[]>(rs.spill_sets * rs.spill_ways);
+          for (const auto& s : rs.slots) spill_put(rs, s, now);
+        }
       }
+      // The slot's own control block: hits on this thread bump a count no other thread writes.
+      holder = std::make_shared<std::shared_ptr<const AccessToken>>(std::move(master));
+    } catch (const std::bad_alloc&) {
+      return nullptr;  // the caller takes the slow path, which needs no allocation for a hit
     }
-    // The slot's own control block: hits on this thread bump a count no other thread writes.
-    auto holder = std::make_shared<std::shared_ptr<const AccessToken>>(std::move(master));
     fill(*slot, e, version, std::shared_ptr<const AccessToken>(holder, holder->get()));
-    if (rs.spill != nullptr) spill_put(rs, *slot);
+    if (rs.spill != nullptr) spill_put(rs, *slot, now);
     return slot;
   }
 
-  // Copies `src` into its set of the spill table: over the way holding the same key, else a free
-  // way, else the next way in turn.
-  static void spill_put(detail::ReaderSlots& rs, const detail::ReaderSlot& src) noexcept {
-    detail::ReaderSlot* set = &rs.spill[(src.key_hash % rs.spill_sets) * rs.spill_ways];
+  // Copies `src` into one of its key's two sets in the spill table: over the way holding the same
+  // key, else a reusable way, else the next way in turn.
+  static void spill_put(detail::ReaderSlots& rs, const detail::ReaderSlot& src,
+                        std::chrono::system_clock::time_point now) noexcept {
+    if (src.cache_uid == 0) return;
     const auto& key = *static_cast<const Entry*>(src.entry);
     detail::ReaderSlot* way = nullptr;
-    for (std::size_t w = 0; w < rs.spill_ways && way == nullptr; ++w)
-      if (set[w].cache_uid == src.cache_uid &&
-          same_key(*static_cast<const Entry*>(set[w].entry), key))
-        way = &set[w];
-    for (std::size_t w = 0; w < rs.spill_ways && way == nullptr; ++w)
-      if (set[w].cache_uid == 0) way = &set[w];
-    if (way == nullptr) way = &set[rs.spill_next++ % rs.spill_ways];
+    for (int which = 0; which < 2 && way == nullptr; ++which) {
+      detail::ReaderSlot* set = rs.spill_set(src.key_hash, which);
+      for (std::size_t w = 0; w < rs.spill_ways && way == nullptr; ++w)
+        if (set[w].cache_uid == src.cache_uid &&
+            same_key(*static_cast<const Entry*>(set[w].entry), key))
+          way = &set[w];
+    }
+    for (int which = 0; which < 2 && way == nullptr; ++which) {
+      detail::ReaderSlot* set = rs.spill_set(src.key_hash, which);
+      for (std::size_t w = 0; w < rs.spill_ways && way == nullptr; ++w)
+        if (reusable(set[w], now)) way = &set[w];
+    }
+    if (way == nullptr) {
+      const unsigned turn = rs.spill_next++;
+      way = rs.spill_set(src.key_hash, static_cast<int>(turn & 1u)) + (turn >> 1) % rs.spill_ways;
+    }
     *way = src;
   }
 
@@ -617,29 +665,37 @@ class TokenCache {
     ++s_->count;
   }
 
-  // Drops the entries that hold no token or an expired one, that nobody is fetching for and that
-  // were inserted before the previous rebuild (so a caller that has just created an entry gets
-  // to use it), then sizes the table for what is left plus room to grow: memory follows the
-  // live tokens, and each sweep is paid for by the insertions since the last one. Entries whose
-  // lock is busy are kept; callers still holding a dropped entry see `evicted`. The new table is
-  // allocated before anything changes, so running out of memory leaves the index as it was.
+  // Drops the entries that hold no token or an expired one and that nobody is fetching for (an
+  // entry inserted since the previous rebuild is kept until someone has fetched for it, so its
+  // creator gets to use it), then sizes the table at four slots per survivor: the table and the
+  // entries follow the live tokens, and each sweep is paid for by the insertions since the last.
+  // Entries whose lock is busy are kept. The entries to drop stay locked from the moment they are
+  // judged until they are marked, and nothing changes before the new table is allocated, so
+  // running out of memory leaves the index as it was. Callers still holding a dropped entry see
+  // `evicted`.
   void rebuild(std::chrono::system_clock::time_point now) const {
-    auto stale = [&](Entry& e) {
-      return e.born < s_->rebuilds && !e.refreshing && e.waiters == nullptr &&
-             (e.token == nullptr || e.token->expires_on <= now);
-    };
-    std::size_t kept = 0;
+    std::vector<std::unique_lock<std::mutex>> doomed;
+    doomed.reserve(s_->count);
     for (std::size_t i = 0; s_->table != nullptr && i <= s_->mask; ++i) {
       Entry* e = s_->table[i].get();
       if (e == nullptr) continue;
       std::unique_lock g(e->mu, std::try_to_lock);
-      if (!g.owns_lock() || !stale(*e)) ++kept;
+      if (g.owns_lock() && (e->attempted || e->born < s_->rebuilds) && !e->refreshing &&
+          e->waiters == nullptr && (e->token == nullptr || e->token->expires_on <= now)) {
+        e->doomed = true;
+        doomed.push_back(std::move(g));  // reserved: cannot throw
+      }
     }
-    // Four slots per survivor, and more than the current count: entries that stop being stale
-    // before the second pass still fit.
-    const std::size_t capacity =
-        std::bit_ceil(std::max<std::size_t>({16, 4 * (kept + 1), s_->count + 2}));
-    auto table = std::make_unique<EntryPtr[]>(capacity);
+    const std::size_t kept = s_->count - doomed.size();
+    const std::size_t capacity = std::bit_ceil(std::max<std::size_t>(16, 4 * (kept + 1)));
+    std::unique_ptr<EntryPtr[]> table;
+    try {
+      table = std::make_unique<EntryPtr[]>(capacity);
+    } catch (...) {
+      for (std::size_t i = 0; s_->table != nullptr && i <= s_->mask; ++i)  // undo, then unlock
+        if (s_->table[i] != nullptr) s_->table[i]->doomed = false;
+      throw;
+    }
     std::swap(table, s_->table);
     const std::size_t old_size = s_->mask + 1;
     s_->mask = capacity - 1;
@@ -647,8 +703,7 @@ class TokenCache {
     for (std::size_t i = 0; table != nullptr && i < old_size; ++i) {
       EntryPtr& e = table[i];
       if (e == nullptr) continue;
-      std::unique_lock g(e->mu, std::try_to_lock);
-      if (g.owns_lock() && stale(*e)) {
+      if (e->doomed) {  // locked by `doomed`
         e->evicted = true;
         e->token.reset();
         e->version.fetch_add(1, std::memory_order_release);
@@ -657,10 +712,25 @@ class TokenCache {
       insert(std::move(e));
     }
     ++s_->rebuilds;
+    doomed.clear();  // unlock before `table` drops the last references
   }
 
   // Behind a pointer so credentials (which own a cache) can be moved.
   struct Shared {
+    Shared() = default;
+    Shared(const Shared&) = delete;
+    Shared& operator=(const Shared&) = delete;
+    // Threads' slots may outlive the cache: evicting every entry lets them drop its tokens first.
+    ~Shared() {
+      for (std::size_t i = 0; table != nullptr && i <= mask; ++i) {
+        if (Entry* e = table[i].get()) {
+          std::lock_guard g(e->mu);
+          e->evicted = true;
+          e->token.reset();
+          e->version.fetch_add(1, std::memory_order_release);
+        }
+      }
+    }
     std::uint64_t uid = detail::next_cache_uid();
     std::shared_mutex map_mu;
     std::unique_ptr<EntryPtr[]> table;  // null until the first entry
@@ -682,7 +752,8 @@ struct TokenCacheHitPath {
   [[nodiscard]] static const std::shared_ptr<const AccessToken>* find(
       const TokenCache& cache, const TokenRequestContext& ctx, std::string_view tenant,
       const Clock& clock) noexcept {
-    return cache.cached(ctx, tenant, cheap_now(clock));
+    if (const auto* hit = cache.cached(ctx, tenant, cheap_now(clock))) return hit;
+    return cache.find_spilled(ctx, tenant, cheap_now(clock));
   }
 
   /// `find`, and on a miss the entry's fresh token, which this thread's slot then
