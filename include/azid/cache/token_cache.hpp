@@ -290,8 +290,9 @@ class TokenCache {
     std::chrono::steady_clock::time_point last_attempt{};
     bool attempted = false;
     bool refreshing = false;
-    bool evicted = false;  // out of the index: callers holding it move to the live entry
-    bool doomed = false;   // rebuild() is about to evict it (rebuild's own bookkeeping)
+    // Out of the index (callers holding it move to the live entry). Written only by rebuild() and
+    // ~Shared, under map_mu and this lock; read under this lock.
+    bool evicted = false;
     std::uint64_t generation = 0;
     TokenResult last_error;
     bool error_for_claims = false;           // last_error came from a claims request's fetch
@@ -669,31 +670,37 @@ class TokenCache {
   // entry inserted since the previous rebuild is kept until someone has fetched for it, so its
   // creator gets to use it), then sizes the table at four slots per survivor: the table and the
   // entries follow the live tokens, and each sweep is paid for by the insertions since the last.
-  // Entries whose lock is busy are kept. The entries to drop stay locked from the moment they are
-  // judged until they are marked, and nothing changes before the new table is allocated, so
-  // running out of memory leaves the index as it was. Callers still holding a dropped entry see
+  // Entries whose lock is busy are kept. An entry judged stale is marked `evicted` at once, under
+  // its lock, so nobody starts a fetch on it meanwhile: whoever locks it next goes back to the
+  // index and waits for map_mu (held here). Locks are taken one at a time, never many at once
+  // (ThreadSanitizer caps the locks a thread may hold). If the new table cannot be allocated, the
+  // marks are undone and the index is as it was. Callers still holding a dropped entry see
   // `evicted`.
   void rebuild(std::chrono::system_clock::time_point now) const {
-    std::vector<std::unique_lock<std::mutex>> doomed;
-    doomed.reserve(s_->count);
+    std::size_t dropped = 0;
     for (std::size_t i = 0; s_->table != nullptr && i <= s_->mask; ++i) {
       Entry* e = s_->table[i].get();
       if (e == nullptr) continue;
       std::unique_lock g(e->mu, std::try_to_lock);
       if (g.owns_lock() && (e->attempted || e->born < s_->rebuilds) && !e->refreshing &&
           e->waiters == nullptr && (e->token == nullptr || e->token->expires_on <= now)) {
-        e->doomed = true;
-        doomed.push_back(std::move(g));  // reserved: cannot throw
+        e->evicted = true;  // tentative: whoever locks it next re-resolves through map_mu (ours)
+        ++dropped;
       }
     }
-    const std::size_t kept = s_->count - doomed.size();
+    const std::size_t kept = s_->count - dropped;
     const std::size_t capacity = std::bit_ceil(std::max<std::size_t>(16, 4 * (kept + 1)));
     std::unique_ptr<EntryPtr[]> table;
     try {
       table = std::make_unique<EntryPtr[]>(capacity);
     } catch (...) {
-      for (std::size_t i = 0; s_->table != nullptr && i <= s_->mask; ++i)  // undo, then unlock
-        if (s_->table[i] != nullptr) s_->table[i]->doomed = false;
+      // Undo the marks: every entry in the index marked evicted was marked by this rebuild.
+      for (std::size_t i = 0; s_->table != nullptr && i <= s_->mask; ++i) {
+        Entry* e = s_->table[i].get();
+        if (e == nullptr || !e->evicted) continue;
+        std::lock_guard g(e->mu);
+        e->evicted = false;
+      }
       throw;
     }
     std::swap(table, s_->table);
@@ -703,8 +710,8 @@ class TokenCache {
     for (std::size_t i = 0; table != nullptr && i < old_size; ++i) {
       EntryPtr& e = table[i];
       if (e == nullptr) continue;
-      if (e->doomed) {  // locked by `doomed`
-        e->evicted = true;
+      if (e->evicted) {  // marked above (only rebuild writes `evicted`, under map_mu)
+        std::lock_guard g(e->mu);
         e->token.reset();
         e->version.fetch_add(1, std::memory_order_release);
         continue;
@@ -712,7 +719,6 @@ class TokenCache {
       insert(std::move(e));
     }
     ++s_->rebuilds;
-    doomed.clear();  // unlock before `table` drops the last references
   }
 
   // Behind a pointer so credentials (which own a cache) can be moved.
@@ -752,8 +758,9 @@ struct TokenCacheHitPath {
   [[nodiscard]] static const std::shared_ptr<const AccessToken>* find(
       const TokenCache& cache, const TokenRequestContext& ctx, std::string_view tenant,
       const Clock& clock) noexcept {
-    if (const auto* hit = cache.cached(ctx, tenant, cheap_now(clock))) return hit;
-    return cache.find_spilled(ctx, tenant, cheap_now(clock));
+    const auto now = cheap_now(clock);
+    if (const auto* hit = cache.cached(ctx, tenant, now)) return hit;
+    return cache.find_spilled(ctx, tenant, now);
   }
 
   /// `find`, and on a miss the entry's fresh token, which this thread's slot then
