@@ -116,4 +116,11 @@ void BM_CacheHit_ManyKeys(benchmark::State& state) {
 BENCHMARK(BM_CacheHit_Floor)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_CacheHit_TryGetToken)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_CacheHit_GetTokenCopy)->Threads(1)->UseRealTime();
-BENCHMARK(BM_CacheHit_ManyKeys)->Arg(1)->Arg(8)->Arg(64)->Arg(256)->Arg(1024)->Arg(16384)->UseRealTime();
+BENCHMARK(BM_CacheHit_ManyKeys)
+    ->Arg(1)
+    ->Arg(8)
+    ->Arg(64)
+    ->Arg(256)
+    ->Arg(1024)
+    ->Arg(16384)
+    ->UseRealTime();
