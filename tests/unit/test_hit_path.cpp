@@ -57,6 +57,14 @@ using Cred = ClientSecretCredential<testing::Platform>;
 constexpr const char* tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 constexpr const char* client = "11111111-2222-3333-4444-555555555555";
 
+// A token for a bare TokenCache, valid for `life` from the clock's now.
+TokenResult token_for(const testing::ManualClock& clock, seconds life) {
+  auto t = std::make_shared<AccessToken>();
+  t->token = "tok";
+  t->expires_on = clock.now() + life;
+  return TokenResult(std::shared_ptr<const AccessToken>(std::move(t)));
+}
+
 std::string token_body(int n, int expires_in = 3600) {
   return R"({"token_type":"Bearer","expires_in":)" + std::to_string(expires_in) +
          R"(,"access_token":"tok)" + std::to_string(n) + R"("})";
@@ -87,13 +95,7 @@ TEST_SUITE("hit_path") {
     testing::ManualClock clock;
     TokenCache cache;
     int fetches = 0;
-    auto fetch = [&] {
-      ++fetches;
-      auto t = std::make_shared<AccessToken>();
-      t->token = "tok";
-      t->expires_on = clock.now() + hours(1);
-      return TokenResult(std::shared_ptr<const AccessToken>(std::move(t)));
-    };
+    auto fetch = [&] { return ++fetches, token_for(clock, hours(1)); };
     TokenRequestContext ctx;
     ctx.scopes = {"https://vault.azure.net/.default"};
     std::vector<std::string> tenants;
@@ -138,17 +140,13 @@ TEST_SUITE("hit_path") {
     testing::ManualClock clock;
     TokenCache cache;
     int fetches = 0;
-    auto token_for = [&](seconds life) {
-      auto t = std::make_shared<AccessToken>();
-      t->token = "tok";
-      t->expires_on = clock.now() + life;
-      return TokenResult(std::shared_ptr<const AccessToken>(std::move(t)));
-    };
-    auto long_lived = [&] { return ++fetches, token_for(hours(5)); };
+    auto long_lived = [&] { return ++fetches, token_for(clock, hours(5)); };
     TokenRequestContext ctx;
     ctx.scopes = {"s"};
-    REQUIRE(cache.get_or_fetch(ctx, "x", clock, [&] { return ++fetches, token_for(minutes(10)); })
-                .ok());
+    REQUIRE(
+        cache
+            .get_or_fetch(ctx, "x", clock, [&] { return ++fetches, token_for(clock, minutes(10)); })
+            .ok());
     for (int i = 0; i < 7; ++i)
       REQUIRE(cache.get_or_fetch(ctx, "v" + std::to_string(i), clock, long_lived).ok());
     clock.advance(minutes(20));  // x has expired: the next new key's rebuild would drop it
