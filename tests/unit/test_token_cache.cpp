@@ -339,6 +339,22 @@ TEST_SUITE("token_cache") {
     CHECK(fetches == 301);
   }
 
+  TEST_CASE("keys whose fetches fail or whose tokens expire do not pile up in the index") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    auto ctx = ctx_for({"s"});
+    auto fail = [] { return TokenResult::failed("X", "sts down"); };
+    for (int i = 0; i < 5000; ++i)
+      (void)cache.get_or_fetch(ctx, "f" + std::to_string(i), clock, fail);
+    CHECK(cache.size() < 64);
+    auto short_lived = [&] { return make_token(clock, seconds(1)); };
+    for (int i = 0; i < 5000; ++i) {
+      (void)cache.get_or_fetch(ctx, "e" + std::to_string(i), clock, short_lived);
+      clock.advance(seconds(2));
+    }
+    CHECK(cache.size() < 64);
+  }
+
   TEST_CASE("an asynchronous caller whose entry was evicted while it was away uses the live one") {
     testing::ManualClock clock;
     TokenCache cache;
