@@ -333,14 +333,19 @@ class TokenCache {
     for (auto& s : detail::reader_slots().slots) {
       if (s.cache_uid != uid) continue;
       if (!matches(*static_cast<const Entry*>(s.entry), ctx, tenant)) continue;
-      if (now < s.fresh_until &&
-          s.version ==
-              static_cast<const Entry*>(s.entry)->version.load(std::memory_order_acquire) &&
-          (ctx.min_validity.count() == 0 || lasts(*s.token, now, ctx)))
-        return &s.token;
-      break;
+      return serves(s, ctx, now) ? &s.token : nullptr;
     }
     return nullptr;
+  }
+
+  // Whether slot `s`, already found to hold `ctx`'s key, may hand its token out at `now`: still
+  // fresh, the entry's token not replaced since, and valid for the request's min_validity.
+  [[nodiscard]] static bool serves(const detail::ReaderSlot& s, const TokenRequestContext& ctx,
+                                   std::chrono::system_clock::time_point now) noexcept {
+    return now < s.fresh_until &&
+           s.version ==
+               static_cast<const Entry*>(s.entry)->version.load(std::memory_order_acquire) &&
+           (ctx.min_validity.count() == 0 || lasts(*s.token, now, ctx));
   }
 
   // Everything but a hit on this thread's slot, kept out of line so the hit path stays small.
@@ -373,12 +378,8 @@ class TokenCache {
       for (std::size_t w = 0; w < rs.spill_ways; ++w) {
         const detail::ReaderSlot& s = set[w];
         if (s.cache_uid != s_->uid || s.key_hash != h) continue;
-        const auto* e = static_cast<const Entry*>(s.entry);
-        if (!matches(*e, ctx, tenant)) continue;
-        if (now < s.fresh_until && s.version == e->version.load(std::memory_order_acquire) &&
-            (ctx.min_validity.count() == 0 || lasts(*s.token, now, ctx)))
-          return &s.token;
-        return nullptr;  // a key holds one way at most
+        if (!matches(*static_cast<const Entry*>(s.entry), ctx, tenant)) continue;
+        return serves(s, ctx, now) ? &s.token : nullptr;  // a key holds one way at most
       }
     }
     return nullptr;
@@ -616,26 +617,20 @@ class TokenCache {
 
   // The index: open addressing with linear probing over a power-of-two table, under map_mu.
   // Entries leave it only when a sweep rebuilds the table, so there are no tombstones.
-  [[nodiscard]] Entry* probe(std::size_t h, const TokenRequestContext& ctx,
-                             std::string_view tenant) const noexcept {
+  [[nodiscard]] EntryPtr probe(std::size_t h, const TokenRequestContext& ctx,
+                               std::string_view tenant) const noexcept {
     if (s_->table == nullptr) return nullptr;
     for (std::size_t i = h & s_->mask;; i = (i + 1) & s_->mask) {
-      Entry* e = s_->table[i].get();
-      if (e == nullptr) return nullptr;
-      if (e->hash == h && matches(*e, ctx, tenant)) return e;
+      const EntryPtr& e = s_->table[i];
+      if (e == nullptr || (e->hash == h && matches(*e, ctx, tenant))) return e;
     }
-  }
-  [[nodiscard]] EntryPtr owned(const Entry* e) const noexcept {
-    for (std::size_t i = e->hash & s_->mask;; i = (i + 1) & s_->mask)
-      if (s_->table[i].get() == e) return s_->table[i];
   }
 
   // The entry for `ctx`'s key, or null; never creates one.
   EntryPtr find(const TokenRequestContext& ctx, std::string_view tenant) const {
     const std::size_t h = key_hash(ctx, tenant);
     std::shared_lock lk(s_->map_mu);
-    const Entry* e = probe(h, ctx, tenant);
-    return e != nullptr ? owned(e) : nullptr;
+    return probe(h, ctx, tenant);
   }
 
   // The entry for `ctx`'s key, created (and the index swept or grown) when there is none.
@@ -643,10 +638,10 @@ class TokenCache {
                      std::chrono::system_clock::time_point now) const {
     {
       std::shared_lock lk(s_->map_mu);
-      if (const Entry* e = probe(h, ctx, tenant)) return owned(e);
+      if (EntryPtr e = probe(h, ctx, tenant)) return e;
     }
     std::unique_lock lk(s_->map_mu);
-    if (const Entry* e = probe(h, ctx, tenant)) return owned(e);
+    if (EntryPtr e = probe(h, ctx, tenant)) return e;
     auto e = std::make_shared<Entry>();
     e->scopes = ctx.scopes;
     sort_scopes(e->scopes);
