@@ -7,6 +7,7 @@
 #include <asio/ssl.hpp>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -690,6 +691,174 @@ TEST_SUITE("emulator") {
     CHECK(json_member(keys->body, "kid") == emulator.signing_key_id());
     CHECK(json_member(keys->body, "e") == "AQAB");
     CHECK(emulator.issuer_public_key_pem().rfind("-----BEGIN PUBLIC KEY-----", 0) == 0);
+  }
+
+  // The managed identity routes turn away every request a real endpoint would: the credentials'
+  // tests against them then show that azid sends each header, api-version and parameter.
+  TEST_CASE("managed identity routes reject what the real endpoints reject") {
+    const std::string resource = "resource=https%3A%2F%2Fvault.azure.net";
+    struct Case {
+      const char* what;
+      std::string target;
+      azid_emulator::Headers headers;
+      int status;
+    };
+    auto run = [](const Emulator& emulator, const std::vector<Case>& cases) {
+      for (const auto& c : cases) {
+        CAPTURE(c.what);
+        TestClient client(emulator);
+        const auto r = client.request("GET", c.target, {}, c.headers);
+        REQUIRE(r);
+        CHECK(r->status == c.status);
+        if (c.status == 200) CHECK(json_member(r->body, "access_token").size() > 100);
+      }
+    };
+    azid_emulator::Options plain;
+    plain.tls = false;
+    SUBCASE("IMDS") {
+      Emulator emulator(plain);
+      const azid_emulator::ManagedIdentity user{
+          "aaaaaaaa-0000-4000-8000-000000000001", "bbbbbbbb-0000-4000-8000-000000000001",
+          "/subscriptions/s/resourceGroups/g/providers/"
+          "Microsoft.ManagedIdentity/userAssignedIdentities/u"};
+      emulator.assign_identity(user);
+      const std::string path = "/metadata/identity/oauth2/token?api-version=2018-02-01&";
+      const azid_emulator::Headers md{{"Metadata", "true"}};
+      run(emulator,
+          {
+              {"system", path + resource, md, 200},
+              {"client_id", path + resource + "&client_id=" + user.client_id, md, 200},
+              {"object_id", path + resource + "&object_id=" + user.object_id, md, 200},
+              {"msi_res_id", path + resource + "&msi_res_id=" + user.resource_id, md, 200},
+              {"no Metadata header", path + resource, {}, 400},
+              {"Metadata: false", path + resource, {{"Metadata", "false"}}, 400},
+              {"old api-version",
+               "/metadata/identity/oauth2/token?api-version=2017-09-01&" + resource, md, 400},
+              {"no resource", path + "x=1", md, 400},
+              {"two identities",
+               path + resource + "&client_id=" + user.client_id + "&object_id=" + user.object_id,
+               md, 400},
+              {"unknown identity",
+               path + resource + "&client_id=cccccccc-0000-4000-8000-000000000001", md, 400},
+          });
+      emulator.set_system_identity(std::nullopt);
+      run(emulator, {{"no system identity", path + resource, md, 400}});
+    }
+    SUBCASE("App Service") {
+      Emulator emulator(plain);
+      emulator.set_identity_header("the-header");
+      const std::string path = "/msi/token?api-version=2019-08-01&";
+      const azid_emulator::Headers id{{"X-IDENTITY-HEADER", "the-header"}};
+      const std::string client = emulator.system_identity()->client_id;
+      run(emulator,
+          {
+              {"system", path + resource, id, 200},
+              {"client_id", path + resource + "&client_id=" + client, id, 200},
+              {"no X-IDENTITY-HEADER", path + resource, {{"Metadata", "true"}}, 401},
+              {"wrong X-IDENTITY-HEADER", path + resource, {{"X-IDENTITY-HEADER", "other"}}, 401},
+              {"IMDS api-version", "/msi/token?api-version=2018-02-01&" + resource, id, 400},
+              {"no resource", path + "x=1", id, 400},
+              {"IMDS's parameter name", path + resource + "&msi_res_id=/x&client_id=" + client, id,
+               200},  // App Service ignores IMDS's name; its own is mi_res_id
+              {"two identities", path + resource + "&client_id=" + client + "&mi_res_id=/x", id,
+               400},
+          });
+    }
+    SUBCASE("Azure Arc: the challenge, then the key") {
+      azid_emulator::Options arc = plain;
+      arc.metadata_host = azid_emulator::MetadataHost::arc;
+      Emulator emulator(arc);
+      const std::string path = "/metadata/identity/oauth2/token?api-version=2020-06-01&";
+      const azid_emulator::Headers md{{"Metadata", "true"}};
+      TestClient client(emulator);
+      const auto challenge = client.request("GET", path + resource, {}, md);
+      REQUIRE(challenge);
+      CHECK(challenge->status == 401);
+      const std::string realm = challenge->header("WWW-Authenticate");
+      REQUIRE(realm.rfind("Basic realm=" + emulator.arc_key_dir() + "/", 0) == 0);
+      const std::string file = realm.substr(12);
+      CHECK(file.size() > 4);
+      CHECK(file.substr(file.size() - 4) == ".key");
+      std::string key;
+      {
+        std::FILE* f = std::fopen(file.c_str(), "rb");
+        REQUIRE(f != nullptr);
+        char buf[256];
+        key.assign(buf, std::fread(buf, 1, sizeof buf, f));
+        std::fclose(f);
+      }
+      CHECK(key.size() >= 32);
+      const azid_emulator::Headers with_key{{"Metadata", "true"},
+                                            {"Authorization", "Basic " + key}};
+      run(emulator,
+          {
+              {"the key", path + resource, with_key, 200},
+              {"another key",
+               path + resource,
+               {{"Metadata", "true"}, {"Authorization", "Basic " + std::string(43, 'A')}},
+               401},
+              {"Bearer scheme",
+               path + resource,
+               {{"Metadata", "true"}, {"Authorization", "Bearer " + key}},
+               401},
+              {"no Metadata header", path + resource, {{"Authorization", "Basic " + key}}, 400},
+              {"IMDS api-version",
+               "/metadata/identity/oauth2/token?api-version=2018-02-01&" + resource, with_key, 400},
+              {"user-assigned", path + resource + "&client_id=x", with_key, 400},
+          });
+    }
+    SUBCASE("Service Fabric, over the instance's own certificate") {
+      azid_emulator::Options fabric;
+      fabric.metadata_host = azid_emulator::MetadataHost::service_fabric;
+      Emulator emulator(fabric);
+      emulator.set_identity_header("fabric-secret");
+      const std::string path = "/metadata/identity/oauth2/token?api-version=2019-07-01-preview&";
+      const azid_emulator::Headers secret{{"Secret", "fabric-secret"}};
+      run(emulator,
+          {
+              {"system", path + resource, secret, 200},
+              {"no Secret header", path + resource, {{"Metadata", "true"}}, 401},
+              {"wrong Secret", path + resource, {{"Secret", "other"}}, 401},
+              {"IMDS api-version",
+               "/metadata/identity/oauth2/token?api-version=2018-02-01&" + resource, secret, 400},
+              {"no resource", path + "x=1", secret, 400},
+          });
+      emulator.set_system_identity(std::nullopt);
+      run(emulator, {{"no identity", path + resource, secret, 404}});
+    }
+    SUBCASE("Cloud Shell and Azure ML") {
+      Emulator emulator(plain);
+      emulator.set_identity_header("ml-secret");
+      auto post = [&](std::string_view body, const azid_emulator::Headers& headers) {
+        TestClient client(emulator);
+        const auto r = client.request("POST", "/oauth2/token", body, headers);
+        REQUIRE(r);
+        return r->status;
+      };
+      CHECK(post(resource, {{"Metadata", "true"}}) == 200);
+      CHECK(post(resource, {}) == 400);
+      CHECK(post("x=1", {{"Metadata", "true"}}) == 400);
+      const std::string path = "/MSI/auth?api-version=2017-09-01&";
+      const azid_emulator::Headers secret{{"secret", "ml-secret"}};
+      const std::string client = emulator.system_identity()->client_id;
+      run(emulator,
+          {
+              {"system", path + resource, secret, 200},
+              {"clientid", path + resource + "&clientid=" + client, secret, 200},
+              {"unknown clientid", path + resource + "&clientid=nobody", secret, 400},
+              {"no secret", path + resource, {}, 401},
+              {"wrong secret", path + resource, {{"secret", "x"}}, 401},
+              {"IMDS api-version", "/MSI/auth?api-version=2018-02-01&" + resource, secret, 400},
+              {"no resource", path + "x=1", secret, 400},
+          });
+      TestClient client_ml(emulator);
+      const auto r = client_ml.request("GET", path + resource, {}, secret);
+      REQUIRE(r);
+      // The 2017 API's expiry: "MM/DD/YYYY HH:MM:SS +00:00".
+      const std::string expires = json_member(r->body, "expires_on");
+      CHECK(expires.size() == 26);
+      CHECK(expires.substr(19) == " +00:00");
+    }
   }
 
 }  // TEST_SUITE
