@@ -2,6 +2,8 @@
 // controls (and Debian's real azure-cli when installed), covering every row of the guide.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+
 #include <atomic>
 #include <chrono>
 #include <ctime>
@@ -270,6 +272,62 @@ TEST_SUITE("azure_cli") {
       CHECK(r.failure() == Failure::unavailable);
       CHECK(mentions(r, "AADSTS50076"));
     }
+  }
+
+  TEST_CASE("a run that printed a token and exited 0 succeeds, whatever stderr says") {
+    ToolDir d;
+    // A warning naming something that was not found is not the shell failing to find az.
+    d.script("az",
+             "echo \"WARNING: az: extension 'foo' not found, ignoring\" >&2; "
+             "echo \"'az' is not recognized as a name\" >&2; printf '%s' " +
+                 sh_quote(az_json(now_s + 3600)));
+    Cred cred({}, platform_for(d));
+    auto r = cred.try_get_token(vault());
+    REQUIRE(r);
+    CHECK(r.token().token == secret_token);
+  }
+
+  TEST_CASE("an application that ignores SIGCHLD still gets az's token, or its failure") {
+    ToolDir d;
+    enum { token, login, silent } want = token;
+    SUBCASE("a token") { az_prints(d, az_json(now_s + 3600)); }
+    SUBCASE("not logged in") {
+      want = login;
+      d.script("az", "echo \"ERROR: Please run 'az login' to setup account.\" >&2; exit 1");
+    }
+    SUBCASE("nothing at all") {
+      want = silent;
+      d.script("az", "exit 1");
+    }
+    struct sigaction old {};
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    REQUIRE(::sigaction(SIGCHLD, &ign, &old) == 0);
+    Cred cred({}, platform_for(d));
+    auto r = cred.try_get_token(vault());
+    ::sigaction(SIGCHLD, &old, nullptr);
+    if (want == token) {
+      REQUIRE(r);
+      CHECK(r.token().token == secret_token);
+    } else if (want == login) {
+      CHECK(r.failure() == Failure::unavailable);
+      CHECK(mentions(r, "Please run 'az login' to set up account"));
+    } else {
+      CHECK(r.failure() == Failure::failed);
+      CHECK(mentions(r, "az printed no token, and its exit status was lost"));
+    }
+  }
+
+  TEST_CASE("output beyond the limit is an authentication failure, unavailable in the chain") {
+    ToolDir d;
+    d.script("az", "/usr/bin/head -c 3000000 /dev/zero");
+    Cred cred({}, platform_for(d));
+    auto r = cred.try_get_token(vault());
+    CHECK(r.failure() == Failure::failed);
+    CHECK(mentions(r, "Azure CLI failed: process output too large"));
+    Cred in_chain(opt([](auto& o) { o.within_default_chain = true; }), platform_for(d));
+    CHECK(in_chain.try_get_token(vault()).failure() == Failure::unavailable);
   }
 
   TEST_CASE("'az login --scope' in stderr is a step-up request, not a missing login") {

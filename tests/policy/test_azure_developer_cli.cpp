@@ -134,6 +134,7 @@ TEST_SUITE("azure_developer_cli") {
     CHECK(r.failure() == Failure::unavailable);
     CHECK(mentions(r, "AzureDeveloperCliCredential: Azure Developer CLI could not be found"));
     CHECK(mentions(r, "and then, once installed,"));
+    CHECK(mentions(r, "make sure its directory is on the PATH this program sees"));
     CHECK_THROWS_AS((void)cred.get_token(vault()), CredentialUnavailableError);
   }
 
@@ -146,6 +147,7 @@ TEST_SUITE("azure_developer_cli") {
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::unavailable);
     CHECK(mentions(r, "Please run 'azd auth login' to set up account"));
+    CHECK(mentions(r, "check that 'azd auth token --output json --scope <scope>' prints a token"));
   }
 
   TEST_CASE(

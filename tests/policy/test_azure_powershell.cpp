@@ -135,6 +135,18 @@ TEST_SUITE("azure_powershell") {
     CHECK_THROWS_AS((void)cred.get_token(vault()), CredentialUnavailableError);
   }
 
+  TEST_CASE("a warning that something 'is not recognized' does not undo a token") {
+    ToolDir d;
+    d.script("pwsh",
+             "echo \"Write-Error: The term 'Set-PSReadLineOption' is not recognized as "
+             "a name of a cmdlet\" >&2; printf '%s' " +
+                 azid_test::sh_quote(token_line(now_s + 3600)));
+    Cred cred({}, platform_for(d));
+    auto r = cred.try_get_token(vault());
+    REQUIRE(r);
+    CHECK(r.token().token == secret_token);
+  }
+
   TEST_CASE("Az.Accounts missing or older than 2.2.0 is unavailable") {
     ToolDir d;
     pwsh_prints(d, "NO_AZ_ACCOUNT_MODULE\n");
@@ -151,6 +163,7 @@ TEST_SUITE("azure_powershell") {
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::unavailable);
     CHECK(mentions(r, "Please run 'Connect-AzAccount' to set up account."));
+    CHECK(mentions(r, "Then check that 'Get-AzAccessToken' returns a token."));
   }
 
   TEST_CASE("an execution policy refusal is unavailable") {

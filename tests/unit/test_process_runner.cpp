@@ -166,6 +166,45 @@ TEST_SUITE("process_runner") {
     if (lines.size() == 1) ::kill(static_cast<pid_t>(std::stol(lines[0])), SIGKILL);
   }
 
+  TEST_CASE("a background process that keeps writing does not hold up the result either") {
+    ToolDir dir;
+    std::error_code ec;
+    const auto t0 = steady_clock::now();
+    // The child is done at once; what it leaves behind writes to the shared stderr every 20 ms,
+    // so the pipes are never quiet for a whole poll slice.
+    auto r = run(sh("( while :; do echo tick >&2; sleep 0.02; done ) & echo $! > " +
+                        dir.file("bg") + "; echo done",
+                    seconds{10}),
+                 ec);
+    const auto took = steady_clock::now() - t0;
+    const auto lines = dir.lines("bg");
+    if (lines.size() == 1) ::kill(static_cast<pid_t>(std::stol(lines[0])), SIGKILL);
+    CHECK_FALSE(ec);
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "done\n");
+    CHECK(took < seconds{3});
+  }
+
+  TEST_CASE("with SIGCHLD ignored the status is lost: exit_code 0, status_unknown, output kept") {
+    struct sigaction old {};
+    struct sigaction ign {};
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    REQUIRE(::sigaction(SIGCHLD, &ign, &old) == 0);
+    std::error_code ec;
+    auto r = run(sh("echo out; echo err >&2; exit 3"), ec);
+    ::sigaction(SIGCHLD, &old, nullptr);
+    CHECK_FALSE(ec);
+    CHECK(r.status_unknown);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out == "out\n");
+    CHECK(r.err == "err\n");
+    auto normal = run(sh("exit 3"), ec);
+    CHECK_FALSE(normal.status_unknown);
+    CHECK(normal.exit_code == 3);
+  }
+
   TEST_CASE("a program missing from PATH is reported as not found, without starting anything") {
     ToolDir dir;
     dir.write("not-executable", "#!/bin/sh\necho hi\n");  // mode 0644

@@ -21,21 +21,6 @@ inline bool contains(std::string_view hay, std::string_view needle) noexcept {
   return hay.find(needle) != std::string_view::npos;
 }
 
-// True when one line of `text` holds `first` and, after it, `then` (e.g. "sh: 1: az: not found").
-inline bool line_has(std::string_view text, std::string_view first,
-                     std::string_view then) noexcept {
-  while (!text.empty()) {
-    const auto nl = text.find('\n');
-    const std::string_view line = text.substr(0, nl);
-    const auto p = line.find(first);
-    if (p != std::string_view::npos && line.find(then, p + first.size()) != std::string_view::npos)
-      return true;
-    if (nl == std::string_view::npos) break;
-    text.remove_prefix(nl + 1);
-  }
-  return false;
-}
-
 inline bool is_space(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
@@ -314,10 +299,22 @@ inline std::string stderr_or_status(const ProcessResult& r, std::string_view too
   // The caller appends ". <what to do>"; avoid a doubled full stop.
   while (!text.empty() && text.back() == '.') text.pop_back();
   if (!text.empty()) return text;
+  if (r.status_unknown)
+    return std::string(tool) +
+           " printed no token, and its exit status was lost (this program ignores SIGCHLD or "
+           "reaps its children itself)";
   if (r.term_signal != 0)
     return std::string(tool) + " was ended by signal " + std::to_string(r.term_signal);
   return std::string(tool) + " exited with status " + std::to_string(r.exit_code) +
          " and no message";
+}
+
+// A run whose exit status was lost (ProcessResult::status_unknown) is judged by its output: with
+// no token in it, as a failed run.
+inline ProcessResult as_failed(const ProcessResult& r) {
+  ProcessResult f = r;
+  f.exit_code = -1;
+  return f;
 }
 
 }  // namespace dev_tool_impl
@@ -569,9 +566,19 @@ AZID_DECL TokenResult az_result(std::string_view credential, const ProcessResult
                                 std::chrono::system_clock::time_point now) {
   namespace dt = dev_tool_impl;
   const std::string who = std::string(credential) + ": ";
+  if (!ec && r.status_unknown && r.exit_code == 0) {
+    AccessToken token;
+    if (!parse_az_token(r.out, now, token))
+      return TokenResult(std::make_shared<const AccessToken>(std::move(token)));
+    return az_result(credential, dt::as_failed(r), ec, timeout, now);
+  }
+  // The shell's "not found" texts count only for a run that failed: a tool that printed a token
+  // and exited 0 may still have warned on stderr about something else that was not found.
+  const bool failed = !ec && r.exit_code != 0;
   const bool not_found = ec == errc::process_not_found || (!ec && r.exit_code == 127) ||
-                         dt::contains(r.err, "'az' is not recognized") ||
-                         dt::line_has(r.err, "az:", "not found");
+                         (failed && (dt::contains(r.err, "'az' is not recognized") ||
+                                     dt::contains(r.err, "az: not found") ||
+                                     dt::contains(r.err, "az: command not found")));
   if (not_found)
     return TokenResult::unavailable(
         credential,
@@ -587,6 +594,11 @@ AZID_DECL TokenResult az_result(std::string_view credential, const ProcessResult
             " and was stopped (Azure CLI process took too long to complete). Run 'az account "
             "get-access-token' in a terminal to see whether it waits for input, or raise "
             "process_timeout.");
+  if (ec == errc::process_output_too_large)  // it ran, and printed something else than a token
+    return dt::ran_but_failed(credential, who + "Azure CLI failed: " + ec.message() +
+                                              " (it was stopped). Check that 'az account "
+                                              "get-access-token --output json' works in a "
+                                              "terminal.");
   if (ec)
     return TokenResult::unavailable(credential, who + "Failed to invoke the Azure CLI: " +
                                                     ec.message() + ". Check the installation.");
@@ -622,16 +634,23 @@ AZID_DECL TokenResult azd_result(std::string_view credential,
                                  std::chrono::system_clock::time_point now) {
   namespace dt = dev_tool_impl;
   const std::string who = std::string(credential) + ": ";
-  const bool not_found = ec == errc::process_not_found || (!ec && r.exit_code == 127) ||
-                         dt::contains(r.err, "'azd' is not recognized");
+  if (!ec && r.status_unknown && r.exit_code == 0) {
+    AccessToken token;
+    if (!parse_azd_token(r.out, now, token))
+      return TokenResult(std::make_shared<const AccessToken>(std::move(token)));
+    return azd_result(credential, scopes, dt::as_failed(r), ec, timeout, now);
+  }
+  const bool not_found =
+      ec == errc::process_not_found || (!ec && r.exit_code == 127) ||
+      (!ec && r.exit_code != 0 && dt::contains(r.err, "'azd' is not recognized"));
   if (not_found)
     return TokenResult::unavailable(
         credential,
         who +
             "Azure Developer CLI could not be found. Please visit https://aka.ms/azure-dev for "
             "installation instructions and then, once installed, authenticate to your Azure "
-            "account "
-            "using 'azd auth login'.");
+            "account using 'azd auth login'. If it is installed, make sure its directory is on "
+            "the PATH this program sees.");
   if (ec == errc::process_timeout)
     return TokenResult::unavailable(
         credential, who +
@@ -640,6 +659,10 @@ AZID_DECL TokenResult azd_result(std::string_view credential,
                         format_timeout(timeout) +
                         " and was stopped. Run 'azd auth token' in a terminal to see "
                         "whether it waits for input, or raise process_timeout.");
+  if (ec == errc::process_output_too_large)
+    return dt::ran_but_failed(credential, who + "Azure Developer CLI failed: " + ec.message() +
+                                              " (it was stopped). Check that 'azd auth token "
+                                              "--output json' works in a terminal.");
   if (ec)
     return TokenResult::unavailable(credential, who + "Failed to invoke the Azure Developer CLI: " +
                                                     ec.message() + ". Check the installation.");
@@ -661,9 +684,9 @@ AZID_DECL TokenResult azd_result(std::string_view credential,
           credential,
           who +
               "No account is logged in to the Azure Developer CLI, or the login expired. Please "
-              "run "
-              "'azd auth login' to set up account (from a command prompt) before using this "
-              "credential.");
+              "run 'azd auth login' to set up account (from a command prompt) before using this "
+              "credential, then check that 'azd auth token --output json --scope <scope>' "
+              "prints a token.");
     return dt::ran_but_failed(
         credential, who + "Azure Developer CLI failed: " + dt::stderr_or_status(r, "azd") +
                         ". Check that 'azd auth token --output json' works in a terminal.");
@@ -683,11 +706,17 @@ AZID_DECL TokenResult pwsh_result(std::string_view credential, const ProcessResu
                                   std::chrono::system_clock::time_point now) {
   namespace dt = dev_tool_impl;
   const std::string who = std::string(credential) + ": ";
+  if (!ec && r.status_unknown && r.exit_code == 0) {
+    AccessToken token;
+    if (!parse_pwsh_token(r.out, now, token))
+      return TokenResult(std::make_shared<const AccessToken>(std::move(token)));
+    return pwsh_result(credential, dt::as_failed(r), ec, timeout, now);
+  }
   constexpr std::string_view troubleshoot =
       "To mitigate this issue, please refer to the troubleshooting guidelines here at "
       "https://aka.ms/azsdk/python/identity/powershellcredential/troubleshoot.";
   if (ec == errc::process_not_found || (!ec && r.exit_code == 127) ||
-      dt::contains(r.err, "' is not recognized"))
+      (!ec && r.exit_code != 0 && dt::contains(r.err, "'pwsh' is not recognized")))
     return TokenResult::unavailable(
         credential,
         who +
@@ -698,11 +727,15 @@ AZID_DECL TokenResult pwsh_result(std::string_view credential, const ProcessResu
     return TokenResult::unavailable(
         credential, who + "Failed to invoke PowerShell: it did not finish within " +
                         format_timeout(timeout) + " and was stopped. " + std::string(troubleshoot));
+  if (ec == errc::process_output_too_large)
+    return dt::ran_but_failed(credential, who + "PowerShell failed: " + ec.message() +
+                                              " (it was stopped). Check that 'Get-AzAccessToken' "
+                                              "works in PowerShell.");
   if (ec)
     return TokenResult::unavailable(
         credential,
         who + "Failed to invoke PowerShell: " + ec.message() + ". " + std::string(troubleshoot));
-  if (r.exit_code == 0 && dt::contains(r.out, "NO_AZ_ACCOUNT_MODULE"))
+  if ((r.exit_code == 0 || r.status_unknown) && dt::contains(r.out, "NO_AZ_ACCOUNT_MODULE"))
     return TokenResult::unavailable(
         credential,
         who +
@@ -714,8 +747,8 @@ AZID_DECL TokenResult pwsh_result(std::string_view credential, const ProcessResu
       return TokenResult::unavailable(credential,
                                       who +
                                           "No account is logged in to Azure PowerShell. Please run "
-                                          "'Connect-AzAccount' to set up "
-                                          "account.");
+                                          "'Connect-AzAccount' to set up account. Then check that "
+                                          "'Get-AzAccessToken' returns a token.");
     if (dt::contains(r.err, "AuthorizationManager check failed"))
       return TokenResult::unavailable(
           credential, who +

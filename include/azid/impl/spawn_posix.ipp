@@ -285,23 +285,22 @@ AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec,
       if (errno == EINTR) continue;
       break;  // cannot wait on the pipes any more; fall through to waiting for the child
     }
-    if (n == 0) {
-      if (si::has_exited(pid)) {
-        if (!exited_seen) {
-          exited_seen = true;
-          exited_at = now;
-        } else if (now - exited_at >= si::straggler_grace) {
-          break;
-        }
-      }
-      continue;
-    }
-    for (int i = 0; i < 2 && !too_large; ++i) {
+    for (int i = 0; i < 2 && !too_large && n > 0; ++i) {
       si::Reader& r = i == 0 ? out_r : err_r;
       if (r.open && (fds[i].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0)
         too_large = !si::drain(r, spec.max_output_bytes);
     }
     if (too_large) break;
+    // Checked on every pass, not only when the pipes are quiet: something the child left behind
+    // may keep writing to them, and its output must not hold a finished child's result back.
+    if ((out_r.open || err_r.open) && si::has_exited(pid)) {
+      if (!exited_seen) {
+        exited_seen = true;
+        exited_at = now;
+      } else if (now - exited_at >= si::straggler_grace) {
+        break;
+      }
+    }
   }
 
   // Phase 2: the pipes are closed but the child may still run (it can close them and carry on).
@@ -332,6 +331,12 @@ AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec,
       result.exit_code = WEXITSTATUS(status);
     else if (WIFSIGNALED(status))
       result.term_signal = WTERMSIG(status);
+  } else if (errno == ECHILD && !result.timed_out && !too_large) {
+    // The application ignores SIGCHLD (or reaps children itself), so the status is gone. As
+    // Python's subprocess does, take it for success and let the output decide: a tool that
+    // failed prints no token.
+    result.exit_code = 0;
+    result.status_unknown = true;
   }
   if (result.timed_out)
     ec = make_error_code(errc::process_timeout);

@@ -40,6 +40,10 @@ struct ProcessResult {
   int term_signal = 0;
   /// The deadline passed and the process group was killed.
   bool timed_out = false;
+  /// The exit status could not be read because something else reaped the process (the
+  /// application ignores SIGCHLD or waits for every child itself); exit_code is then 0 and the
+  /// output is all there is to judge by.
+  bool status_unknown = false;
   /// Everything read from stdout and stderr (up to ProcessSpec::max_output_bytes each).
   std::string out;
   std::string err;
