@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <thread>
@@ -469,6 +470,69 @@ TEST_SUITE("transport") {
     (void)t.send(get(server.url()), ec);
     CHECK(ec == errc::body_too_large);
     CHECK(since(start) < 500ms);
+  }
+
+  TEST_CASE("no body limit and an absurd Content-Length: an error code, never an exception") {
+    // What the peer announces is not reserved up front: with max_body_bytes at its maximum the
+    // old parser asked for 10^19 bytes and threw out of send(); the async transport then freed
+    // the connection its armed watchdog still pointed at.
+    ServerOptions o = plain_server(Behavior::huge_length);
+    o.announced_length = "9999999999999999999";
+    SUBCASE("plain") {}
+    SUBCASE("https") { o.tls = true; }
+    TestServer server(pki(), o);
+    azid::HttpRequest req = get(server.url(), 1000ms);
+    req.max_body_bytes = std::numeric_limits<std::size_t>::max();
+    {
+      azid::HttpsTransport t(trust_test_ca());
+      std::error_code ec;
+      const auto start = Clock::now();
+      (void)t.send(req, ec);
+      CHECK(ec == errc::timeout);  // the server sends 4 KiB and waits
+      CHECK(since(start) < 3000ms);
+    }
+    asio::io_context io;
+    azid::AsyncHttpsTransport t(io.get_executor(), trust_test_ca());
+    std::optional<std::error_code> ec;
+    t.async_send(req, [&](std::error_code e, azid::HttpResponse) { ec = e; });
+    io.run_for(10s);
+    REQUIRE(ec);
+    CHECK(*ec == errc::timeout);
+  }
+
+  TEST_CASE("a timeout of milliseconds::max() means a long wait, not an overflow") {
+    ServerOptions o = plain_server();
+    SUBCASE("plain") {}
+    SUBCASE("https") { o.tls = true; }
+    TestServer server(pki(), o);
+    azid::HttpRequest req = get(server.url());
+    req.timeout = std::chrono::milliseconds::max();
+    req.connect_timeout = std::chrono::milliseconds::max();
+    azid::TransportOptions options = trust_test_ca();
+    options.idle_timeout = std::chrono::milliseconds::max();
+    {
+      azid::HttpsTransport t(options);
+      for (int i = 0; i < 2; ++i) {  // the second from the pool, past the idle check
+        std::error_code ec;
+        const auto res = t.send(req, ec);
+        CHECK_MESSAGE(!ec, ec.message());
+        CHECK(res.status == 200);
+      }
+      CHECK(t.connections_opened() == 1);
+    }
+    asio::io_context io;
+    azid::AsyncHttpsTransport t(io.get_executor(), options);
+    int ok = 0;
+    std::function<void()> next = [&] {
+      t.async_send(req, [&](std::error_code ec, azid::HttpResponse res) {
+        CHECK_MESSAGE(!ec, ec.message());
+        if (!ec && res.status == 200 && ++ok < 2) next();
+      });
+    };
+    next();
+    io.run_for(10s);
+    CHECK(ok == 2);
+    CHECK(t.connections_opened() == 1);
   }
 
   TEST_CASE("response headers over max_header_bytes are refused") {

@@ -212,6 +212,8 @@ struct ServerOptions {
   std::chrono::milliseconds first_response_delay{0};
   std::chrono::milliseconds hold_then_close{0};
   std::chrono::milliseconds trickle_interval{50};
+  /// huge_length only: the Content-Length announced.
+  std::string announced_length = "1073741824";
   /// Proxy only: answer CONNECT with 403.
   bool refuse_connect = false;
   /// Proxy only: demand this Proxy-Authorization value (407 otherwise); empty: none demanded.
@@ -421,8 +423,8 @@ class TestServer {
           return;
         }
         case Behavior::huge_length: {
-          if (!write(s, "HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n" +
-                            std::string(4096, 'x')))
+          if (!write(s, "HTTP/1.1 200 OK\r\nContent-Length: " + options_.announced_length +
+                            "\r\n\r\n" + std::string(4096, 'x')))
             return;
           // Keep the connection open; a client that reads on is the bug being tested.
           while (s.read_some(asio::buffer(tmp), ec) > 0 && !ec) {

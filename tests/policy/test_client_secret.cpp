@@ -249,6 +249,31 @@ TEST_SUITE("client_secret") {
     CHECK(p.clock().sleeps() == std::vector<milliseconds>{seconds(100), seconds(120)});
   }
 
+  TEST_CASE("a large max_retries keeps every wait between 0 and max_delay (no overflow)") {
+    testing::Platform p;
+    constexpr int retries = 70;  // past the 63 doublings a 64-bit count holds
+    for (int i = 0; i < retries; ++i) p.transport().push(503, "");
+    p.transport().push(200, ok_body);
+    ClientSecretCredentialOptions o;
+    o.retry.max_retries = retries;
+    Cred cred(tenant, client, secret, o, p);
+    CHECK(cred.try_get_token(vault()).ok());
+    const auto sleeps = p.clock().sleeps();
+    REQUIRE(sleeps.size() == retries);
+    CHECK(sleeps[0] == milliseconds(800));
+    CHECK(sleeps[7] == milliseconds(102'400));
+    for (std::size_t i = 8; i < sleeps.size(); ++i) CHECK(sleeps[i] == seconds(120));
+    // The same rule directly, with options that would overflow a plain shift and multiply.
+    RetryOptions huge;
+    huge.base_delay = std::chrono::hours(24 * 365 * 100);
+    huge.max_delay = std::chrono::milliseconds::max();
+    CHECK(detail::retry_delay(huge, 80, milliseconds(-1)) == std::chrono::milliseconds::max());
+    RetryOptions negative;
+    negative.base_delay = milliseconds(-5);
+    CHECK(detail::retry_delay(negative, 3, milliseconds(-1)) == milliseconds(0));
+    CHECK(detail::retry_delay(RetryOptions{}, 2, seconds(500)) == seconds(120));
+  }
+
   TEST_CASE("retries stop after max_retries and the last status is reported") {
     testing::Platform p;
     for (int i = 0; i < 4; ++i)

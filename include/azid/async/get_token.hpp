@@ -189,8 +189,7 @@ asio::awaitable<Outcome<HttpResponse>> send_with_retry_async(const P& platform,
     std::chrono::milliseconds delay = out.ec
                                           ? std::chrono::milliseconds(-1)
                                           : retry_after(out.value.headers, platform.clock().now());
-    if (delay.count() < 0) delay = opts.base_delay * (std::int64_t{1} << attempt);
-    if (delay > opts.max_delay) delay = opts.max_delay;
+    delay = retry_delay(opts, attempt, delay);
     if (platform.logger().enabled(LogLevel::info))
       platform.logger().write(LogLevel::info, "Retrying in " + std::to_string(delay.count()) +
                                                   " ms (attempt " + std::to_string(attempt + 2) +

@@ -2,6 +2,7 @@
 // retries (spec README R4). The one place where credentials do network I/O.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -28,6 +29,21 @@ struct RetryOptions {
 };
 
 namespace detail {
+
+/// The wait before retry `attempt` + 1: the server's Retry-After when it gave one (`asked`, else
+/// negative), otherwise base_delay doubled per attempt; never below zero nor above max_delay,
+/// whatever the options (a large max_retries or base_delay must not overflow into no wait).
+[[nodiscard]] inline std::chrono::milliseconds retry_delay(
+    const RetryOptions& opts, int attempt, std::chrono::milliseconds asked) noexcept {
+  const auto cap = std::max(opts.max_delay, std::chrono::milliseconds::zero());
+  if (asked.count() >= 0) return std::min(asked, cap);
+  const auto base = std::clamp(opts.base_delay, std::chrono::milliseconds::zero(), cap);
+  const int doublings = std::clamp(attempt, 0, 40);
+  // base << doublings, stopping at the cap (base <= cap, so no step can overflow).
+  auto d = base;
+  for (int i = 0; i < doublings && d < cap; ++i) d = d > cap / 2 ? cap : d * 2;
+  return std::min(d, cap);
+}
 
 /// Query parameters whose values may appear in logs (errors-and-logging.md §4); all others read REDACTED.
 inline constexpr std::array<std::string_view, 8> loggable_query_names = {
@@ -143,8 +159,7 @@ HttpResponse send_with_retry(const P& platform, const HttpRequest& req, const Re
     if (!retry || attempt >= opts.max_retries) return res;
     std::chrono::milliseconds delay =
         ec ? std::chrono::milliseconds(-1) : retry_after(res.headers, platform.clock().now());
-    if (delay.count() < 0) delay = opts.base_delay * (std::int64_t{1} << attempt);
-    if (delay > opts.max_delay) delay = opts.max_delay;
+    delay = retry_delay(opts, attempt, delay);
     if (platform.logger().enabled(LogLevel::info))
       platform.logger().write(LogLevel::info, "Retrying in " + std::to_string(delay.count()) +
                                                   " ms (attempt " + std::to_string(attempt + 2) +

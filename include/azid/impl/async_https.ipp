@@ -350,24 +350,25 @@ AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::ex
   }
   const std::string key = base::pool_key(url, route, pin);
   bool failed_unexpectedly = false;
+  std::shared_ptr<Watchdog> wd;
   try {
     const asio::any_io_executor strand = co_await asio::this_coro::executor;
-    auto wd = std::make_shared<Watchdog>(strand);
+    wd = std::make_shared<Watchdog>(strand);
     // A replay after a dropped kept-alive connection stays within the first attempt's timeout.
     std::optional<steady::time_point> budget;
     for (int attempt = 0;; ++attempt) {
       AsyncConnectionPtr c =
           attempt == 0 ? impl.pool.take(key, impl.options.idle_timeout) : nullptr;
       const bool reused = c != nullptr;
-      if (reused) budget = steady::now() + request.timeout;
+      if (reused) budget = base::after(request.timeout);
       if (!reused) {
         c = std::make_unique<AsyncConnection>(impl.ex);
         c->key = key;
-        auto connect_by = steady::now() + request.connect_timeout;
+        auto connect_by = base::after(request.connect_timeout);
         if (budget) connect_by = std::min(connect_by, *budget);
         if ((out.ec = co_await connect(impl, *c, url, route, connect_by, wd))) co_return out;
       }
-      const auto deadline = budget ? *budget : steady::now() + request.timeout;
+      const auto deadline = budget ? *budget : base::after(request.timeout);
       Exchanged ex = co_await detail::async_https_impl::exchange(impl, *c, request, url, route, pin,
                                                                  https && !reused, deadline, wd);
       if (ex.ec) {
@@ -383,6 +384,11 @@ AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::ex
     }
   } catch (const std::exception&) {
     failed_unexpectedly = true;  // e.g. SSL_new failing; no co_await may run inside a handler
+    // The connection the watchdog may still be armed on is gone: its expiry must not touch it.
+    if (wd) {
+      disarm(*wd);
+      wd->conn = nullptr;
+    }
   }
   if (failed_unexpectedly) out.ec = make_error_code(errc::io_error);
   co_return out;

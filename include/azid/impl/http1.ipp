@@ -400,7 +400,10 @@ AZID_DECL std::error_code ResponseParser::on_headers_complete() {
   if (has_length) {
     if (length > max_body_bytes_) return fail(errc::body_too_large);
     remaining_ = length;
-    response_.body.reserve(static_cast<std::size_t>(length) + body_padding);
+    // Reserve no more than a token response needs up front: the length is the peer's claim, and
+    // max_body_bytes may be set far beyond what memory holds. A longer body grows as it arrives.
+    constexpr std::uint64_t reserve_cap = 256 * 1024;
+    response_.body.reserve(static_cast<std::size_t>(std::min(length, reserve_cap)) + body_padding);
     if (length == 0)
       finish();
     else

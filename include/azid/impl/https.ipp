@@ -60,6 +60,17 @@ namespace https_impl {
 
 using steady = std::chrono::steady_clock;
 
+/// The longest wait a timeout may ask for. Callers say "no limit" with milliseconds::max(), which
+/// would overflow the clock's nanoseconds if added as it is.
+inline constexpr std::chrono::milliseconds longest_wait{std::chrono::hours{24 * 365}};
+/// `now + d`, `d` clamped to [0, longest_wait].
+inline steady::time_point after(std::chrono::milliseconds d, steady::time_point now) noexcept {
+  return now + std::clamp(d, std::chrono::milliseconds::zero(), longest_wait);
+}
+inline steady::time_point after(std::chrono::milliseconds d) noexcept {
+  return after(d, steady::now());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Trust
 
@@ -388,7 +399,7 @@ class IdlePool {
       // Too old, or not quiet: a parked connection must have nothing to read. Bytes or an EOF
       // waiting on it (a late part of the last response, a 408 sent before closing, a close)
       // would be taken for the next response.
-      if (now - c->idle_since > max_idle || !idle_and_quiet(*c)) {
+      if (now - c->idle_since > std::min(max_idle, longest_wait) || !idle_and_quiet(*c)) {
         expired.push_back(std::move(c));
         continue;
       }
@@ -921,15 +932,15 @@ AZID_DECL HttpResponse HttpsTransport::send(const HttpRequest& request, std::err
       const bool reused = c != nullptr;
       steady::time_point deadline;
       if (reused) {
-        deadline = steady::now() + request.timeout;
+        deadline = after(request.timeout);
         budget = deadline;
       } else {
         c = std::make_unique<Connection>();
         c->key = key;
-        auto connect_by = steady::now() + request.connect_timeout;
+        auto connect_by = after(request.connect_timeout);
         if (budget) connect_by = std::min(connect_by, *budget);
         if ((ec = connect(impl, *c, url, route, connect_by))) return {};
-        deadline = budget ? *budget : steady::now() + request.timeout;
+        deadline = budget ? *budget : after(request.timeout);
         if (https && (ec = handshake(impl, *c, url, pin, deadline))) return {};
       }
       Exchange ex = exchange(impl, *c, request, url, route, deadline, ec);
@@ -945,8 +956,10 @@ AZID_DECL HttpResponse HttpsTransport::send(const HttpRequest& request, std::err
       if (ex.reusable) impl.pool.put(std::move(c), impl.options.max_idle_per_host);
       return std::move(ex.response);
     }
-  } catch (const std::system_error&) {
-    ec = make_error_code(errc::io_error);  // e.g. no thread for a name lookup
+  } catch (const std::exception&) {
+    // No thread for a name lookup, or no memory for a response: an I/O failure to the caller,
+    // never an exception (the Transport contract).
+    ec = make_error_code(errc::io_error);
     return {};
   }
 }
