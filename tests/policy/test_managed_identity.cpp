@@ -751,6 +751,65 @@ TEST_SUITE("managed_identity") {
     CHECK(p.transport().requests()[0].headers.get("Metadata") == "true");
   }
 
+  TEST_CASE("an escaped member name, a cut body or a trimmed secret leaks nothing either") {
+    const std::string token = "OPAQUE-SECRET-TOKEN-123";
+    SUBCASE("a 200 whose access_token name is escaped") {
+      testing::Platform p;
+      LogCapture logs(p);
+      p.transport().push(200, R"({"access\u005ftoken":")" + token + R"(","expires_in":"soon"})");
+      Cred cred(fast(), p);
+      auto r = cred.try_get_token(vault());
+      CHECK(r.failure() == Failure::failed);
+      CHECK(has(message(r), "Unexpected response"));
+      CHECK_FALSE(has(message(r), "OPAQUE"));
+      CHECK_FALSE(logs.contains("OPAQUE"));
+    }
+    SUBCASE("App Service echoing its header where the excerpt is cut") {
+      const std::string header = "SUPERSECRETHEADERVALUE0123456789";
+      testing::Platform p;
+      LogCapture logs(p);
+      p.environment().set("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi/token");
+      p.environment().set("IDENTITY_HEADER", header);
+      // The 300-byte excerpt ends inside the header's value.
+      p.transport().push(
+          401, R"({"statusCode":401,"message":")" + std::string(290, 'm') + " " + header + R"("})");
+      Cred cred(fast(), p);
+      auto r = cred.try_get_token(vault());
+      CHECK(r.failure() == Failure::failed);
+      CHECK_FALSE(has(message(r), "SUPERSEC"));
+      CHECK_FALSE(logs.contains("SUPERSEC"));
+    }
+    SUBCASE("a header or key ending in a newline, echoed as sent (trimmed)") {
+      testing::Platform p;
+      LogCapture logs(p);
+      p.environment().set("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi/token");
+      p.environment().set("IDENTITY_HEADER", "TRAILINGNEWLINESECRET42\n");
+      p.transport().push(401,
+                         R"({"statusCode":401,"message":"bad header TRAILINGNEWLINESECRET42."})");
+      Cred cred(fast(), p);
+      auto r = cred.try_get_token(vault());
+      CHECK(r.failure() == Failure::failed);
+      CHECK(has(message(r), "bad header"));
+      CHECK_FALSE(has(message(r), "TRAILINGNEWLINE"));
+      CHECK_FALSE(logs.contains("TRAILINGNEWLINE"));
+    }
+  }
+
+  TEST_CASE("an IMDS answer that cannot be read fails at once, without retries") {
+    for (errc e : {errc::body_too_large, errc::malformed_response, errc::headers_too_large}) {
+      CAPTURE(static_cast<int>(e));
+      testing::Platform p;
+      for (int i = 0; i < 4; ++i) p.transport().push_error(make_error_code(e));
+      Cred cred(fast(), p);
+      auto r = cred.try_get_token(vault());
+      CHECK(r.failure() == Failure::failed);
+      CHECK(has(message(r), "answered with a response that could not be read"));
+      CHECK_FALSE(has(message(r), "No response received"));
+      CHECK(p.transport().request_count() == 1);
+      CHECK(p.clock().sleeps().empty());
+    }
+  }
+
   TEST_CASE("no error message or log line carries a secret or a token") {
     const std::string header = "IDENTITY-HEADER-VALUE-9f8e";
     const std::string ml_secret = "MSI-SECRET-VALUE-7d6c";
@@ -770,6 +829,8 @@ TEST_SUITE("managed_identity") {
     };
     for (const auto& [status, body] : answers) {
       for (int source = 0; source < 3; ++source) {
+        CAPTURE(status);
+        CAPTURE(source);
         testing::Platform p;
         LogCapture logs(p);
         if (source == 0) {

@@ -194,6 +194,26 @@ TEST_SUITE("token_json") {
     CHECK(s.find("\"x\":1") != std::string::npos);
     const std::string big(5000, 'a');
     CHECK(detail::scrub_body(big).size() < 1100);
+    // Names are compared unescaped; a broken escape in a name leaves it as it is.
+    const std::string escaped = detail::scrub_body(
+        R"({"access\u005ftoken":"OPAQUE1","\u0074oken" : "OPAQUE2","x\q":"kept","n":"\u005f"})");
+    CHECK(escaped.find("OPAQUE") == std::string::npos);
+    CHECK(escaped.find(R"("access_token":"***")") != std::string::npos);
+    CHECK(escaped.find(R"("x\q":"kept")") != std::string::npos);
+  }
+
+  TEST_CASE("numeric expiry strings are plain digits that round-trip") {
+    for (const char* bad : {R"("01700003600")", R"(" 1700003600 ")", R"(" 1700003600")",
+                            R"("+1700003600")", R"("")"}) {
+      CAPTURE(bad);
+      detail::ParsedToken p;
+      CHECK(detail::parse_token_json(
+                std::string(R"({"access_token":"x","expires_on":)") + bad + "}", p) ==
+            errc::invalid_expiry);
+    }
+    detail::ParsedToken p;
+    REQUIRE_FALSE(detail::parse_token_json(R"({"access_token":"x","expires_in":"0"})", p));
+    CHECK(*p.expires_in == 0);
   }
 
   TEST_CASE("echoed bodies never carry a client's secret, an assertion or a bearer credential") {
@@ -262,5 +282,8 @@ TEST_SUITE("token_json") {
     CHECK(redacted("abc", "") == "abc");
     CHECK(redacted("aaaa", "aa") == "aaaa");  // inside a word: kept
     CHECK(redacted("x=aa&y=aa", "aa") == "x=REDACTED&y=REDACTED");
+    // A secret read with a trailing newline is also blanked as it went on the wire, trimmed.
+    CHECK(redacted("bad key Xy7~long-secret.value.", "Xy7~long-secret.value\n") ==
+          "bad key REDACTED.");
   }
 }

@@ -415,7 +415,7 @@ asio::awaitable<TokenResult> imds_fetch_async(const P& p, std::string_view autho
     const std::error_code& ec = sent.ec;
     const HttpResponse& res = sent.value;
     if (ec) {
-      if (msi::connect_error(ec))
+      if (msi::connect_error(ec) || msi::unreadable_response(ec))
         co_return msi::no_response(ManagedIdentitySource::imds, url, ec, c.within_chain);
       attempts.push_back({0, ec.message()});
     } else if (res.status == 200) {

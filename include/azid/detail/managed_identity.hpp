@@ -104,6 +104,9 @@ AZID_DECL TokenResult token_from_response(const HttpResponse& res,
 /// mismatch is always a failure.
 AZID_DECL TokenResult no_response(ManagedIdentitySource source, std::string_view endpoint,
                                   const std::error_code& ec, bool within_chain);
+/// The transport failures that mean an answer came but could not be read (malformed, headers or
+/// body over the limits): no_response reports them as such, and IMDS does not retry them.
+[[nodiscard]] AZID_DECL bool unreadable_response(const std::error_code& ec) noexcept;
 /// A non-200 answer that is not retried: ClientAuthenticationError with status and detail.
 AZID_DECL TokenResult endpoint_failed(ManagedIdentitySource source, const HttpResponse& res);
 /// The common outcome of one (retried) exchange with a non-IMDS source.
@@ -116,6 +119,13 @@ AZID_DECL TokenResult source_result(ManagedIdentitySource source, std::string_vi
 /// key) pass their results through this, so an endpoint or proxy that echoes the secret back in
 /// an error body cannot put it in a message or a log line.
 AZID_DECL TokenResult redact_secret(TokenResult r, std::string_view secret);
+/// source_result for a source that sent `secret`: the secret is blanked in the response body
+/// before any of it is quoted (so no cut of the body can keep a piece of it), then in the
+/// message (redact_secret).
+AZID_DECL TokenResult secret_free_result(ManagedIdentitySource source, std::string_view endpoint,
+                                         const HttpResponse& res, const std::error_code& ec,
+                                         std::chrono::system_clock::time_point request_time,
+                                         bool within_chain, std::string_view secret);
 /// A body excerpt safe for messages and logs: tokens scrubbed, at most `max_bytes`.
 AZID_DECL std::string excerpt(std::string_view body, std::size_t max_bytes = 300);
 /// The readable part of an error body: IMDS's `error_description`, App Service's `message`, else
@@ -256,7 +266,7 @@ TokenResult imds_fetch(const P& p, std::string_view authority, bool probe, bool 
     std::error_code ec;
     HttpResponse res = send_logged(p, req, ec);
     if (ec) {
-      if (connect_error(ec))
+      if (connect_error(ec) || unreadable_response(ec))
         return no_response(ManagedIdentitySource::imds, url, ec, c.within_chain);
       attempts.push_back({0, ec.message()});
     } else if (res.status == 200) {

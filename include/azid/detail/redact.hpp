@@ -14,7 +14,7 @@ namespace detail {
 /// replaced only where it stands alone (not inside a run of letters and digits): blanking every
 /// "S" would garble "ClientSecretCredential" and, by where the holes fall, show the secret.
 /// Nothing happens for an empty secret.
-inline void redact_all(std::string& text, std::string_view secret) {
+inline void redact_exact(std::string& text, std::string_view secret) {
   if (secret.empty()) return;
   auto word = [](char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -32,6 +32,17 @@ inline void redact_all(std::string& text, std::string_view secret) {
     text.replace(pos, secret.size(), mark);
     pos = text.find(secret, pos + mark.size());
   }
+}
+
+/// redact_exact for `secret` and for `secret` without the whitespace around it: a key file or a
+/// variable ending in a newline goes on the wire trimmed (or with the newline turned into a
+/// space the server drops), and that is the form an endpoint echoes back.
+inline void redact_all(std::string& text, std::string_view secret) {
+  redact_exact(text, secret);
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!secret.empty() && space(secret.front())) secret.remove_prefix(1);
+  while (!secret.empty() && space(secret.back())) secret.remove_suffix(1);
+  redact_exact(text, secret);
 }
 
 /// Overwrites `n` bytes at `p` that held a secret. The writes go through a volatile pointer,

@@ -56,8 +56,9 @@ struct Value {
 enum class Step : unsigned char { next, stop, fail };
 using Visit = Step (*)(void* state, std::string_view key, const Value& v);
 
+// Plain base-10 digits that round-trip: no sign, no leading zero (but "0" itself), at most 18.
 inline bool all_digits(std::string_view s) noexcept {
-  if (s.empty() || s.size() > 18) return false;
+  if (s.empty() || s.size() > 18 || (s.size() > 1 && s.front() == '0')) return false;
   for (char c : s)
     if (c < '0' || c > '9') return false;
   return true;
@@ -83,7 +84,8 @@ inline std::optional<long long> seconds_value(const Value& v, long long limit, b
     if (all_digits(v.text)) {
       const long long x = digits_value(v.text);
       if (x <= limit) return x;
-    } else if (allow_text_date) {
+    } else if (allow_text_date && !v.text.empty() && v.text.front() != ' ' &&
+               v.text.back() != ' ') {
       if (auto e = parse_expiry_text(v.text)) return e;
     }
   } else if (v.kind == Kind::null) {
@@ -612,6 +614,44 @@ AZID_DECL std::optional<std::string> merge_cae_capability(std::string_view claim
 
 namespace json_impl {
 
+// A short member name's characters, its escapes decoded (\uXXXX only below 0x80, which is all a
+// name worth matching holds); false when an escape is broken or decodes past ASCII.
+inline bool unescape_name(std::string_view raw, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '\\') {
+      out.push_back(raw[i]);
+      continue;
+    }
+    if (++i >= raw.size()) return false;
+    switch (raw[i]) {
+      case '"':
+      case '\\':
+      case '/':
+        out.push_back(raw[i]);
+        break;
+      case 'u': {
+        if (i + 4 >= raw.size()) return false;
+        unsigned v = 0;
+        for (std::size_t k = 1; k <= 4; ++k) {
+          const char c = raw[i + k];
+          v = v * 16 + static_cast<unsigned>(c >= '0' && c <= '9'   ? c - '0'
+                                             : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                             : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                                    : 0x10000);
+        }
+        if (v >= 0x80) return false;
+        out.push_back(static_cast<char>(v));
+        i += 4;
+        break;
+      }
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
 // Position of `needle` (lower-case ASCII) in `s` at or after `from`, ignoring ASCII case.
 inline std::size_t find_ci(std::string_view s, std::string_view needle, std::size_t from) {
   auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
@@ -702,37 +742,42 @@ AZID_DECL std::string redact_echoed_secrets(std::string_view text) {
 
 AZID_DECL std::string scrub_body(std::string_view body_in, std::size_t max_bytes) {
   static constexpr std::string_view secret_keys[] = {
-      "\"access_token\"",  "\"refresh_token\"",    "\"id_token\"",  "\"accessToken\"",
-      "\"token\"",         "\"refreshToken\"",     "\"idToken\"",   "\"oidcToken\"",
-      "\"client_secret\"", "\"client_assertion\"", "\"assertion\"", "\"password\""};
+      "access_token",  "refresh_token",    "id_token",  "accessToken",
+      "token",         "refreshToken",     "idToken",   "oidcToken",
+      "client_secret", "client_assertion", "assertion", "password"};
   const std::string unmasked = json_impl::mask_jwts(body_in);
   const std::string_view body = unmasked;
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
   std::string out;
   out.reserve(body.size() < max_bytes ? body.size() : max_bytes);
+  std::string decoded;
   std::size_t i = 0;
   while (i < body.size() && out.size() < max_bytes) {
     bool replaced = false;
     if (body[i] == '"') {
-      for (auto k : secret_keys) {
-        if (body.substr(i, k.size()) != k) continue;
-        std::size_t j = i + k.size();
-        while (j < body.size() &&
-               (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r'))
-          ++j;
-        if (j >= body.size() || body[j] != ':') break;
+      // A member name, compared after unescaping: "access\u005ftoken" is access_token too.
+      std::size_t e = i + 1;
+      while (e < body.size() && body[e] != '"') e += (body[e] == '\\') ? 2 : 1;
+      const std::string_view raw_key = body.substr(i + 1, std::min(e, body.size()) - i - 1);
+      std::string_view key = raw_key;
+      if (e < body.size() && raw_key.size() <= 64 && raw_key.find('\\') != std::string_view::npos)
+        key = json_impl::unescape_name(raw_key, decoded) ? std::string_view(decoded) : raw_key;
+      bool secret = false;
+      for (auto k : secret_keys) secret = secret || key == k;
+      std::size_t j = e + 1;
+      while (secret && j < body.size() && space(body[j])) ++j;
+      if (secret && j < body.size() && body[j] == ':') {
         ++j;
-        while (j < body.size() &&
-               (body[j] == ' ' || body[j] == '\t' || body[j] == '\n' || body[j] == '\r'))
-          ++j;
+        while (j < body.size() && space(body[j])) ++j;
         if (j < body.size() && body[j] == '"') {
-          std::size_t e = j + 1;
-          while (e < body.size() && body[e] != '"') e += (body[e] == '\\') ? 2 : 1;
-          out.append(k);
-          out.append(":\"***\"");
-          i = e < body.size() ? e + 1 : body.size();
+          std::size_t v = j + 1;
+          while (v < body.size() && body[v] != '"') v += (body[v] == '\\') ? 2 : 1;
+          out.push_back('"');
+          out.append(key);
+          out.append("\":\"***\"");
+          i = v < body.size() ? v + 1 : body.size();
           replaced = true;
         }
-        break;
       }
     }
     if (!replaced) {

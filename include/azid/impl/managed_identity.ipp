@@ -152,6 +152,21 @@ AZID_DECL TokenResult redact_secret(TokenResult r, std::string_view secret) {
   return TokenResult::error(r.failure(), std::move(info));
 }
 
+AZID_DECL TokenResult secret_free_result(ManagedIdentitySource source, std::string_view endpoint,
+                                         const HttpResponse& res, const std::error_code& ec,
+                                         std::chrono::system_clock::time_point request_time,
+                                         bool within_chain, std::string_view secret) {
+  std::string body = ec ? std::string() : res.body;
+  redact_all(body, secret);
+  if (ec || body == res.body)
+    return redact_secret(source_result(source, endpoint, res, ec, request_time, within_chain),
+                         secret);
+  HttpResponse shown = res;
+  shown.body = std::move(body);
+  return redact_secret(source_result(source, endpoint, shown, ec, request_time, within_chain),
+                       secret);
+}
+
 AZID_DECL TokenResult token_from_response(const HttpResponse& res,
                                           std::chrono::system_clock::time_point request_time) {
   ParsedToken parsed;
@@ -169,8 +184,23 @@ AZID_DECL TokenResult token_from_response(const HttpResponse& res,
   return TokenResult(std::make_shared<const AccessToken>(std::move(token)));
 }
 
+AZID_DECL bool unreadable_response(const std::error_code& ec) noexcept {
+  return ec == errc::malformed_response || ec == errc::headers_too_large ||
+         ec == errc::body_too_large;
+}
+
 AZID_DECL TokenResult no_response(ManagedIdentitySource source, std::string_view endpoint,
                                   const std::error_code& ec, bool within_chain) {
+  if (unreadable_response(ec)) {
+    // Something answered, but not with an HTTP response a managed identity endpoint gives: no
+    // retry will change that, and "no response" would send the user looking at the network.
+    return TokenResult::failed(
+        credential_name, impl::prefix_failed() + "The " + impl::source_label(source) +
+                             " endpoint " + std::string(impl::without_query(endpoint)) +
+                             " answered with a response that could not be read (" + ec.message() +
+                             "). Check that the endpoint is a managed identity endpoint and that "
+                             "no proxy or firewall rewrites its answers.");
+  }
   if (ec == errc::certificate_pin_mismatch) {
     return TokenResult::failed(
         credential_name,

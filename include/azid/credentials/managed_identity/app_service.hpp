@@ -71,8 +71,8 @@ class AppService {
                                    const std::error_code& ec,
                                    std::chrono::system_clock::time_point request_time,
                                    const detail::msi::Call& c) const {
-    return detail::msi::redact_secret(
-        detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain), header_);
+    return detail::msi::secret_free_result(kind, req.url, res, ec, request_time, c.within_chain,
+                                           header_);
   }
 
   template <class P>

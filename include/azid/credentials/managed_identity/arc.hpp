@@ -116,8 +116,8 @@ class AzureArc {
                                    const detail::msi::Call& c, std::string& key) const {
     req.headers.erase("Authorization");
     // An endpoint that echoes the key in its error must not put it in the message.
-    TokenResult r = detail::msi::redact_secret(
-        detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain), key);
+    TokenResult r =
+        detail::msi::secret_free_result(kind, req.url, res, ec, request_time, c.within_chain, key);
     key.assign(key.size(), '\0');  // best effort: do not leave the key lying around
     return r;
   }

@@ -70,8 +70,8 @@ class AzureMl {
                                    const std::error_code& ec,
                                    std::chrono::system_clock::time_point request_time,
                                    const detail::msi::Call& c) const {
-    return detail::msi::redact_secret(
-        detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain), secret_);
+    return detail::msi::secret_free_result(kind, req.url, res, ec, request_time, c.within_chain,
+                                           secret_);
   }
 
   template <class P>

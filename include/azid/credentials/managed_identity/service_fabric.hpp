@@ -86,8 +86,8 @@ class ServiceFabric {
                                    const std::error_code& ec,
                                    std::chrono::system_clock::time_point request_time,
                                    const detail::msi::Call& c) const {
-    return detail::msi::redact_secret(
-        detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain), header_);
+    return detail::msi::secret_free_result(kind, req.url, res, ec, request_time, c.within_chain,
+                                           header_);
   }
 
   /// A configuration error that fails every fetch before any I/O, or an empty result.
