@@ -79,10 +79,14 @@ inline Args parse_args(int argc, char** argv, int first,
   auto after_secret = [&](int i) {
     if (i <= first) return false;
     const std::string_view prev = argv[i - 1];
-    for (std::string_view s : {"--client-secret", "--certificate-password"})
+    constexpr std::string_view secret_options[] = {"--client-secret", "--certificate-password",
+                                                   "--system-access-token"};
+    for (std::string_view s : secret_options)
       if (prev.substr(0, s.size()) == s) return true;
-    return i - 2 >= first && (std::string_view(argv[i - 2]) == "--client-secret" ||
-                              std::string_view(argv[i - 2]) == "--certificate-password");
+    if (i - 2 < first) return false;
+    for (std::string_view s : secret_options)
+      if (std::string_view(argv[i - 2]) == s) return true;
+    return false;
   };
   for (int i = first; i < argc; ++i) {
     std::string_view arg = argv[i];

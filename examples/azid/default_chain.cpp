@@ -76,14 +76,12 @@ using Dac = azid::DefaultAzureCredential<azid::Exclude<X...>>;
 // Member i of the default order alone.
 using Only0 = Dac<WorkloadIdentity, ManagedIdentity, AzureCli, AzurePowerShell, AzureDeveloperCli>;
 using Only1 = Dac<Environment, ManagedIdentity, AzureCli, AzurePowerShell, AzureDeveloperCli>;
-using Only2 = Dac<Environment, WorkloadIdentity, AzureCli, AzurePowerShell, AzureDeveloperCli>;
 using Only3 =
     Dac<Environment, WorkloadIdentity, ManagedIdentity, AzurePowerShell, AzureDeveloperCli>;
 using Only4 = Dac<Environment, WorkloadIdentity, ManagedIdentity, AzureCli, AzureDeveloperCli>;
 using Only5 = Dac<Environment, WorkloadIdentity, ManagedIdentity, AzureCli, AzurePowerShell>;
 static_assert(Only0::compiled_names[0] == default_members[0].name &&
               Only1::compiled_names[0] == default_members[1].name &&
-              Only2::compiled_names[0] == default_members[2].name &&
               Only3::compiled_names[0] == default_members[3].name &&
               Only4::compiled_names[0] == default_members[4].name &&
               Only5::compiled_names[0] == default_members[5].name);
@@ -116,15 +114,40 @@ azid::TokenResult run_alone(const ChainSettings& s, const azid::DefaultPlatform&
   return azid::TokenResult::error(r.failure(), std::move(info));
 }
 
+// Managed identity as DefaultAzureCredential builds it (its make()), but with the chain's run-time
+// members in view: a one-member DefaultAzureCredential would compile workload identity out and so
+// turn managed identity's workload-identity source off, where the whole chain keeps it.
+azid::TokenResult run_managed_identity(const ChainSettings& s, const azid::DefaultPlatform& p,
+                                       const azid::TokenRequestContext& ctx, std::uint32_t enabled,
+                                       bool alone) {
+  azid::ManagedIdentityCredentialOptions m;
+  m.client_id = !s.managed_identity_client_id.empty()
+                    ? s.managed_identity_client_id
+                    : p.environment().get(azid::names::azure_client_id).value_or("");
+  m.within_default_chain = !alone;
+  m.allow_workload_identity = (enabled & (1u << 1)) != 0;
+  try {
+    const azid::ManagedIdentityCredential<azid::DefaultPlatform> mi(std::move(m), p);
+    return mi.try_get_token(ctx);
+  } catch (const std::invalid_argument& e) {
+    return azid::TokenResult::invalid_argument(default_members[2].name, e.what());
+  }
+}
+
+// `enabled`: the members the chain runs (AZURE_TOKEN_CREDENTIALS and --exclude applied);
+// `mi_alone`: AZURE_TOKEN_CREDENTIALS names managed identity alone.
 azid::TokenResult run_one(std::size_t i, const ChainSettings& s, const azid::DefaultPlatform& p,
-                          const azid::TokenRequestContext& ctx) {
+                          const azid::TokenRequestContext& ctx, std::uint32_t enabled,
+                          bool mi_alone) {
+  static_assert(default_members[1].name == "WorkloadIdentityCredential" &&
+                default_members[2].name == "ManagedIdentityCredential");
   switch (i) {
     case 0:
       return run_alone<Only0>(s, p, ctx);
     case 1:
       return run_alone<Only1>(s, p, ctx);
     case 2:
-      return run_alone<Only2>(s, p, ctx);
+      return run_managed_identity(s, p, ctx, enabled, mi_alone);
     case 3:
       return run_alone<Only3>(s, p, ctx);
     case 4:
@@ -141,6 +164,8 @@ std::vector<MemberRun> run_members(const ChainSettings& s, const azid::DefaultPl
                                    std::uint32_t excluded_by_option, const EnvSelection& env) {
   std::vector<MemberRun> runs;
   std::vector<std::future<azid::TokenResult>> pending(default_members.size());
+  const std::uint32_t enabled = env.enabled & ~excluded_by_option;
+  const bool mi_alone = env.error.empty() && env.enabled == (1u << 2);
   for (std::size_t i = 0; i < default_members.size(); ++i) {
     MemberRun r;
     r.info = default_members[i];
@@ -158,8 +183,9 @@ std::vector<MemberRun> run_members(const ChainSettings& s, const azid::DefaultPl
                                               "Not tried: AZURE_TOKEN_CREDENTIALS is invalid, so "
                                               "DefaultAzureCredential tries no credential.");
     } else {
-      pending[i] = std::async(std::launch::async,
-                              [i, &s, &platform, &ctx] { return run_one(i, s, platform, ctx); });
+      pending[i] = std::async(std::launch::async, [i, &s, &platform, &ctx, enabled, mi_alone] {
+        return run_one(i, s, platform, ctx, enabled, mi_alone);
+      });
     }
     runs.push_back(std::move(r));
   }
@@ -188,7 +214,7 @@ azid::TokenResult default_chain_token(const ChainSettings& s, const azid::Defaul
   std::vector<azid::CredentialAttempt> attempts;
   for (std::size_t i = 0; i < default_members.size(); ++i) {
     if (!(enabled & (1u << i))) continue;
-    azid::TokenResult r = run_one(i, s, platform, ctx);
+    azid::TokenResult r = run_one(i, s, platform, ctx, enabled, env.enabled == (1u << 2));
     if (r.ok()) {
       credential = default_members[i].name;
       return r;

@@ -6,6 +6,7 @@
 // Exit codes (a stable contract for scripts): 0 token printed; 1 authentication failed
 // (ClientAuthenticationError); 2 no credential could run here (CredentialUnavailableError);
 // 64 usage error.
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -257,6 +258,9 @@ Args parse_token_args(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A reader that went away (`azid token ... | head -c0`) must give exit 74 with a message, not a
+  // silent death by SIGPIPE. Children (az, pwsh) get default dispositions back at spawn.
+  std::signal(SIGPIPE, SIG_IGN);
   // azid reports TLS failures through its own error codes and never formats OpenSSL's error
   // strings, so this process does not load them (about 5 % of a one-token run's instructions).
   // Only the strings are skipped: openssl.cnf (system crypto policy) is still read.

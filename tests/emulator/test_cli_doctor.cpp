@@ -86,9 +86,23 @@ class Sandbox {
   Result run_to_full_device(const std::vector<std::string>& args) const {
     return run_vec(args, true);
   }
-  Result run_vec(const std::vector<std::string>& args, bool to_full_device = false) const {
+  /// The tool writing into a pipe whose reader has gone; its exit code comes back on stderr as
+  /// "rc=N" (the pipeline's own status is the reader's).
+  Result run_to_closed_pipe(const std::vector<std::string>& args) const {
+    Result r = run_vec(args, false, true);
+    const auto at = r.err.rfind("rc=");
+    r.exit = at == std::string::npos ? -1 : std::atoi(r.err.c_str() + at + 3);
+    return r;
+  }
+  Result run_vec(const std::vector<std::string>& args, bool to_full_device = false,
+                 bool to_closed_pipe = false) const {
     azid::ProcessSpec spec;
     if (to_full_device) spec.argv = {"/bin/sh", "-c", "exec \"$@\" > /dev/full", "sh"};
+    // The reader closes its end at once; the tool starts 0.3 s later, so it always writes to a
+    // pipe nobody reads.
+    if (to_closed_pipe)
+      spec.argv = {"/bin/sh", "-c", "{ sleep 0.3; \"$@\"; echo \"rc=$?\" >&2; } | { exec 0<&-; }",
+                   "sh"};
     for (const char* a : {"/usr/bin/env", "-i"}) spec.argv.emplace_back(a);
     for (const auto& [k, v] : env_) spec.argv.push_back(k + "=" + v);
     for (const char* k : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", "LSAN_OPTIONS"})
@@ -464,10 +478,46 @@ TEST_SUITE("cli_doctor") {
     r = s.run({"token", "--client-secret=", "Stray-Secret-Half-42"});
     CHECK(r.exit == 64);
     CHECK_FALSE(has(r.err, "Stray-Secret-Half-42"));
+    r = s.run({"token", "--credential", "azure-pipelines", "--system-access-token", "Hyg1",
+               "Stray-Secret-Half-42"});
+    CHECK(r.exit == 64);
+    CHECK_FALSE(has(r.err, "Stray-Secret-Half-42"));
+    CHECK(has(r.err, "unexpected argument #"));
     // Elsewhere a stray word is shown, which helps with typos.
     r = s.run({"token", "--scope", "https://vault.azure.net/.default", "vault"});
     CHECK(r.exit == 64);
     CHECK(has(r.err, "unexpected argument 'vault'"));
+  }
+
+  TEST_CASE("a reader that went away: exit 74 with a message, not death by SIGPIPE") {
+    Sandbox s;
+    const Result r = s.run_to_closed_pipe({"doctor", "--json"});
+    CHECK(r.exit == 74);
+    CHECK(has(r.err, "could not write the result to standard output"));
+  }
+
+  TEST_CASE("managed identity in the doctor and --exclude keeps workload identity as the chain") {
+    // Workload identity is configured but for its client id: the chain's WorkloadIdentityCredential
+    // is unavailable, and managed identity, which would use the same federation, refuses to guess.
+    // Run alone by the doctor or after --exclude, managed identity must see the same chain.
+    Sandbox s;
+    s.tools.script("az", "exit 1");
+    const std::string token_file = s.tools.file("federated-token");
+    s.tools.write("federated-token", "header.payload.signature");
+    s.set("AZURE_FEDERATED_TOKEN_FILE", token_file);
+    s.set("AZURE_TENANT_ID", std::string(tenant));
+    s.set("AZURE_AUTHORITY_HOST", "https://127.0.0.1:" + std::to_string(closed_port()));
+    const Result whole = s.run({"token", "--scope", "https://vault.azure.net/.default"});
+    const Result excluded =
+        s.run({"token", "--scope", "https://vault.azure.net/.default", "--exclude", "azure-cli"});
+    CHECK(whole.exit == 64);
+    CHECK(excluded.exit == whole.exit);
+    CHECK(has(excluded.err, "AZURE_FEDERATED_TOKEN_FILE"));
+    const Result doctor = s.doctor_json({"--scope", "https://vault.azure.net/.default"});
+    CHECK(has(doctor.out, "\"exit_code\":64"));
+    CHECK_FALSE(has(
+        field(credential_entry(doctor.out, "ManagedIdentityCredential"), "message").value_or(""),
+        "IMDS"));
   }
 
   TEST_CASE("a hung tool is stopped at --process-timeout, so the doctor finishes") {

@@ -135,6 +135,11 @@ TEST_SUITE("environment") {
     Cred cred({}, p);
     CHECK_THROWS_WITH_AS((void)cred.get_token(scope()), doctest::Contains("Invalid tenant ID"),
                          std::invalid_argument);
+    // The variable is named, not just the rule: the request itself may be fine.
+    CHECK_THROWS_WITH_AS(
+        (void)cred.get_token(scope()),
+        doctest::Contains("EnvironmentCredential: AZURE_TENANT_ID is not a valid tenant ID."),
+        std::invalid_argument);
   }
 
   TEST_CASE("AZURE_AUTHORITY_HOST picks the cloud; the option overrides it") {

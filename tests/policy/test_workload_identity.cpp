@@ -189,5 +189,13 @@ TEST_SUITE("workload_identity") {
     Cred cred({}, q);
     CHECK_THROWS_WITH_AS((void)cred.get_token(scope()), doctest::Contains("https"),
                          std::invalid_argument);
+    auto bad_env = webhook_env();
+    bad_env.environment().set("AZURE_TENANT_ID", "bad tenant");
+    Cred from_env({}, bad_env);
+    CHECK_THROWS_WITH_AS(
+        (void)from_env.get_token(scope()),
+        doctest::Contains("WorkloadIdentityCredential: the tenant ID (tenant_id or "
+                          "AZURE_TENANT_ID) is not valid. Invalid tenant ID"),
+        std::invalid_argument);
   }
 }

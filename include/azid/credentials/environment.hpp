@@ -68,7 +68,11 @@ class EnvironmentCredential {
     } catch (const std::invalid_argument& e) {
       // A malformed AZURE_TENANT_ID or AZURE_AUTHORITY_HOST is reported when a token is asked
       // for, so constructing the credential (e.g. inside a chain) never throws for the environment.
-      invalid_ = e.what();
+      // Named after the variable: the request may be fine, the environment is not.
+      invalid_ = detail::valid_tenant_id(*tenant)
+                     ? std::string(e.what())  // already names the credential
+                     : std::string(name) + ": " + std::string(names::azure_tenant_id) +
+                           " is not a valid tenant ID. " + e.what();
       return;
     }
     if (secret) {

@@ -79,7 +79,11 @@ class WorkloadIdentityCredential {
     try {
       client_.emplace(name, platform_, options.tenant_id, options.client_id, options);
     } catch (const std::invalid_argument& e) {
-      invalid_ = e.what();  // AZURE_TENANT_ID or AZURE_AUTHORITY_HOST is malformed
+      // AZURE_TENANT_ID (or tenant_id) or AZURE_AUTHORITY_HOST is malformed: say which.
+      invalid_ = detail::valid_tenant_id(options.tenant_id)
+                     ? std::string(e.what())  // already names the credential
+                     : std::string(name) + ": the tenant ID (tenant_id or " +
+                           std::string(names::azure_tenant_id) + ") is not valid. " + e.what();
       return;
     }
     token_file_.emplace(std::move(options.token_file_path));
