@@ -97,6 +97,10 @@ TEST_SUITE("transport") {
       const azid::HttpResponse res = t.send(get(server.url("/token", "localhost")), ec);
       REQUIRE_MESSAGE(!ec, ec.message());
       CHECK(res.status == 200);
+      // Fully qualified, with the root's dot: the same name to the certificate and to SNI.
+      const azid::HttpResponse dotted = t.send(get(server.url("/token", "localhost.")), ec);
+      REQUIRE_MESSAGE(!ec, ec.message());
+      CHECK(dotted.status == 200);
     }
   }
 

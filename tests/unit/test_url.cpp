@@ -59,6 +59,12 @@ TEST_SUITE("url") {
       CHECK(azid::detail::is_ipv6_host(u));
       CHECK(parse_ok("https://[FE80::1]").host == "fe80::1");
     }
+    SUBCASE("a fully qualified name's trailing dot is dropped") {
+      const Url u = parse_ok("https://Login.Example.com.:8443/x");
+      CHECK(u.host == "login.example.com");
+      CHECK(u.port == 8443);
+      CHECK(parse_ok("http://localhost./").host == "localhost");
+    }
     SUBCASE("ports at the edges of the range") {
       CHECK(parse_ok("http://h:1/").port == 1);
       CHECK(parse_ok("http://h:65535/").port == 65535);

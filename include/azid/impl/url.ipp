@@ -112,6 +112,9 @@ AZID_DECL std::error_code parse_url(std::string_view text, Url& out) noexcept {
         host.push_back(to_lower_ascii(c));
       }
       if (!dns_shaped(host)) return bad;
+      // "host." is the same host, fully qualified; certificates, SNI (RFC 6066 §3 forbids the
+      // dot) and NO_PROXY lists all name it without the root's dot, so it goes.
+      if (host.back() == '.') host.pop_back();
     }
     if (host.empty()) return bad;
 
