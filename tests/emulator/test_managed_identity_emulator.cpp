@@ -328,9 +328,11 @@ TEST_SUITE("managed_identity_emulator") {
     Cred cred(quick(), p);
     CHECK(appid_of(e, cred.try_get_token(vault())) == e.system_identity()->client_id);
     CHECK(e.request_count("/msi/token") == 1);
-    for (const char* host : {"localhost", "LOCALHOST.", "127.0.0.1", "127.9.8.7", "[::1]"})
+    for (const char* host : {"localhost", "LOCALHOST.", "127.0.0.1", "127.9.8.7", "[::1]",
+                             "169.254.129.7", "[fe80::1]", "[FEBF::1]"})
       CHECK(detail::msi::on_this_host(std::string("http://") + host + ":40342/x"));
-    for (const char* host : {"127.1", "10.0.0.1", "example.com", "localhost.example.com", "[::2]"})
+    for (const char* host : {"127.1", "10.0.0.1", "example.com", "localhost.example.com", "[::2]",
+                             "169.255.0.1", "[fec0::1]"})
       CHECK_FALSE(detail::msi::on_this_host(std::string("http://") + host + ":40342/x"));
   }
 

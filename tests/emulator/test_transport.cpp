@@ -653,6 +653,10 @@ TEST_SUITE("transport") {
     TestServer proxy(pki(), plain_server(Behavior::proxy));
     azid::TransportOptions o;
     o.http_proxy = "http://127.0.0.1:" + std::to_string(proxy.port());
+    SUBCASE("as given") {}
+    SUBCASE("with the spaces and newline a shell or a file leaves around it") {
+      o.http_proxy = " " + o.http_proxy + "\n";
+    }
     azid::HttpsTransport t(o);
     std::error_code ec;
     // The proxy answers itself; nothing listens on port 9.

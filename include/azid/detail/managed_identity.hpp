@@ -78,10 +78,11 @@ AZID_DECL std::string resolve_identity(const ManagedIdentityCredentialOptions& o
                                        ManagedIdentityId& out);
 /// Appends `&key=value` (or `?key=value` to a URL without a query), value percent-encoded.
 AZID_DECL void append_query(std::string& url, std::string_view key, std::string_view value);
-/// Whether `url` names this host (localhost, 127.0.0.0/8 as a dotted quad, ::1), as the App
-/// Service, Arc, Cloud Shell, Azure ML and most Service Fabric endpoints do. Such a request never
-/// goes through a proxy: a remote proxy cannot reach this host's loopback, and the request
-/// carries the endpoint's secret (X-IDENTITY-HEADER, Arc's key, ...) in the clear.
+/// Whether `url` names this host (localhost, 127.0.0.0/8 as a dotted quad, ::1) or its link
+/// (169.254.0.0/16, fe80::/10: App Service on Linux serves its endpoint on a link-local address),
+/// as the App Service, Arc, Cloud Shell, Azure ML and most Service Fabric endpoints do. Such a
+/// request never goes through a proxy: a remote proxy cannot reach this host's loopback or link,
+/// and the request carries the endpoint's secret (X-IDENTITY-HEADER, Arc's key, ...) in the clear.
 AZID_DECL bool on_this_host(std::string_view url) noexcept;
 /// `{authority}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=R[&client_id=..|
 /// &object_id=..|&msi_res_id=..]` (managed-identity.md §4.1).

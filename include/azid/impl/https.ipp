@@ -296,10 +296,16 @@ struct ProxySetting {
   bool usable = false;
 };
 
-inline ProxySetting parse_proxy_option(const std::string& text) {
+inline ProxySetting parse_proxy_option(const std::string& raw) {
   ProxySetting p;
+  // A value from a shell or a file often ends in a newline or has a stray space: not part of it.
+  std::string_view text = raw;
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!text.empty() && space(text.front())) text.remove_prefix(1);
+  while (!text.empty() && space(text.back())) text.remove_suffix(1);
   // HTTPS_PROXY values are often written without a scheme ("proxy:3128").
-  std::string full = text.find("://") == std::string::npos ? "http://" + text : text;
+  std::string full = text.find("://") == std::string_view::npos ? "http://" + std::string(text)
+                                                                : std::string(text);
   const std::size_t start = full.find("://") + 3;
   const std::size_t end = full.find_first_of("/?#", start);
   const std::size_t at = full.rfind('@', end == std::string::npos ? full.size() : end);

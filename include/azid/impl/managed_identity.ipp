@@ -382,7 +382,12 @@ AZID_DECL bool on_this_host(std::string_view url) noexcept {
   if (!h.empty() && h.back() == '.') h.remove_suffix(1);
   if (h == "localhost" || h == "::1") return true;
   in_addr a{};
-  return ::inet_pton(AF_INET, u.host.c_str(), &a) == 1 && u.host.rfind("127.", 0) == 0;
+  if (::inet_pton(AF_INET, u.host.c_str(), &a) == 1)
+    return u.host.rfind("127.", 0) == 0 || u.host.rfind("169.254.", 0) == 0;
+  in6_addr a6{};
+  // fe80::/10, link-local: the first ten bits 1111111010.
+  return ::inet_pton(AF_INET6, u.host.c_str(), &a6) == 1 && a6.s6_addr[0] == 0xfe &&
+         (a6.s6_addr[1] & 0xc0) == 0x80;
 }
 
 AZID_DECL std::string arc_default_key_directory(const std::optional<std::string>& program_data) {
