@@ -468,7 +468,8 @@ void conclude(Report& rep) {
       // The request itself is wrong (scope, tenant, authority, timeout): as `azid token` does.
       rep.stopped_at = static_cast<int>(i);
       rep.exit_code = exit_usage;
-      rep.summary = "The request is invalid, so no credential can get a token for it: " +
+      rep.summary = "The request, or " + std::string(r.info.name) +
+                    "'s configuration, is invalid, so DefaultAzureCredential stops there: " +
                     r.result.error_info().message;
       return;
     }
@@ -479,6 +480,14 @@ void conclude(Report& rep) {
                     ", which failed (the members after it are not tried).";
       return;
     }
+  }
+  bool all_excluded = true;
+  for (const auto& r : rep.runs) all_excluded = all_excluded && r.excluded;
+  if (all_excluded) {  // `azid token` refuses this as a usage error; so does the doctor
+    rep.exit_code = exit_usage;
+    rep.summary = "Every member of the default chain is excluded (--exclude, " +
+                  std::string(azid::names::azure_token_credentials) + "), so nothing is tried.";
+    return;
   }
   rep.exit_code = exit_unavailable;
   rep.summary = "No credential of the default chain can get a token here.";

@@ -458,7 +458,7 @@ TEST_SUITE("cli_doctor") {
       args.insert(args.end(), bad.begin(), bad.end());
       Result r = s.run_vec(args);
       CHECK(r.exit == 64);
-      CHECK(has(r.out, "The request is invalid"));
+      CHECK(has(r.out, "'s configuration, is invalid, so DefaultAzureCredential stops there"));
       std::vector<std::string> token = {"token", "--scope", "https://vault.azure.net/.default"};
       if (bad[0] == "--scope")
         token[2] = bad[1];
@@ -466,6 +466,20 @@ TEST_SUITE("cli_doctor") {
         token.insert(token.end(), bad.begin(), bad.end());
       CHECK(s.run_vec(token).exit == 64);
     }
+    // Everything excluded: a usage error for both.
+    Sandbox dev;
+    dev.set("AZURE_TOKEN_CREDENTIALS", "dev");
+    const std::vector<std::string> all_tools = {"--exclude", "azure-cli",
+                                                "--exclude", "azure-powershell",
+                                                "--exclude", "azure-developer-cli"};
+    std::vector<std::string> args = {"doctor", "--json"};
+    args.insert(args.end(), all_tools.begin(), all_tools.end());
+    const Result r = dev.run_vec(args);
+    CHECK(r.exit == 64);
+    CHECK(has(r.out, "Every member of the default chain is excluded"));
+    std::vector<std::string> token = {"token", "--scope", "https://vault.azure.net/.default"};
+    token.insert(token.end(), all_tools.begin(), all_tools.end());
+    CHECK(dev.run_vec(token).exit == 64);
   }
 
   TEST_CASE("a stray argument after a secret's option is a usage error that does not echo it") {
