@@ -124,7 +124,7 @@ TEST_SUITE("url") {
       CHECK(rejected("https://login..example/"));
       CHECK(rejected("https://" + std::string(64, 'a') + ".example/"));
       CHECK(rejected("https://" + std::string(250, 'a') + ".example/"));
-      CHECK(parse_ok("https://login.example./").host == "login.example.");
+      CHECK(parse_ok("https://login.example./").host == "login.example");
       CHECK(parse_ok("https://" + std::string(63, 'a') + ".example/").port == 443);
     }
   }
@@ -193,6 +193,10 @@ TEST_SUITE("url") {
       CHECK(bypasses_proxy(".example.com", "example.com"));
       CHECK_FALSE(bypasses_proxy("example.com", "badexample.com"));
       CHECK_FALSE(bypasses_proxy("login.example.com", "example.com"));
+      // Fully qualified on either side: the root's dot does not count.
+      CHECK(bypasses_proxy(".corp.example.", "login.corp.example"));
+      CHECK(bypasses_proxy("login.corp.example.", "login.corp.example"));
+      CHECK(bypasses_proxy("corp.example", "login.corp.example."));
     }
     SUBCASE("case, spaces and ports are ignored") {
       CHECK(bypasses_proxy(" other.net , Example.COM:8443 ", "api.example.com"));

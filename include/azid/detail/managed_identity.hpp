@@ -120,9 +120,9 @@ AZID_DECL TokenResult source_result(ManagedIdentitySource source, std::string_vi
 /// key) pass their results through this, so an endpoint or proxy that echoes the secret back in
 /// an error body cannot put it in a message or a log line.
 AZID_DECL TokenResult redact_secret(TokenResult r, std::string_view secret);
-/// source_result for a source that sent `secret`: the secret is blanked in the response body
-/// before any of it is quoted (so no cut of the body can keep a piece of it), then in the
-/// message (redact_secret).
+/// source_result for a source that sent `secret`, then redact_secret. A failure whose body holds
+/// the secret (plainly or JSON-escaped) quotes no part of that body: an escaped or cut copy of
+/// the secret would get past a text search of the message.
 AZID_DECL TokenResult secret_free_result(ManagedIdentitySource source, std::string_view endpoint,
                                          const HttpResponse& res, const std::error_code& ec,
                                          std::chrono::system_clock::time_point request_time,

@@ -755,15 +755,20 @@ AZID_DECL std::string scrub_body(std::string_view body_in, std::size_t max_bytes
   while (i < body.size() && out.size() < max_bytes) {
     bool replaced = false;
     if (body[i] == '"') {
-      // A member name, compared after unescaping: "access\u005ftoken" is access_token too.
+      // A member name, compared after unescaping: "access\u005ftoken" is access_token too. The
+      // scan stops at the longest a secret name can be written (every character as \uXXXX), so
+      // a body of quotes costs a bounded look at each, never a walk to its end.
+      constexpr std::size_t longest_name = 6 * 16 + 2;
       std::size_t e = i + 1;
-      while (e < body.size() && body[e] != '"') e += (body[e] == '\\') ? 2 : 1;
-      const std::string_view raw_key = body.substr(i + 1, std::min(e, body.size()) - i - 1);
+      while (e < body.size() && body[e] != '"' && e - i <= longest_name)
+        e += (body[e] == '\\') ? 2 : 1;
+      const bool closed = e < body.size() && body[e] == '"';
+      const std::string_view raw_key = closed ? body.substr(i + 1, e - i - 1) : std::string_view{};
       std::string_view key = raw_key;
-      if (e < body.size() && raw_key.size() <= 64 && raw_key.find('\\') != std::string_view::npos)
+      if (raw_key.find('\\') != std::string_view::npos)
         key = json_impl::unescape_name(raw_key, decoded) ? std::string_view(decoded) : raw_key;
       bool secret = false;
-      for (auto k : secret_keys) secret = secret || key == k;
+      for (auto k : secret_keys) secret = secret || (closed && key == k);
       std::size_t j = e + 1;
       while (secret && j < body.size() && space(body[j])) ++j;
       if (secret && j < body.size() && body[j] == ':') {

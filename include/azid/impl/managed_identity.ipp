@@ -50,6 +50,68 @@ inline std::string without_query(std::string_view url) {
   return shown;
 }
 
+// `body` read as the characters of one JSON string: escapes decoded (\uXXXX below 0x80 to its
+// byte, any other as '?'), other bytes as they are. Enough to see a secret an encoder escaped.
+inline std::string loosely_unescaped(std::string_view body) {
+  std::string out;
+  out.reserve(body.size());
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    if (body[i] != '\\' || i + 1 >= body.size()) {
+      out.push_back(body[i]);
+      continue;
+    }
+    const char c = body[++i];
+    switch (c) {
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 'u': {
+        unsigned v = 0;
+        std::size_t k = 1;
+        for (; k <= 4 && i + k < body.size(); ++k) {
+          const char h = body[i + k];
+          const int d = h >= '0' && h <= '9'   ? h - '0'
+                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                               : -1;
+          if (d < 0) break;
+          v = v * 16 + static_cast<unsigned>(d);
+        }
+        if (k <= 4) {  // not four hex digits: keep the text as it is
+          out.push_back('\\');
+          out.push_back('u');
+          break;
+        }
+        out.push_back(v < 0x80 ? static_cast<char>(v) : '?');
+        i += 4;
+        break;
+      }
+      default:  // \" \\ \/ and the rest: the character itself
+        out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// Whether `body` holds `secret` (as sent, or without surrounding whitespace), plainly or
+// JSON-escaped. Secrets under 8 bytes are left to redact_all, which blanks them where they stand
+// alone: a body would too often hold so short a text by chance.
+inline bool repeats(std::string_view body, std::string_view secret) {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!secret.empty() && space(secret.front())) secret.remove_prefix(1);
+  while (!secret.empty() && space(secret.back())) secret.remove_suffix(1);
+  if (secret.size() < 8) return false;
+  return body.find(secret) != std::string_view::npos ||
+         (body.find('\\') != std::string_view::npos &&
+          loosely_unescaped(body).find(secret) != std::string::npos);
+}
+
 }  // namespace impl
 
 AZID_DECL std::string body_detail(std::string_view body) {
@@ -145,10 +207,10 @@ AZID_DECL std::string excerpt(std::string_view body, std::size_t max_bytes) {
 }
 
 AZID_DECL TokenResult redact_secret(TokenResult r, std::string_view secret) {
-  if (r.ok() || secret.empty() || r.error_info().message.find(secret) == std::string::npos)
-    return r;
+  if (r.ok() || secret.empty()) return r;
   ErrorInfo info = r.error_info();
-  redact_all(info.message, secret);
+  redact_all(info.message, secret);  // the secret as sent, and trimmed
+  if (info.message == r.error_info().message) return r;
   return TokenResult::error(r.failure(), std::move(info));
 }
 
@@ -156,13 +218,13 @@ AZID_DECL TokenResult secret_free_result(ManagedIdentitySource source, std::stri
                                          const HttpResponse& res, const std::error_code& ec,
                                          std::chrono::system_clock::time_point request_time,
                                          bool within_chain, std::string_view secret) {
-  std::string body = ec ? std::string() : res.body;
-  redact_all(body, secret);
-  if (ec || body == res.body)
-    return redact_secret(source_result(source, endpoint, res, ec, request_time, within_chain),
-                         secret);
+  TokenResult r = source_result(source, endpoint, res, ec, request_time, within_chain);
+  if (r.ok() || ec || !impl::repeats(res.body, secret)) return redact_secret(std::move(r), secret);
+  // The endpoint (or something in front of it) echoed the secret, perhaps escaped (`\/`,
+  // `\u002B`) where no text search of the message finds it, and a quote of the body could be
+  // cut inside it: the body is not quoted at all.
   HttpResponse shown = res;
-  shown.body = std::move(body);
+  shown.body = "(not shown: the response repeats the secret this source sends)";
   return redact_secret(source_result(source, endpoint, shown, ec, request_time, within_chain),
                        secret);
 }
@@ -194,12 +256,16 @@ AZID_DECL TokenResult no_response(ManagedIdentitySource source, std::string_view
   if (unreadable_response(ec)) {
     // Something answered, but not with an HTTP response a managed identity endpoint gives: no
     // retry will change that, and "no response" would send the user looking at the network.
-    return TokenResult::failed(
-        credential_name, impl::prefix_failed() + "The " + impl::source_label(source) +
-                             " endpoint " + std::string(impl::without_query(endpoint)) +
-                             " answered with a response that could not be read (" + ec.message() +
-                             "). Check that the endpoint is a managed identity endpoint and that "
-                             "no proxy or firewall rewrites its answers.");
+    // In a chain it is no managed identity endpoint as far as the chain can tell: the next
+    // credential runs, as when nothing answers.
+    std::string msg = (within_chain ? impl::prefix_unavailable() : impl::prefix_failed()) + "The " +
+                      impl::source_label(source) + " endpoint " +
+                      std::string(impl::without_query(endpoint)) +
+                      " answered with a response that could not be read (" + ec.message() +
+                      "). Check that the endpoint is a managed identity endpoint and that no "
+                      "proxy or firewall rewrites its answers.";
+    return within_chain ? TokenResult::unavailable(credential_name, std::move(msg))
+                        : TokenResult::failed(credential_name, std::move(msg));
   }
   if (ec == errc::certificate_pin_mismatch) {
     return TokenResult::failed(

@@ -261,6 +261,8 @@ AZID_DECL bool bypasses_proxy(std::string_view no_proxy, std::string_view host) 
   };
   if (!host.empty() && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
+  // Fully qualified names compare without the root's dot, on either side.
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
   if (host.empty()) return false;
 
   while (!no_proxy.empty()) {
@@ -286,6 +288,7 @@ AZID_DECL bool bypasses_proxy(std::string_view no_proxy, std::string_view host) 
       entry = entry.substr(0, c);
     }
     if (!entry.empty() && entry.front() == '.') entry.remove_prefix(1);
+    if (!entry.empty() && entry.back() == '.') entry.remove_suffix(1);
     if (entry.empty()) continue;
 
     if (iequals(entry, host)) return true;
