@@ -480,6 +480,30 @@ TEST_SUITE("async") {
     CHECK(returned_at_completion);  // the caller may now destroy `cred` safely
   }
 
+  TEST_CASE("an io_context destroyed while a blocking call runs is not touched when it returns") {
+    // An application leaving its event loop (stop, then destroy the context) with the fallback
+    // thread still in its call: the thread must post nothing and free nothing of the context.
+    // Under AddressSanitizer the old thread's post was a heap-use-after-free.
+    static const SlowBlocking cred;  // outlives the thread
+    const int threads_before = thread_count();
+    auto io = std::make_unique<asio::io_context>();
+    bool completed = false;
+    async_get_token(io->get_executor(), cred, vault(),
+                    [&](std::error_code, AccessToken) { completed = true; });
+    io->run_for(milliseconds(50));
+    REQUIRE_FALSE(cred.returned->load());  // the call is still running on its thread
+    io->stop();
+    io.reset();
+    for (int i = 0; i < 200 && !cred.returned->load(); ++i)
+      std::this_thread::sleep_for(milliseconds(10));
+    REQUIRE(cred.returned->load());
+    for (int i = 0; i < 200 && thread_count() > threads_before; ++i)
+      std::this_thread::sleep_for(
+          milliseconds(10));  // the thread has done whatever it does after the call
+    CHECK(thread_count() <= threads_before);
+    CHECK_FALSE(completed);  // the handler went with the context, never called
+  }
+
   TEST_CASE("a cancelled waiter leaves the queue while the fetch it waited for goes on") {
     Fixture f;
     f.emu.push_fault("/" + tenant, azid_emulator::Fault::of(azid_emulator::Fault::Kind::silent));

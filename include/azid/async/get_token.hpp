@@ -30,10 +30,13 @@
 #include <asio/cancellation_type.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/error.hpp>
+#include <asio/execution/context.hpp>
 #include <asio/execution/outstanding_work.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/execution_context.hpp>
 #include <asio/post.hpp>
 #include <asio/prefer.hpp>
+#include <asio/query.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/this_coro.hpp>
@@ -715,6 +718,52 @@ struct BlockingBridge {
   TokenResult result;
 };
 
+/// What a blocking_call_async thread may touch of the caller's execution context, under `mu`:
+/// the work guard and the bridge (a timer), until the context shuts down. An application may
+/// stop and destroy its io_context with such a call still running; the context's shutdown then
+/// drops both (BlockingCalls below) and the thread, when its call returns, touches nothing.
+struct BlockingHandoff {
+  std::mutex mu;
+  bool gone = false;
+  std::optional<asio::any_io_executor> work;  // outstanding_work.tracked
+  std::shared_ptr<BlockingBridge> bridge;
+};
+
+/// A service of the caller's execution context that knows the hand-offs still in flight, so
+/// that the context's shutdown (the first step of its destruction, while it still exists) can
+/// cut them off from it.
+class BlockingCalls final : public asio::execution_context::service {
+ public:
+  inline static asio::execution_context::id id;
+  explicit BlockingCalls(asio::execution_context& ctx) : asio::execution_context::service(ctx) {}
+
+  void add(const std::shared_ptr<BlockingHandoff>& h) {
+    std::lock_guard lk(mu_);
+    std::erase_if(live_, [](const std::weak_ptr<BlockingHandoff>& w) { return w.expired(); });
+    live_.push_back(h);
+  }
+
+ private:
+  void shutdown() override {
+    std::vector<std::weak_ptr<BlockingHandoff>> live;
+    {
+      std::lock_guard lk(mu_);
+      live.swap(live_);
+    }
+    for (const auto& w : live) {
+      if (auto h = w.lock()) {
+        std::lock_guard lk(h->mu);
+        h->gone = true;
+        h->work.reset();  // the context is still there to count the work as finished
+        h->bridge.reset();
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::vector<std::weak_ptr<BlockingHandoff>> live_;
+};
+
 /// Runs `call()` (a blocking call returning TokenResult) on a thread of its own and completes on
 /// the calling coroutine's executor with its result.
 template <class F>
@@ -724,9 +773,12 @@ asio::awaitable<TokenResult> blocking_call_async(std::string_view name, F call) 
   const asio::any_io_executor ex = co_await asio::this_coro::executor;
   auto bridge = std::make_shared<BlockingBridge>(ex);
   bridge->timer.expires_at(asio::steady_timer::time_point::max());
-  auto work = asio::prefer(
-      ex, asio::execution::outstanding_work.tracked);  // the context waits for the thread
-  std::thread([name, call = std::move(call), bridge, work]() mutable {
+  auto handoff = std::make_shared<BlockingHandoff>();
+  handoff->bridge = bridge;
+  // The context waits for the thread (run() does not return while the call is running).
+  handoff->work.emplace(asio::prefer(ex, asio::execution::outstanding_work.tracked));
+  asio::use_service<BlockingCalls>(asio::query(ex, asio::execution::context)).add(handoff);
+  std::thread([name, call = std::move(call), handoff]() mutable {
     TokenResult r;
     try {
       r = call();
@@ -737,12 +789,15 @@ asio::awaitable<TokenResult> blocking_call_async(std::string_view name, F call) 
     } catch (...) {  // a thread must not end in std::terminate
       r = TokenResult::failed(name, std::string(name) + ": unexpected failure.");
     }
-    // The bridge (a timer) moves into the handler: it must be destroyed on its executor, never
-    // here; only `work` stays, so the context cannot stop before this thread lets go of it.
-    asio::post(work, [b = std::move(bridge), r = std::move(r)]() mutable {
+    std::lock_guard lk(handoff->mu);
+    if (handoff->gone) return;  // the context shut down meanwhile: nothing of it is left to us
+    // The bridge (a timer) moves into the handler, to be destroyed on its executor, never here;
+    // the work guard is let go while the context is known to exist (shutdown waits for `mu`).
+    asio::post(*handoff->work, [b = std::move(handoff->bridge), r = std::move(r)]() mutable {
       b->result = std::move(r);
       b->timer.cancel();
     });
+    handoff->work.reset();
   }).detach();
   // The wait is not cancellable: the thread is still using the credential (and whatever the
   // call captured), which the caller may destroy as soon as the operation completes. A
