@@ -3,10 +3,16 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
+
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509.h>
 
 #include "../emulator/test_certs.hpp"
 #include "azid/credentials/certificate.hpp"
@@ -233,6 +239,77 @@ TEST_SUITE("certificate") {
       if (!k.password.empty()) CHECK(m.find(k.password) == std::string::npos);
       CHECK(p.transport().request_count() == 0);
       CHECK_THROWS_AS((void)cred.get_token(scope()), ClientAuthenticationError);
+    }
+  }
+
+  TEST_CASE("a file asking for millions of key-derivation iterations is refused before any") {
+    // Such a file would hold get_token (and the credential's lock) for minutes of PBKDF2.
+    using azid_test::certs_detail::check;
+    const auto& c = azid_test::registered_cert();
+    auto bio_of = [](const std::string& s) {
+      return azid_test::certs_detail::BioPtr(BIO_new_mem_buf(s.data(), static_cast<int>(s.size())));
+    };
+    auto der_of = [](PKCS12* p12) {
+      azid_test::certs_detail::BioPtr out(BIO_new(BIO_s_mem()));
+      check(out && i2d_PKCS12_bio(out.get(), p12) == 1, "i2d_PKCS12_bio");
+      return azid_test::certs_detail::drain(out.get());
+    };
+    azid_test::certs_detail::PkeyPtr key(
+        PEM_read_bio_PrivateKey(bio_of(c.key_pem).get(), nullptr, nullptr, nullptr));
+    azid_test::certs_detail::X509Ptr cert(
+        PEM_read_bio_X509(bio_of(c.cert_pem).get(), nullptr, nullptr, nullptr));
+    REQUIRE(key);
+    REQUIRE(cert);
+    constexpr int too_many = 2'500'000;  // just over the cap: building these costs a moment
+    std::string mac_file, bag_file, pem_file;
+    {  // The MAC's count rewritten (the MAC no longer matches: it must never be computed).
+      const unsigned char* p = reinterpret_cast<const unsigned char*>(c.pkcs12.data());
+      std::unique_ptr<PKCS12, decltype(&PKCS12_free)> p12(
+          d2i_PKCS12(nullptr, &p, static_cast<long>(c.pkcs12.size())), &PKCS12_free);
+      REQUIRE(p12);
+      const ASN1_INTEGER* iter = nullptr;
+      PKCS12_get0_mac(nullptr, nullptr, nullptr, &iter, p12.get());
+      REQUIRE(iter != nullptr);
+      check(ASN1_INTEGER_set(const_cast<ASN1_INTEGER*>(iter), 2'000'000'000) == 1, "set");
+      mac_file = der_of(p12.get());
+    }
+    {  // Key and certificate bags encrypted with that many iterations, an ordinary MAC.
+      std::unique_ptr<PKCS12, decltype(&PKCS12_free)> p12(
+          PKCS12_create(c.password.c_str(), "azid", key.get(), cert.get(), nullptr, 0, 0, too_many,
+                        1, 0),
+          &PKCS12_free);
+      REQUIRE(p12);
+      bag_file = der_of(p12.get());
+    }
+    {  // An ENCRYPTED PRIVATE KEY (PBES2, PBKDF2) with that many.
+      PKCS8_PRIV_KEY_INFO* p8 = EVP_PKEY2PKCS8(key.get());
+      REQUIRE(p8 != nullptr);
+      X509_SIG* sig = PKCS8_encrypt(-1, EVP_aes_256_cbc(), c.password.c_str(),
+                                    static_cast<int>(c.password.size()), nullptr, 0, too_many, p8);
+      PKCS8_PRIV_KEY_INFO_free(p8);
+      REQUIRE(sig != nullptr);
+      azid_test::certs_detail::BioPtr out(BIO_new(BIO_s_mem()));
+      check(out && PEM_write_bio_PKCS8(out.get(), sig) == 1, "PEM_write_bio_PKCS8");
+      X509_SIG_free(sig);
+      pem_file = azid_test::certs_detail::drain(out.get()) + c.cert_pem;
+    }
+    for (const auto& [what, data, count] :
+         {std::tuple{"PKCS#12 MAC", mac_file, std::string("2000000000")},
+          std::tuple{"PKCS#12 bags", bag_file, std::to_string(too_many)},
+          std::tuple{"PEM key", pem_file, std::to_string(too_many)}}) {
+      CAPTURE(what);
+      testing::Platform p;
+      p.files().set(path, data);
+      CertificateCredentialOptions o;
+      o.password = c.password;
+      Cred cred(tenant, client, path, o, p);
+      auto r = cred.try_get_token(scope());
+      REQUIRE(r.failure() == Failure::failed);
+      const std::string& m = r.error_info().message;
+      CAPTURE(m);
+      CHECK(m.find("asks for " + count + " key-derivation iterations") != std::string::npos);
+      CHECK(m.find(c.password) == std::string::npos);
+      CHECK(p.transport().request_count() == 0);
     }
   }
 

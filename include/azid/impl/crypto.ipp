@@ -246,6 +246,134 @@ inline bool read_pem_certificates(std::string_view data, std::vector<X509Ptr>& c
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Key-derivation work a file may ask for. A password-protected key or PKCS#12 file names its own
+// iteration counts; one made to stall its reader asks for billions (minutes of PBKDF2 inside
+// get_token, under the credential's lock). Exports use 2,048 (OpenSSL) to 10,000 (Windows, Java);
+// 600,000 is the most any current guidance asks for.
+
+inline constexpr long max_kdf_iterations = 2'000'000;
+
+// The iteration count an algorithm identifier asks for: PKCS#5 v2 (PBES2 with PBKDF2), or
+// PKCS#5 v1 / PKCS#12 PBE. 0 for anything else (no count to check), -1 when unreadable.
+inline long kdf_iterations(const X509_ALGOR* alg) {
+  const ASN1_OBJECT* obj = nullptr;
+  int ptype = 0;
+  const void* pval = nullptr;
+  X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+  if (ptype != V_ASN1_SEQUENCE || pval == nullptr) return 0;
+  const auto* seq = static_cast<const ASN1_STRING*>(pval);
+  const unsigned char* p = ASN1_STRING_get0_data(seq);
+  const long len = ASN1_STRING_length(seq);
+  auto count = [](const ASN1_INTEGER* i) {
+    const long v = i != nullptr ? ASN1_INTEGER_get(i) : -1;
+    return v < 0 ? -1 : v;
+  };
+  if (OBJ_obj2nid(obj) == NID_pbes2) {
+    PBE2PARAM* pbe2 = d2i_PBE2PARAM(nullptr, &p, len);
+    if (pbe2 == nullptr) return -1;
+    long iter = 0;
+    if (pbe2->keyfunc != nullptr && OBJ_obj2nid(pbe2->keyfunc->algorithm) == NID_id_pbkdf2) {
+      const ASN1_TYPE* kp = pbe2->keyfunc->parameter;
+      iter = -1;
+      if (kp != nullptr && kp->type == V_ASN1_SEQUENCE) {
+        const unsigned char* q = ASN1_STRING_get0_data(kp->value.sequence);
+        PBKDF2PARAM* kdf = d2i_PBKDF2PARAM(nullptr, &q, ASN1_STRING_length(kp->value.sequence));
+        if (kdf != nullptr) iter = count(kdf->iter);
+        PBKDF2PARAM_free(kdf);
+      }
+    }
+    PBE2PARAM_free(pbe2);
+    return iter;
+  }
+  PBEPARAM* pbe = d2i_PBEPARAM(nullptr, &p, len);
+  if (pbe == nullptr) return 0;  // not a PBE algorithm's parameters
+  const long iter = count(pbe->iter);
+  PBEPARAM_free(pbe);
+  return iter;
+}
+
+inline bool kdf_allowed(long iterations, std::string& error) {
+  if (iterations <= max_kdf_iterations) return true;  // -1 (unreadable) is OpenSSL's to refuse
+  error = "asks for " + std::to_string(iterations) + " key-derivation iterations, more than the " +
+          std::to_string(max_kdf_iterations) +
+          " azid allows (a file made to stall whoever opens it?). Re-export it with a usual count, "
+          "e.g. openssl pkcs12 -export -iter 2048 -maciter, or openssl pkcs8 -topk8 -v2 "
+          "aes-256-cbc -iter 100000";
+  return false;
+}
+
+// Every ENCRYPTED PRIVATE KEY block of a PEM text, checked before any is decrypted.
+inline bool pem_kdf_allowed(std::string_view data, std::string& error) {
+  BioPtr bio = memory_bio(data);
+  if (!bio) return true;
+  for (;;) {
+    char* name = nullptr;
+    char* header = nullptr;
+    unsigned char* der = nullptr;
+    long len = 0;
+    if (PEM_read_bio(bio.get(), &name, &header, &der, &len) != 1) {
+      ERR_clear_error();
+      return true;
+    }
+    bool ok = true;
+    if (std::string_view(name) == PEM_STRING_PKCS8) {
+      const unsigned char* p = der;
+      X509_SIG* sig = d2i_X509_SIG(nullptr, &p, len);
+      if (sig != nullptr) {
+        const X509_ALGOR* alg = nullptr;
+        X509_SIG_get0(sig, &alg, nullptr);
+        ok = kdf_allowed(kdf_iterations(alg), error);
+      }
+      X509_SIG_free(sig);
+    }
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(der);  // an encrypted block: nothing secret in it
+    if (!ok) return false;
+  }
+}
+
+// The PKCS#12 MAC's count, the encrypted safes' and (where the password opens them here) the
+// shrouded key bags', before PKCS12_parse derives any of them.
+inline bool pkcs12_kdf_allowed(PKCS12* p12, bool open_safes, const char* pass, std::string& error) {
+  const ASN1_INTEGER* mac_iter = nullptr;
+  if (PKCS12_mac_present(p12) == 1) {
+    PKCS12_get0_mac(nullptr, nullptr, nullptr, &mac_iter, p12);
+    // An absent count means 1 (RFC 7292).
+    if (mac_iter != nullptr && !kdf_allowed(ASN1_INTEGER_get(mac_iter), error)) return false;
+  }
+  STACK_OF(PKCS7)* safes = PKCS12_unpack_authsafes(p12);
+  if (safes == nullptr) {
+    ERR_clear_error();
+    return true;  // PKCS12_parse reports what is wrong with it
+  }
+  bool ok = true;
+  for (int i = 0; ok && i < sk_PKCS7_num(safes); ++i) {
+    PKCS7* p7 = sk_PKCS7_value(safes, i);
+    STACK_OF(PKCS12_SAFEBAG)* bags = nullptr;
+    const int nid = OBJ_obj2nid(p7->type);
+    if (nid == NID_pkcs7_data) {
+      bags = PKCS12_unpack_p7data(p7);
+    } else if (nid == NID_pkcs7_encrypted && p7->d.encrypted != nullptr &&
+               p7->d.encrypted->enc_data != nullptr) {
+      ok = kdf_allowed(kdf_iterations(p7->d.encrypted->enc_data->algorithm), error);
+      if (ok && open_safes) bags = PKCS12_unpack_p7encdata(p7, pass, pass != nullptr ? -1 : 0);
+    }
+    for (int b = 0; ok && bags != nullptr && b < sk_PKCS12_SAFEBAG_num(bags); ++b) {
+      const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags, b);
+      if (PKCS12_SAFEBAG_get_nid(bag) != NID_pkcs8ShroudedKeyBag) continue;
+      const X509_ALGOR* alg = nullptr;
+      X509_SIG_get0(PKCS12_SAFEBAG_get0_pkcs8(bag), &alg, nullptr);
+      ok = kdf_allowed(kdf_iterations(alg), error);
+    }
+    sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+  }
+  sk_PKCS7_pop_free(safes, PKCS7_free);
+  ERR_clear_error();
+  return ok;
+}
+
 inline bool load_pem(std::string_view data, std::string_view password,
                      CertificateMaterial::Parts& out, std::string& error) {
   const bool encrypted = data.find("ENCRYPTED PRIVATE KEY") != std::string_view::npos ||
@@ -257,6 +385,7 @@ inline bool load_pem(std::string_view data, std::string_view password,
   // Certificates first: they are independent of the password.
   std::vector<X509Ptr> certs;
   if (!read_pem_certificates(data, certs, error)) return false;
+  if (encrypted && !pem_kdf_allowed(data, error)) return false;
   PkeyPtr key;
   {
     BioPtr bio = memory_bio(data);
@@ -520,6 +649,7 @@ inline bool load_pkcs12(std::string_view data, std::string_view password,
   const char* chosen = nullptr;
   bool matched = false;
   const bool no_mac = PKCS12_mac_present(p12.get()) != 1;
+  if (!pkcs12_kdf_allowed(p12.get(), false, nullptr, error)) return false;  // MAC, outer safes
   if (no_mac) {
     // No integrity MAC (`openssl pkcs12 -nomac`, some Java and Go keystores): nothing to check
     // the password against here, so decoding the bags below decides.
@@ -539,6 +669,7 @@ inline bool load_pkcs12(std::string_view data, std::string_view password,
                 : "is a PKCS#12 file that the given password does not open (wrong password?)";
     return false;
   }
+  if (!pkcs12_kdf_allowed(p12.get(), true, chosen, error)) return false;  // and the key bags
   PkeyPtr key;
   std::vector<X509Ptr> certs;
   auto parse_with = [&](const char* pass) {
