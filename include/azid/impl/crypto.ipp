@@ -313,8 +313,7 @@ inline bool pem_kdf_allowed(std::string_view data, std::string& error) {
     unsigned char* der = nullptr;
     long len = 0;
     if (PEM_read_bio(bio.get(), &name, &header, &der, &len) != 1) {
-      ERR_clear_error();
-      return true;
+      return true;  // the end of the text (load_certificate's ClearErrorsOnExit drops the error)
     }
     bool ok = true;
     if (std::string_view(name) == PEM_STRING_PKCS8) {
@@ -344,10 +343,7 @@ inline bool pkcs12_kdf_allowed(PKCS12* p12, bool open_safes, const char* pass, s
     if (mac_iter != nullptr && !kdf_allowed(ASN1_INTEGER_get(mac_iter), error)) return false;
   }
   STACK_OF(PKCS7)* safes = PKCS12_unpack_authsafes(p12);
-  if (safes == nullptr) {
-    ERR_clear_error();
-    return true;  // PKCS12_parse reports what is wrong with it
-  }
+  if (safes == nullptr) return true;  // PKCS12_parse reports what is wrong with it
   bool ok = true;
   for (int i = 0; ok && i < sk_PKCS7_num(safes); ++i) {
     PKCS7* p7 = sk_PKCS7_value(safes, i);
@@ -370,7 +366,6 @@ inline bool pkcs12_kdf_allowed(PKCS12* p12, bool open_safes, const char* pass, s
     sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
   }
   sk_PKCS7_pop_free(safes, PKCS7_free);
-  ERR_clear_error();
   return ok;
 }
 
