@@ -405,5 +405,32 @@ TEST_SUITE("file_reader") {
     closer.join();
     ::close(reader_keep);
     CHECK(steady_clock::now() - start < seconds(5));
+    // A writer that delivers in pieces larger than the read buffer, with pauses (`cat key cert`
+    // into a process substitution): the buffer grows by copies (which wipe what they leave) and
+    // every byte arrives in order.
+    {
+      const int w = ::open(fifo.c_str(), O_RDWR);
+      REQUIRE(w >= 0);
+      std::string expected;
+      for (int piece = 0; piece < 3; ++piece)
+        expected += std::string(9000, static_cast<char>('a' + piece));
+      std::thread writer_thread([&] {
+        for (int piece = 0; piece < 3; ++piece) {
+          std::size_t done = 0;
+          const char* data = expected.data() + piece * 9000;
+          while (done < 9000) {
+            const ssize_t n = ::write(w, data + done, 9000 - done);
+            if (n > 0) done += static_cast<std::size_t>(n);
+          }
+          std::this_thread::sleep_for(milliseconds(30));
+        }
+        ::close(w);
+      });
+      const std::string got = r.read(fifo, 1024 * 1024, ec);
+      writer_thread.join();
+      CHECK_FALSE(ec);
+      CHECK(got.size() == expected.size());
+      CHECK(got == expected);
+    }
   }
 }

@@ -1,6 +1,7 @@
 // azid/platform/file_reader.hpp: PosixFileReader, the real FileReader with a size limit.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
@@ -70,8 +71,9 @@ struct PosixFileReader {
 
   // Reads `fd` (opened O_NONBLOCK) to its end: more than `max_bytes` is file_too_large, and no
   // progress for `stall_limit` (a FIFO or pipe whose writer went quiet) is file_read_failed.
-  // The file may hold a secret (a key, a token): the buffer is sized once from `expected` so no
-  // reallocation leaves a copy behind, and the stack buffer is cleared before returning.
+  // The file may hold a secret (a key, a token): the buffer is sized from `expected`, grows (when
+  // the size was not known) by copies that wipe what they leave, and the stack buffer is cleared
+  // before returning.
   std::string read_all(int fd, std::size_t expected, std::size_t max_bytes,
                        std::error_code& ec) const {
     std::string out;
@@ -112,6 +114,16 @@ struct PosixFileReader {
       if (out.size() + static_cast<std::size_t>(n) > max_bytes) {
         ec = make_error_code(errc::file_too_large);
         return {};
+      }
+      if (out.capacity() < out.size() + static_cast<std::size_t>(n)) {
+        // Growing (a pipe, or a file longer than it was): copy to a larger buffer and wipe the
+        // old one before it is freed, rather than let the string reallocate and free it as is.
+        std::string larger;
+        larger.reserve(std::min(
+            max_bytes, std::max(out.capacity() * 2, out.size() + static_cast<std::size_t>(n))));
+        larger.append(out);
+        detail::wipe_bytes(out.data(), out.size());
+        out.swap(larger);
       }
       out.append(buf, static_cast<std::size_t>(n));
     }
