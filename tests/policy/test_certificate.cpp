@@ -261,7 +261,7 @@ TEST_SUITE("certificate") {
     REQUIRE(key);
     REQUIRE(cert);
     constexpr int too_many = 2'500'000;  // just over the cap: building these costs a moment
-    std::string mac_file, bag_file, pem_file;
+    std::string mac_file, bag_file;
     {  // The MAC's count rewritten (the MAC no longer matches: it must never be computed).
       const unsigned char* p = reinterpret_cast<const unsigned char*>(c.pkcs12.data());
       std::unique_ptr<PKCS12, decltype(&PKCS12_free)> p12(
@@ -281,22 +281,73 @@ TEST_SUITE("certificate") {
       REQUIRE(p12);
       bag_file = der_of(p12.get());
     }
-    {  // An ENCRYPTED PRIVATE KEY (PBES2, PBKDF2) with that many.
+    // ENCRYPTED PRIVATE KEY blocks (PBES2) encrypted with ordinary parameters, then given others:
+    // nothing may derive them before the check refuses the file.
+    auto pkcs8_block = [&](X509_ALGOR* pbe, auto&& rewrite) {
       PKCS8_PRIV_KEY_INFO* p8 = EVP_PKEY2PKCS8(key.get());
       REQUIRE(p8 != nullptr);
-      X509_SIG* sig = PKCS8_encrypt(-1, EVP_aes_256_cbc(), c.password.c_str(),
-                                    static_cast<int>(c.password.size()), nullptr, 0, too_many, p8);
+      X509_SIG* sig =
+          PKCS8_set0_pbe(c.password.c_str(), static_cast<int>(c.password.size()), p8, pbe);
       PKCS8_PRIV_KEY_INFO_free(p8);
       REQUIRE(sig != nullptr);
+      const X509_ALGOR* alg = nullptr;
+      X509_SIG_get0(sig, &alg, nullptr);
+      const ASN1_OBJECT* obj = nullptr;
+      int ptype = 0;
+      const void* pval = nullptr;
+      X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+      REQUIRE(ptype == V_ASN1_SEQUENCE);
+      auto* pbe2 = static_cast<PBE2PARAM*>(
+          ASN1_item_unpack(static_cast<const ASN1_STRING*>(pval), ASN1_ITEM_rptr(PBE2PARAM)));
+      REQUIRE(pbe2 != nullptr);
+      rewrite(pbe2->keyfunc->parameter);
+      ASN1_STRING* packed = ASN1_item_pack(pbe2, ASN1_ITEM_rptr(PBE2PARAM), nullptr);
+      PBE2PARAM_free(pbe2);
+      REQUIRE(packed != nullptr);
+      check(X509_ALGOR_set0(const_cast<X509_ALGOR*>(alg), OBJ_nid2obj(NID_pbes2), V_ASN1_SEQUENCE,
+                            packed) == 1,
+            "X509_ALGOR_set0");
       azid_test::certs_detail::BioPtr out(BIO_new(BIO_s_mem()));
       check(out && PEM_write_bio_PKCS8(out.get(), sig) == 1, "PEM_write_bio_PKCS8");
       X509_SIG_free(sig);
-      pem_file = azid_test::certs_detail::drain(out.get()) + c.cert_pem;
-    }
+      return azid_test::certs_detail::drain(out.get());
+    };
+    auto pbkdf2_block = [&](long iterations) {
+      return pkcs8_block(
+          PKCS5_pbe2_set(EVP_aes_256_cbc(), 2048, nullptr, 0), [&](ASN1_TYPE*& param) {
+            auto* k = static_cast<PBKDF2PARAM*>(
+                ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), param));
+            REQUIRE(k != nullptr);
+            check(ASN1_INTEGER_set(k->iter, iterations) == 1, "set");
+            check(ASN1_TYPE_pack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), k, &param) != nullptr,
+                  "pack");
+            PBKDF2PARAM_free(k);
+          });
+    };
+    const std::string pem_file = pbkdf2_block(too_many) + c.cert_pem;
+    // Three keys just under the cap each: 4.5 million in all.
+    const std::string pem_total =
+        pbkdf2_block(1'500'000) + pbkdf2_block(1'500'000) + pbkdf2_block(1'500'000) + c.cert_pem;
+    // scrypt's work is N * r * p: 16384 * 8 * 4096 here.
+    const std::string pem_scrypt =
+        pkcs8_block(
+            PKCS5_pbe2_set_scrypt(EVP_aes_256_cbc(), nullptr, 0, nullptr, 16384, 8, 1),
+            [&](ASN1_TYPE*& param) {
+              auto* k = static_cast<SCRYPT_PARAMS*>(
+                  ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(SCRYPT_PARAMS), param));
+              REQUIRE(k != nullptr);
+              check(ASN1_INTEGER_set(k->parallelizationParameter, 4096) == 1, "set");
+              check(ASN1_TYPE_pack_sequence(ASN1_ITEM_rptr(SCRYPT_PARAMS), k, &param) != nullptr,
+                    "pack");
+              SCRYPT_PARAMS_free(k);
+            }) +
+        c.cert_pem;
     for (const auto& [what, data, count] :
          {std::tuple{"PKCS#12 MAC", mac_file, std::string("2000000000")},
           std::tuple{"PKCS#12 bags", bag_file, std::to_string(too_many)},
-          std::tuple{"PEM key", pem_file, std::to_string(too_many)}}) {
+          std::tuple{"PEM key", pem_file, std::to_string(too_many)},
+          std::tuple{"PEM keys together", pem_total, std::string("4500000")},
+          std::tuple{"PEM key, scrypt", pem_scrypt, std::to_string(16384LL * 8 * 4096)}}) {
       CAPTURE(what);
       testing::Platform p;
       p.files().set(path, data);

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -248,15 +249,20 @@ inline bool read_pem_certificates(std::string_view data, std::vector<X509Ptr>& c
 
 // ---------------------------------------------------------------------------------------------
 // Key-derivation work a file may ask for. A password-protected key or PKCS#12 file names its own
-// iteration counts; one made to stall its reader asks for billions (minutes of PBKDF2 inside
-// get_token, under the credential's lock). Exports use 2,048 (OpenSSL) to 10,000 (Windows, Java);
-// 600,000 is the most any current guidance asks for.
+// iteration counts (or scrypt costs); one made to stall its reader asks for billions: minutes of
+// PBKDF2 inside get_token, under the credential's lock. Exports use 2,048 (OpenSSL) to 10,000
+// (Windows, Java) iterations; 600,000 is the most any current guidance asks for. Each derivation
+// may ask for max_kdf_iterations, and all those a file names together for max_kdf_total; only
+// what can be read without the password is counted (what is inside an encrypted safe opens only
+// to whoever knows the password).
 
-inline constexpr long max_kdf_iterations = 2'000'000;
+inline constexpr long long max_kdf_iterations = 2'000'000;
+inline constexpr long long max_kdf_total = 4'000'000;
 
-// The iteration count an algorithm identifier asks for: PKCS#5 v2 (PBES2 with PBKDF2), or
-// PKCS#5 v1 / PKCS#12 PBE. 0 for anything else (no count to check), -1 when unreadable.
-inline long kdf_iterations(const X509_ALGOR* alg) {
+// The work one algorithm identifier asks for: PBKDF2's iteration count (PBES2), scrypt's
+// N * r * p, PKCS#5 v1 / PKCS#12 PBE's count. 0 for anything else (nothing to derive, or an
+// algorithm OpenSSL will refuse), -1 when its parameters are unreadable.
+inline long long kdf_work(const X509_ALGOR* alg) {
   const ASN1_OBJECT* obj = nullptr;
   int ptype = 0;
   const void* pval = nullptr;
@@ -265,38 +271,66 @@ inline long kdf_iterations(const X509_ALGOR* alg) {
   const auto* seq = static_cast<const ASN1_STRING*>(pval);
   const unsigned char* p = ASN1_STRING_get0_data(seq);
   const long len = ASN1_STRING_length(seq);
-  auto count = [](const ASN1_INTEGER* i) {
-    const long v = i != nullptr ? ASN1_INTEGER_get(i) : -1;
-    return v < 0 ? -1 : v;
+  auto value = [](const ASN1_INTEGER* i) -> long long {
+    std::uint64_t v = 0;
+    if (i == nullptr || ASN1_INTEGER_get_uint64(&v, i) != 1) return -1;
+    return v > (std::uint64_t{1} << 40) ? (1LL << 40) : static_cast<long long>(v);
   };
   if (OBJ_obj2nid(obj) == NID_pbes2) {
     PBE2PARAM* pbe2 = d2i_PBE2PARAM(nullptr, &p, len);
     if (pbe2 == nullptr) return -1;
-    long iter = 0;
-    if (pbe2->keyfunc != nullptr && OBJ_obj2nid(pbe2->keyfunc->algorithm) == NID_id_pbkdf2) {
-      const ASN1_TYPE* kp = pbe2->keyfunc->parameter;
-      iter = -1;
+    long long work = 0;
+    const int kdf = pbe2->keyfunc != nullptr ? OBJ_obj2nid(pbe2->keyfunc->algorithm) : NID_undef;
+    const ASN1_TYPE* kp = pbe2->keyfunc != nullptr ? pbe2->keyfunc->parameter : nullptr;
+    if (kdf == NID_id_pbkdf2 || kdf == NID_id_scrypt) {
+      work = -1;
       if (kp != nullptr && kp->type == V_ASN1_SEQUENCE) {
         const unsigned char* q = ASN1_STRING_get0_data(kp->value.sequence);
-        PBKDF2PARAM* kdf = d2i_PBKDF2PARAM(nullptr, &q, ASN1_STRING_length(kp->value.sequence));
-        if (kdf != nullptr) iter = count(kdf->iter);
-        PBKDF2PARAM_free(kdf);
+        const long qlen = ASN1_STRING_length(kp->value.sequence);
+        if (kdf == NID_id_pbkdf2) {
+          PBKDF2PARAM* k = d2i_PBKDF2PARAM(nullptr, &q, qlen);
+          if (k != nullptr) work = value(k->iter);
+          PBKDF2PARAM_free(k);
+        } else {
+          SCRYPT_PARAMS* k = d2i_SCRYPT_PARAMS(nullptr, &q, qlen);
+          if (k != nullptr) {
+            const long long n = value(k->costParameter), r = value(k->blockSize),
+                            par = value(k->parallelizationParameter);
+            // Each factor is at most 2^40: saturate rather than overflow.
+            if (n >= 0 && r >= 0 && par >= 0)
+              work = (n != 0 && r > (1LL << 40) / n)               ? (1LL << 40)
+                     : (n * r != 0 && par > (1LL << 40) / (n * r)) ? (1LL << 40)
+                                                                   : n * r * par;
+          }
+          SCRYPT_PARAMS_free(k);
+        }
       }
     }
     PBE2PARAM_free(pbe2);
-    return iter;
+    return work;
   }
   PBEPARAM* pbe = d2i_PBEPARAM(nullptr, &p, len);
   if (pbe == nullptr) return 0;  // not a PBE algorithm's parameters
-  const long iter = count(pbe->iter);
+  const long long work = value(pbe->iter);
   PBEPARAM_free(pbe);
-  return iter;
+  return work;
 }
 
-inline bool kdf_allowed(long iterations, std::string& error) {
-  if (iterations <= max_kdf_iterations) return true;  // -1 (unreadable) is OpenSSL's to refuse
-  error = "asks for " + std::to_string(iterations) + " key-derivation iterations, more than the " +
-          std::to_string(max_kdf_iterations) +
+// What a file may still spend on key derivation.
+struct KdfBudget {
+  long long left = max_kdf_total;
+  long long spent = 0;
+};
+
+inline bool kdf_allowed(long long work, KdfBudget& budget, std::string& error) {
+  if (work < 0) return true;  // unreadable parameters: OpenSSL refuses them, at no cost
+  budget.spent += work;
+  budget.left -= work;
+  if (work <= max_kdf_iterations && budget.left >= 0) return true;
+  error = "asks for " + std::to_string(work > max_kdf_iterations ? work : budget.spent) +
+          " key-derivation iterations" + (work > max_kdf_iterations ? "" : " in all") +
+          ", more than the " +
+          std::to_string(work > max_kdf_iterations ? max_kdf_iterations : max_kdf_total) +
           " azid allows (a file made to stall whoever opens it?). Re-export it with a usual count, "
           "e.g. openssl pkcs12 -export -iter 2048 -maciter, or openssl pkcs8 -topk8 -v2 "
           "aes-256-cbc -iter 100000";
@@ -307,14 +341,14 @@ inline bool kdf_allowed(long iterations, std::string& error) {
 inline bool pem_kdf_allowed(std::string_view data, std::string& error) {
   BioPtr bio = memory_bio(data);
   if (!bio) return true;
+  KdfBudget budget;
   for (;;) {
     char* name = nullptr;
     char* header = nullptr;
     unsigned char* der = nullptr;
     long len = 0;
-    if (PEM_read_bio(bio.get(), &name, &header, &der, &len) != 1) {
-      return true;  // the end of the text (load_certificate's ClearErrorsOnExit drops the error)
-    }
+    // At the end of the text PEM_read_bio queues an error; load_certificate's mark drops it.
+    if (PEM_read_bio(bio.get(), &name, &header, &der, &len) != 1) return true;
     bool ok = true;
     if (std::string_view(name) == PEM_STRING_PKCS8) {
       const unsigned char* p = der;
@@ -322,48 +356,67 @@ inline bool pem_kdf_allowed(std::string_view data, std::string& error) {
       if (sig != nullptr) {
         const X509_ALGOR* alg = nullptr;
         X509_SIG_get0(sig, &alg, nullptr);
-        ok = kdf_allowed(kdf_iterations(alg), error);
+        ok = kdf_allowed(kdf_work(alg), budget, error);
       }
       X509_SIG_free(sig);
     }
     OPENSSL_free(name);
     OPENSSL_free(header);
-    OPENSSL_free(der);  // an encrypted block: nothing secret in it
+    OPENSSL_clear_free(der, len > 0 ? static_cast<std::size_t>(len) : 0);  // may be a plain key
     if (!ok) return false;
   }
 }
 
-// The PKCS#12 MAC's count, the encrypted safes' and (where the password opens them here) the
-// shrouded key bags', before PKCS12_parse derives any of them.
-inline bool pkcs12_kdf_allowed(PKCS12* p12, bool open_safes, const char* pass, std::string& error) {
-  const ASN1_INTEGER* mac_iter = nullptr;
+// The bags of one safe: shrouded keys' work counted, safe-contents bags walked (bounded depth).
+inline bool pkcs12_bags_allowed(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth, KdfBudget& budget,
+                                std::string& error) {
+  for (int b = 0; bags != nullptr && b < sk_PKCS12_SAFEBAG_num(bags); ++b) {
+    const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags, b);
+    const int nid = PKCS12_SAFEBAG_get_nid(bag);
+    if (nid == NID_pkcs8ShroudedKeyBag) {
+      const X509_ALGOR* alg = nullptr;
+      X509_SIG_get0(PKCS12_SAFEBAG_get0_pkcs8(bag), &alg, nullptr);
+      if (!kdf_allowed(kdf_work(alg), budget, error)) return false;
+    } else if (nid == NID_safeContentsBag) {
+      if (depth >= 8) {
+        error = "nests its safe contents more than 8 deep";
+        return false;
+      }
+      if (!pkcs12_bags_allowed(PKCS12_SAFEBAG_get0_safes(bag), depth + 1, budget, error))
+        return false;
+    }
+  }
+  return true;
+}
+
+// The PKCS#12 MAC's work, the encrypted safes', and the shrouded key bags' of the plain safes,
+// before anything is derived. Nothing is decrypted here.
+inline bool pkcs12_kdf_allowed(PKCS12* p12, std::string& error) {
+  KdfBudget budget;
   if (PKCS12_mac_present(p12) == 1) {
+    const ASN1_INTEGER* mac_iter = nullptr;
     PKCS12_get0_mac(nullptr, nullptr, nullptr, &mac_iter, p12);
-    // An absent count means 1 (RFC 7292).
-    if (mac_iter != nullptr && !kdf_allowed(ASN1_INTEGER_get(mac_iter), error)) return false;
+    long long work = 1;  // an absent count means 1 (RFC 7292)
+    std::uint64_t v = 0;
+    if (mac_iter != nullptr)
+      work = ASN1_INTEGER_get_uint64(&v, mac_iter) == 1 && v <= (std::uint64_t{1} << 40)
+                 ? static_cast<long long>(v)
+                 : (1LL << 40);
+    if (!kdf_allowed(work, budget, error)) return false;
   }
   STACK_OF(PKCS7)* safes = PKCS12_unpack_authsafes(p12);
   if (safes == nullptr) return true;  // PKCS12_parse reports what is wrong with it
   bool ok = true;
   for (int i = 0; ok && i < sk_PKCS7_num(safes); ++i) {
     PKCS7* p7 = sk_PKCS7_value(safes, i);
-    STACK_OF(PKCS12_SAFEBAG)* bags = nullptr;
-    const int nid = OBJ_obj2nid(p7->type);
-    if (nid == NID_pkcs7_data) {
-      bags = PKCS12_unpack_p7data(p7);
-    } else if (nid == NID_pkcs7_encrypted && p7->d.encrypted != nullptr &&
+    if (PKCS7_type_is_data(p7)) {
+      STACK_OF(PKCS12_SAFEBAG)* bags = PKCS12_unpack_p7data(p7);
+      ok = pkcs12_bags_allowed(bags, 0, budget, error);
+      sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+    } else if (PKCS7_type_is_encrypted(p7) && p7->d.encrypted != nullptr &&
                p7->d.encrypted->enc_data != nullptr) {
-      ok = kdf_allowed(kdf_iterations(p7->d.encrypted->enc_data->algorithm), error);
-      if (ok && open_safes) bags = PKCS12_unpack_p7encdata(p7, pass, pass != nullptr ? -1 : 0);
+      ok = kdf_allowed(kdf_work(p7->d.encrypted->enc_data->algorithm), budget, error);
     }
-    for (int b = 0; ok && bags != nullptr && b < sk_PKCS12_SAFEBAG_num(bags); ++b) {
-      const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags, b);
-      if (PKCS12_SAFEBAG_get_nid(bag) != NID_pkcs8ShroudedKeyBag) continue;
-      const X509_ALGOR* alg = nullptr;
-      X509_SIG_get0(PKCS12_SAFEBAG_get0_pkcs8(bag), &alg, nullptr);
-      ok = kdf_allowed(kdf_iterations(alg), error);
-    }
-    sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
   }
   sk_PKCS7_pop_free(safes, PKCS7_free);
   return ok;
@@ -644,7 +697,7 @@ inline bool load_pkcs12(std::string_view data, std::string_view password,
   const char* chosen = nullptr;
   bool matched = false;
   const bool no_mac = PKCS12_mac_present(p12.get()) != 1;
-  if (!pkcs12_kdf_allowed(p12.get(), false, nullptr, error)) return false;  // MAC, outer safes
+  if (!pkcs12_kdf_allowed(p12.get(), error)) return false;
   if (no_mac) {
     // No integrity MAC (`openssl pkcs12 -nomac`, some Java and Go keystores): nothing to check
     // the password against here, so decoding the bags below decides.
@@ -664,7 +717,6 @@ inline bool load_pkcs12(std::string_view data, std::string_view password,
                 : "is a PKCS#12 file that the given password does not open (wrong password?)";
     return false;
   }
-  if (!pkcs12_kdf_allowed(p12.get(), true, chosen, error)) return false;  // and the key bags
   PkeyPtr key;
   std::vector<X509Ptr> certs;
   auto parse_with = [&](const char* pass) {
