@@ -10,6 +10,15 @@
 AZID_BEGIN
 namespace detail {
 
+/// `s` without the spaces, tabs, CRs and LFs around it (what a file or a shell leaves around a
+/// secret or a setting).
+[[nodiscard]] constexpr std::string_view trim_space(std::string_view s) noexcept {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!s.empty() && space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
 /// Replaces each occurrence of `secret` in `text` by REDACTED. A secret shorter than 8 bytes is
 /// replaced only where it stands alone (not inside a run of letters and digits): blanking every
 /// "S" would garble "ClientSecretCredential" and, by where the holes fall, show the secret.
@@ -39,10 +48,7 @@ inline void redact_exact(std::string& text, std::string_view secret) {
 /// space the server drops), and that is the form an endpoint echoes back.
 inline void redact_all(std::string& text, std::string_view secret) {
   redact_exact(text, secret);
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!secret.empty() && space(secret.front())) secret.remove_prefix(1);
-  while (!secret.empty() && space(secret.back())) secret.remove_suffix(1);
-  redact_exact(text, secret);
+  redact_exact(text, trim_space(secret));
 }
 
 /// Overwrites `n` bytes at `p` that held a secret. The writes go through a volatile pointer,

@@ -80,6 +80,10 @@ AZID_DECL std::string json_quote(std::string_view s);
 /// every JWT-shaped word replaced by `***`, secret form values and Bearer credentials by
 /// REDACTED (redact_echoed_secrets), control characters by '?', at most `max_bytes` long.
 AZID_DECL std::string scrub_body(std::string_view body, std::size_t max_bytes = 1024);
+/// `text` read as the characters of one JSON string: escapes decoded (\uXXXX below 0x80 to its
+/// byte, any other as '?'; a broken escape kept as it is), other bytes as they are. For finding a
+/// name or a secret however an encoder escaped it, not for parsing.
+AZID_DECL std::string json_unescape_loosely(std::string_view text);
 
 /// `text` with every JWT-shaped word (`eyJ...` with two dots) replaced by `***`, and the values
 /// of `client_secret=`, `client_assertion=`, `assertion=`, `password=` and of a `Bearer`

@@ -45,6 +45,7 @@
 
 #include "azid/core/error_code.hpp"
 #include "azid/detail/base64.hpp"
+#include "azid/detail/redact.hpp"
 #include "azid/detail/http1.hpp"
 #include "azid/detail/url.hpp"
 #include "azid/transport/https.hpp"
@@ -299,10 +300,7 @@ struct ProxySetting {
 inline ProxySetting parse_proxy_option(const std::string& raw) {
   ProxySetting p;
   // A value from a shell or a file often ends in a newline or has a stray space: not part of it.
-  std::string_view text = raw;
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!text.empty() && space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && space(text.back())) text.remove_suffix(1);
+  const std::string_view text = trim_space(raw);
   // HTTPS_PROXY values are often written without a scheme ("proxy:3128").
   std::string full = text.find("://") == std::string_view::npos ? "http://" + std::string(text)
                                                                 : std::string(text);

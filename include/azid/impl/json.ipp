@@ -614,44 +614,6 @@ AZID_DECL std::optional<std::string> merge_cae_capability(std::string_view claim
 
 namespace json_impl {
 
-// A short member name's characters, its escapes decoded (\uXXXX only below 0x80, which is all a
-// name worth matching holds); false when an escape is broken or decodes past ASCII.
-inline bool unescape_name(std::string_view raw, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] != '\\') {
-      out.push_back(raw[i]);
-      continue;
-    }
-    if (++i >= raw.size()) return false;
-    switch (raw[i]) {
-      case '"':
-      case '\\':
-      case '/':
-        out.push_back(raw[i]);
-        break;
-      case 'u': {
-        if (i + 4 >= raw.size()) return false;
-        unsigned v = 0;
-        for (std::size_t k = 1; k <= 4; ++k) {
-          const char c = raw[i + k];
-          v = v * 16 + static_cast<unsigned>(c >= '0' && c <= '9'   ? c - '0'
-                                             : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                             : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                                                    : 0x10000);
-        }
-        if (v >= 0x80) return false;
-        out.push_back(static_cast<char>(v));
-        i += 4;
-        break;
-      }
-      default:
-        return false;
-    }
-  }
-  return true;
-}
-
 // Position of `needle` (lower-case ASCII) in `s` at or after `from`, ignoring ASCII case.
 inline std::size_t find_ci(std::string_view s, std::string_view needle, std::size_t from) {
   auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
@@ -740,6 +702,53 @@ AZID_DECL std::string redact_echoed_secrets(std::string_view text) {
   return out;
 }
 
+AZID_DECL std::string json_unescape_loosely(std::string_view body) {
+  std::string out;
+  out.reserve(body.size());
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    if (body[i] != '\\' || i + 1 >= body.size()) {
+      out.push_back(body[i]);
+      continue;
+    }
+    const char c = body[++i];
+    switch (c) {
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 'u': {
+        unsigned v = 0;
+        std::size_t k = 1;
+        for (; k <= 4 && i + k < body.size(); ++k) {
+          const char h = body[i + k];
+          const int d = h >= '0' && h <= '9'   ? h - '0'
+                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                               : -1;
+          if (d < 0) break;
+          v = v * 16 + static_cast<unsigned>(d);
+        }
+        if (k <= 4) {  // not four hex digits: keep the text as it is
+          out.push_back('\\');
+          out.push_back('u');
+          break;
+        }
+        out.push_back(v < 0x80 ? static_cast<char>(v) : '?');
+        i += 4;
+        break;
+      }
+      default:  // \" \\ \/ and the rest: the character itself
+        out.push_back(c);
+    }
+  }
+  return out;
+}
+
 AZID_DECL std::string scrub_body(std::string_view body_in, std::size_t max_bytes) {
   static constexpr std::string_view secret_keys[] = {
       "access_token",  "refresh_token",    "id_token",  "accessToken",
@@ -765,8 +774,10 @@ AZID_DECL std::string scrub_body(std::string_view body_in, std::size_t max_bytes
       const bool closed = e < body.size() && body[e] == '"';
       const std::string_view raw_key = closed ? body.substr(i + 1, e - i - 1) : std::string_view{};
       std::string_view key = raw_key;
-      if (raw_key.find('\\') != std::string_view::npos)
-        key = json_impl::unescape_name(raw_key, decoded) ? std::string_view(decoded) : raw_key;
+      if (raw_key.find('\\') != std::string_view::npos) {
+        decoded = json_unescape_loosely(raw_key);
+        key = decoded;
+      }
       bool secret = false;
       for (auto k : secret_keys) secret = secret || (closed && key == k);
       std::size_t j = e + 1;

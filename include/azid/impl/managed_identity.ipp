@@ -50,66 +50,15 @@ inline std::string without_query(std::string_view url) {
   return shown;
 }
 
-// `body` read as the characters of one JSON string: escapes decoded (\uXXXX below 0x80 to its
-// byte, any other as '?'), other bytes as they are. Enough to see a secret an encoder escaped.
-inline std::string loosely_unescaped(std::string_view body) {
-  std::string out;
-  out.reserve(body.size());
-  for (std::size_t i = 0; i < body.size(); ++i) {
-    if (body[i] != '\\' || i + 1 >= body.size()) {
-      out.push_back(body[i]);
-      continue;
-    }
-    const char c = body[++i];
-    switch (c) {
-      case 'n':
-        out.push_back('\n');
-        break;
-      case 't':
-        out.push_back('\t');
-        break;
-      case 'r':
-        out.push_back('\r');
-        break;
-      case 'u': {
-        unsigned v = 0;
-        std::size_t k = 1;
-        for (; k <= 4 && i + k < body.size(); ++k) {
-          const char h = body[i + k];
-          const int d = h >= '0' && h <= '9'   ? h - '0'
-                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
-                                               : -1;
-          if (d < 0) break;
-          v = v * 16 + static_cast<unsigned>(d);
-        }
-        if (k <= 4) {  // not four hex digits: keep the text as it is
-          out.push_back('\\');
-          out.push_back('u');
-          break;
-        }
-        out.push_back(v < 0x80 ? static_cast<char>(v) : '?');
-        i += 4;
-        break;
-      }
-      default:  // \" \\ \/ and the rest: the character itself
-        out.push_back(c);
-    }
-  }
-  return out;
-}
-
 // Whether `body` holds `secret` (as sent, or without surrounding whitespace), plainly or
 // JSON-escaped. Secrets under 8 bytes are left to redact_all, which blanks them where they stand
 // alone: a body would too often hold so short a text by chance.
 inline bool repeats(std::string_view body, std::string_view secret) {
-  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!secret.empty() && space(secret.front())) secret.remove_prefix(1);
-  while (!secret.empty() && space(secret.back())) secret.remove_suffix(1);
+  secret = trim_space(secret);
   if (secret.size() < 8) return false;
   return body.find(secret) != std::string_view::npos ||
          (body.find('\\') != std::string_view::npos &&
-          loosely_unescaped(body).find(secret) != std::string::npos);
+          json_unescape_loosely(body).find(secret) != std::string::npos);
 }
 
 }  // namespace impl
