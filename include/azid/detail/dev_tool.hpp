@@ -251,7 +251,14 @@ class DevTool {
       spec.max_output_bytes = tool_max_output_bytes;
       std::error_code ec;
       ProcessResult r = platform_.process_runner().run(spec, ec);
-      return interpret(r, ec, platform_.clock().now());
+      const auto now = platform_.clock().now();
+      if (!ec && r.status_unknown) {
+        // The exit status was lost (the application ignores SIGCHLD): judged as a success first,
+        // and when its output holds no token, as a failed run, by what it wrote on stderr.
+        if (TokenResult ok = interpret(r, ec, now)) return ok;
+        r.exit_code = -1;
+      }
+      return interpret(r, ec, now);
     };
     if (DevToolPlan* plan = active_dev_tool_plan(); plan != nullptr) [[unlikely]] {
       if (plan->mode == DevToolPlan::Mode::direct) return fetch();

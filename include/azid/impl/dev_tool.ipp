@@ -309,14 +309,6 @@ inline std::string stderr_or_status(const ProcessResult& r, std::string_view too
          " and no message";
 }
 
-// A run whose exit status was lost (ProcessResult::status_unknown) is judged by its output: with
-// no token in it, as a failed run.
-inline ProcessResult as_failed(const ProcessResult& r) {
-  ProcessResult f = r;
-  f.exit_code = -1;
-  return f;
-}
-
 }  // namespace dev_tool_impl
 
 AZID_DECL std::string invalid_subscription_message(std::string_view credential,
@@ -566,12 +558,6 @@ AZID_DECL TokenResult az_result(std::string_view credential, const ProcessResult
                                 std::chrono::system_clock::time_point now) {
   namespace dt = dev_tool_impl;
   const std::string who = std::string(credential) + ": ";
-  if (!ec && r.status_unknown && r.exit_code == 0) {
-    AccessToken token;
-    if (!parse_az_token(r.out, now, token))
-      return TokenResult(std::make_shared<const AccessToken>(std::move(token)));
-    return az_result(credential, dt::as_failed(r), ec, timeout, now);
-  }
   // The shell's "not found" texts count only for a run that failed: a tool that printed a token
   // and exited 0 may still have warned on stderr about something else that was not found.
   const bool failed = !ec && r.exit_code != 0;
@@ -634,12 +620,6 @@ AZID_DECL TokenResult azd_result(std::string_view credential,
                                  std::chrono::system_clock::time_point now) {
   namespace dt = dev_tool_impl;
   const std::string who = std::string(credential) + ": ";
-  if (!ec && r.status_unknown && r.exit_code == 0) {
-    AccessToken token;
-    if (!parse_azd_token(r.out, now, token))
-      return TokenResult(std::make_shared<const AccessToken>(std::move(token)));
-    return azd_result(credential, scopes, dt::as_failed(r), ec, timeout, now);
-  }
   const bool not_found =
       ec == errc::process_not_found || (!ec && r.exit_code == 127) ||
       (!ec && r.exit_code != 0 && dt::contains(r.err, "'azd' is not recognized"));
@@ -706,12 +686,6 @@ AZID_DECL TokenResult pwsh_result(std::string_view credential, const ProcessResu
                                   std::chrono::system_clock::time_point now) {
   namespace dt = dev_tool_impl;
   const std::string who = std::string(credential) + ": ";
-  if (!ec && r.status_unknown && r.exit_code == 0) {
-    AccessToken token;
-    if (!parse_pwsh_token(r.out, now, token))
-      return TokenResult(std::make_shared<const AccessToken>(std::move(token)));
-    return pwsh_result(credential, dt::as_failed(r), ec, timeout, now);
-  }
   constexpr std::string_view troubleshoot =
       "To mitigate this issue, please refer to the troubleshooting guidelines here at "
       "https://aka.ms/azsdk/python/identity/powershellcredential/troubleshoot.";
