@@ -15,6 +15,7 @@
 #include "azid/config.hpp"
 #include "azid/core/access_token.hpp"
 #include "azid/core/concepts.hpp"
+#include "azid/core/errors.hpp"
 #include "azid/core/result.hpp"
 #include "azid/detail/challenge.hpp"
 #include "azid/transport/http_message.hpp"
@@ -146,6 +147,16 @@ class BearerTokenAuthorizer {
   template <class SetHeader>
   static void apply(const TokenResult& r, SetHeader& set) {
     const AccessToken& t = r.value();  // throws the credential's error
+    // azid's credentials refuse such tokens already; a custom credential may not.
+    if (!header_safe_token(t.token))
+      throw ClientAuthenticationError(ErrorInfo{
+          "BearerTokenAuthorizer",
+          "BearerTokenAuthorizer: the credential returned a token with a space, a control "
+          "character or a non-ASCII byte (or an empty one); it is not put on the request, where "
+          "a CR or LF would start a header of its own. Check the credential that made it.",
+          0,
+          {},
+          {}});
     std::string header;
     header.reserve(7 + t.token.size());
     header.append("Bearer ").append(t.token);

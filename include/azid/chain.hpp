@@ -87,7 +87,11 @@ struct ChainSlot {
 
 template <class C>
 const Logger* logger_of(const C& c) noexcept {
-  if constexpr (requires { c.platform().logger(); })
+  // Only a platform the member holds (returned by reference) outlives this call.
+  if constexpr (requires {
+                  c.platform().logger();
+                  requires std::is_lvalue_reference_v<decltype(c.platform())>;
+                })
     return &static_cast<const Logger&>(c.platform().logger());
   else
     return nullptr;
@@ -109,6 +113,9 @@ const Logger* logger_of(const C& c) noexcept {
 template <Credential... Cs>
 class Chain {
   static_assert(sizeof...(Cs) >= 1, "Chain<> needs at least one credential");
+  static_assert(sizeof...(Cs) <= 32,
+                "Chain<> holds at most 32 credentials (ChainOptions::enabled has one bit each); "
+                "nest a Chain in a Chain for more");
 
  public:
   static constexpr std::string_view name = "ChainedTokenCredential";
@@ -128,8 +135,12 @@ class Chain {
 
   [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const {
     if (options_.sticky) {
-      if (const int s = selected_.load(std::memory_order_acquire); s >= 0)
+      if (const int s = selected_.load(std::memory_order_acquire); s >= 0) {
+        detail::Caller settled = detail::current_caller();  // as the chain itself was called
+        settled.settled = true;
+        const detail::ChainScope scope(settled);
         return call_one(static_cast<std::size_t>(s), ctx);
+      }
     }
     return walk(ctx, std::index_sequence_for<Cs...>{});
   }

@@ -28,6 +28,7 @@
 #include "azid/credentials/workload_identity.hpp"
 #include "azid/detail/dev_tool.hpp"
 #include "azid/detail/names.hpp"
+#include "azid/detail/redact.hpp"
 #include "azid/detail/type_list.hpp"
 #include "azid/platform/default_platform.hpp"
 #include "azid/transport/http_message.hpp"
@@ -221,7 +222,7 @@ inline std::string join_names(std::uint32_t mask) {
   }
   s.ok = false;
   s.mask = 0;
-  std::string shown(v.substr(0, 128));
+  const std::string shown = detail::printable(v);  // no CR/LF to forge a log line
   s.error = "DefaultAzureCredential: Invalid value '" + shown + "' for the '" +
             std::string(names::azure_token_credentials) +
             "' environment variable. Valid values are 'dev', 'prod'";

@@ -1,6 +1,7 @@
-// Compile-time checks of DefaultAzureCredential<Exclude<...>>, one per AZID_DAC_CASE value. Each
-// `fail_*` case must not compile, with the static_assert named in tests/dac/CMakeLists.txt; `ok`
-// is the control that shows the harness compiles valid code.
+// Compile-time checks of DefaultAzureCredential<Exclude<...>>, Chain and the Platform concept, one
+// per AZID_DAC_CASE value. Each `fail_*` case must not compile, with the static_assert or the
+// constraint named in tests/dac/CMakeLists.txt; `ok` is the control that shows the harness
+// compiles valid code.
 #include <azid/default_azure_credential.hpp>
 
 namespace {
@@ -21,6 +22,23 @@ using D = azid::DefaultAzureCredential<azid::cred::AzureCli>;
   azid::DefaultAzureCredentialOptions o;
   o.tenant_id = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 }
+using D = azid::DefaultAzureCredential<>;
+#elif AZID_DAC_CASE == \
+    5  // fail_chain_too_long: 33 members, one more than ChainOptions::enabled has bits
+struct M {
+  static constexpr std::string_view name = "M";
+  azid::TokenResult try_get_token(const azid::TokenRequestContext&) const { return {}; }
+  azid::AccessToken get_token(const azid::TokenRequestContext&) const { return {}; }
+};
+using C33 = azid::Chain<M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M,
+                        M, M, M, M, M, M, M, M>;
+[[maybe_unused]] std::size_t chain_size = sizeof(C33);
+using D = azid::DefaultAzureCredential<>;
+#elif AZID_DAC_CASE == 6  // fail_logger_by_value: a platform whose logger() returns a copy
+struct ByValueLogger : azid::DefaultPlatform {
+  azid::Logger logger() const { return azid::DefaultPlatform::logger(); }
+};
+[[maybe_unused]] void f() { azid::EnvironmentCredential<ByValueLogger> c; }
 using D = azid::DefaultAzureCredential<>;
 #endif
 }  // namespace

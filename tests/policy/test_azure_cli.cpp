@@ -363,6 +363,10 @@ TEST_SUITE("azure_cli") {
                 std::string(R"({"accessToken": ")") + secret_token + R"(", "expiresOn": "soon"})");
     }
     SUBCASE("expired") { az_prints(d, az_json(now_s - 10)); }
+    SUBCASE("a token with CR/LF, which would add a header to the caller's request") {
+      az_prints(d, std::string(R"({"accessToken": ")") + secret_token +
+                       R"(\r\nX-Injected: yes", "expires_on": 1700003600})");
+    }
     SUBCASE("empty") { az_prints(d, ""); }
     Cred cred({}, platform_for(d));
     auto r = cred.try_get_token(vault());
@@ -522,9 +526,9 @@ TEST_SUITE("dev_tool") {
   TEST_CASE("az output: strict JSON, escapes decoded, nested values skipped") {
     AccessToken t;
     CHECK_FALSE(detail::parse_az_token(
-        R"( {"accessToken":"a\u00e9\/b\"c","expires_on":1700003600,"x":{"y":[1,2.5e3,true,null,{"z":"\ud83d\ude00"}]}} )",
+        R"( {"accessToken":"a\u0041\/b\"c","expires_on":1700003600,"x":{"y":[1,2.5e3,true,null,{"z":"\ud83d\ude00"}]}} )",
         now, t));
-    CHECK(t.token == "a\xc3\xa9/b\"c");
+    CHECK(t.token == "aA/b\"c");
     CHECK(t.expires_on_unix() == now_s + 3600);
     CHECK(t.token_type == "Bearer");
     for (const char* bad :
@@ -537,6 +541,13 @@ TEST_SUITE("dev_tool") {
       CHECK(detail::parse_az_token(bad, now, t) == errc::malformed_json);
     }
     CHECK(detail::parse_az_token(R"({"expires_on":1700003600})", now, t) == errc::missing_field);
+    // Decoded, but no bearer token has a non-ASCII byte, a space or a control character.
+    for (const char* bad : {R"({"accessToken":"a\u00e9","expires_on":1700003600})",
+                            R"({"accessToken":"a\r\nX: y","expires_on":1700003600})",
+                            R"({"accessToken":"a b","expires_on":1700003600})"}) {
+      CAPTURE(bad);
+      CHECK(detail::parse_az_token(bad, now, t) == errc::invalid_token);
+    }
     CHECK(detail::parse_az_token(R"({"accessToken":"t","expires_on":-5})", now, t) ==
           errc::invalid_expiry);
     CHECK(detail::parse_az_token(R"({"accessToken":"t","expires_on":1.7e9})", now, t) ==

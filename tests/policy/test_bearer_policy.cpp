@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <system_error>
 
@@ -33,6 +34,18 @@ std::string form_claims(const HttpRequest& token_request) {
   const auto p = token_request.body.find("claims=");
   return p == std::string::npos ? std::string() : token_request.body.substr(p + 7);
 }
+// A custom credential whose token would inject a header.
+struct Custom {
+  static constexpr std::string_view name = "Custom";
+  TokenResult try_get_token(const TokenRequestContext&) const {
+    auto t = std::make_shared<AccessToken>();
+    t->token = "tok\r\nX-Injected: yes";
+    t->expires_on = system_clock::now() + hours(1);
+    return TokenResult(std::shared_ptr<const AccessToken>(std::move(t)));
+  }
+  AccessToken get_token(const TokenRequestContext& c) const { return try_get_token(c).value(); }
+};
+static_assert(Credential<Custom>);
 }  // namespace
 
 TEST_SUITE("bearer") {
@@ -53,6 +66,32 @@ TEST_SUITE("bearer") {
     auth.authorize(r);
     CHECK(r.headers.get("Authorization") == "Bearer tok-B");
     CHECK(p.transport().request_count() == 2);
+  }
+
+  TEST_CASE("a token with CR/LF never reaches the Authorization header") {
+    testing::Platform p;
+    p.transport().push(200, token_body(R"(tok-A\r\nX-Injected: yes)"));
+    Cred cred(tenant, client, "s3cret", {}, p);
+    BearerTokenAuthorizer auth(cred, {"https://resource.example/.default"});
+    HttpRequest r = resource_request();
+    try {
+      auth.authorize(r);
+      FAIL("expected an exception");
+    } catch (const ClientAuthenticationError& e) {
+      CHECK(std::string(e.what()).find("Unexpected response from Microsoft Entra ID") !=
+            std::string::npos);
+      CHECK(std::string(e.what()).find("X-Injected") == std::string::npos);
+    }
+    CHECK(r.headers.get("Authorization").empty());
+    // A custom credential's token is checked too, before any header is set.
+    Custom custom;
+    BearerTokenAuthorizer custom_auth(custom, {"https://resource.example/.default"});
+    std::string set_value;
+    CHECK_THROWS_WITH_AS(
+        custom_auth.authorize("https://resource.example/items/1",
+                              [&](std::string_view, std::string_view v) { set_value = v; }),
+        doctest::Contains("not put on the request"), ClientAuthenticationError);
+    CHECK(set_value.empty());
   }
 
   TEST_CASE("a token about to expire is not sent when its refreshes keep failing") {

@@ -426,6 +426,25 @@ TEST_SUITE("default_azure_credential") {
     CHECK_FALSE(is_probe(reqs[1]));
   }
 
+  TEST_CASE("once settled on managed identity, its failures are its own, not unavailable") {
+    // As for the developer tools: after the chain has settled, an IMDS outage is the
+    // credential's own ClientAuthenticationError, logged at WARNING, not "unavailable" (which
+    // would let an enclosing chain move on silently).
+    Log log;
+    auto p = bare(&log);
+    p.transport().push(400, "{}");  // the probe's answer: IMDS is there
+    p.transport().push(200, imds_ok);
+    p.transport().push_error(make_error_code(errc::connect_failed));
+    Dac dac(quiet(), p);
+    REQUIRE(dac.try_get_token(scope()).ok());
+    CHECK(dac.selected() == "ManagedIdentityCredential");
+    const TokenResult second = dac.try_get_token(scope("https://storage.azure.com/.default"));
+    CHECK(second.failure() == Failure::failed);
+    CHECK(has(message(second), "ManagedIdentityCredential"));
+    CHECK(log.has(LogLevel::warning, "ManagedIdentityCredential.get_token failed"));
+    CHECK(p.transport().request_count() == 3);
+  }
+
   TEST_CASE(
       "AZURE_TOKEN_CREDENTIALS invalid: no throw at construction, every call is an argument "
       "error") {
@@ -446,6 +465,17 @@ TEST_SUITE("default_azure_credential") {
                          std::invalid_argument);
     CHECK(p.transport().request_count() == 0);
     CHECK(log.has(LogLevel::error, "Invalid value 'Developer'"));
+    // A value with a line break or a terminal escape cannot forge a log line or reach a terminal.
+    auto q = bare();
+    q.environment().set("AZURE_TOKEN_CREDENTIALS",
+                        "dev\nINFO DefaultAzureCredential acquired a token\x1b[2J");
+    Dac forged(quiet(), q);
+    CHECK(has(forged.configuration_error(),
+              "Invalid value 'dev?INFO DefaultAzureCredential acquired a token?[2J'"));
+    // Cut at 128 bytes, before a UTF-8 sequence rather than inside it.
+    q.environment().set("AZURE_TOKEN_CREDENTIALS", std::string(127, 'x') + "\xc3\xa9");
+    Dac cut(quiet(), q);
+    CHECK(has(cut.configuration_error(), "Invalid value '" + std::string(127, 'x') + "' for"));
   }
 
   TEST_CASE(

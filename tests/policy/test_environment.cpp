@@ -34,6 +34,18 @@ testing::Platform with_secret() {
   p.environment().set("AZURE_CLIENT_SECRET", "env-s3cret");
   return p;
 }
+// A platform that owns its environment by value (the Platform concept allows it): moving it
+// into the credential leaves nothing behind to read.
+struct OwnEnvPlatform {
+  testing::Platform base;
+  testing::MapEnvironment env;
+  [[nodiscard]] auto& transport() const noexcept { return base.transport(); }
+  [[nodiscard]] auto& clock() const noexcept { return base.clock(); }
+  [[nodiscard]] auto& files() const noexcept { return base.files(); }
+  [[nodiscard]] auto& logger() const noexcept { return base.logger(); }
+  [[nodiscard]] const testing::MapEnvironment& environment() const noexcept { return env; }
+};
+static_assert(Platform<OwnEnvPlatform>);
 }  // namespace
 
 TEST_SUITE("environment") {
@@ -85,6 +97,25 @@ TEST_SUITE("environment") {
                 "EnvironmentCredential: the certificate file '/certs/app.pfx'", 0) == 0);
       CHECK(r.error_info().message.find("Wr0ng-pa55") == std::string::npos);
     }
+  }
+
+  TEST_CASE(
+      "the certificate's password and chain flag survive a platform that owns its environment") {
+    const auto& c = azid_test::registered_cert();
+    OwnEnvPlatform p;
+    p.env.set("AZURE_TENANT_ID", tenant);
+    p.env.set("AZURE_CLIENT_ID", client);
+    p.env.set("AZURE_CLIENT_CERTIFICATE_PATH", "/certs/app.pfx");
+    p.env.set("AZURE_CLIENT_CERTIFICATE_PASSWORD", c.password);
+    p.env.set("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "true");
+    p.base.files().set("/certs/app.pfx", c.pkcs12);
+    p.base.transport().push(200, ok_body);
+    EnvironmentCredential<OwnEnvPlatform> cred({}, p);
+    auto r = cred.try_get_token(scope());
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error_info().message));
+    const std::string jwt =
+        *azid_test::form_value(p.base.transport().requests().at(0).body, "client_assertion");
+    CHECK(azid_test::jwt_header(jwt).find("\"x5c\":[") != std::string::npos);
   }
 
   TEST_CASE("incomplete variables: unavailable, in the guide's words, naming what is missing") {

@@ -459,8 +459,15 @@ TEST_SUITE("managed_identity") {
   }
 
   TEST_CASE("an unexpected 200 body is a failure that does not echo a token") {
+    std::string body;
+    SUBCASE("an unreadable expiry") {
+      body = R"({"access_token":"leaky-token","expires_on":"never"})";
+    }
+    SUBCASE("a token with CR/LF, which would add a header to the caller's request") {
+      body = R"({"access_token":"leaky-token\r\nX-Injected: yes","expires_in":3600})";
+    }
     testing::Platform p;
-    p.transport().push(200, R"({"access_token":"leaky-token","expires_on":"never"})");
+    p.transport().push(200, body);
     Cred cred(fast(), p);
     auto r = cred.try_get_token(vault());
     CHECK(r.failure() == Failure::failed);

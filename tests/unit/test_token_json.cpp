@@ -132,6 +132,37 @@ TEST_SUITE("token_json") {
     CHECK(detail::make_access_token(std::move(q), t0, t) == make_error_code(errc::invalid_expiry));
   }
 
+  TEST_CASE("a token or token type a header cannot carry is refused") {
+    auto make = [](std::string_view body) {
+      detail::ParsedToken p;
+      if (auto ec = detail::parse_token_json(body, p)) return ec;
+      AccessToken t;
+      return detail::make_access_token(std::move(p), t0, t);
+    };
+    const char* bad[] = {
+        R"({"access_token":"tokA\r\nX-Injected: yes","expires_in":3600})",
+        R"({"access_token":"tokA\nX","expires_in":3600})",
+        R"({"access_token":"tok A","expires_in":3600})",
+        R"({"access_token":"tok\tA","expires_in":3600})",
+        R"({"access_token":"tok\u007fA","expires_in":3600})",
+        R"({"access_token":"tok\u00e9","expires_in":3600})",
+        R"({"access_token":"tokA","token_type":"Bearer\r\nX: y","expires_in":3600})",
+        R"({"access_token":"tokA","token_type":"Be arer","expires_in":3600})",
+    };
+    for (const char* b : bad) {
+      CAPTURE(b);
+      CHECK(make(b) == make_error_code(errc::invalid_token));
+    }
+    CHECK(make("{\"access_token\":\"tok\xc3\xa9\",\"expires_in\":3600}") ==
+          make_error_code(errc::invalid_token));
+    CHECK_FALSE(make(R"({"access_token":"eyJ0eXAi.eyJzdWIi.c2ln-_~","expires_in":3600})"));
+    CHECK_FALSE(make(R"({"access_token":"EwB+a/b==","token_type":"pop","expires_in":3600})"));
+    CHECK(header_safe_token("a!~"));
+    CHECK_FALSE(header_safe_token(""));
+    CHECK_FALSE(header_safe_token(std::string_view("a\0b", 3)));
+    CHECK_FALSE(header_safe_token("\x80"));
+  }
+
   TEST_CASE("expiry text formats of every managed identity source") {
     CHECK(detail::parse_expiry_text("1700003600") == 1'700'003'600);
     CHECK(detail::parse_expiry_text("11/14/2023 23:13:20 +00:00") == 1'700'003'600);

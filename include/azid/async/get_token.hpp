@@ -578,7 +578,7 @@ struct ManagedIdentityAsync {
           co_return TokenResult::failed(Cred::name,
                                         std::string(Cred::name) + ": no managed identity source.");
         });
-    log_outcome(platform.logger(), Cred::name, result, o.within_default_chain || via.in_chain);
+    log_outcome(platform.logger(), Cred::name, result, cred.logs_as_member(via));
     co_return result;
   }
 };
@@ -925,8 +925,11 @@ template <class... Cs>
 asio::awaitable<TokenResult> chain_async(const Chain<Cs...>& chain, TokenRequestContext ctx,
                                          Caller via) {
   if (chain.options().sticky) {
-    if (const int s = chain.selected(); s >= 0)
-      co_return co_await chain_member_async<0>(chain, static_cast<std::size_t>(s), ctx, via);
+    if (const int s = chain.selected(); s >= 0) {
+      Caller settled = via;  // as Chain::try_get_token: the member answers as on its own
+      settled.settled = true;
+      co_return co_await chain_member_async<0>(chain, static_cast<std::size_t>(s), ctx, settled);
+    }
   }
   co_return co_await chain_walk_async<0>(chain, ctx, {}, via);
 }

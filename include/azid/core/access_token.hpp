@@ -4,6 +4,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "azid/config.hpp"
@@ -26,6 +27,16 @@ struct AccessToken {
     return std::chrono::duration_cast<std::chrono::seconds>(expires_on.time_since_epoch()).count();
   }
 };
+
+/// True when `s` is non-empty printable ASCII without spaces (0x21 to 0x7E): what a bearer token
+/// and its type are, and what an Authorization header value can carry without a CR or LF
+/// starting a header of its own. Every azid credential refuses a token that fails this.
+[[nodiscard]] constexpr bool header_safe_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (c < 0x21 || c > 0x7E) return false;  // char may be signed: bytes >= 0x80 are < 0 then
+  return true;
+}
 
 /// What a caller asks a credential for.
 struct TokenRequestContext {

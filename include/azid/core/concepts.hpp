@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 
 #include "azid/config.hpp"
 #include "azid/core/access_token.hpp"
@@ -79,6 +80,8 @@ concept Platform = std::copy_constructible<P> && requires(const P& p) {
   requires Environment<std::remove_cvref_t<decltype(p.environment())>>;
   requires FileReader<std::remove_cvref_t<decltype(p.files())>>;
   { p.logger() } -> std::convertible_to<const Logger&>;
+  // A reference, not a copy: chains keep the logger's address for the platform's lifetime.
+  requires std::is_lvalue_reference_v<decltype(p.logger())>;
 };
 
 /// Credential requirements (c: const C&, ctx: const TokenRequestContext&)

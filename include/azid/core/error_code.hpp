@@ -41,6 +41,7 @@ enum class errc {
   proxy_unusable,       ///< the proxy setting is not an http:// URL azid can use
   file_access_denied,   ///< a file exists but this process may not read it
   file_not_regular,     ///< a path names a directory, or a link or special file where refused
+  invalid_token,  ///< an access token or token type holds bytes a header cannot carry (space, CR/LF)
 };
 
 namespace detail {
@@ -109,6 +110,9 @@ class errc_category_impl final : public std::error_category {
         return "permission denied";
       case errc::file_not_regular:
         return "not a regular file (a directory, symbolic link or special file)";
+      case errc::invalid_token:
+        return "the token holds a space, a control character or a non-ASCII byte, which no "
+               "bearer token has";
     }
     return "unknown azid error";
   }

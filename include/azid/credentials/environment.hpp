@@ -63,6 +63,11 @@ class EnvironmentCredential {
     if (options.additionally_allowed_tenants.empty())
       if (auto list = env.get(names::azure_additionally_allowed_tenants))
         options.additionally_allowed_tenants = detail::split_tenant_list(*list);
+    // Everything `env` is needed for is read now: it may be a part of `platform`, which is
+    // moved into the client next.
+    auto cert_password = secret ? std::nullopt : env.get(names::azure_client_certificate_password);
+    const bool send_chain =
+        !secret && detail::env_flag(env.get(names::azure_client_send_certificate_chain));
     try {
       client_.emplace(name, std::move(platform), *tenant, *client, options);
     } catch (const std::invalid_argument& e) {
@@ -83,9 +88,8 @@ class EnvironmentCredential {
       mode_ = Mode::certificate;
       detail::CertificateSource src;
       src.path = std::move(*cert_path);
-      src.password = env.get(names::azure_client_certificate_password).value_or("");
-      src.send_certificate_chain =
-          detail::env_flag(env.get(names::azure_client_send_certificate_chain));
+      src.password = std::move(cert_password).value_or("");
+      src.send_certificate_chain = send_chain;
       certificate_.emplace(std::move(src));
     }
   }

@@ -168,9 +168,15 @@ class ManagedIdentityCredential {
 
   /// Chain behaviour (IMDS probed first; a silent endpoint is unavailable, so the chain moves
   /// on): when DefaultAzureCredential asked for it through within_default_chain (it does not when
-  /// the operator chose managed identity alone), or inside any other chain.
+  /// the operator chose managed identity alone), or inside any other chain. Not once a sticky
+  /// chain has settled on it: then its failures are its own, as where the chain was called.
   [[nodiscard]] bool within_chain(const detail::Caller& c) const noexcept {
+    if (c.settled) return c.in_chain && !c.in_default_chain;
     return options_.within_default_chain || (c.in_chain && !c.in_default_chain);
+  }
+  /// Whether its own outcome line goes to DEBUG, as a chain member's (detail::log_outcome).
+  [[nodiscard]] bool logs_as_member(const detail::Caller& c) const noexcept {
+    return c.in_chain || (options_.within_default_chain && !c.settled);
   }
 
   /// For a claims request to Service Fabric: the SHA-256 of the cached token it replaces
@@ -292,8 +298,7 @@ TokenResult ManagedIdentityCredential<P, Sources...>::try_get_token(
   const std::string refresh_sha256 = refresh_hint(ctx);
   TokenResult result = cache_.get_or_fetch(ctx, std::string_view{}, platform_.clock(),
                                            [&] { return fetch(ctx, refresh_sha256); });
-  detail::log_outcome(platform_.logger(), name, result,
-                      options_.within_default_chain || detail::current_caller().in_chain);
+  detail::log_outcome(platform_.logger(), name, result, logs_as_member(detail::current_caller()));
   return result;
 }
 

@@ -20,6 +20,11 @@ namespace detail {
 struct Caller {
   bool in_chain = false;
   bool in_default_chain = false;
+  /// A sticky chain's later call to the member it settled on: the member answers as it would
+  /// where the chain itself was called (alone, or in an enclosing chain), whatever options the
+  /// chain gave it for the walk (spec default-and-chain.md §1: failures then propagate as-is).
+  /// Not inherited by nested scopes.
+  bool settled = false;
 };
 
 /// This thread's caller, as set by the innermost ChainScope. Blocking calls only: an
@@ -30,7 +35,7 @@ inline Caller& current_caller() noexcept {
 }
 
 /// Marks the calls made on this thread during its lifetime as a chain's. Nested chains inherit
-/// "inside DefaultAzureCredential" from their enclosing one.
+/// "inside DefaultAzureCredential" from their enclosing one; `settled` is as given.
 class ChainScope {
  public:
   explicit ChainScope(Caller c) noexcept : previous_(current_caller()) {

@@ -19,6 +19,21 @@ namespace detail {
   return s;
 }
 
+/// `text` as it may be quoted in a message or a log line: control characters (CR, LF, ESC, ...)
+/// as '?', so a value cannot forge a line or drive a terminal, and at most `max_bytes` long,
+/// cut before a UTF-8 sequence rather than inside it.
+[[nodiscard]] inline std::string printable(std::string_view text, std::size_t max_bytes = 128) {
+  if (text.size() > max_bytes) {
+    std::size_t n = max_bytes;
+    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;  // continuation
+    text = text.substr(0, n);
+  }
+  std::string out(text);
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return out;
+}
+
 /// Replaces each occurrence of `secret` in `text` by REDACTED. A secret shorter than 8 bytes is
 /// replaced only where it stands alone (not inside a run of letters and digits): blanking every
 /// "S" would garble "ClientSecretCredential" and, by where the holes fall, show the secret.

@@ -62,7 +62,8 @@ AZID_DECL std::optional<long long> parse_expiry_text(std::string_view text);
 /// Turns a parsed response into an AccessToken (token-endpoint.md §9, managed-identity.md §3):
 /// expires_on from `expires_on`, else `request_time + expires_in`; refresh_on from
 /// `refresh_on`/`refresh_in`, else half the lifetime when it is two hours or more.
-/// Errors: errc::invalid_expiry (no usable expiry, or one already in the past).
+/// Errors: errc::invalid_expiry (no usable expiry, or one already in the past),
+/// errc::invalid_token (a token or token type that header_safe_token refuses).
 AZID_DECL std::error_code make_access_token(ParsedToken&& parsed,
                                             std::chrono::system_clock::time_point request_time,
                                             AccessToken& out);

@@ -286,6 +286,8 @@ inline std::string utf16le(std::string_view ascii) {
 inline std::string_view output_problem(const std::error_code& ec) noexcept {
   if (ec == errc::missing_field) return "it holds no token";
   if (ec == errc::invalid_expiry) return "its expiry is missing, unreadable or already past";
+  if (ec == errc::invalid_token)
+    return "its token holds a space, a control character or a non-ASCII byte";
   return "it is not in the expected format";
 }
 

@@ -467,6 +467,13 @@ AZID_DECL std::error_code make_access_token(ParsedToken&& parsed,
     return make_error_code(errc::invalid_expiry);
   if (expires_on <= now_s || expires_on > max_epoch_seconds)
     return make_error_code(errc::invalid_expiry);
+  // The token goes into an Authorization header, often through the caller's own HTTP client: a
+  // CR or LF in it (from a hostile endpoint or a planted tool) would add headers of its
+  // choosing. Bearer tokens are printable ASCII without spaces (RFC 6750 §2.1's b64token is a
+  // subset), and so is a token type.
+  if (!header_safe_token(parsed.access_token) ||
+      (!parsed.token_type.empty() && !header_safe_token(parsed.token_type)))
+    return make_error_code(errc::invalid_token);
 
   out.token = std::move(parsed.access_token);
   out.token_type = parsed.token_type.empty() ? std::string("Bearer") : std::move(parsed.token_type);
