@@ -68,6 +68,18 @@ TEST_SUITE("azure_pipelines") {
           "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
   }
 
+  TEST_CASE("a fragment in SYSTEM_OIDCREQUESTURI does not swallow the query") {
+    testing::Platform p;
+    p.environment().set("SYSTEM_OIDCREQUESTURI", "https://dev.azure.com/org/_apis/oidc#frag");
+    p.transport().push(200, R"({"oidcToken":"oidc.jwt.value"})");
+    p.transport().push(200, ok_body);
+    Cred cred(tenant, client, connection, system_token, {}, p);
+    CHECK(cred.try_get_token(scope()).ok());
+    CHECK(p.transport().requests().at(0).url ==
+          std::string("https://dev.azure.com/org/_apis/oidc?api-version=7.1&serviceConnectionId=") +
+              connection);
+  }
+
   TEST_CASE("outside Azure Pipelines it is unavailable") {
     testing::Platform p;
     Cred cred(tenant, client, connection, system_token, {}, p);

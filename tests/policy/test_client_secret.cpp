@@ -1,6 +1,7 @@
 // ClientSecretCredential on testing::Platform: request shape, validation, tenants, retries, errors.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -72,6 +73,30 @@ TEST_SUITE("client_secret") {
     }
   }
 
+  TEST_CASE(
+      "interaction_required, login_required and consent_required are AuthenticationRequired") {
+    // errors-and-logging.md §2: a refusal that needs a user or an administrator is not a plain
+    // authentication failure; a caller may prompt, and the chain stops with it.
+    for (const char* error : {"interaction_required", "login_required", "consent_required"}) {
+      CAPTURE(error);
+      testing::Platform p;
+      p.transport().push(
+          400,
+          std::string(R"({"error":")") + error +
+              R"(","error_description":"AADSTS50076: Due to a configuration change made by your administrator, you must use multi-factor authentication.","error_codes":[50076]})");
+      Cred cred(tenant, client, secret, {}, p);
+      const TokenResult r = cred.try_get_token(vault());
+      CHECK(r.failure() == Failure::auth_required);
+      CHECK_THROWS_AS((void)r.value(), AuthenticationRequiredError);
+    }
+    testing::Platform p;  // the control: another error is a plain failure
+    p.transport().push(
+        400,
+        R"({"error":"invalid_grant","error_description":"AADSTS50076: x","error_codes":[50076]})");
+    Cred cred(tenant, client, secret, {}, p);
+    CHECK(cred.try_get_token(vault()).failure() == Failure::failed);
+  }
+
   TEST_CASE("the token request is a client-credentials POST to the v2 endpoint") {
     testing::Platform p;
     p.transport().push(200, ok_body);
@@ -88,6 +113,12 @@ TEST_SUITE("client_secret") {
     CHECK(r.headers.get("Content-Type") == "application/x-www-form-urlencoded");
     CHECK(r.headers.get("x-client-sku") == "azid.cpp");
     CHECK(r.headers.get("client-request-id").size() == 36);
+    // The rest of spec R4's headers: the library and platform, and what the client can handle.
+    CHECK(r.headers.get("x-ms-lib-capability") == "retry-after, h429");
+    CHECK(r.headers.get("return-client-request-id") == "true");
+    CHECK(r.headers.get("x-client-ver") == AZID_VERSION_STRING);
+    CHECK(r.headers.get("x-client-os") == "linux");
+    CHECK(r.headers.get("User-Agent").rfind("azid/" AZID_VERSION_STRING, 0) == 0);
     CHECK(r.body.find("grant_type=client_credentials") != std::string::npos);
     CHECK(r.body.find(std::string("client_id=") + client) != std::string::npos);
     CHECK(r.body.find("scope=https%3A%2F%2Fvault.azure.net%2F.default") != std::string::npos);
@@ -167,6 +198,17 @@ TEST_SUITE("client_secret") {
       CHECK_THROWS_WITH_AS(Cred(tenant, client, secret, o, p),
                            doctest::Contains("TLS protected (https)"), std::invalid_argument);
     }
+    SUBCASE("a value that is no URL is refused at construction, not at the first request") {
+      for (const char* bad : {"https:/login.microsoftonline.com", "https://login.example:abc",
+                              "https://[::1", "https://login.example:99999"}) {
+        CAPTURE(bad);
+        testing::Platform p;
+        ClientSecretCredentialOptions o;
+        o.authority_host = bad;
+        CHECK_THROWS_WITH_AS(Cred(tenant, client, secret, o, p),
+                             doctest::Contains("is an invalid authority"), std::invalid_argument);
+      }
+    }
   }
 
   TEST_CASE("arguments are validated before any request") {
@@ -184,6 +226,15 @@ TEST_SUITE("client_secret") {
     auto ctx = vault();
     ctx.tenant_id = "evil/../../tenant";
     CHECK_THROWS_AS((void)cred.get_token(ctx), std::invalid_argument);
+    // Dots alone pass the character rule but name no tenant: each would be a path segment
+    // that walks the authority's path (`/../oauth2/v2.0/token`).
+    for (const char* bad : {".", "..", "a..b", ".contoso.com", "contoso.com."}) {
+      CAPTURE(bad);
+      CHECK_THROWS_WITH_AS(Cred(bad, client, secret, {}, p), doctest::Contains("Invalid tenant ID"),
+                           std::invalid_argument);
+      ctx.tenant_id = bad;
+      CHECK(cred.try_get_token(ctx).failure() == Failure::invalid_argument);
+    }
     CHECK(p.transport().request_count() == 0);
   }
 
@@ -209,19 +260,39 @@ TEST_SUITE("client_secret") {
       CHECK(p.transport().requests()[0].url.find("/contoso.onmicrosoft.com/oauth2") !=
             std::string::npos);
     }
-    SUBCASE("allowed by *") {
+    SUBCASE("allowed by *, and the decision logged at INFO") {
+      std::vector<std::string> info;
+      p.logger().set_level(LogLevel::info);
+      p.logger().set_sink([&](LogLevel l, std::string_view m) {
+        if (l == LogLevel::info) info.emplace_back(m);
+      });
       p.transport().push(200, ok_body);
       ClientSecretCredentialOptions o;
       o.additionally_allowed_tenants = {"*"};
       Cred cred(tenant, client, secret, o, p);
       CHECK(cred.try_get_token(ctx).ok());
+      CHECK(std::count(info.begin(), info.end(),
+                       "ClientSecretCredential: getting a token for tenant contoso.onmicrosoft.com "
+                       "(not the configured one), which additionally_allowed_tenants allows "
+                       "(\"*\")") == 1);
     }
-    SUBCASE("AZURE_IDENTITY_DISABLE_MULTITENANTAUTH keeps the configured tenant") {
+    SUBCASE("AZURE_IDENTITY_DISABLE_MULTITENANTAUTH keeps the configured tenant, and says so") {
+      std::vector<std::string> info;
+      p.logger().set_level(LogLevel::info);
+      p.logger().set_sink([&](LogLevel l, std::string_view m) {
+        if (l == LogLevel::info) info.emplace_back(m);
+      });
       p.transport().push(200, ok_body);
       p.environment().set("AZURE_IDENTITY_DISABLE_MULTITENANTAUTH", "true");
       Cred cred(tenant, client, secret, {}, p);
       CHECK(cred.try_get_token(ctx).ok());
       CHECK(p.transport().requests()[0].url.find(tenant) != std::string::npos);
+      CHECK(std::count(info.begin(), info.end(),
+                       std::string("ClientSecretCredential: a token was requested for tenant "
+                                   "contoso.onmicrosoft.com; the configured tenant ") +
+                           tenant +
+                           " is used instead, because AZURE_IDENTITY_DISABLE_MULTITENANTAUTH is "
+                           "set") == 1);
     }
   }
 
@@ -331,6 +402,16 @@ TEST_SUITE("client_secret") {
       auto r = cred.try_get_token(vault());
       CHECK(r.error_info().message.find("Unexpected response from Microsoft Entra ID") !=
             std::string::npos);
+    }
+    SUBCASE("200 with a form-encoded token response never leaks its tokens") {
+      p.transport().push(200,
+                         "access_token=OPAQUE_access_0123456789&token_type=bearer&refresh_token="
+                         "OPAQUE_refresh_987654&id_token=OPAQUE_id_555");
+      auto r = cred.try_get_token(vault());
+      CHECK(r.failure() == Failure::failed);
+      CHECK(r.error_info().message.find("Unexpected response from Microsoft Entra ID") !=
+            std::string::npos);
+      CHECK(r.error_info().message.find("OPAQUE") == std::string::npos);
     }
     SUBCASE("200 whose token has no expiry never leaks the token") {
       p.transport().push(200, R"({"access_token":"LEAKME"})");

@@ -135,6 +135,8 @@ class AzurePipelinesCredential {
           "the troubleshooting guide at "
           "https://aka.ms/azsdk/python/identity/azurepipelinescredential/troubleshoot.");
     std::string url = std::move(*uri);
+    // A fragment is never sent; the query below must not end up inside one.
+    if (const auto hash = url.find('#'); hash != std::string::npos) url.erase(hash);
     while (!url.empty() && url.back() == '/') url.pop_back();
     if (url.size() < 9 || !iequals(std::string_view(url).substr(0, 8), "https://"))
       return TokenResult::failed(

@@ -153,6 +153,13 @@ class ConfidentialClient {
     std::string why;
     auto normalized = normalize_authority(host, why);
     if (!normalized) throw std::invalid_argument(std::string(credential) + ": " + why);
+    // A value that passes the character rules but is no URL (`https:/host`, a port that is not a
+    // number, an unclosed IPv6 bracket) is refused here too, not at the first request, where it
+    // would look like a failed authentication and stop a chain.
+    if (Url parsed; parse_url(*normalized + "/tenant/oauth2/v2.0/token", parsed))
+      throw std::invalid_argument(std::string(credential) + ": '" + printable(host) +
+                                  "' is an invalid authority. The value must be a TLS protected "
+                                  "(https) URL.");
     authority_ = std::move(*normalized);
     multitenant_disabled_ =
         env_flag(platform_.environment().get(names::azure_identity_disable_multitenantauth));
@@ -193,7 +200,7 @@ class ConfidentialClient {
     std::string_view tenant = tenant_;
     if (!ctx.tenant_id.empty()) {  // the common case (no tenant requested) stays inline
       if (auto r = resolve_tenant(credential, tenant_, ctx.tenant_id, allowed_,
-                                  multitenant_disabled_, tenant);
+                                  multitenant_disabled_, tenant, platform_.logger());
           r.failure() != Failure::none) {
         log_outcome(platform_.logger(), credential, r, current_caller().in_chain);
         return r;

@@ -235,7 +235,7 @@ class DevTool {
       Interpret& interpret) const {
     std::string_view tenant;
     if (auto r = resolve_tenant(credential, tenant_, ctx.tenant_id, allowed_, multitenant_disabled_,
-                                tenant);
+                                tenant, platform_.logger());
         r.failure() != Failure::none)
       return r;
     if (auto r = check(tenant); r.failure() != Failure::none) return r;

@@ -10,6 +10,7 @@
 
 #include "azid/config.hpp"
 #include "azid/core/access_token.hpp"
+#include "azid/core/log.hpp"
 #include "azid/core/result.hpp"
 #include "azid/transport/http_message.hpp"
 
@@ -53,11 +54,14 @@ AZID_DECL TokenResult token_result(std::string_view credential, std::string_view
                                    Failure sts_failure = Failure::failed);
 
 /// Multi-tenant rules (caching-and-tenants.md §5). On success sets `out` to the tenant to use
-/// and returns an empty result; otherwise returns the error to hand back.
+/// and returns an empty result; otherwise returns the error to hand back. The decisions of
+/// steps 2 and 4 (the configured tenant used instead of the requested one; another tenant
+/// allowed) are logged at INFO to `log`.
 AZID_DECL TokenResult resolve_tenant(std::string_view credential, std::string_view configured,
                                      std::string_view requested,
                                      const std::vector<std::string>& allowed,
-                                     bool multitenant_disabled, std::string_view& out);
+                                     bool multitenant_disabled, std::string_view& out,
+                                     const Logger& log);
 
 /// Splits `AZURE_ADDITIONALLY_ALLOWED_TENANTS` on ';', dropping empty items.
 AZID_DECL std::vector<std::string> split_tenant_list(std::string_view value);

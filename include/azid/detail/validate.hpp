@@ -23,11 +23,17 @@ inline constexpr std::string_view no_scope_message = "\"get_token\" requires at 
 }
 
 /// Tenant ids: letters, digits, '-' and '.' (spec README R5); they go into URLs and command lines.
+/// A tenant is a GUID or a domain name, so no label is empty: `.`, `..`, `a..b` or a leading or
+/// trailing dot would make a path segment that walks the authority's path.
 [[nodiscard]] constexpr bool valid_tenant_id(std::string_view t) noexcept {
   if (t.empty()) return false;
-  for (char c : t)
+  char previous = '.';  // no leading dot
+  for (char c : t) {
     if (!is_alnum(c) && c != '-' && c != '.') return false;
-  return true;
+    if (c == '.' && previous == '.') return false;
+    previous = c;
+  }
+  return previous != '.';
 }
 
 /// Scopes: letters, digits and `_ - . : /` (spec README R5).

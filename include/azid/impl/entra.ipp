@@ -234,15 +234,24 @@ AZID_DECL TokenResult token_result(std::string_view credential, std::string_view
 AZID_DECL TokenResult resolve_tenant(std::string_view credential, std::string_view configured,
                                      std::string_view requested,
                                      const std::vector<std::string>& allowed,
-                                     bool multitenant_disabled, std::string_view& out) {
+                                     bool multitenant_disabled, std::string_view& out,
+                                     const Logger& log) {
   if (requested.empty() || iequals(requested, configured)) {
     out = configured;
     return {};
   }
   if (!valid_tenant_id(requested))
     return TokenResult::invalid_argument(credential, std::string(invalid_tenant_message));
+  // (The requested tenant is valid here, so it may be quoted: letters, digits, '-' and '.'.)
   if (iequals(configured, "adfs") || multitenant_disabled) {
     out = configured;
+    if (log.enabled(LogLevel::info))
+      log.write(LogLevel::info,
+                std::string(credential) + ": a token was requested for tenant " +
+                    std::string(requested) + "; the configured tenant " + std::string(configured) +
+                    " is used instead, because " +
+                    (multitenant_disabled ? "AZURE_IDENTITY_DISABLE_MULTITENANTAUTH is set"
+                                          : "an ADFS authority serves one tenant"));
     return {};
   }
   if (configured.empty()) {
@@ -252,6 +261,12 @@ AZID_DECL TokenResult resolve_tenant(std::string_view credential, std::string_vi
   for (const auto& a : allowed) {
     if (a == "*" || iequals(a, requested)) {
       out = requested;
+      if (log.enabled(LogLevel::info))
+        log.write(LogLevel::info, std::string(credential) + ": getting a token for tenant " +
+                                      std::string(requested) +
+                                      " (not the configured one), which "
+                                      "additionally_allowed_tenants allows" +
+                                      (a == "*" ? " (\"*\")" : ""));
       return {};
     }
   }

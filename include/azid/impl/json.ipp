@@ -658,14 +658,16 @@ inline std::string mask_jwts(std::string_view s) {
   return out;
 }
 
-// The values of the form fields that carry a client's secret, written `name=value` (a proxy,
+// The values of the form fields that carry a client's secret or a token, written `name=value` (a
+// form-encoded token response, or a proxy,
 // gateway or WAF echoing the request body; the '&' before the name may itself be escaped, as
 // `\u0026` or `%26`), and a credential after the word Bearer (any case, any spaces), become
 // REDACTED. Only a token-like word after Bearer counts (16 characters or more), so prose such as
 // "a bearer token" or "jwt-bearer grant" is left alone.
 inline void redact_form_and_bearer(std::string& s) {
   static constexpr std::string_view names[] = {
-      "client_secret=", "client_assertion=", "assertion=", "password="};
+      "client_secret=", "client_assertion=", "assertion=", "password=",
+      "access_token=",  "refresh_token=",    "id_token="};
   auto word = [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
   };
