@@ -7,6 +7,7 @@
 #include "azid/core/errors.hpp"
 #include "azid/core/log.hpp"
 #include "azid/core/result.hpp"
+#include "azid/core/retry.hpp"
 #include "azid/credentials/azure_cli.hpp"
 #include "azid/credentials/azure_developer_cli.hpp"
 #include "azid/credentials/azure_powershell.hpp"

@@ -2,7 +2,10 @@
 // acquisition for every credential and for chains, following Asio's completion-token conventions.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -64,6 +67,14 @@
 #include "azid/detail/http_driver.hpp"
 #include "azid/detail/managed_identity.hpp"
 #include "azid/detail/url.hpp"
+
+// Asio enables its coroutine support (asio::awaitable, co_spawn) only where it detects it; clang
+// with libstdc++ and older Asio releases (Debian 12's 1.22) miss it. Say so plainly rather than
+// with a page of errors about a missing asio::awaitable.
+#if !defined(ASIO_HAS_CO_AWAIT)
+#error \
+    "azid/async needs Asio's C++20 coroutine support (ASIO_HAS_CO_AWAIT). With clang and libstdc++, define ASIO_HAS_CO_AWAIT=1 (or use -stdlib=libc++)."
+#endif
 
 AZID_BEGIN
 

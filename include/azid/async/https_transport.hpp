@@ -23,6 +23,14 @@
 #include "azid/transport/https.hpp"
 #include "azid/transport/http_message.hpp"
 
+// Asio enables its coroutine support (asio::awaitable, co_spawn) only where it detects it; clang
+// with libstdc++ and older Asio releases (Debian 12's 1.22) miss it. Say so plainly rather than
+// with a page of errors about a missing asio::awaitable.
+#if !defined(ASIO_HAS_CO_AWAIT)
+#error \
+    "azid/async needs Asio's C++20 coroutine support (ASIO_HAS_CO_AWAIT). With clang and libstdc++, define ASIO_HAS_CO_AWAIT=1 (or use -stdlib=libc++)."
+#endif
+
 AZID_BEGIN
 
 namespace detail {

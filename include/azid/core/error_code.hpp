@@ -3,6 +3,7 @@
 
 #include <string>
 #include <system_error>
+#include <type_traits>
 
 #include "azid/config.hpp"
 

@@ -2,8 +2,10 @@
 // the Azure Developer CLI (`azd auth token`) (models Credential).
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 
 #include "azid/config.hpp"

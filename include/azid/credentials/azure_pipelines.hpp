@@ -2,6 +2,7 @@
 // connection's OIDC token exchanged for an Entra token (models Credential).
 #pragma once
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <string_view>

@@ -2,8 +2,10 @@
 // PowerShell (`Get-AzAccessToken` through pwsh) (models Credential).
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 
 #include "azid/config.hpp"

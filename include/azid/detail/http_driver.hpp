@@ -13,20 +13,12 @@
 #include "azid/config.hpp"
 #include "azid/core/error_code.hpp"
 #include "azid/core/log.hpp"
+#include "azid/core/retry.hpp"
 #include "azid/detail/token_json.hpp"
 #include "azid/detail/url.hpp"
 #include "azid/transport/http_message.hpp"
 
 AZID_BEGIN
-
-/// Retries of token requests: azure-core's defaults (3 retries, exponential from 0.8 s, on 408,
-/// 429 and 5xx gateway/availability statuses and on connection failures; Retry-After honoured;
-/// no single wait longer than max_delay, 120 s as in azure-core, a longer Retry-After included).
-struct RetryOptions {
-  int max_retries = 3;
-  std::chrono::milliseconds base_delay{800};
-  std::chrono::milliseconds max_delay{120'000};
-};
 
 namespace detail {
 

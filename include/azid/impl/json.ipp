@@ -25,12 +25,14 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "azid/core/error_code.hpp"
 #include "azid/detail/token_json.hpp"

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 #include "azid/config.hpp"
 #include "azid/core/error_code.hpp"

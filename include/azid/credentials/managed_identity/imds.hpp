@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "azid/config.hpp"
 #include "azid/core/result.hpp"

@@ -9,7 +9,7 @@
 
 #include "azid/cache/token_cache.hpp"
 #include "azid/config.hpp"
-#include "azid/detail/http_driver.hpp"
+#include "azid/core/retry.hpp"
 
 AZID_BEGIN
 

@@ -1,0 +1,20 @@
+// azid/core/retry.hpp: RetryOptions, the retry policy of token requests (light: no I/O, no
+// dependencies), so that options headers need not include the HTTP driver.
+#pragma once
+
+#include <chrono>
+
+#include "azid/config.hpp"
+
+AZID_BEGIN
+
+/// Retries of token requests: azure-core's defaults (3 retries, exponential from 0.8 s, on 408,
+/// 429 and 5xx gateway/availability statuses and on connection failures; Retry-After honoured;
+/// no single wait longer than max_delay, 120 s as in azure-core, a longer Retry-After included).
+struct RetryOptions {
+  int max_retries = 3;
+  std::chrono::milliseconds base_delay{800};
+  std::chrono::milliseconds max_delay{120'000};
+};
+
+AZID_END
