@@ -2,6 +2,7 @@
 // emulator over TLS on 127.0.0.1.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -124,9 +125,20 @@ TEST_SUITE("client_secret_emulator") {
   TEST_CASE("cached tokens cost no request; concurrent cold callers cause one") {
     Fixture f;
     auto cred = f.make();
+    // The token endpoint answers slowly, and the callers start together, so they overlap: a
+    // cache without single flight would send several requests here, not pass by luck.
+    auto slow = azid_emulator::Fault::respond_with(
+        200, R"({"token_type":"Bearer","expires_in":3599,"access_token":"slow.token.value"})");
+    slow.delay = std::chrono::milliseconds(300);
+    f.emu.push_fault("/", slow);
+    std::atomic<bool> go{false};
     std::vector<std::thread> threads;
     for (int i = 0; i < 16; ++i)
-      threads.emplace_back([&] { CHECK(cred.try_get_token(vault()).ok()); });
+      threads.emplace_back([&] {
+        while (!go.load()) std::this_thread::yield();
+        CHECK(cred.try_get_token(vault()).ok());
+      });
+    go = true;
     for (auto& t : threads) t.join();
     (void)cred.get_token(vault());
     CHECK(f.emu.request_count("/" + tenant) == 1);

@@ -143,8 +143,12 @@ class TestClient {
     }
     std::string req = std::string(method) + " " + std::string(target) +
                       " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port_) + "\r\n";
-    for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
-    if (!body.empty()) req += "Content-Type: application/x-www-form-urlencoded\r\n";
+    bool typed = false;  // a Content-Type of the caller's replaces the form default
+    for (const auto& [k, v] : headers) {
+      req += k + ": " + v + "\r\n";
+      typed = typed || azid_emulator::detail::iequals(k, "Content-Type");
+    }
+    if (!body.empty() && !typed) req += "Content-Type: application/x-www-form-urlencoded\r\n";
     if (!body.empty() || method == "POST")
       req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     req += "\r\n";
@@ -835,8 +839,9 @@ TEST_SUITE("emulator") {
         REQUIRE(r);
         return r->status;
       };
-      CHECK(post(resource, {{"Metadata", "true"}}) == 200);
+      CHECK(post(resource, {{"Metadata", "true"}}) == 200);  // a form, by default
       CHECK(post(resource, {}) == 400);
+      CHECK(post(resource, {{"Metadata", "true"}, {"Content-Type", "application/json"}}) == 400);
       CHECK(post("x=1", {{"Metadata", "true"}}) == 400);
       const std::string path = "/MSI/auth?api-version=2017-09-01&";
       const azid_emulator::Headers secret{{"secret", "ml-secret"}};

@@ -605,12 +605,20 @@ TEST_SUITE("managed_identity_emulator") {
     auto o = quick(&e);
     o.within_default_chain = true;
     Cred cred(o, p);
+    // The probe is answered slowly and the callers start together, so they overlap: without a
+    // shared probe and single flight there would be more requests, not fewer by luck.
+    auto slow_probe = emu::Fault::respond_with(400, R"({"error":"bad_request"})");
+    slow_probe.delay = std::chrono::milliseconds(300);
+    e.push_fault(token_path, slow_probe);
     std::atomic<int> ok{0};
+    std::atomic<bool> go{false};
     std::vector<std::thread> threads;
     for (int i = 0; i < 8; ++i)
       threads.emplace_back([&] {
+        while (!go.load()) std::this_thread::yield();
         if (cred.try_get_token(vault()).ok()) ++ok;
       });
+    go = true;
     for (auto& t : threads) t.join();
     CHECK(ok == 8);
     CHECK(e.request_count(token_path) == 2);

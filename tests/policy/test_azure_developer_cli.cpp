@@ -152,17 +152,19 @@ TEST_SUITE("azure_developer_cli") {
 
   TEST_CASE(
       "azd asking for multi-factor sign-in is unavailable, with the login command for the scopes") {
-    ToolDir d;
-    d.script("azd",
-             "echo 'ERROR: AADSTS50076: you must use multi-factor authentication to access this; "
-             "run azd auth "
-             "login' >&2; exit 1");
-    Cred cred({}, platform_for(d));
-    auto r = cred.try_get_token(vault());
-    CHECK(r.failure() == Failure::unavailable);
-    CHECK(mentions(r,
-                   "please run the following command: azd auth login --scope "
-                   "https://vault.azure.net/.default"));
+    // developer-tools.md §2: either phrase in azd's stderr means a fresh sign-in is needed.
+    for (const char* said : {"AADSTS50076: you must use multi-factor authentication to access this",
+                             "reauthentication required, run azd auth login"}) {
+      CAPTURE(said);
+      ToolDir d;
+      d.script("azd", std::string("echo 'ERROR: ") + said + "' >&2; exit 1");
+      Cred cred({}, platform_for(d));
+      auto r = cred.try_get_token(vault());
+      CHECK(r.failure() == Failure::unavailable);
+      CHECK(mentions(r,
+                     "please run the following command: azd auth login --scope "
+                     "https://vault.azure.net/.default"));
+    }
   }
 
   TEST_CASE("claims are forwarded to azd as standard base64 in --claims, bypassing the cache") {

@@ -372,6 +372,7 @@ TEST_SUITE("managed_identity") {
     CHECK(r.url == "http://127.0.0.1:50342/oauth2/token");
     CHECK(r.body == "resource=https%3A%2F%2Fvault.azure.net");
     CHECK(r.headers.get("Metadata") == "true");
+    CHECK(r.headers.get("Content-Type") == "application/x-www-form-urlencoded");
     ManagedIdentityCredentialOptions o;
     o.resource_id = "r";
     Cred user(o, p);
@@ -588,6 +589,7 @@ TEST_SUITE("managed_identity") {
       CHECK(has(message(r), "Identity not found"));
       CHECK(has(message(r), user ? "user-assigned identity's id is correct"
                                  : "Enable the system-assigned identity"));
+      CHECK(has(message(r), "No identity has been assigned to this resource.") == !user);
       CHECK(cred.try_get_token(vault()).failure() == Failure::unavailable);
       CHECK(p.transport().request_count() == 1);
       CHECK_THROWS_AS(cred.get_token(vault()), CredentialUnavailableError);
@@ -645,23 +647,32 @@ TEST_SUITE("managed_identity") {
     CHECK(sleeps_ms(p) == std::vector<long long>{5000});
   }
 
-  TEST_CASE("other 4xx statuses fail at once") {
-    testing::Platform p;
-    p.transport().push(403, R"({"error":"forbidden","error_description":"nope"})");
-    Cred cred(fast(), p);
-    auto r = cred.try_get_token(vault());
-    CHECK(r.failure() == Failure::failed);
-    CHECK(has(message(r), "answered 403: nope"));
-    CHECK(p.transport().request_count() == 1);
+  TEST_CASE("other 4xx statuses, 501 and 505 fail at once") {
+    // managed-identity.md §4.3: 5xx is retried, but for 501 and 505 (no retry can fix them).
+    for (int status : {403, 501, 505}) {
+      CAPTURE(status);
+      testing::Platform p;
+      p.transport().push(status, R"({"error":"forbidden","error_description":"nope"})");
+      Cred cred(fast(), p);
+      auto r = cred.try_get_token(vault());
+      CHECK(r.failure() == Failure::failed);
+      CHECK(has(message(r), "answered " + std::to_string(status) + ": nope"));
+      CHECK(p.transport().request_count() == 1);
+      CHECK(p.clock().sleeps().empty());
+    }
   }
 
-  TEST_CASE("Docker Desktop's 403 'unreachable network' means IMDS is unavailable") {
-    testing::Platform p;
-    p.transport().push(403, "A socket operation was attempted to an unreachable network.");
-    Cred cred(fast(), p);
-    auto r = cred.try_get_token(vault());
-    CHECK(r.failure() == Failure::unavailable);
-    CHECK(has(message(r), "unreachable network"));
+  TEST_CASE("Docker Desktop's 403 'unreachable network' or 'host' means IMDS is unavailable") {
+    for (const char* body : {"A socket operation was attempted to an unreachable network.",
+                             "A socket operation was attempted to an unreachable host."}) {
+      CAPTURE(body);
+      testing::Platform p;
+      p.transport().push(403, body);
+      Cred cred(fast(), p);
+      auto r = cred.try_get_token(vault());
+      CHECK(r.failure() == Failure::unavailable);
+      CHECK(has(message(r), body));
+    }
   }
 
   TEST_CASE("no response: a refused connect is not retried") {

@@ -294,6 +294,10 @@ Reply cloud_shell(const Emulator::Impl& impl, const RecordedRequest& r) {
   const auto& st = *impl.managed_identity;
   if (!iequals(r.header("Metadata"), "true"))
     return imds_error(400, "invalid_request", "Required metadata header not specified");
+  // The resource travels as a form: a body the endpoint cannot read as one is refused.
+  if (!istarts_with(r.header("Content-Type"), "application/x-www-form-urlencoded"))
+    return imds_error(400, "invalid_request",
+                      "Content-Type must be application/x-www-form-urlencoded");
   const auto resource = r.form_param("resource");
   if (!resource || resource->empty())
     return imds_error(400, "invalid_request", "Required resource parameter not specified");
