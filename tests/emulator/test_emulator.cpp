@@ -763,7 +763,7 @@ TEST_SUITE("emulator") {
               {"IMDS api-version", "/msi/token?api-version=2018-02-01&" + resource, id, 400},
               {"no resource", path + "x=1", id, 400},
               {"IMDS's parameter name", path + resource + "&msi_res_id=/x&client_id=" + client, id,
-               200},  // App Service ignores IMDS's name; its own is mi_res_id
+               400},  // App Service's own name is mi_res_id: the emulator refuses another's
               {"two identities", path + resource + "&client_id=" + client + "&mi_res_id=/x", id,
                400},
           });
@@ -851,6 +851,7 @@ TEST_SUITE("emulator") {
               {"system", path + resource, secret, 200},
               {"clientid", path + resource + "&clientid=" + client, secret, 200},
               {"unknown clientid", path + resource + "&clientid=nobody", secret, 400},
+              {"another source's name", path + resource + "&client_id=" + client, secret, 400},
               {"no secret", path + resource, {}, 401},
               {"wrong secret", path + resource, {{"secret", "x"}}, 401},
               {"IMDS api-version", "/MSI/auth?api-version=2018-02-01&" + resource, secret, 400},

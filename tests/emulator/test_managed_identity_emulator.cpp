@@ -589,10 +589,22 @@ TEST_SUITE("managed_identity_emulator") {
     CHECK(r.token().expires_on > system_clock::now() + minutes(55));
     CHECK(e.requests().at(0).query_param("clientid") == e.system_identity()->client_id);
 
+    // A user-assigned identity by client id: the emulator refuses any other parameter name
+    // (client_id, msi_res_id, ...), so only the right one gets this identity's token.
+    const emu::ManagedIdentity user{
+        "0b7f5e4e-1111-4222-8333-444455556666", "9a8b7c6d-1111-4222-8333-444455556666",
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/"
+        "userAssignedIdentities/ml"};
+    e.assign_identity(user);
+    auto o = quick();
+    o.client_id = user.client_id;
+    CHECK(appid_of(e, Cred(o, p).try_get_token(vault())) == user.client_id);
+
     p.environment().set("MSI_SECRET", "wrong-ml-secret");
     Cred wrong(quick(), p);
     auto w = wrong.try_get_token(vault());
     CHECK(w.failure() == Failure::failed);
+    CHECK(w.error_info().http_status == 401);
     for (const char* s : {"ml-secret-value", "wrong-ml-secret"}) {
       CHECK_FALSE(has(message(w), s));
       CHECK_FALSE(p.logged(s));

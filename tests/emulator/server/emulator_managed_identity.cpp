@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -179,6 +180,20 @@ Reply app_service_error(int status, std::string_view message) {
       json_reply(status, JsonObject().num("statusCode", status).str("message", message).done()));
 }
 
+// Whether the request names an identity with a parameter this source does not read (another
+// source's name for it). A real endpoint may ignore such a parameter and answer with the
+// system-assigned identity; the emulator refuses it, so a client that sends the wrong name fails
+// its tests instead of passing with the wrong identity.
+bool foreign_identity_parameter(const RecordedRequest& r,
+                                std::initializer_list<std::string_view> accepted) {
+  for (std::string_view name :
+       {"client_id", "clientid", "object_id", "principal_id", "msi_res_id", "mi_res_id"}) {
+    if (std::find(accepted.begin(), accepted.end(), name) != accepted.end()) continue;
+    if (r.query_param(name)) return true;
+  }
+  return false;
+}
+
 Reply app_service(const Emulator::Impl& impl, const RecordedRequest& r) {
   const auto& st = *impl.managed_identity;
   if (!r.has_header("X-IDENTITY-HEADER") || r.header("X-IDENTITY-HEADER") != header_secret(st))
@@ -188,6 +203,10 @@ Reply app_service(const Emulator::Impl& impl, const RecordedRequest& r) {
   const auto resource = r.query_param("resource");
   if (!resource || resource->empty())
     return app_service_error(400, "The 'resource' query parameter is required.");
+  if (foreign_identity_parameter(r, {"client_id", "principal_id", "mi_res_id"}))
+    return app_service_error(400,
+                             "Unknown identity parameter; use client_id, principal_id or "
+                             "mi_res_id.");
   const auto wanted = wanted_from(r, "client_id", "principal_id", "mi_res_id");
   if (!wanted) return app_service_error(400, "Specify at most one identity.");
   const auto id = find_identity(st, *wanted);
@@ -339,6 +358,8 @@ Reply azure_ml(const Emulator::Impl& impl, const RecordedRequest& r) {
   const auto resource = r.query_param("resource");
   if (!resource || resource->empty())
     return imds_error(400, "invalid_request", "resource is required");
+  if (foreign_identity_parameter(r, {"clientid"}))
+    return imds_error(400, "invalid_request", "Unknown identity parameter; use clientid.");
   Wanted w;
   if (auto c = r.query_param("clientid")) w = {IdKind::client_id, *c};
   const auto id = find_identity(st, w);
