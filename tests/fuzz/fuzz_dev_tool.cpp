@@ -21,6 +21,7 @@ const system_clock::time_point now{seconds{1767225600}};
 void check_token(const std::error_code& ec, const AccessToken& t) {
   if (ec) return;
   FUZZ_CHECK(!t.token.empty());
+  FUZZ_CHECK(header_safe_token(t.token));  // nothing that could start a header of its own
   FUZZ_CHECK(t.expires_on > now);
   FUZZ_CHECK(t.expires_on_unix() <= detail::max_epoch_seconds);
   if (t.refresh_on) FUZZ_CHECK(*t.refresh_on < t.expires_on);

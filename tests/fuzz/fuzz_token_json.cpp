@@ -32,6 +32,7 @@ void check_token(std::string_view body) {
   if (make_access_token(std::move(parsed), request_time, out)) return;
   FUZZ_CHECK(out.token == token);
   FUZZ_CHECK(!out.token_type.empty());
+  FUZZ_CHECK(azid::header_safe_token(out.token) && azid::header_safe_token(out.token_type));
   FUZZ_CHECK(out.expires_on_unix() > now_s && out.expires_on_unix() <= max_epoch_seconds);
   if (out.refresh_on) {
     FUZZ_CHECK(*out.refresh_on > request_time);
