@@ -25,6 +25,7 @@
 #include "azid/detail/base64.hpp"
 #include "azid/detail/managed_identity.hpp"
 #include "azid/detail/names.hpp"
+#include "azid/detail/redact.hpp"
 #include "azid/detail/sts_advice.hpp"
 #include "azid/detail/token_json.hpp"
 #include "azid/platform/process_runner.hpp"
@@ -598,7 +599,9 @@ std::string pad(std::string_view s, std::size_t width) {
 
 std::string render_table(const Report& rep) {
   std::string o = "azid doctor: DefaultAzureCredential, scope " + rep.scope + "\n";
-  if (!rep.env.value.empty()) o += "AZURE_TOKEN_CREDENTIALS=" + rep.env.value + "\n";
+  // The variable as the environment holds it, but never a control character for the terminal.
+  if (!rep.env.value.empty())
+    o += "AZURE_TOKEN_CREDENTIALS=" + azid::detail::printable(rep.env.value) + "\n";
   if (!rep.env.error.empty()) o += "  " + rep.env.error + "\n";
   o += "\n  #  " + pad("credential", 30) + "status\n";
   for (std::size_t i = 0; i < rep.runs.size(); ++i) {

@@ -2,6 +2,7 @@
 // as queued handlers on one io_context thread, chains, errors, timeouts and cancellation.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -1273,6 +1274,78 @@ TEST_SUITE("async_default_azure_credential") {
       return std::move(*r);
     }
   };
+
+  TEST_CASE("a multi-tenant decision is logged once per fetch, asynchronously as blocking") {
+    // The asynchronous path plans with the blocking code (a cache probe, then the plan) before
+    // it fetches: the INFO line about the tenant must come from the fetch alone.
+    Fixture f;
+    const std::string other = "0c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5";
+    f.emu.register_app({other, client, secret, false, {}});
+    std::vector<std::string> info;
+    f.platform.logger().set_level(LogLevel::info);
+    f.platform.logger().set_sink([&](LogLevel l, std::string_view m) {
+      if (l == LogLevel::info && m.find("additionally_allowed_tenants") != std::string_view::npos)
+        info.emplace_back(m);
+    });
+    auto o = f.options();
+    o.additionally_allowed_tenants = {"*"};
+    Secret cred(tenant, client, secret, o, f.platform);
+    TokenRequestContext ctx = vault();
+    ctx.tenant_id = other;
+    for (int i = 0; i < 2; ++i) {  // the second call is a cache hit: no fetch, no line
+      std::optional<TokenResult> r;
+      async_try_get_token(cred, ctx, [&](TokenResult x) { r = std::move(x); });
+      f.run();
+      REQUIRE(r);
+      REQUIRE_MESSAGE(r->ok(), r->error_info().message);
+    }
+    CHECK(info.size() == 1);
+    CHECK(f.emu.request_count("/" + other) == 1);
+  }
+
+  TEST_CASE("settled on managed identity, a sticky chain's asynchronous calls fail as its own") {
+    // As the blocking test in policy/test_default_azure_credential.cpp: once the chain has
+    // settled, an IMDS outage is managed identity's own failure (logged at WARNING), not
+    // "unavailable", on the asynchronous path too (chain_async marks the call settled).
+    Fixture f;
+    std::vector<std::pair<LogLevel, std::string>> lines;
+    f.platform.logger().set_level(LogLevel::debug);
+    f.platform.logger().set_sink(
+        [&](LogLevel l, std::string_view m) { lines.emplace_back(l, std::string(m)); });
+    azid_emulator::Options plain;
+    plain.tls = false;
+    auto imds = std::make_unique<azid_emulator::Emulator>(plain);
+    using Mi = ManagedIdentityCredential<AsyncEmuPlatform>;
+    ManagedIdentityCredentialOptions o;
+    o.imds_authority = imds->base_url();
+    o.imds.jitter = 0;
+    o.imds.max_retries = 0;
+    o.arc_himds_path = "";
+    o.within_default_chain = true;  // as DefaultAzureCredential builds it: probed, chain-aware
+    ChainOptions sticky;
+    sticky.sticky = true;
+    Chain<Mi> chain(std::in_place, sticky, [&] { return Mi(o, f.platform); });
+    static_assert(is_native_async_v<Chain<Mi>>);
+    auto get = [&](std::string scope) {
+      TokenRequestContext ctx;
+      ctx.scopes = {std::move(scope)};
+      std::optional<TokenResult> r;
+      async_try_get_token(chain, ctx, [&](TokenResult x) { r = std::move(x); });
+      f.run();
+      REQUIRE(r);
+      return std::move(*r);
+    };
+    const TokenResult first = get("https://vault.azure.net/.default");
+    REQUIRE_MESSAGE(first.ok(), first.error_info().message);
+    CHECK(chain.selected() == 0);
+    imds.reset();  // IMDS goes away
+    const TokenResult second = get("https://storage.azure.com/.default");
+    CHECK(second.failure() == Failure::failed);
+    CHECK(std::any_of(lines.begin(), lines.end(), [](const auto& l) {
+      return l.first == LogLevel::warning &&
+             l.second.find("ManagedIdentityCredential.get_token failed") != std::string::npos;
+    }));
+  }
 
   TEST_CASE(
       "walked asynchronously by a plain chain, managed identity off Azure lets the next run") {

@@ -589,6 +589,12 @@ TEST_SUITE("cli_doctor") {
       CHECK_FALSE(s.tools.exists("runs"));  // nothing was tried
       CHECK(j.exit == 1);
       CHECK(s.run({"token", "--scope", "https://management.azure.com/.default"}).exit == 64);
+      // The table quotes the value without the escape sequences it may carry to a terminal.
+      s.set("AZURE_TOKEN_CREDENTIALS", "bogus\x1b[2J\rforged");
+      const Result table = s.run({"doctor"});
+      CHECK(has(table.out, "AZURE_TOKEN_CREDENTIALS=bogus?[2J?forged"));
+      CHECK(table.out.find('\x1b') == std::string::npos);
+      CHECK(table.out.find('\r') == std::string::npos);
     }
     SUBCASE("an unknown KIND is a usage error") {
       Result j = s.doctor_json({"--exclude", "client-secret"});

@@ -95,8 +95,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(t.front() != ' ' && t.back() != ' ');
   }
   std::string_view tenant;
-  static const Logger quiet;
-  const TokenResult tr = resolve_tenant("FuzzCredential", a, b, allowed, false, tenant, quiet);
+  const TokenResult tr = resolve_tenant("FuzzCredential", a, b, allowed, false, tenant);
   if (tr.failure() == Failure::none) {
     FUZZ_CHECK(tenant.data() == a.data() || tenant.data() == b.data());
     if (tenant.data() == b.data() && !b.empty() && !iequals(a, b)) FUZZ_CHECK(valid_tenant_id(b));

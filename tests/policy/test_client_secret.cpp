@@ -209,6 +209,27 @@ TEST_SUITE("client_secret") {
                              doctest::Contains("is an invalid authority"), std::invalid_argument);
       }
     }
+    SUBCASE("a refused authority is quoted without user information, query or control bytes") {
+      for (const char* bad :
+           {"https://user:s3cretPW@login.example:abc/x?sig=SECRETSIG",
+            "ftp://u:s3cretPW@h/?sig=SECRETSIG", "https://login.example/?sig=SECRETSIG",
+            "https://evil\nWARNING forged"}) {
+        CAPTURE(bad);
+        testing::Platform p;
+        ClientSecretCredentialOptions o;
+        o.authority_host = bad;
+        try {
+          Cred c(tenant, client, secret, o, p);
+          FAIL("expected std::invalid_argument");
+        } catch (const std::invalid_argument& e) {
+          const std::string m = e.what();
+          CHECK(m.find("is an invalid authority") != std::string::npos);
+          CHECK(m.find("s3cretPW") == std::string::npos);
+          CHECK(m.find("SECRETSIG") == std::string::npos);
+          CHECK(m.find('\n') == std::string::npos);
+        }
+      }
+    }
   }
 
   TEST_CASE("arguments are validated before any request") {

@@ -472,6 +472,13 @@ TEST_SUITE("default_azure_credential") {
     Dac forged(quiet(), q);
     CHECK(has(forged.configuration_error(),
               "Invalid value 'dev?INFO DefaultAzureCredential acquired a token?[2J'"));
+    // C1 controls written in UTF-8 (CSI is U+009B) and bytes that are not UTF-8 too.
+    q.environment().set("AZURE_TOKEN_CREDENTIALS",
+                        "dev\xc2\x9b"
+                        "2J\x9b"
+                        "caf\xc3\xa9");
+    Dac c1(quiet(), q);
+    CHECK(has(c1.configuration_error(), "Invalid value 'dev??2J?caf\xc3\xa9'"));
     // Cut at 128 bytes, before a UTF-8 sequence rather than inside it.
     q.environment().set("AZURE_TOKEN_CREDENTIALS", std::string(127, 'x') + "\xc3\xa9");
     Dac cut(quiet(), q);

@@ -99,6 +99,13 @@ TEST_SUITE("environment") {
     }
   }
 
+  TEST_CASE("an authority_host option that is no URL is refused at construction") {
+    EnvironmentCredentialOptions o;
+    o.authority_host = "https://login.example:abc";
+    CHECK_THROWS_WITH_AS(Cred(o, with_secret()), doctest::Contains("is an invalid authority"),
+                         std::invalid_argument);
+  }
+
   TEST_CASE(
       "the certificate's password and chain flag survive a platform that owns its environment") {
     const auto& c = azid_test::registered_cert();

@@ -68,6 +68,13 @@ TEST_SUITE("workload_identity") {
     CHECK(azid_test::form_value(r.body, "client_id") == client);
   }
 
+  TEST_CASE("an authority_host option that is no URL is refused at construction") {
+    WorkloadIdentityCredentialOptions o;
+    o.authority_host = "https:/login.example";
+    CHECK_THROWS_WITH_AS(Cred(o, webhook_env()), doctest::Contains("is an invalid authority"),
+                         std::invalid_argument);
+  }
+
   TEST_CASE("options override the environment") {
     auto p = webhook_env();
     p.files().set("/other/token", "federated.token.other");

@@ -689,6 +689,7 @@ asio::awaitable<TokenResult> confidential_async(const C& cred, TokenRequestConte
   const std::string_view name = C::name;
   TokenResult result = co_await cached_async(
       name, *plan.cache, ctx, plan.tenant, platform.clock(), [&]() -> asio::awaitable<TokenResult> {
+        if (!plan.tenant_note.empty()) platform.logger().write(LogLevel::info, plan.tenant_note);
         std::string fields;
         if constexpr (is_pipelines<C>::value) {
           if (auto r = co_await AzurePipelinesAsync::auth(cred, fields);

@@ -45,11 +45,8 @@ class EnvironmentCredential {
   /// Never throws for missing or malformed environment values (they surface at get_token);
   /// @throws std::invalid_argument for an `options.authority_host` that is not https.
   explicit EnvironmentCredential(EnvironmentCredentialOptions options = {}, P platform = P{}) {
-    if (!options.authority_host.empty()) {
-      std::string why;
-      if (!detail::normalize_authority(options.authority_host, why))
-        throw std::invalid_argument(std::string(name) + ": " + why);
-    }
+    if (!options.authority_host.empty())
+      (void)detail::checked_authority(name, options.authority_host);
     const auto& env = platform.environment();
     const auto tenant = env.get(names::azure_tenant_id);
     const auto client = env.get(names::azure_client_id);

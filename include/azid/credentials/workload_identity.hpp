@@ -57,11 +57,8 @@ class WorkloadIdentityCredential {
       : platform_(std::move(platform)) {
     if (!options.tenant_id.empty() && !detail::valid_tenant_id(options.tenant_id))
       throw std::invalid_argument(std::string(detail::invalid_tenant_message));
-    if (!options.authority_host.empty()) {
-      std::string why;
-      if (!detail::normalize_authority(options.authority_host, why))
-        throw std::invalid_argument(std::string(name) + ": " + why);
-    }
+    if (!options.authority_host.empty())
+      (void)detail::checked_authority(name, options.authority_host);
     const auto& env = platform_.environment();
     auto pick = [&](std::string& value, std::string_view var) {
       if (value.empty()) value = env.get(var).value_or("");

@@ -47,6 +47,22 @@ struct EntraCredentialOptions {
 
 namespace detail {
 
+/// `host` as the authority of `credential`'s token requests (spec README R3): normalised, and a
+/// URL the transport can use. A value that passes normalize_authority's character rules but is no
+/// URL (`https:/host`, a port that is not a number, an unclosed IPv6 bracket) is refused here,
+/// at construction, not at the first request, where it would look like a failed authentication
+/// and stop a chain.
+/// @throws std::invalid_argument naming the credential, the value quoted without secrets.
+[[nodiscard]] inline std::string checked_authority(std::string_view credential,
+                                                   std::string_view host) {
+  std::string why;
+  auto normalized = normalize_authority(host, why);
+  if (!normalized) throw std::invalid_argument(std::string(credential) + ": " + why);
+  if (Url parsed; parse_url(*normalized + "/tenant/oauth2/v2.0/token", parsed))
+    throw std::invalid_argument(std::string(credential) + ": " + invalid_authority_message(host));
+  return std::move(*normalized);
+}
+
 /// What ConfidentialClient::get records, instead of fetching, while a PlanScope is active on the
 /// calling thread. azid/async calls a credential's try_get_token under a PlanScope to learn the
 /// tenant and the client authentication it would use (validation and tenant rules run as usual;
@@ -65,6 +81,7 @@ struct ConfidentialPlan {
   RetryOptions retry;
   std::chrono::milliseconds connect_timeout{};
   std::chrono::milliseconds timeout{};
+  std::string tenant_note;  ///< resolve_tenant's decision, logged at INFO when the fetch runs
   bool captured = false;
 };
 inline ConfidentialPlan*& active_plan() noexcept {
@@ -153,17 +170,7 @@ class ConfidentialClient {
     std::string host = opts.authority_host;
     if (host.empty()) host = platform_.environment().get(names::azure_authority_host).value_or("");
     if (host.empty()) host = std::string(names::authority_public);
-    std::string why;
-    auto normalized = normalize_authority(host, why);
-    if (!normalized) throw std::invalid_argument(std::string(credential) + ": " + why);
-    // A value that passes the character rules but is no URL (`https:/host`, a port that is not a
-    // number, an unclosed IPv6 bracket) is refused here too, not at the first request, where it
-    // would look like a failed authentication and stop a chain.
-    if (Url parsed; parse_url(*normalized + "/tenant/oauth2/v2.0/token", parsed))
-      throw std::invalid_argument(std::string(credential) + ": '" + printable(host) +
-                                  "' is an invalid authority. The value must be a TLS protected "
-                                  "(https) URL.");
-    authority_ = std::move(*normalized);
+    authority_ = checked_authority(credential, host);
     multitenant_disabled_ =
         env_flag(platform_.environment().get(names::azure_identity_disable_multitenantauth));
   }
@@ -201,9 +208,10 @@ class ConfidentialClient {
     if (ctx.scopes.empty())
       return TokenResult::invalid_argument(credential, std::string(no_scope_message));
     std::string_view tenant = tenant_;
+    TenantDecision decision = TenantDecision::none;  // logged when a token is fetched
     if (!ctx.tenant_id.empty()) {  // the common case (no tenant requested) stays inline
       if (auto r = resolve_tenant(credential, tenant_, ctx.tenant_id, allowed_,
-                                  multitenant_disabled_, tenant, platform_.logger());
+                                  multitenant_disabled_, tenant, &decision);
           r.failure() != Failure::none) {
         log_outcome(platform_.logger(), credential, r, current_caller().in_chain);
         return r;
@@ -220,12 +228,16 @@ class ConfidentialClient {
       plan->retry = retry_;
       plan->connect_timeout = connect_timeout_;
       plan->timeout = timeout_;
+      plan->tenant_note = tenant_decision_line(credential, decision, tenant_, ctx.tenant_id);
       plan->secret = &secret_;
       plan->secret_encoded = &secret_encoded_;
       plan->captured = true;
       return TokenResult::failed(credential, std::string(credential) + ": planned, not fetched");
     }
     TokenResult result = cache_.get_or_fetch(ctx, tenant, platform_.clock(), [&]() -> TokenResult {
+      if (decision != TenantDecision::none && platform_.logger().enabled(LogLevel::info))
+        platform_.logger().write(
+            LogLevel::info, tenant_decision_line(credential, decision, tenant_, ctx.tenant_id));
       const std::string endpoint = token_endpoint(authority_, tenant);
       std::string fields;
       if (auto r = auth(std::string_view(endpoint), fields); r.failure() != Failure::none) return r;

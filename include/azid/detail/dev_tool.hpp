@@ -235,12 +235,16 @@ class DevTool {
       std::initializer_list<std::string_view> forward, Check& check, Argv& argv,
       Interpret& interpret) const {
     std::string_view tenant;
+    TenantDecision decision = TenantDecision::none;  // logged when the tool runs
     if (auto r = resolve_tenant(credential, tenant_, ctx.tenant_id, allowed_, multitenant_disabled_,
-                                tenant, platform_.logger());
+                                tenant, &decision);
         r.failure() != Failure::none)
       return r;
     if (auto r = check(tenant); r.failure() != Failure::none) return r;
     auto fetch = [&]() -> TokenResult {
+      if (decision != TenantDecision::none && platform_.logger().enabled(LogLevel::info))
+        platform_.logger().write(
+            LogLevel::info, tenant_decision_line(credential, decision, tenant_, ctx.tenant_id));
       ProcessSpec spec;
       spec.argv = argv(tenant);
       for (std::string_view name : {std::string_view("PATH"), std::string_view("HOME")})

@@ -10,7 +10,6 @@
 
 #include "azid/config.hpp"
 #include "azid/core/access_token.hpp"
-#include "azid/core/log.hpp"
 #include "azid/core/result.hpp"
 #include "azid/transport/http_message.hpp"
 
@@ -53,15 +52,29 @@ AZID_DECL TokenResult token_result(std::string_view credential, std::string_view
                                    std::chrono::system_clock::time_point request_time,
                                    Failure sts_failure = Failure::failed);
 
+/// What the multi-tenant rules decided, for the INFO line of a fetch (steps 2 and 4 of
+/// caching-and-tenants.md §5; the others need no line).
+enum class TenantDecision : unsigned char {
+  none,
+  kept_multitenant_disabled,  ///< the configured tenant, AZURE_IDENTITY_DISABLE_MULTITENANTAUTH
+  kept_adfs,                  ///< the configured tenant, an ADFS authority
+  allowed_by_name,            ///< the requested tenant, listed in additionally_allowed_tenants
+  allowed_any,                ///< the requested tenant, additionally_allowed_tenants has "*"
+};
+
 /// Multi-tenant rules (caching-and-tenants.md §5). On success sets `out` to the tenant to use
-/// and returns an empty result; otherwise returns the error to hand back. The decisions of
-/// steps 2 and 4 (the configured tenant used instead of the requested one; another tenant
-/// allowed) are logged at INFO to `log`.
+/// and returns an empty result; otherwise returns the error to hand back. `*decision` (when not
+/// null) tells what was decided, without allocating: cross-tenant cache hits pass here too. The
+/// caller logs tenant_decision_line at INFO when it fetches a token (once per fetch, not per
+/// planning pass or hit).
 AZID_DECL TokenResult resolve_tenant(std::string_view credential, std::string_view configured,
                                      std::string_view requested,
                                      const std::vector<std::string>& allowed,
                                      bool multitenant_disabled, std::string_view& out,
-                                     const Logger& log);
+                                     TenantDecision* decision = nullptr);
+/// The INFO line for `decision`; empty for TenantDecision::none.
+AZID_DECL std::string tenant_decision_line(std::string_view credential, TenantDecision decision,
+                                           std::string_view configured, std::string_view requested);
 
 /// Splits `AZURE_ADDITIONALLY_ALLOWED_TENANTS` on ';', dropping empty items.
 AZID_DECL std::vector<std::string> split_tenant_list(std::string_view value);

@@ -1,6 +1,7 @@
 // azid/detail/redact.hpp: blanking a secret wherever it appears in a text meant for a message.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -19,18 +20,38 @@ namespace detail {
   return s;
 }
 
-/// `text` as it may be quoted in a message or a log line: control characters (CR, LF, ESC, ...)
-/// as '?', so a value cannot forge a line or drive a terminal, and at most `max_bytes` long,
-/// cut before a UTF-8 sequence rather than inside it.
+/// `text` as it may be quoted in a message or a log line: control characters (C0, DEL, and C1
+/// written in UTF-8, such as CSI) and bytes that are not UTF-8 as '?', so a value cannot forge a
+/// line or drive a terminal; at most `max_bytes` long, cut before a UTF-8 sequence rather than
+/// inside it.
 [[nodiscard]] inline std::string printable(std::string_view text, std::size_t max_bytes = 128) {
-  if (text.size() > max_bytes) {
-    std::size_t n = max_bytes;
-    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;  // continuation
-    text = text.substr(0, n);
+  std::string out;
+  out.reserve(std::min(text.size(), max_bytes));
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  for (std::size_t i = 0; i < text.size();) {
+    const unsigned char c = byte(i);
+    // Length of a well-formed sequence (RFC 3629: no overlong forms, no surrogates), or 0.
+    std::size_t n = 0;
+    if (c < 0x80) {
+      n = 1;
+    } else if (c >= 0xC2 && c <= 0xF4) {
+      n = c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+      const unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+      const unsigned char hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+      if (i + n > text.size() || byte(i + 1) < lo || byte(i + 1) > hi) n = 0;
+      for (std::size_t k = 2; n != 0 && k < n; ++k)
+        if ((byte(i + k) & 0xC0) != 0x80) n = 0;
+      if (n == 2 && c == 0xC2 && byte(i + 1) < 0xA0) n = 0;  // U+0080..U+009F: C1 controls
+    }
+    const bool shown = n > 1 || (n == 1 && c >= 0x20 && c != 0x7f);
+    const std::size_t width = shown ? n : 1;
+    if (out.size() + width > max_bytes) break;
+    if (shown)
+      out.append(text.substr(i, n));
+    else
+      out.push_back('?');
+    i += n == 0 ? 1 : n;
   }
-  std::string out(text);
-  for (char& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "azid/config.hpp"
+#include "azid/detail/redact.hpp"
 
 AZID_BEGIN
 namespace detail {
@@ -44,6 +45,24 @@ inline constexpr std::string_view no_scope_message = "\"get_token\" requires at 
   return true;
 }
 
+/// The message for an authority that is not acceptable. The value is quoted without what may be
+/// secret in a URL (user information, query, fragment) and without control characters.
+[[nodiscard]] inline std::string invalid_authority_message(std::string_view a) {
+  std::string_view shown = a.substr(0, a.find_first_of("?#"));
+  const std::size_t scheme_end = shown.find("://");
+  const std::size_t host_at = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+  std::string quoted(shown.substr(0, host_at));
+  std::string_view rest = shown.substr(host_at);
+  if (const std::size_t at = rest.substr(0, rest.find('/')).rfind('@');
+      at != std::string_view::npos) {
+    quoted += "REDACTED@";
+    rest.remove_prefix(at + 1);
+  }
+  quoted.append(rest);
+  return "'" + printable(quoted) +
+         "' is an invalid authority. The value must be a TLS protected (https) URL.";
+}
+
 /// Normalises an authority host (spec README R3): adds `https://` when there is no scheme,
 /// strips trailing spaces and slashes, and refuses any scheme but https. Returns nullopt and sets
 /// `why` when the value is not acceptable.
@@ -65,8 +84,7 @@ inline constexpr std::string_view no_scope_message = "\"get_token\" requires at 
     for (auto& c : scheme)
       if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     if (scheme != "https") {
-      why = "'" + std::string(a) +
-            "' is an invalid authority. The value must be a TLS protected (https) URL.";
+      why = invalid_authority_message(a);
       return std::nullopt;
     }
     out = "https://";
@@ -76,14 +94,12 @@ inline constexpr std::string_view no_scope_message = "\"get_token\" requires at 
   for (char c : std::string_view(out).substr(8)) {
     if (c == ' ' || c == '?' || c == '#' || c == '@' || static_cast<unsigned char>(c) < 0x21 ||
         static_cast<unsigned char>(c) > 0x7e) {
-      why = "'" + std::string(a) +
-            "' is an invalid authority. The value must be a TLS protected (https) URL.";
+      why = invalid_authority_message(a);
       return std::nullopt;
     }
   }
   if (out.size() == 8) {
-    why = "'" + std::string(a) +
-          "' is an invalid authority. The value must be a TLS protected (https) URL.";
+    why = invalid_authority_message(a);
     return std::nullopt;
   }
   return out;

@@ -235,7 +235,7 @@ AZID_DECL TokenResult resolve_tenant(std::string_view credential, std::string_vi
                                      std::string_view requested,
                                      const std::vector<std::string>& allowed,
                                      bool multitenant_disabled, std::string_view& out,
-                                     const Logger& log) {
+                                     TenantDecision* decision) {
   if (requested.empty() || iequals(requested, configured)) {
     out = configured;
     return {};
@@ -245,13 +245,9 @@ AZID_DECL TokenResult resolve_tenant(std::string_view credential, std::string_vi
   // (The requested tenant is valid here, so it may be quoted: letters, digits, '-' and '.'.)
   if (iequals(configured, "adfs") || multitenant_disabled) {
     out = configured;
-    if (log.enabled(LogLevel::info))
-      log.write(LogLevel::info,
-                std::string(credential) + ": a token was requested for tenant " +
-                    std::string(requested) + "; the configured tenant " + std::string(configured) +
-                    " is used instead, because " +
-                    (multitenant_disabled ? "AZURE_IDENTITY_DISABLE_MULTITENANTAUTH is set"
-                                          : "an ADFS authority serves one tenant"));
+    if (decision != nullptr)
+      *decision = multitenant_disabled ? TenantDecision::kept_multitenant_disabled
+                                       : TenantDecision::kept_adfs;
     return {};
   }
   if (configured.empty()) {
@@ -261,12 +257,8 @@ AZID_DECL TokenResult resolve_tenant(std::string_view credential, std::string_vi
   for (const auto& a : allowed) {
     if (a == "*" || iequals(a, requested)) {
       out = requested;
-      if (log.enabled(LogLevel::info))
-        log.write(LogLevel::info, std::string(credential) + ": getting a token for tenant " +
-                                      std::string(requested) +
-                                      " (not the configured one), which "
-                                      "additionally_allowed_tenants allows" +
-                                      (a == "*" ? " (\"*\")" : ""));
+      if (decision != nullptr)
+        *decision = a == "*" ? TenantDecision::allowed_any : TenantDecision::allowed_by_name;
       return {};
     }
   }
@@ -280,6 +272,32 @@ AZID_DECL TokenResult resolve_tenant(std::string_view credential, std::string_vi
                     "for any tenant. (Environment-configured credentials also read "
                     "AZURE_ADDITIONALLY_ALLOWED_TENANTS.)";
   return TokenResult::failed(credential, std::move(msg));
+}
+
+AZID_DECL std::string tenant_decision_line(std::string_view credential, TenantDecision decision,
+                                           std::string_view configured,
+                                           std::string_view requested) {
+  // (Both tenants passed valid_tenant_id, so they may be quoted: letters, digits, '-' and '.'.)
+  const std::string who(credential);
+  switch (decision) {
+    case TenantDecision::none:
+      return {};
+    case TenantDecision::kept_multitenant_disabled:
+    case TenantDecision::kept_adfs:
+      return who + ": a token was requested for tenant " + std::string(requested) + "; " +
+             (configured.empty() ? std::string("the tool's own default tenant")
+                                 : "the configured tenant " + std::string(configured)) +
+             " is used instead, because " +
+             (decision == TenantDecision::kept_adfs
+                  ? "an ADFS authority serves one tenant"
+                  : "AZURE_IDENTITY_DISABLE_MULTITENANTAUTH is set");
+    case TenantDecision::allowed_by_name:
+    case TenantDecision::allowed_any:
+      return who + ": getting a token for tenant " + std::string(requested) +
+             " (not the configured one), which additionally_allowed_tenants allows" +
+             (decision == TenantDecision::allowed_any ? " (\"*\")" : "");
+  }
+  return {};
 }
 
 AZID_DECL std::vector<std::string> split_tenant_list(std::string_view value) {
