@@ -290,7 +290,7 @@ ImdsProbe probe_imds(const azid::DefaultPlatform& platform, const MiInfo& mi,
   auto normalized = azid::detail::msi::normalize_imds_authority(authority, why);
   p.probed = true;
   if (!normalized) {
-    p.endpoint = authority;
+    p.endpoint = azid::detail::quoted_url(authority);  // no password, signature or escape
     p.detail = why;
     return p;
   }

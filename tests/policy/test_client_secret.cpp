@@ -211,7 +211,9 @@ TEST_SUITE("client_secret") {
     }
     SUBCASE("a refused authority is quoted without user information, query or control bytes") {
       for (const char* bad :
-           {"https://user:s3cretPW@login.example:abc/x?sig=SECRETSIG",
+           {"https:/user:s3cretPW@host", "//user:s3cretPW@host", "https://user:s3cretPW/slash@host",
+            "https://admin:s3cretPW#x@host", "https://admin:s3cretPW?x@host",
+            "user:s3cretPW@host://x", "https://user:s3cretPW@login.example:abc/x?sig=SECRETSIG",
             "ftp://u:s3cretPW@h/?sig=SECRETSIG", "https://login.example/?sig=SECRETSIG",
             "https://evil\nWARNING forged"}) {
         CAPTURE(bad);

@@ -276,6 +276,19 @@ TEST_SUITE("managed_identity") {
               "http://127.0.0.1:2579/metadata/identity/oauth2/token?", 0) == 0);
   }
 
+  TEST_CASE("a refused IMDS authority is quoted without its password or signature") {
+    testing::Platform p;
+    p.environment().set("AZURE_POD_IDENTITY_AUTHORITY_HOST",
+                        "http://user:s3cretPW@127.0.0.1:2579/x?sig=SECRETSIG\r\nforged");
+    Cred cred(p);
+    const TokenResult r = cred.try_get_token(vault());
+    REQUIRE_FALSE(r.ok());
+    CHECK(has(message(r), "'http://REDACTED@127.0.0.1:2579/x' is not a valid IMDS authority"));
+    CHECK_FALSE(has(message(r), "s3cretPW"));
+    CHECK_FALSE(has(message(r), "SECRETSIG"));
+    CHECK(p.transport().request_count() == 0);
+  }
+
   TEST_CASE("App Service request shape and parameter names") {
     ManagedIdentityCredentialOptions sys, oid, rid, cid;
     oid.object_id = "oid";

@@ -228,7 +228,8 @@ class ConfidentialClient {
       plan->retry = retry_;
       plan->connect_timeout = connect_timeout_;
       plan->timeout = timeout_;
-      plan->tenant_note = tenant_decision_line(credential, decision, tenant_, ctx.tenant_id);
+      if (decision != TenantDecision::none && platform_.logger().enabled(LogLevel::info))
+        plan->tenant_note = tenant_decision_line(credential, decision, tenant_, ctx.tenant_id);
       plan->secret = &secret_;
       plan->secret_encoded = &secret_encoded_;
       plan->captured = true;

@@ -55,6 +55,28 @@ namespace detail {
   return out;
 }
 
+/// A URL-like value (an authority or endpoint setting that was refused) as it may be quoted: the
+/// user information up to its last '@' (the password may hold '/', '?' or '#', or the scheme's
+/// slashes may be missing) as REDACTED@, then no query or fragment (signatures), printable().
+[[nodiscard]] inline std::string quoted_url(std::string_view url) {
+  std::size_t start = 0;
+  if (const std::size_t sep = url.find("://"); sep != std::string_view::npos && sep > 0) {
+    bool scheme = true;  // RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
+    for (char c : url.substr(0, sep))
+      scheme = scheme && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                          (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.');
+    if (scheme) start = sep + 3;
+  }
+  std::string shown(url.substr(0, start));
+  std::string_view rest = url.substr(start);
+  if (const std::size_t at = rest.rfind('@'); at != std::string_view::npos) {
+    shown += "REDACTED@";
+    rest.remove_prefix(at + 1);
+  }
+  shown.append(rest.substr(0, rest.find_first_of("?#")));
+  return printable(shown);
+}
+
 /// Replaces each occurrence of `secret` in `text` by REDACTED. A secret shorter than 8 bytes is
 /// replaced only where it stands alone (not inside a run of letters and digits): blanking every
 /// "S" would garble "ClientSecretCredential" and, by where the holes fall, show the secret.

@@ -48,18 +48,7 @@ inline constexpr std::string_view no_scope_message = "\"get_token\" requires at 
 /// The message for an authority that is not acceptable. The value is quoted without what may be
 /// secret in a URL (user information, query, fragment) and without control characters.
 [[nodiscard]] inline std::string invalid_authority_message(std::string_view a) {
-  std::string_view shown = a.substr(0, a.find_first_of("?#"));
-  const std::size_t scheme_end = shown.find("://");
-  const std::size_t host_at = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
-  std::string quoted(shown.substr(0, host_at));
-  std::string_view rest = shown.substr(host_at);
-  if (const std::size_t at = rest.substr(0, rest.find('/')).rfind('@');
-      at != std::string_view::npos) {
-    quoted += "REDACTED@";
-    rest.remove_prefix(at + 1);
-  }
-  quoted.append(rest);
-  return "'" + printable(quoted) +
+  return "'" + quoted_url(a) +
          "' is an invalid authority. The value must be a TLS protected (https) URL.";
 }
 

@@ -132,7 +132,7 @@ AZID_DECL std::optional<std::string> normalize_imds_authority(std::string_view a
     authority.remove_suffix(1);
   Url parsed;
   if (authority.empty() || parse_url(authority, parsed) || parsed.target != "/") {
-    why = "'" + std::string(authority) +
+    why = "'" + quoted_url(authority) +
           "' is not a valid IMDS authority (expected http://host[:port]).";
     return std::nullopt;
   }
