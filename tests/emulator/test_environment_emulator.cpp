@@ -45,14 +45,21 @@ TEST_SUITE("environment_emulator") {
       "AZURE_CLIENT_CERTIFICATE_PATH (+ password, + chain) authenticates with the certificate") {
     Fixture f;
     const auto& c = azid_test::registered_cert();
-    f.emu.register_certificate(emu_tenant, emu_client, c.cert_pem);
+    // Trusted by subject name and issuer: the emulator accepts the assertion only with its x5c
+    // chain, so the password (to open the file) and the chain flag must both have arrived.
+    f.emu.register_certificate(emu_tenant, emu_client, c.cert_pem, /*subject_name_issuer=*/true);
     f.platform.environment().set("AZURE_CLIENT_CERTIFICATE_PATH", f.dir.write("app.pfx", c.pkcs12));
     f.platform.environment().set("AZURE_CLIENT_CERTIFICATE_PASSWORD", c.password);
     f.platform.environment().set("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "1");
     Cred cred(f.opts(), f.platform);
     CHECK(cred.mode() == Cred::Mode::certificate);
-    CHECK(cred.try_get_token(vault_scope()).ok());
+    const TokenResult r = cred.try_get_token(vault_scope());
+    REQUIRE_MESSAGE(r.ok(), (r.ok() ? std::string() : r.error_info().message));
     CHECK(f.emu.requests().at(0).form_param("client_assertion"));
+    // The control: without the chain the same app refuses the assertion.
+    f.platform.environment().set("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "0");
+    Cred no_chain(f.opts(), f.platform);
+    CHECK(no_chain.try_get_token(vault_scope()).failure() == Failure::failed);
   }
 
   TEST_CASE("a certificate the app does not have: AADSTS700027 through EnvironmentCredential") {
