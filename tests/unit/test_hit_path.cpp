@@ -9,8 +9,14 @@
 #include <thread>
 #include <vector>
 
+#include "../emulator/fake_tools/fake_tools.hpp"
 #include "azid/cache/token_cache.hpp"
+#include "azid/credentials/azure_cli.hpp"
+#include "azid/credentials/azure_developer_cli.hpp"
+#include "azid/credentials/azure_powershell.hpp"
 #include "azid/credentials/client_secret.hpp"
+#include "azid/credentials/managed_identity.hpp"
+#include "azid/default_azure_credential.hpp"
 #include "azid/testing/platform.hpp"
 
 // This file replaces the global allocation functions with malloc/free on purpose; GCC 12 at -O2
@@ -89,6 +95,96 @@ TEST_SUITE("hit_path") {
     CHECK(g_allocations.load() - before == 0);
     CHECK(total == 4000);
     CHECK(p.transport().request_count() == 1);
+  }
+
+  // The developer tools run a real child (a stand-in script) on the miss; the hits after it must
+  // cost no more than a confidential client's: no allocation.
+  TEST_CASE_TEMPLATE("a developer tool's cache hit allocates nothing", Cred,
+                     AzureCliCredential<testing::Platform>,
+                     AzureDeveloperCliCredential<testing::Platform>,
+                     AzurePowerShellCredential<testing::Platform>) {
+    azid_test::ToolDir d;
+    const std::string expires = "1700003600";  // ManualClock's start + 1 h
+    d.script("az", d.record() + "printf '%s' " +
+                       azid_test::sh_quote(R"({"accessToken": "tok1", "expires_on": )" + expires +
+                                           R"(, "tokenType": "Bearer"})"));
+    d.script("azd",
+             d.record() + "printf '%s' " +
+                 azid_test::sh_quote(R"({"token": "tok1", "expiresOn": "2023-11-14T23:13:20Z"})"));
+    d.script("pwsh",
+             d.record() + "printf '%s' " + azid_test::sh_quote("azsdk%tok1%" + expires + "\n"));
+    testing::Platform p = azid_test::platform_for(d);
+    Cred cred({}, p);
+    TokenRequestContext ctx;
+    ctx.scopes = {"https://vault.azure.net/.default"};
+    TokenResult first = cred.try_get_token(ctx);  // miss: the tool runs
+    REQUIRE_MESSAGE(first.ok(), first.error_info().message);
+    REQUIRE(cred.try_get_token(ctx).ok());  // first hit on this thread fills its slot
+    const long before = g_allocations.load();
+    std::size_t total = 0;
+    for (int i = 0; i < 1000; ++i) {
+      TokenResult r = cred.try_get_token(ctx);
+      total += r.token().token.size();
+    }
+    CHECK(g_allocations.load() - before == 0);
+    CHECK(total == 4000);
+    CHECK(d.runs() == 1);
+  }
+
+  // Managed identity, and the chains: DefaultAzureCredential after it settled on a member, and a
+  // hand-made Chain, whose hits go through the member's cache.
+  TEST_CASE("managed identity and chain hits allocate nothing") {
+    testing::Platform p;
+    const std::string imds_body =
+        R"({"access_token":"tok1","expires_in":"3599","expires_on":"1700003599",)"
+        R"("resource":"https://vault.azure.net","token_type":"Bearer"})";
+    TokenRequestContext ctx;
+    ctx.scopes = {"https://vault.azure.net/.default"};
+    const auto hits_allocate = [&](const auto& cred) {
+      REQUIRE(cred.try_get_token(ctx).ok());  // miss
+      REQUIRE(cred.try_get_token(ctx).ok());  // first hit on this thread fills its slot
+      const long before = g_allocations.load();
+      std::size_t total = 0;
+      for (int i = 0; i < 1000; ++i) total += cred.try_get_token(ctx).token().token.size();
+      CHECK(total == 4000);
+      return g_allocations.load() - before;
+    };
+    SUBCASE("ManagedIdentityCredential (IMDS)") {
+      ManagedIdentityCredentialOptions o;
+      o.imds.jitter = 0;
+      o.imds_authority = "http://127.0.0.1:9";  // the transport is scripted
+      p.transport().push(200, imds_body);
+      CHECK(hits_allocate(ManagedIdentityCredential<testing::Platform>(o, p)) == 0);
+      CHECK(p.transport().request_count() == 1);
+    }
+    SUBCASE("DefaultAzureCredential settled on EnvironmentCredential") {
+      p.environment().set("AZURE_TENANT_ID", tenant);
+      p.environment().set("AZURE_CLIENT_ID", client);
+      p.environment().set("AZURE_CLIENT_SECRET", "secret");
+      p.transport().push(200, token_body(1));
+      DefaultAzureCredentialOptions o;
+      o.managed_identity.arc_himds_path = "";
+      CHECK(hits_allocate(DefaultAzureCredential<Exclude<>, testing::Platform>(o, p)) == 0);
+      CHECK(p.transport().request_count() == 1);
+    }
+    SUBCASE("a sticky Chain<EnvironmentCredential, ManagedIdentityCredential>") {
+      ManagedIdentityCredentialOptions o;
+      o.imds.jitter = 0;
+      o.imds_authority = "http://127.0.0.1:9";
+      // In a chain, managed identity first probes IMDS (any answer means it is there).
+      p.transport().push(400, R"({"error":"invalid_request"})");
+      p.transport().push(200, imds_body);
+      ChainOptions sticky;
+      sticky.sticky = true;
+      const Chain<EnvironmentCredential<testing::Platform>,
+                  ManagedIdentityCredential<testing::Platform>>
+          chain(
+              std::in_place, sticky,
+              [&] { return EnvironmentCredential<testing::Platform>({}, p); },
+              [&] { return ManagedIdentityCredential<testing::Platform>(o, p); });
+      CHECK(hits_allocate(chain) == 0);
+      CHECK(p.transport().request_count() == 2);
+    }
   }
 
   TEST_CASE("hits on 100 keys read round-robin on one thread allocate nothing") {

@@ -69,7 +69,7 @@ class AzureCliCredential {
   /// and tenant are checked before `az` is started.
   [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const {
     if (auto r = detail::check_single_scope(name, ctx); r.failure() != Failure::none) return r;
-    const std::string resource = detail::scope_to_resource(ctx.scopes.front());
+    const std::string_view resource = detail::scope_to_resource(ctx.scopes.front());
     return tool_.get(
         name, ctx, {{"AZURE_CORE_NO_COLOR", "true"}}, {"AZURE_CONFIG_DIR"},
         [&](std::string_view tenant) -> TokenResult {

@@ -46,14 +46,13 @@ class AzureDeveloperCliCredential {
 
   /// A token, or the reason there is none. Scopes and tenant are checked before azd is started.
   [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const {
-    const std::string who = std::string(name) + ": ";
-    if (ctx.scopes.empty())
-      return TokenResult::invalid_argument(name,
-                                           who + std::string(detail::azd_missing_scope_message));
+    // Messages are built only on failure: this runs on every cache hit.
+    const auto refuse = [](std::string_view problem) {
+      return TokenResult::invalid_argument(name, std::string(name) + ": " + std::string(problem));
+    };
+    if (ctx.scopes.empty()) return refuse(detail::azd_missing_scope_message);
     for (const auto& s : ctx.scopes)
-      if (!detail::valid_scope(s))
-        return TokenResult::invalid_argument(name,
-                                             who + std::string(detail::invalid_scope_message));
+      if (!detail::valid_scope(s)) return refuse(detail::invalid_scope_message);
     return tool_.get(
         name, ctx, {{"NO_COLOR", "true"}}, {"AZD_CONFIG_DIR"},
         [](std::string_view) { return TokenResult{}; },

@@ -71,8 +71,14 @@ inline constexpr std::string_view subscription_help_url =
 AZID_DECL std::string invalid_subscription_message(std::string_view credential,
                                                    std::string_view subscription);
 
-/// The resource a v1-style tool takes for `scope`: the scope without a trailing `/.default`.
-AZID_DECL std::string scope_to_resource(std::string_view scope);
+/// The resource a v1-style tool takes for `scope`: the scope without a trailing `/.default`. A
+/// view into `scope` (the cache-hit path of az and pwsh builds no string).
+constexpr std::string_view scope_to_resource(std::string_view scope) noexcept {
+  constexpr std::string_view suffix = "/.default";
+  if (scope.size() >= suffix.size() && scope.substr(scope.size() - suffix.size()) == suffix)
+    scope.remove_suffix(suffix.size());
+  return scope;
+}
 
 /// A tool's stderr made fit for an error message: colour escapes and control characters gone,
 /// token-like values (`"accessToken": "..."`, JWTs) replaced by `***`, whitespace trimmed,

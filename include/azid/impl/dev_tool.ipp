@@ -323,13 +323,6 @@ AZID_DECL std::string invalid_subscription_message(std::string_view credential,
          std::string(subscription_help_url);
 }
 
-AZID_DECL std::string scope_to_resource(std::string_view scope) {
-  constexpr std::string_view suffix = "/.default";
-  if (scope.size() >= suffix.size() && scope.substr(scope.size() - suffix.size()) == suffix)
-    scope.remove_suffix(suffix.size());
-  return std::string(scope);
-}
-
 AZID_DECL std::string tool_stderr_text(std::string_view err, std::size_t max_bytes) {
   // Colour escapes first (ESC [ ... final byte), so they are not turned into '?' below.
   std::string plain;
@@ -534,14 +527,18 @@ AZID_DECL std::vector<std::string> pwsh_argv(std::string_view resource, std::str
 
 AZID_DECL TokenResult check_single_scope(std::string_view credential,
                                          const TokenRequestContext& ctx) {
-  const std::string prefix = std::string(credential) + ": ";
+  // The message is built only when there is one: this runs on every cache hit.
+  std::string_view problem;
   if (ctx.scopes.empty())
-    return TokenResult::invalid_argument(credential, prefix + std::string(no_scope_message));
-  if (ctx.scopes.size() != 1)
-    return TokenResult::invalid_argument(credential, prefix + std::string(one_scope_message));
-  if (!valid_scope(ctx.scopes.front()))
-    return TokenResult::invalid_argument(credential, prefix + std::string(invalid_scope_message));
-  return {};
+    problem = no_scope_message;
+  else if (ctx.scopes.size() != 1)
+    problem = one_scope_message;
+  else if (!valid_scope(ctx.scopes.front()))
+    problem = invalid_scope_message;
+  else
+    return {};
+  return TokenResult::invalid_argument(credential,
+                                       std::string(credential) + ": " + std::string(problem));
 }
 
 AZID_DECL TokenResult az_claims_result(std::string_view credential, std::string_view claims,
