@@ -317,4 +317,29 @@ TEST_SUITE("token_json") {
     CHECK(redacted("bad key Xy7~long-secret.value.", "Xy7~long-secret.value\n") ==
           "bad key REDACTED.");
   }
+
+  TEST_CASE("quoted values show no character that reorders or breaks what a terminal shows") {
+    // Bidirectional overrides, isolates and marks, and the Unicode line and paragraph separators:
+    // one '?' each (the whole sequence), while their neighbours in the same block stay as they are.
+    CHECK(detail::printable("admin\xE2\x80\xAEtxt.exe") == "admin?txt.exe");  // U+202E
+    CHECK(detail::printable("a\xE2\x80\xAA"
+                            "b\xE2\x80\xAD"
+                            "c") == "a?b?c");  // U+202A, U+202D
+    CHECK(detail::printable("a\xE2\x81\xA6"
+                            "b\xE2\x81\xA9"
+                            "c") == "a?b?c");  // U+2066, U+2069
+    CHECK(detail::printable("a\xE2\x80\x8E"
+                            "b\xE2\x80\x8F"
+                            "c") == "a?b?c");  // U+200E, U+200F
+    CHECK(detail::printable("a\xD8\x9C"
+                            "b") == "a?b");  // U+061C
+    CHECK(detail::printable("line\xE2\x80\xA8"
+                            "forged\xE2\x80\xA9") == "line?forged?");
+    CHECK(detail::printable("\xE2\x80\xA7\xE2\x80\xB0\xE2\x81\xA5\xE2\x81\xAA") ==
+          "\xE2\x80\xA7\xE2\x80\xB0\xE2\x81\xA5\xE2\x81\xAA");  // U+2027 U+2030 U+2065 U+206A
+    CHECK(detail::printable("\xD8\x9B caf\xC3\xA9") == "\xD8\x9B caf\xC3\xA9");  // U+061B
+    // A cut still falls before a sequence, and a '?' counts one byte.
+    CHECK(detail::printable("ab\xE2\x80\xAE", 3) == "ab?");
+    CHECK(detail::printable("ab\xE2\x80\xB0", 3) == "ab");
+  }
 }

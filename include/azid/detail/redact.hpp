@@ -21,9 +21,10 @@ namespace detail {
 }
 
 /// `text` as it may be quoted in a message or a log line: control characters (C0, DEL, and C1
-/// written in UTF-8, such as CSI) and bytes that are not UTF-8 as '?', so a value cannot forge a
-/// line or drive a terminal; at most `max_bytes` long, cut before a UTF-8 sequence rather than
-/// inside it.
+/// written in UTF-8, such as CSI), the Unicode line and paragraph separators, the bidirectional
+/// formatting characters (which reorder what a terminal shows, "Trojan Source") and bytes that are
+/// not UTF-8 as '?', so a value cannot forge a line, drive a terminal or disguise itself; at most
+/// `max_bytes` long, cut before a UTF-8 sequence rather than inside it.
 [[nodiscard]] inline std::string printable(std::string_view text, std::size_t max_bytes = 128) {
   std::string out;
   out.reserve(std::min(text.size(), max_bytes));
@@ -32,6 +33,7 @@ namespace detail {
     const unsigned char c = byte(i);
     // Length of a well-formed sequence (RFC 3629: no overlong forms, no surrogates), or 0.
     std::size_t n = 0;
+    bool format_char = false;  // well-formed, but one that must not reach a terminal as it is
     if (c < 0x80) {
       n = 1;
     } else if (c >= 0xC2 && c <= 0xF4) {
@@ -42,8 +44,17 @@ namespace detail {
       for (std::size_t k = 2; n != 0 && k < n; ++k)
         if ((byte(i + k) & 0xC0) != 0x80) n = 0;
       if (n == 2 && c == 0xC2 && byte(i + 1) < 0xA0) n = 0;  // U+0080..U+009F: C1 controls
+      if (n == 2 && c == 0xD8 && byte(i + 1) == 0x9C) format_char = true;  // U+061C (bidi mark)
+      if (n == 3 && c == 0xE2) {
+        const unsigned char b1 = byte(i + 1), b2 = byte(i + 2);
+        // U+200E/U+200F (marks), U+2028/U+2029 (separators), U+202A..U+202E (embeddings and
+        // overrides), U+2066..U+2069 (isolates).
+        if ((b1 == 0x80 && (b2 == 0x8E || b2 == 0x8F || (b2 >= 0xA8 && b2 <= 0xAE))) ||
+            (b1 == 0x81 && b2 >= 0xA6 && b2 <= 0xA9))
+          format_char = true;
+      }
     }
-    const bool shown = n > 1 || (n == 1 && c >= 0x20 && c != 0x7f);
+    const bool shown = (n > 1 && !format_char) || (n == 1 && c >= 0x20 && c != 0x7f);
     const std::size_t width = shown ? n : 1;
     if (out.size() + width > max_bytes) break;
     if (shown)
