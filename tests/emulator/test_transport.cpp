@@ -4,6 +4,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -70,7 +73,108 @@ std::chrono::milliseconds since(Clock::time_point start) {
 
 }  // namespace
 
+// Whether `store`, pointed at `paths` as the transport points its own, verifies a leaf from the
+// test CA; `loaded` receives how many certificates the store read up front.
+bool trust_verifies(const azid::detail::SystemTrustPaths& paths, int& loaded) {
+  X509_STORE* store = X509_STORE_new();
+  if (!paths.file.empty()) X509_STORE_load_file(store, paths.file.c_str());
+  if (!paths.dir.empty())
+    X509_LOOKUP_add_dir(X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir()), paths.dir.c_str(),
+                        X509_FILETYPE_PEM);
+  loaded = sk_X509_OBJECT_num(X509_STORE_get0_objects(store));
+  const azid_test::Leaf leaf = pki().make_leaf(LeafKind::good);
+  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+  X509_STORE_CTX_init(ctx, store, leaf.cert.get(), nullptr);
+  const bool ok = X509_verify_cert(ctx) == 1;
+  X509_STORE_CTX_free(ctx);
+  X509_STORE_free(store);
+  return ok;
+}
+
 TEST_SUITE("transport") {
+  TEST_CASE("system trust: OpenSSL's default paths, the bundle unread only beside hashed names") {
+    namespace fs = std::filesystem;
+    const fs::path root = fs::temp_directory_path() / ("azid-trust-" + std::to_string(::getpid()));
+    fs::remove_all(root);
+    fs::create_directories(root / "rhel" / "certs");
+    fs::create_directories(root / "debian" / "certs");
+    fs::copy_file(pki().ca_file(), root / "rhel" / "certs" / "ca-bundle.crt");
+    fs::copy_file(pki().ca_file(), root / "rhel" / "cert.pem");
+    // Debian: the directory holds the CA under its subject hash; the bundle beside it is not read
+    // (here it would not parse either).
+    char hashed[32];
+    {
+      FILE* f = std::fopen(pki().ca_file().c_str(), "r");
+      REQUIRE(f != nullptr);
+      X509* ca = PEM_read_X509(f, nullptr, nullptr, nullptr);
+      std::fclose(f);
+      REQUIRE(ca != nullptr);
+      std::snprintf(hashed, sizeof hashed, "%08lx.0", X509_subject_name_hash(ca));
+      X509_free(ca);
+    }
+    fs::copy_file(pki().ca_file(), root / "debian" / "certs" / hashed);
+    std::ofstream(root / "debian" / "cert.pem") << "not a certificate\n";
+    const std::string rhel_file = (root / "rhel" / "cert.pem").string();
+    const std::string rhel_dir = (root / "rhel" / "certs").string();
+    const std::string deb_file = (root / "debian" / "cert.pem").string();
+    const std::string deb_dir = (root / "debian" / "certs").string();
+    int loaded = -1;
+
+    SUBCASE("a default directory with only bundles in it (Fedora, RHEL): the bundle is read") {
+      const auto p =
+          azid::detail::system_trust_paths(nullptr, nullptr, rhel_file.c_str(), rhel_dir.c_str());
+      CHECK(p.file == rhel_file);
+      CHECK(p.dir == rhel_dir);
+      CHECK(trust_verifies(p, loaded));
+      CHECK(loaded == 1);
+    }
+    SUBCASE("a default directory of hashed names (Debian): looked up on demand, bundle unread") {
+      const auto p =
+          azid::detail::system_trust_paths(nullptr, "", deb_file.c_str(), deb_dir.c_str());
+      CHECK(p.file.empty());
+      CHECK(p.dir == deb_dir);
+      CHECK(trust_verifies(p, loaded));
+      CHECK(loaded == 0);  // nothing parsed up front; the CA came from the directory
+    }
+    SUBCASE("a CRL's hashed name alone does not make a hashed directory") {
+      fs::remove(root / "debian" / "certs" / hashed);
+      fs::copy_file(pki().ca_file(), root / "debian" / "certs" / (std::string(hashed, 8) + ".r0"));
+      const auto p =
+          azid::detail::system_trust_paths(nullptr, nullptr, rhel_file.c_str(), deb_dir.c_str());
+      CHECK(p.file == rhel_file);
+    }
+    SUBCASE("SSL_CERT_DIR alone: that directory, and the default bundle as OpenSSL reads it") {
+      const auto p = azid::detail::system_trust_paths(nullptr, rhel_dir.c_str(), rhel_file.c_str(),
+                                                      deb_dir.c_str());
+      CHECK(p.file == rhel_file);
+      CHECK(p.dir == rhel_dir);
+      CHECK(trust_verifies(p, loaded));
+    }
+    SUBCASE("SSL_CERT_DIR listing the hashed default directory too: the bundle stays unread") {
+      const std::string dirs = rhel_dir + ":" + (root / "debian" / "." / "certs").string();
+      const auto p = azid::detail::system_trust_paths(nullptr, dirs.c_str(), deb_file.c_str(),
+                                                      deb_dir.c_str());
+      CHECK(p.file.empty());
+      CHECK(p.dir == dirs);
+      CHECK(trust_verifies(p, loaded));
+      CHECK(loaded == 0);
+    }
+    SUBCASE("SSL_CERT_FILE alone: that bundle, and the default directory") {
+      const auto p = azid::detail::system_trust_paths(rhel_file.c_str(), "", deb_file.c_str(),
+                                                      deb_dir.c_str());
+      CHECK(p.file == rhel_file);
+      CHECK(p.dir == deb_dir);
+    }
+    SUBCASE("no directory and no bundle: no trust, not a crash") {
+      const auto p = azid::detail::system_trust_paths(nullptr, nullptr, "/nonexistent/azid.pem",
+                                                      "/nonexistent/azid-certs");
+      CHECK(p.file.empty());
+      CHECK(p.dir.empty());
+      CHECK_FALSE(trust_verifies(p, loaded));
+    }
+    fs::remove_all(root);
+  }
+
   TEST_CASE("an https exchange succeeds when the server's CA is added as extra trust") {
     TestServer server(pki(), tls_server());
     SUBCASE("by IP address, test CA only") {

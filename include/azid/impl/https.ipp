@@ -33,6 +33,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -59,6 +60,62 @@ AZID_DECL std::atomic<NameLookup>& name_lookup() noexcept {
 }
 
 namespace https_impl {
+inline bool exists(const char* path) {
+  struct stat st {};
+  return ::stat(path, &st) == 0;
+}
+/// True when `dir` holds at least one name of the form OpenSSL's hashed lookup opens: eight hex
+/// digits, a dot and a number (`5ad8a5d6.0`; CRLs have `.r0`, which do not count).
+inline bool has_hashed_names(const char* dir) {
+  DIR* d = ::opendir(dir);
+  if (d == nullptr) return false;
+  bool found = false;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name(e->d_name);
+    if (name.size() < 10 || name[8] != '.') continue;
+    const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
+    const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    found = std::all_of(name.begin(), name.begin() + 8, hex) &&
+            std::all_of(name.begin() + 9, name.end(), digit);
+    if (found) break;
+  }
+  ::closedir(d);
+  return found;
+}
+}  // namespace https_impl
+
+AZID_DECL SystemTrustPaths system_trust_paths(const char* file_env, const char* dir_env,
+                                              const char* default_file, const char* default_dir) {
+  const auto given = [](const char* s) { return s != nullptr && *s != '\0'; };
+  SystemTrustPaths out;
+  struct stat def {};
+  const bool have_default_dir =
+      given(default_dir) && ::stat(default_dir, &def) == 0 && S_ISDIR(def.st_mode);
+  // Is the default directory one of those consulted? (SSL_CERT_DIR may list it, under any name.)
+  bool consults_default = false;
+  if (given(dir_env)) {
+    out.dir = dir_env;
+    for (std::string_view rest = out.dir; have_default_dir && !rest.empty();) {
+      const std::size_t colon = rest.find(':');
+      const std::string entry(rest.substr(0, colon));
+      rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+      struct stat st {};
+      if (::stat(entry.c_str(), &st) == 0 && st.st_dev == def.st_dev && st.st_ino == def.st_ino)
+        consults_default = true;
+    }
+  } else if (have_default_dir) {
+    out.dir = default_dir;
+    consults_default = true;
+  }
+  if (given(file_env))
+    out.file = file_env;
+  else if (!(consults_default && https_impl::has_hashed_names(default_dir)) &&
+           given(default_file) && https_impl::exists(default_file))
+    out.file = default_file;
+  return out;
+}
+
+namespace https_impl {
 
 using steady = std::chrono::steady_clock;
 
@@ -76,40 +133,18 @@ inline steady::time_point after(std::chrono::milliseconds d) noexcept {
 // ---------------------------------------------------------------------------------------------
 // Trust
 
-inline bool is_directory(const char* path) {
-  struct stat st {};
-  return ::stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-inline bool exists(const char* path) {
-  struct stat st {};
-  return ::stat(path, &st) == 0;
-}
-
-/// Points `store` at the system trust anchors without reading the whole bundle up front.
-/// A hashed directory (X509_LOOKUP_hash_dir) loads a CA only when a chain needs it, so a process
-/// that makes one token request does not parse ~150 certificates. SSL_CERT_FILE and
-/// SSL_CERT_DIR are honoured as OpenSSL's own default paths honour them.
+/// Points `store` at the system trust anchors (system_trust_paths: OpenSSL's default verify
+/// paths, the bundle left unread where a hashed directory holds the same anchors).
 inline void add_system_trust(X509_STORE* store) {
-  const char* file_env = std::getenv(X509_get_default_cert_file_env());
-  const char* dir_env = std::getenv(X509_get_default_cert_dir_env());
-  const bool have_file_env = file_env != nullptr && *file_env != '\0';
-  const bool have_dir_env = dir_env != nullptr && *dir_env != '\0';
-
-  if (have_file_env) X509_STORE_load_file(store, file_env);
-
-  const char* dir = have_dir_env ? dir_env : X509_get_default_cert_dir();
-  const bool dir_exists = dir != nullptr && is_directory(dir);
-  if (have_dir_env || dir_exists) {
+  const SystemTrustPaths paths = system_trust_paths(
+      std::getenv(X509_get_default_cert_file_env()), std::getenv(X509_get_default_cert_dir_env()),
+      X509_get_default_cert_file(), X509_get_default_cert_dir());
+  if (!paths.file.empty()) X509_STORE_load_file(store, paths.file.c_str());
+  if (!paths.dir.empty()) {
     if (X509_LOOKUP* lookup = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir())) {
       // add_dir takes a ':'-separated list, which is also what SSL_CERT_DIR holds.
-      X509_LOOKUP_add_dir(lookup, dir, X509_FILETYPE_PEM);
+      X509_LOOKUP_add_dir(lookup, paths.dir.c_str(), X509_FILETYPE_PEM);
     }
-  }
-  // Some distributions ship only a bundle file; read it only when there is no directory to
-  // consult on demand and the user did not choose their own trust.
-  if (!have_file_env && !have_dir_env && !dir_exists) {
-    const char* file = X509_get_default_cert_file();
-    if (file != nullptr && exists(file)) X509_STORE_load_file(store, file);
   }
   // Whatever failed to load above must not leak into the error queue of the next handshake.
   ERR_clear_error();

@@ -22,6 +22,26 @@ using NameLookup = int (*)(const char*, const char*, const ::addrinfo*, ::addrin
 /// The lookup both HTTPS transports call (getaddrinfo unless replaced): a seam for tests that
 /// need a slow or scripted resolver, since a real one cannot be made slow on purpose.
 [[nodiscard]] AZID_DECL std::atomic<NameLookup>& name_lookup() noexcept;
+
+/// Where the system trust anchors come from: a PEM bundle read at once (`file`) and directories
+/// of hashed names consulted on demand (`dir`, ':'-separated); empty: none.
+struct SystemTrustPaths {
+  std::string file;
+  std::string dir;
+};
+/// OpenSSL's default verify paths, with one saving: the same trust as X509_STORE_set_default_paths
+/// (the SSL_CERT_FILE value or the default bundle, and the SSL_CERT_DIR value or the default
+/// directory), except that the default bundle is not read when the default directory is among
+/// those consulted (SSL_CERT_DIR unset, or listing it) and holds hashed names (`5ad8a5d6.0`), as
+/// on Debian, where it mirrors the bundle: a process making one request then does not parse ~150
+/// certificates. A default directory without hashed names (Fedora and RHEL keep only bundles in
+/// theirs) does not replace the bundle, nor does an SSL_CERT_DIR that leaves it out.
+/// Unset and empty variables are the same. The arguments are the two variables' values and
+/// OpenSSL's compiled-in defaults (a seam: tests pass their own).
+[[nodiscard]] AZID_DECL SystemTrustPaths system_trust_paths(const char* file_env,
+                                                            const char* dir_env,
+                                                            const char* default_file,
+                                                            const char* default_dir);
 }  // namespace detail
 
 /// Settings of the default transport. OpenSSL stays behind the pimpl: this header is light.
