@@ -190,6 +190,8 @@ enum class Behavior {
   trickle,            ///< a long response, one byte per `trickle_interval`
   huge_length,        ///< announces a 1 GiB Content-Length and sends a little
   proxy,              ///< CONNECT tunnels to 127.0.0.1 and echoes absolute-form request targets
+  to_close,           ///< 200 with `body`, no length: the close ends it (with close_notify on TLS)
+  to_close_bare,      ///< the same, closed without close_notify (a bare TCP FIN)
 };
 
 struct ServerOptions {
@@ -435,6 +437,17 @@ class TestServer {
           if constexpr (std::is_same_v<Stream, tcp::socket>) {
             proxy(raw, head, buf);
           }
+          return;
+        case Behavior::to_close:
+        case Behavior::to_close_bare:
+          if (!write(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + body)) return;
+          if constexpr (!std::is_same_v<Stream, tcp::socket>) {
+            if (options_.behavior == Behavior::to_close) {
+              s.shutdown(ec);  // close_notify (then waits for the client's, or its close)
+              return;
+            }
+          }
+          raw.shutdown(tcp::socket::shutdown_both, ec);
           return;
         case Behavior::silent:
           return;

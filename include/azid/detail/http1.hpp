@@ -62,6 +62,9 @@ class ResponseParser {
   /// anywhere else before completion sets errc::connection_closed. No-op once done.
   AZID_DECL void put_eof(std::error_code& ec);
 
+  /// True while reading a body that only the peer's close ends (no Content-Length, not chunked).
+  /// Over TLS such a close must be a close_notify: a bare TCP close may be a truncation.
+  [[nodiscard]] bool reading_to_close() const noexcept { return state_ == State::body_eof; }
   /// True once the final response has been read completely.
   [[nodiscard]] bool done() const noexcept { return state_ == State::done; }
   /// True once any byte has been fed, interim responses included.

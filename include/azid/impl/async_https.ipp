@@ -146,6 +146,12 @@ asio::awaitable<https_impl::ReadOutcome> read_response(AsyncConnection& c, Strea
     if (result) {
       if (result == asio::error::eof || result == asio::ssl::error::stream_truncated) {
         out.closed = true;  // a close after a complete response ends an HTTP/1.0-style body
+        // ... but over TLS only with close_notify (Asio's eof there); a bare TCP close
+        // (stream_truncated) could be an injected FIN cutting the body short.
+        if (result == asio::ssl::error::stream_truncated && parser.reading_to_close()) {
+          out.ec = make_error_code(errc::connection_closed);
+          co_return out;
+        }
         std::error_code pe;
         parser.put_eof(pe);
         if (pe) out.ec = pe;

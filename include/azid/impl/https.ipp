@@ -674,6 +674,8 @@ inline std::error_code write_all(Connection& c, std::string_view data, steady::t
 struct ReadSome {
   std::size_t n = 0;
   bool eof = false;
+  /// With eof over TLS: the peer said close_notify (a bare TCP close may be a truncation).
+  bool close_notify = false;
   bool timed_out = false;
   std::error_code ec;
 };
@@ -692,9 +694,10 @@ inline ReadSome read_some(Connection& c, steady::time_point deadline) {
       if (r.timed_out) return r;
       // A close after a complete response is how HTTP/1.0-style bodies end, and a TLS peer that
       // skips close_notify is common: both are an end of stream for the parser to judge.
-      if (classify_tls_failure(c, err) == TlsFailure::closed && c.bio.last_errno == 0)
+      if (classify_tls_failure(c, err) == TlsFailure::closed && c.bio.last_errno == 0) {
         r.eof = true;
-      else
+        r.close_notify = err == SSL_ERROR_ZERO_RETURN;
+      } else
         r.ec = c.bio.last_errno != 0 ? errno_failure(c.bio.last_errno)
                                      : make_error_code(errc::io_error);
       return r;
@@ -744,6 +747,12 @@ inline ReadOutcome read_response(Connection& c, ResponseParser& parser, steady::
     }
     if (r.eof) {
       out.closed = true;
+      // A body that only the close delimits is complete over TLS only with close_notify: without
+      // it, whoever can inject a TCP FIN could cut the body short unseen.
+      if (c.ssl != nullptr && !r.close_notify && parser.reading_to_close()) {
+        out.ec = make_error_code(errc::connection_closed);
+        return out;
+      }
       std::error_code pe;
       parser.put_eof(pe);
       if (pe) out.ec = pe;
