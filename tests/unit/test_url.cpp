@@ -181,6 +181,8 @@ TEST_SUITE("url") {
       CHECK_FALSE(bypasses_proxy(list, "172.32.0.1"));
       CHECK(bypasses_proxy(list, "[fd12::1]"));
       CHECK_FALSE(bypasses_proxy(list, "fe80::1"));
+      CHECK(bypasses_proxy("[fd00::]/8", "fd00::1"));  // a bracketed network
+      CHECK_FALSE(bypasses_proxy("[fd00::]/8", "fe00::1"));
       CHECK_FALSE(bypasses_proxy(list, "10.0.example.com"));  // a name is not in a range
       CHECK_FALSE(bypasses_proxy("10.0.0.0/33,10.0.0.0/x,/8", "10.0.0.1"));  // malformed: ignored
       CHECK(bypasses_proxy("0.0.0.0/0", "8.8.8.8"));
@@ -198,6 +200,13 @@ TEST_SUITE("url") {
       CHECK(bypasses_proxy("login.corp.example.", "login.corp.example"));
       CHECK(bypasses_proxy("corp.example", "login.corp.example."));
     }
+    SUBCASE("a leading '*.' is a domain suffix, as Go and .NET read it") {
+      CHECK(bypasses_proxy("*.corp.example", "login.corp.example"));
+      CHECK(bypasses_proxy("*.corp.example", "a.b.corp.example"));
+      CHECK(bypasses_proxy("*.corp.example", "corp.example"));
+      CHECK_FALSE(bypasses_proxy("*.corp.example", "badcorp.example"));
+      CHECK_FALSE(bypasses_proxy("*corp.example", "login.corp.example"));  // only "*." counts
+    }
     SUBCASE("case, spaces and ports are ignored") {
       CHECK(bypasses_proxy(" other.net , Example.COM:8443 ", "api.example.com"));
       CHECK(bypasses_proxy("127.0.0.1:8080", "127.0.0.1"));
@@ -206,6 +215,10 @@ TEST_SUITE("url") {
       CHECK(bypasses_proxy("[::1]:80", "::1"));
       CHECK(bypasses_proxy("::1", "::1"));
       CHECK(bypasses_proxy("::1", "[::1]"));
+      // Compared as addresses, not as text.
+      CHECK(bypasses_proxy("0:0:0:0:0:0:0:1", "::1"));
+      CHECK(bypasses_proxy("[FD00:0::1]:443", "fd00::1"));
+      CHECK_FALSE(bypasses_proxy("::2", "::1"));
     }
   }
 }

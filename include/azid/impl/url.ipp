@@ -251,6 +251,18 @@ inline bool in_cidr(std::string_view host, std::string_view network,
   }
   return true;
 }
+
+/// Both IPv6 literals naming the same address ("::1" and "0:0:0:0:0:0:0:1"); false for names.
+inline bool same_ipv6(std::string_view a, std::string_view b) noexcept {
+  if (a.size() >= INET6_ADDRSTRLEN || b.size() >= INET6_ADDRSTRLEN) return false;
+  if (a.find(':') == std::string_view::npos || b.find(':') == std::string_view::npos) return false;
+  char x[INET6_ADDRSTRLEN] = {}, y[INET6_ADDRSTRLEN] = {};
+  std::copy(a.begin(), a.end(), x);
+  std::copy(b.begin(), b.end(), y);
+  unsigned char p[16], q[16];
+  return ::inet_pton(AF_INET6, x, p) == 1 && ::inet_pton(AF_INET6, y, q) == 1 &&
+         std::equal(p, p + 16, q);
+}
 }  // namespace url_impl
 
 AZID_DECL bool bypasses_proxy(std::string_view no_proxy, std::string_view host) noexcept {
@@ -271,11 +283,17 @@ AZID_DECL bool bypasses_proxy(std::string_view no_proxy, std::string_view host) 
     no_proxy = comma == std::string_view::npos ? std::string_view{} : no_proxy.substr(comma + 1);
     if (entry.empty()) continue;
     if (entry == "*") return true;
-    // CIDR ("10.0.0.0/16", "fd00::/8", as AKS writes them): matches an address in the range.
+    // CIDR ("10.0.0.0/16", "fd00::/8" or "[fd00::]/8", as AKS writes them): matches an address
+    // in the range.
     if (const std::size_t slash = entry.find('/'); slash != std::string_view::npos) {
-      if (url_impl::in_cidr(host, entry.substr(0, slash), entry.substr(slash + 1))) return true;
+      std::string_view network = entry.substr(0, slash);
+      if (network.size() >= 2 && network.front() == '[' && network.back() == ']')
+        network = network.substr(1, network.size() - 2);
+      if (url_impl::in_cidr(host, network, entry.substr(slash + 1))) return true;
       continue;
     }
+    // "*.example.com" (as Go and .NET read it): the same as ".example.com".
+    if (entry.size() > 2 && entry[0] == '*' && entry[1] == '.') entry.remove_prefix(1);
 
     // Drop ":port": after a closing bracket for IPv6, otherwise only when the entry has a
     // single colon (a bare IPv6 address has several and no port).
@@ -291,7 +309,7 @@ AZID_DECL bool bypasses_proxy(std::string_view no_proxy, std::string_view host) 
     if (!entry.empty() && entry.back() == '.') entry.remove_suffix(1);
     if (entry.empty()) continue;
 
-    if (iequals(entry, host)) return true;
+    if (iequals(entry, host) || url_impl::same_ipv6(entry, host)) return true;
     // Suffix match on a label boundary: "example.com" covers "a.example.com", never "badexample.com".
     if (host.size() > entry.size() && host[host.size() - entry.size() - 1] == '.' &&
         iequals(host.substr(host.size() - entry.size()), entry))
