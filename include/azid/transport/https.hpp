@@ -58,7 +58,9 @@ struct TransportOptions {
   std::string https_proxy;
   /// Proxy for plain http:// requests (HTTP_PROXY), the same forms; empty: no proxy.
   std::string http_proxy;
-  /// Comma-separated hosts (or `.suffix`es, or `*`) that bypass the proxy (NO_PROXY).
+  /// Comma-separated entries that bypass the proxy (NO_PROXY): hosts (a name also covers its
+  /// subdomains; `.example.com` and `*.example.com` too), IP addresses, CIDR ranges
+  /// (`10.0.0.0/16`, `fd00::/8`), each with an optional `:port`; or `*` for everything.
   std::string no_proxy;
   /// Largest response header block accepted (status line and fields).
   std::size_t max_header_bytes = 64 * 1024;
