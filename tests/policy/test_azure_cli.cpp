@@ -180,6 +180,22 @@ TEST_SUITE("azure_cli") {
       CHECK(mentions(r, "An invalid scope was provided"));
       CHECK_THROWS_AS((void)cred.get_token(ctx), std::invalid_argument);
     }
+    SUBCASE("a scope, tenant or subscription az would read as an option of its own") {
+      auto ctx = vault();
+      ctx.scopes = {"-h"};
+      const TokenResult bad_scope = cred.try_get_token(ctx);
+      REQUIRE(bad_scope.failure() == Failure::invalid_argument);
+      CHECK(mentions(bad_scope, "An invalid scope was provided"));
+      ctx = vault();
+      ctx.tenant_id = "--help";
+      const TokenResult bad_tenant = cred.try_get_token(ctx);
+      REQUIRE(bad_tenant.failure() == Failure::invalid_argument);
+      CHECK(mentions(bad_tenant, "Invalid tenant ID provided"));
+      CHECK_THROWS_AS(Cred(opt([](auto& o) { o.tenant_id = "-h"; }), platform_for(d)),
+                      std::invalid_argument);
+      CHECK_THROWS_WITH_AS(Cred(opt([](auto& o) { o.subscription = "-h"; }), platform_for(d)),
+                           doctest::Contains("contains invalid characters"), std::invalid_argument);
+    }
     SUBCASE("two scopes") {
       auto ctx = vault();
       ctx.scopes.push_back("https://storage.azure.com/.default");

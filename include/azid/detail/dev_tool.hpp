@@ -61,7 +61,7 @@ inline constexpr std::string_view subscription_help_url =
 
 /// Subscription names and ids: letters, digits, '_', '-', '.' and space (spec README R5).
 [[nodiscard]] constexpr bool valid_subscription(std::string_view s) noexcept {
-  if (s.empty()) return false;
+  if (s.empty() || s.front() == '-') return false;  // `-h` would be an option of az's own
   for (char c : s)
     if (!is_alnum(c) && c != '_' && c != '-' && c != '.' && c != ' ') return false;
   return true;

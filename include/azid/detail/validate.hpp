@@ -25,9 +25,10 @@ inline constexpr std::string_view no_scope_message = "\"get_token\" requires at 
 
 /// Tenant ids: letters, digits, '-' and '.' (spec README R5); they go into URLs and command lines.
 /// A tenant is a GUID or a domain name, so no label is empty: `.`, `..`, `a..b` or a leading or
-/// trailing dot would make a path segment that walks the authority's path.
+/// trailing dot would make a path segment that walks the authority's path. Nor does it start with
+/// '-' (no GUID or DNS label does), which a developer tool would read as an option of its own.
 [[nodiscard]] constexpr bool valid_tenant_id(std::string_view t) noexcept {
-  if (t.empty()) return false;
+  if (t.empty() || t.front() == '-') return false;
   char previous = '.';  // no leading dot
   for (char c : t) {
     if (!is_alnum(c) && c != '-' && c != '.') return false;
@@ -37,9 +38,10 @@ inline constexpr std::string_view no_scope_message = "\"get_token\" requires at 
   return previous != '.';
 }
 
-/// Scopes: letters, digits and `_ - . : /` (spec README R5).
+/// Scopes: letters, digits and `_ - . : /` (spec README R5), not starting with '-' (a scope is a
+/// URI or an app id; `-h` would reach `az` or `azd` as an option, not as the value of one).
 [[nodiscard]] constexpr bool valid_scope(std::string_view s) noexcept {
-  if (s.empty()) return false;
+  if (s.empty() || s.front() == '-') return false;
   for (char c : s)
     if (!is_alnum(c) && c != '_' && c != '-' && c != '.' && c != ':' && c != '/') return false;
   return true;
