@@ -169,6 +169,22 @@ TEST_SUITE("managed_identity") {
     CHECK_FALSE(logs.contains("very-secret-header"));
   }
 
+  TEST_CASE("an endpoint variable cannot forge a log line or reach a terminal through a message") {
+    testing::Platform p;
+    LogCapture logs(p);
+    p.environment().set("IDENTITY_ENDPOINT", "http://127.0.0.1:1/\x1b[2J\nFORGED line");
+    p.environment().set("IDENTITY_HEADER", "h");
+    p.transport().push_error(make_error_code(errc::connect_failed));
+    Cred cred(p);
+    const TokenResult r = cred.try_get_token(vault());
+    REQUIRE_FALSE(r.ok());
+    CHECK(has(message(r), "http://127.0.0.1:1/?[2J?FORGED line"));
+    CHECK(message(r).find_first_of("\x1b\n") == std::string::npos);
+    CHECK(logs.contains("App Service source"));
+    for (const auto& l : logs.lines)
+      CHECK_MESSAGE(l.find_first_of("\x1b\n") == std::string::npos, l);
+  }
+
   TEST_CASE("the Arc agent binary alone selects Azure Arc with its default endpoint") {
     testing::Platform p;
     p.files().set("/fake/himds", "ELF");

@@ -274,8 +274,8 @@ ManagedIdentityCredential<P, Sources...>::ManagedIdentityCredential(
           if constexpr (std::is_same_v<std::decay_t<decltype(s)>, detail::msi::NoSource>)
             line += ": no managed identity source is configured";
           else
-            line += " will use the " + std::string(to_string(s.kind)) +
-                    " source: " + detail::redact_url_query(s.describe(), {});
+            line += " will use the " + std::string(to_string(s.kind)) + " source: " +
+                    detail::printable(detail::redact_url_query(s.describe(), {}), 512);
         },
         source_);
     log.write(LogLevel::info, line);

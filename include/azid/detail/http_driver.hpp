@@ -14,6 +14,7 @@
 #include "azid/core/error_code.hpp"
 #include "azid/core/log.hpp"
 #include "azid/core/retry.hpp"
+#include "azid/detail/redact.hpp"
 #include "azid/detail/token_json.hpp"
 #include "azid/detail/url.hpp"
 #include "azid/transport/http_message.hpp"
@@ -53,8 +54,10 @@ inline constexpr std::array<std::string_view, 6> loggable_response_headers = {
 /// value is cut at 128 bytes and any control character shown as '?'.
 [[nodiscard]] inline std::string http_log_line(const HttpRequest& req, const HttpResponse& res,
                                                const std::error_code& ec, long long ms) {
-  std::string line =
-      "HTTP " + req.method + " " + redact_url_query(req.url, loggable_query_names) + " -> ";
+  // The URL may come from the environment (a managed identity endpoint): printable, so a control
+  // character in it cannot forge a log line.
+  std::string line = "HTTP " + printable(req.method, 16) + " " +
+                     printable(redact_url_query(req.url, loggable_query_names), 2048) + " -> ";
   if (ec) {
     line += "error: " + ec.message();
   } else {
@@ -64,8 +67,7 @@ inline constexpr std::array<std::string_view, 6> loggable_response_headers = {
       line += ' ';
       line += name;
       line += '=';
-      for (char c : value.substr(0, 128))
-        line.push_back(static_cast<unsigned char>(c) < 0x20 || c == 0x7f ? '?' : c);
+      line += printable(value, 128);
     };
     for (std::string_view h : loggable_response_headers) add(h, res.headers.get(h));
     const std::string_view challenge = res.headers.get("WWW-Authenticate");

@@ -42,13 +42,11 @@ inline TokenResult with_status(Failure kind, std::string message, int status) {
 
 inline std::string source_label(ManagedIdentitySource s) { return std::string(to_string(s)); }
 
-// The URL without its query: enough to say where, and a query could carry a user's ids that
-// need not be repeated in every message.
-// An endpoint as messages show it: no query, no fragment, no userinfo.
-inline std::string without_query(std::string_view url) {
-  const std::string shown = redact_url_query(url.substr(0, url.find_first_of("?#")), {});
-  return shown;
-}
+// An endpoint as messages show it: enough to say where. No query or fragment (a query could carry
+// a user's ids that need not be repeated in every message), no userinfo, and printable and
+// bounded (quoted_url): the endpoint comes from the environment (IDENTITY_ENDPOINT,
+// MSI_ENDPOINT), and a control character in it must not forge a log line or drive a terminal.
+inline std::string without_query(std::string_view url) { return quoted_url(url); }
 
 // Whether `body` holds `secret` (as sent, or without surrounding whitespace), plainly or
 // JSON-escaped. Secrets under 8 bytes are left to redact_all, which blanks them where they stand
