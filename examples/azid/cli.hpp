@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "azid/core/log.hpp"
+#include "azid/detail/redact.hpp"
 #include "azid/platform/default_platform.hpp"
 #include "azid/platform/environment.hpp"
 
@@ -25,7 +26,33 @@ inline constexpr int exit_ok = 0;
 inline constexpr int exit_auth_failed = 1;
 inline constexpr int exit_unavailable = 2;
 inline constexpr int exit_usage = 64;
+// An internal error (EX_SOFTWARE): out of memory, no thread could be started; never a failed
+// authentication.
+inline constexpr int exit_software = 70;
 inline constexpr int exit_io = 74;  // the result could not be written (a full disk, a closed pipe)
+
+/// `text` as it may reach a terminal: each line and each tab-separated piece goes through
+/// azid::detail::printable (no control character, escape sequence, bidi control or invalid
+/// UTF-8), the line breaks and tabs themselves are kept, and the whole is cut after about `limit`
+/// bytes (marked "...").
+inline std::string printable_text(std::string_view text, std::size_t limit) {
+  std::string out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find_first_of("\n\t", start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view piece = text.substr(start, end - start);
+    const std::size_t room = limit > out.size() ? limit - out.size() : 0;
+    out += azid::detail::printable(piece, room);
+    if (piece.size() > room) {
+      out += "...";
+      break;
+    }
+    if (end < text.size()) out.push_back(text[end]);
+    start = end + 1;
+  }
+  return out;
+}
 
 /// Writes `out` to stdout and flushes it; `code` when that worked, else exit_io with the reason
 /// on stderr (a script must not take an empty file for a token).
@@ -68,6 +95,37 @@ struct Args {
   }
 };
 
+/// The options whose value is a secret.
+inline constexpr std::string_view secret_options[] = {"--client-secret", "--certificate-password",
+                                                      "--system-access-token"};
+
+/// True when `arg` begins with a secret's option name ("--client-secret:hunter2"): what follows
+/// the name may be the secret.
+inline bool starts_like_secret_option(std::string_view arg) {
+  for (std::string_view s : secret_options)
+    if (arg.substr(0, s.size()) == s) return true;
+  return false;
+}
+
+/// True when "-h" or "--help" stands where an option name is expected in argv[first..] (not as
+/// the value of one of the `valued` options): `--scope -h` asks for a scope named "-h".
+inline bool wants_help(int argc, char** argv, int first,
+                       const std::vector<std::string_view>& valued) {
+  for (int i = first; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") return false;
+    if (arg == "--help" || arg == "-h") return true;
+    if (arg.size() < 3 || arg.substr(0, 2) != "--" || arg.find('=') != std::string_view::npos)
+      continue;
+    for (auto v : valued)
+      if (arg.substr(2) == v) {
+        ++i;  // the next argument is this option's value, whatever it looks like
+        break;
+      }
+  }
+  return false;
+}
+
 /// Parses argv[first..]; `valued` options take a value, `boolean` ones do not.
 /// @throws UsageError for anything else.
 inline Args parse_args(int argc, char** argv, int first,
@@ -78,23 +136,23 @@ inline Args parse_args(int argc, char** argv, int first,
   // a space): it is named by position, never echoed.
   auto after_secret = [&](int i) {
     if (i <= first) return false;
-    const std::string_view prev = argv[i - 1];
-    constexpr std::string_view secret_options[] = {"--client-secret", "--certificate-password",
-                                                   "--system-access-token"};
-    for (std::string_view s : secret_options)
-      if (prev.substr(0, s.size()) == s) return true;
+    if (starts_like_secret_option(argv[i - 1])) return true;
     if (i - 2 < first) return false;
     for (std::string_view s : secret_options)
       if (std::string_view(argv[i - 2]) == s) return true;
     return false;
   };
+  auto position = [&](int i) { return "argument #" + std::to_string(i - first + 1); };
   for (int i = first; i < argc; ++i) {
     std::string_view arg = argv[i];
     if (arg.size() < 3 || arg.substr(0, 2) != "--")
-      throw UsageError(after_secret(i) ? "unexpected argument #" + std::to_string(i - first + 1) +
+      throw UsageError(after_secret(i) ? "unexpected " + position(i) +
                                              " after a secret's option (not shown; quote a value "
                                              "that contains spaces)"
                                        : "unexpected argument '" + std::string(arg) + "'");
+    // An unknown option right after a secret's option may be part of the secret, and one that
+    // begins with a secret option's name may carry the secret after it: neither is echoed.
+    const bool hide = after_secret(i) || starts_like_secret_option(arg);
     arg.remove_prefix(2);
     std::optional<std::string> inline_value;
     if (auto eq = arg.find('='); eq != std::string_view::npos) {
@@ -116,6 +174,13 @@ inline Args parse_args(int argc, char** argv, int first,
       else
         throw UsageError("--" + std::string(arg) + " needs a value");
       a.values[std::string(arg)].push_back(std::move(value));
+    } else if (hide) {
+      throw UsageError("unknown option in " + position(i) +
+                       (after_secret(i)
+                            ? " after a secret's option (not shown; quote a value that contains "
+                              "spaces)"
+                            : " (not shown: it begins with a secret option's name; give the "
+                              "value as --option=VALUE or --option VALUE)"));
     } else {
       throw UsageError("unknown option --" + std::string(arg));
     }
@@ -142,9 +207,11 @@ inline azid::DefaultPlatform make_platform(const Args& a) {
   azid::DefaultPlatformOptions popts;
   if (auto lvl = a.one("log-level")) {
     popts.logger.set_level(parse_level(*lvl));
+    // A log line may quote the environment (an endpoint, a path): made printable and bounded
+    // like every other message.
     popts.logger.set_sink([](azid::LogLevel l, std::string_view m) {
-      std::fprintf(stderr, "azid [%s] %.*s\n", std::string(azid::to_string(l)).c_str(),
-                   static_cast<int>(m.size()), m.data());
+      std::fprintf(stderr, "azid [%s] %s\n", std::string(azid::to_string(l)).c_str(),
+                   printable_text(m, 4096).c_str());
     });
   }
   return azid::DefaultPlatform(std::move(popts));

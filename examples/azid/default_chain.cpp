@@ -20,6 +20,7 @@
 #include "azid/chain.hpp"
 #include "azid/default_azure_credential.hpp"
 #include "azid/detail/names.hpp"
+#include "azid/detail/redact.hpp"
 
 namespace azid_cli {
 
@@ -174,7 +175,9 @@ std::vector<MemberRun> run_members(const ChainSettings& s, const azid::DefaultPl
       r.excluded_by = "--exclude " + std::string(r.info.kind);
     } else if (env.error.empty() && !(env.enabled & (1u << i))) {
       r.excluded = true;
-      r.excluded_by = std::string(azid::names::azure_token_credentials) + "=" + env.value;
+      // Trimmed, as the chain reads it: the spaces a shell leaves around it say nothing.
+      r.excluded_by = std::string(azid::names::azure_token_credentials) + "=" +
+                      std::string(azid::detail::trim_space(env.value));
     } else if (!env.error.empty()) {
       // DefaultAzureCredential would refuse to try anything; so does the doctor (the error is
       // reported once, at the top).
@@ -210,7 +213,10 @@ azid::TokenResult default_chain_token(const ChainSettings& s, const azid::Defaul
   if (enabled == 0)
     throw UsageError(
         "every member of the default chain is excluded (--exclude" +
-        std::string(env.value.empty() ? ")" : " and AZURE_TOKEN_CREDENTIALS=" + env.value + ")"));
+        std::string(env.value.empty()
+                        ? ")"
+                        : " and AZURE_TOKEN_CREDENTIALS=" +
+                              azid::detail::printable(azid::detail::trim_space(env.value)) + ")"));
   std::vector<azid::CredentialAttempt> attempts;
   for (std::size_t i = 0; i < default_members.size(); ++i) {
     if (!(enabled & (1u << i))) continue;

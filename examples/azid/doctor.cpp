@@ -48,7 +48,8 @@ unavailable, failed, excluded), why, and what to do; the managed identity source
 answers; whether az, azd and pwsh are installed and signed in; and the identity (tenant, app,
 object id, audience, expiry) of the token the chain would use. No token or secret is printed.
 Exit codes: 0 a token could be had, 1 the chain stops at a credential that failed, 2 no
-credential could get a token, 64 usage error (or an invalid request), 74 output not written.
+credential could get a token, 64 usage error (or an invalid request or AZURE_TOKEN_CREDENTIALS),
+70 internal error, 74 output not written.
 )";
 
 bool contains(std::string_view s, std::string_view part) {
@@ -449,7 +450,8 @@ struct Report {
 
 void conclude(Report& rep) {
   if (!rep.env.error.empty()) {
-    rep.exit_code = exit_auth_failed;
+    // `azid token` refuses this as a usage error (64); so does the doctor.
+    rep.exit_code = exit_usage;
     rep.summary =
         "DefaultAzureCredential cannot be created here: AZURE_TOKEN_CREDENTIALS is invalid.";
     return;
@@ -560,8 +562,24 @@ std::string render_json(const Report& rep) {
   return o;
 }
 
-// Text under a label, wrapped at about 100 columns and indented past the label.
-void put_block(std::string& o, std::string_view label, std::string_view text) {
+// The most of each kind of text the table shows. Everything in it may come from the environment
+// (variables, PATH, a token's claims, messages quoting them), so all of it goes through
+// printable(): no control character, escape sequence or bidi control reaches the terminal, and no
+// value makes the table unbounded.
+constexpr std::size_t reason_limit = 4096;  // a credential's message, advice, the summary
+constexpr std::size_t value_limit = 256;    // one value: an endpoint, a claim
+constexpr std::size_t path_limit = 512;     // a tool's path, the scope
+
+std::string shown(std::string_view text, std::size_t limit) {
+  std::string out = azid::detail::printable(text, limit);
+  if (text.size() > limit) out += "...";
+  return out;
+}
+
+// Text under a label, wrapped at about 100 columns and indented past the label; its own line
+// breaks are kept, and each line is made printable.
+void put_block(std::string& o, std::string_view label, std::string_view raw) {
+  const std::string text = printable_text(raw, reason_limit);
   constexpr std::size_t width = 100;
   const std::string indent(6 + label.size(), ' ');
   std::string line = "      " + std::string(label);
@@ -581,7 +599,7 @@ void put_block(std::string& o, std::string_view label, std::string_view text) {
     }
     std::size_t j = i;
     while (j < text.size() && text[j] != ' ' && text[j] != '\n') ++j;
-    const std::string_view word = text.substr(i, j - i);
+    const std::string_view word = std::string_view(text).substr(i, j - i);
     if (!fresh && line.size() + 1 + word.size() > width) flush();
     if (!fresh) line += ' ';
     line += word;
@@ -598,11 +616,12 @@ std::string pad(std::string_view s, std::size_t width) {
 }
 
 std::string render_table(const Report& rep) {
-  std::string o = "azid doctor: DefaultAzureCredential, scope " + rep.scope + "\n";
+  std::string o =
+      "azid doctor: DefaultAzureCredential, scope " + shown(rep.scope, path_limit) + "\n";
   // The variable as the environment holds it, but never a control character for the terminal.
   if (!rep.env.value.empty())
-    o += "AZURE_TOKEN_CREDENTIALS=" + azid::detail::printable(rep.env.value) + "\n";
-  if (!rep.env.error.empty()) o += "  " + rep.env.error + "\n";
+    o += "AZURE_TOKEN_CREDENTIALS=" + shown(rep.env.value, value_limit) + "\n";
+  if (!rep.env.error.empty()) o += "  " + shown(rep.env.error, reason_limit) + "\n";
   o += "\n  #  " + pad("credential", 30) + "status\n";
   for (std::size_t i = 0; i < rep.runs.size(); ++i) {
     const auto& r = rep.runs[i];
@@ -617,7 +636,7 @@ std::string render_table(const Report& rep) {
     if (!rep.advice[i].text.empty()) {
       put_block(o, "fix: ", rep.advice[i].text);
       o += "      see: the azid troubleshooting guide (README), section \"" +
-           rep.advice[i].section + "\"\n";
+           shown(rep.advice[i].section, value_limit) + "\"\n";
     }
   }
   o += "\nManaged identity source: " + std::string(azid::to_string(rep.mi.source));
@@ -628,11 +647,13 @@ std::string render_table(const Report& rep) {
     o += ")";
   }
   o += "\nIMDS: ";
-  o += rep.imds.probed ? rep.imds.endpoint + " " + rep.imds.detail : rep.imds.detail;
+  o += rep.imds.probed
+           ? shown(rep.imds.endpoint, value_limit) + " " + shown(rep.imds.detail, reason_limit)
+           : shown(rep.imds.detail, reason_limit);
   o += "\n\nDeveloper tools:\n";
   for (const auto& t : rep.tools) {
-    o +=
-        "  " + pad(t.command, 6) + pad(t.path ? *t.path : "not on PATH", 44) + " " + t.login + "\n";
+    o += "  " + pad(t.command, 6) + pad(t.path ? shown(*t.path, path_limit) : "not on PATH", 44) +
+         " " + shown(t.login, value_limit) + "\n";
   }
   o += "\nToken: ";
   if (rep.selected < 0) {
@@ -644,7 +665,7 @@ std::string render_table(const Report& rep) {
       o += "  (not a JWT: no claims to show)\n";
     } else {
       auto line = [&](std::string_view label, const std::string& v) {
-        o += "  " + pad(label, 11) + (v.empty() ? "-" : v) + "\n";
+        o += "  " + pad(label, 11) + (v.empty() ? "-" : shown(v, value_limit)) + "\n";
       };
       line("tenant", rep.claims->tenant_id);
       line("app id", rep.claims->app_id);
@@ -662,23 +683,20 @@ std::string render_table(const Report& rep) {
       }
     }
   }
-  o += "\nResult: " + rep.summary + " (exit " + std::to_string(rep.exit_code) + ")\n";
+  o += "\nResult: " + shown(rep.summary, reason_limit) + " (exit " + std::to_string(rep.exit_code) +
+       ")\n";
   return o;
 }
 
 }  // namespace
 
 int cmd_doctor(int argc, char** argv) {
-  for (int i = 2; i < argc; ++i)
-    if (std::string_view(argv[i]) == "--help" || std::string_view(argv[i]) == "-h") {
-      std::fputs(doctor_usage.data(), stdout);
-      return exit_ok;
-    }
-  const Args a =
-      parse_args(argc, argv, 2,
-                 {"scope", "exclude", "tenant", "managed-identity-client-id", "authority-host",
-                  "additionally-allowed-tenant", "process-timeout", "log-level"},
-                 {"json"});
+  const std::vector<std::string_view> valued = {"scope",           "exclude",
+                                                "tenant",          "managed-identity-client-id",
+                                                "authority-host",  "additionally-allowed-tenant",
+                                                "process-timeout", "log-level"};
+  if (wants_help(argc, argv, 2, valued)) return finish_stdout(std::string(doctor_usage), exit_ok);
+  const Args a = parse_args(argc, argv, 2, valued, {"json"});
   Report rep;
   rep.scope = a.one("scope").value_or(std::string(default_scope));
   azid::TokenRequestContext ctx;

@@ -5,12 +5,17 @@
 //
 // Exit codes (a stable contract for scripts): 0 token printed; 1 authentication failed
 // (ClientAuthenticationError); 2 no credential could run here (CredentialUnavailableError);
-// 64 usage error.
+// 64 usage error; 70 internal error; 74 the result could not be written.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -42,6 +47,10 @@ namespace {
 
 using namespace azid_cli;
 
+// The most of an error message printed to stderr (the library's chain messages list every
+// member's reason, so they can be long; an environment value must not make them unbounded).
+constexpr std::size_t message_limit = 4096;
+
 constexpr std::string_view usage_text =
     R"(usage: azid token --scope SCOPE [--scope SCOPE]... [--credential KIND] [--tenant TENANT]
          [--client-id ID] [--tenant-id ID] [--client-secret SECRET] [--certificate PATH]
@@ -70,7 +79,7 @@ AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST, ...). Prefer AZURE_CLIENT_SECRET to -
 AZURE_CLIENT_CERTIFICATE_PASSWORD to --certificate-password and SYSTEM_ACCESSTOKEN to
 --system-access-token: command lines are visible to other users of the machine.
 Exit codes: 0 success, 1 authentication failed, 2 credential unavailable, 64 usage error,
-74 the result could not be written.
+70 internal error, 74 the result could not be written.
 (doctor: 0 a token could be had, 1 the chain stops at a failure, 2 none could be had.)
 )";
 
@@ -78,6 +87,100 @@ const std::vector<std::string_view> kinds = {
     "default",     "environment",         "workload-identity", "managed-identity",
     "azure-cli",   "azure-developer-cli", "azure-powershell",  "client-secret",
     "certificate", "azure-pipelines"};
+
+const std::vector<std::string_view> token_valued = {"scope",
+                                                    "credential",
+                                                    "tenant",
+                                                    "client-id",
+                                                    "tenant-id",
+                                                    "client-secret",
+                                                    "certificate",
+                                                    "certificate-password",
+                                                    "token-file",
+                                                    "managed-identity-client-id",
+                                                    "managed-identity-object-id",
+                                                    "managed-identity-resource-id",
+                                                    "service-connection-id",
+                                                    "system-access-token",
+                                                    "additionally-allowed-tenant",
+                                                    "exclude",
+                                                    "authority-host",
+                                                    "subscription",
+                                                    "log-level",
+                                                    "process-timeout"};
+
+// The options every --credential KIND takes.
+constexpr std::string_view common_options[] = {"scope", "credential", "tenant", "log-level"};
+
+// The options each --credential KIND uses, besides those every kind takes (--scope, --credential,
+// --tenant, --log-level). Any other option given is refused: silently ignoring it would hand out
+// a token for something other than what was asked (the system-assigned identity for
+// `--credential managed-identity --client-id X`).
+struct KindOptions {
+  std::string_view kind;
+  std::vector<std::string_view> options;
+};
+const std::vector<KindOptions>& kind_options() {
+  static const std::vector<KindOptions> table = {
+      {"default",
+       {"exclude", "process-timeout", "managed-identity-client-id", "authority-host",
+        "additionally-allowed-tenant"}},
+      {"environment", {"authority-host", "additionally-allowed-tenant"}},
+      {"workload-identity",
+       {"tenant-id", "client-id", "token-file", "authority-host", "additionally-allowed-tenant"}},
+      {"managed-identity",
+       {"managed-identity-client-id", "managed-identity-object-id",
+        "managed-identity-resource-id"}},
+      {"azure-cli", {"tenant-id", "additionally-allowed-tenant", "subscription"}},
+      {"azure-developer-cli", {"tenant-id", "additionally-allowed-tenant"}},
+      {"azure-powershell", {"tenant-id", "additionally-allowed-tenant"}},
+      {"client-secret",
+       {"tenant-id", "client-id", "client-secret", "authority-host",
+        "additionally-allowed-tenant"}},
+      {"certificate",
+       {"tenant-id", "client-id", "certificate", "certificate-password", "send-certificate-chain",
+        "authority-host", "additionally-allowed-tenant"}},
+      {"azure-pipelines",
+       {"tenant-id", "client-id", "service-connection-id", "system-access-token", "authority-host",
+        "additionally-allowed-tenant"}},
+  };
+  return table;
+}
+
+// Refuses the first option given that `kind` does not use. The message names the option and the
+// kinds that do use it, never its value (which may be a secret).
+void refuse_unused_options(std::string_view kind, const Args& a) {
+  const auto& table = kind_options();
+  const KindOptions* mine = nullptr;
+  for (const auto& k : table)
+    if (k.kind == kind) mine = &k;
+  if (mine == nullptr) return;
+  std::vector<std::string_view> all = token_valued;
+  all.emplace_back("send-certificate-chain");
+  for (std::string_view name : all) {
+    if (!a.has(name)) continue;
+    bool used = false;
+    for (std::string_view o : common_options) used |= (o == name);
+    for (std::string_view o : mine->options) used |= (o == name);
+    if (used) continue;
+    std::string msg =
+        "--" + std::string(name) + " is not used by --credential " + std::string(kind);
+    if (kind == "default") {
+      msg +=
+          ", which reads the AZURE_* variables as an application would: set those, or choose "
+          "the credential with --credential KIND";
+    } else if (kind == "managed-identity" && name == "client-id") {
+      msg += ": for a user-assigned identity, give --managed-identity-client-id";
+    } else {
+      std::string users;
+      for (const auto& k : table)
+        for (std::string_view o : k.options)
+          if (o == name) users += (users.empty() ? "" : ", ") + std::string(k.kind);
+      msg += " (it applies to --credential " + users + ")";
+    }
+    throw UsageError(msg);
+  }
+}
 
 azid::AnyCredential make_credential(std::string_view kind, const Args& a,
                                     const azid::DefaultPlatform& platform) {
@@ -109,8 +212,6 @@ azid::AnyCredential make_credential(std::string_view kind, const Args& a,
       if (auto s = a.one("subscription")) cli.subscription = *s;
       return azid::AnyCredential::make<azid::AzureCliCredential<>>(cli, platform);
     }
-    if (a.one("subscription"))
-      throw UsageError("--subscription applies to --credential azure-cli only");
     if (kind == "azure-developer-cli")
       return azid::AnyCredential::make<azid::AzureDeveloperCliCredential<>>(tool, platform);
     return azid::AnyCredential::make<azid::AzurePowerShellCredential<>>(tool, platform);
@@ -193,25 +294,11 @@ int cmd_token(const Args& a) {
   bool known = false;
   for (auto k : kinds) known |= (k == kind);
   if (!known) throw UsageError("unknown --credential '" + kind + "'");
+  // DefaultAzureCredential takes its settings from the environment, as in an application, and
+  // each other kind uses only its own options: an option it would ignore is refused rather than
+  // silently dropped.
+  refuse_unused_options(kind, a);
   const std::uint32_t excluded = parse_excludes(a.many("exclude"));
-  if (excluded != 0 && kind != "default")
-    throw UsageError("--exclude applies to --credential default only");
-  if (a.one("process-timeout") && kind != "default")
-    throw UsageError("--process-timeout applies to --credential default only");
-  if (kind == "default") {
-    // DefaultAzureCredential takes its settings from the environment, as in an application: an
-    // option it would ignore is refused rather than silently dropped.
-    for (const char* name :
-         {"client-id", "tenant-id", "client-secret", "certificate", "certificate-password",
-          "token-file", "subscription", "managed-identity-object-id",
-          "managed-identity-resource-id", "service-connection-id", "system-access-token"}) {
-      if (a.one(name) || a.flag("send-certificate-chain"))
-        throw UsageError("--" + std::string(a.one(name) ? name : "send-certificate-chain") +
-                         " is not used by --credential default, which reads the AZURE_* "
-                         "variables as an application would: set those, or choose the "
-                         "credential with --credential KIND");
-    }
-  }
 
   const azid::DefaultPlatform platform = make_platform(a);
   std::string credential;
@@ -231,33 +318,52 @@ int cmd_token(const Args& a) {
 }
 
 Args parse_token_args(int argc, char** argv) {
-  return parse_args(argc, argv, 2,
-                    {"scope",
-                     "credential",
-                     "tenant",
-                     "client-id",
-                     "tenant-id",
-                     "client-secret",
-                     "certificate",
-                     "certificate-password",
-                     "token-file",
-                     "managed-identity-client-id",
-                     "managed-identity-object-id",
-                     "managed-identity-resource-id",
-                     "service-connection-id",
-                     "system-access-token",
-                     "additionally-allowed-tenant",
-                     "exclude",
-                     "authority-host",
-                     "subscription",
-                     "log-level",
-                     "process-timeout"},
-                    {"send-certificate-chain"});
+  return parse_args(argc, argv, 2, token_valued, {"send-certificate-chain"});
+}
+
+// Opens /dev/null on each of descriptors 0, 1 and 2 that is closed. Otherwise the next file or
+// socket the tool opens takes that number, and what is meant for stdout (the token) or stderr
+// (log lines) goes into it: onto the connection to the token endpoint, in clear text.
+// `stdout_closed` tells whether 1 was closed. Returns false when /dev/null could not be opened.
+bool reopen_closed_standard_fds(bool& stdout_closed) {
+  stdout_closed = false;
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    if (fd == 1) stdout_closed = true;
+    // The lowest free number, so `fd` itself (those below it are open by now); dup2 in case not.
+    const int opened = ::open("/dev/null", O_RDWR);
+    if (opened < 0) return false;
+    if (opened != fd) {
+      const bool moved = ::dup2(opened, fd) == fd;
+      ::close(opened);
+      if (!moved) return false;
+    }
+  }
+  return true;
+}
+
+// The commands whose result goes to standard output.
+bool prints_result(std::string_view cmd) {
+  return cmd == "token" || cmd == "doctor" || cmd == "version" || cmd == "help" ||
+         cmd == "--help" || cmd == "-h";
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First of all, before anything opens a file or a socket (OpenSSL reads its configuration).
+  bool stdout_closed = false;
+  if (!reopen_closed_standard_fds(stdout_closed)) {
+    std::fprintf(stderr, "azid: a standard descriptor is closed and /dev/null cannot be opened\n");
+    return exit_io;
+  }
+  // With standard output closed there is nowhere for a result to go: say so before any network
+  // I/O, as when the output cannot be written.
+  if (stdout_closed && argc >= 2 && prints_result(argv[1])) {
+    std::fprintf(stderr, "azid: could not write the result to standard output: %s\n",
+                 std::strerror(EBADF));
+    return exit_io;
+  }
   // A reader that went away (`azid token ... | head -c0`) must give exit 74 with a message, not a
   // silent death by SIGPIPE. Children (az, pwsh) get default dispositions back at spawn.
   std::signal(SIGPIPE, SIG_IGN);
@@ -266,43 +372,53 @@ int main(int argc, char** argv) {
   // Only the strings are skipped: openssl.cnf (system crypto policy) is still read.
   OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS, nullptr);
   OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_SSL_STRINGS, nullptr);
-  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
-      std::strcmp(argv[1], "help") == 0) {
-    std::fputs(usage_text.data(), argc < 2 ? stderr : stdout);
-    return argc < 2 ? exit_usage : exit_ok;
+  if (argc < 2) {
+    std::fputs(usage_text.data(), stderr);
+    return exit_usage;
   }
   const std::string_view cmd = argv[1];
   try {
+    if (cmd == "--help" || cmd == "-h" || cmd == "help")
+      return finish_stdout(std::string(usage_text), exit_ok);
     if (cmd == "version") {
-      std::puts("azid " AZID_VERSION_STRING);
-      return exit_ok;
+      if (argc > 2) throw UsageError("azid version takes no arguments");
+      return finish_stdout("azid " AZID_VERSION_STRING "\n", exit_ok);
     }
     if (cmd == "token") {
-      for (int i = 2; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--") == 0) break;
-        if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-          std::fputs(usage_text.data(), stdout);
-          return exit_ok;
-        }
-      }
+      if (wants_help(argc, argv, 2, token_valued))
+        return finish_stdout(std::string(usage_text), exit_ok);
       return cmd_token(parse_token_args(argc, argv));
     }
     if (cmd == "doctor") return cmd_doctor(argc, argv);
     throw UsageError("unknown command '" + std::string(cmd) + "'");
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "azid: %s\n\n%s", e.what(), usage_text.data());
+    // Messages may quote the environment or the command line: nothing in them may drive the
+    // terminal or forge a line, and none may be unbounded. Only the credentials' messages keep
+    // their line breaks (a chain lists one member's reason a line); each line is still made
+    // printable.
+    std::fprintf(stderr, "azid: %s\n\n%s", azid::detail::printable(e.what(), message_limit).c_str(),
+                 usage_text.data());
     return exit_usage;
   } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "azid: %s\n", e.what());
+    std::fprintf(stderr, "azid: %s\n", azid::detail::printable(e.what(), message_limit).c_str());
     return exit_usage;
   } catch (const azid::CredentialUnavailableError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
+    std::fprintf(stderr, "%s\n", printable_text(e.what(), message_limit).c_str());
     return exit_unavailable;
   } catch (const azid::ClientAuthenticationError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
+    std::fprintf(stderr, "%s\n", printable_text(e.what(), message_limit).c_str());
     return exit_auth_failed;
+  } catch (const std::bad_alloc&) {
+    // Formatting a message could need memory too: a fixed text.
+    std::fputs("azid: internal error: out of memory\n", stderr);
+    return exit_software;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "azid: unexpected error: %s\n", e.what());
-    return exit_auth_failed;
+    // Not an authentication failure (1): something in the tool or the system went wrong.
+    std::fprintf(stderr, "azid: internal error: %s\n",
+                 azid::detail::printable(e.what(), message_limit).c_str());
+    return exit_software;
+  } catch (...) {
+    std::fputs("azid: internal error\n", stderr);
+    return exit_software;
   }
 }

@@ -4,8 +4,11 @@
 // stand-in az / azd / pwsh scripts on a temporary PATH and HOME, and IMDS always pointed at the
 // emulator or a closed loopback port (never 169.254.169.254).
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <cstdlib>
 #include <initializer_list>
 #include <map>
@@ -15,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "azid/detail/base64.hpp"
 #include "azid/detail/token_json.hpp"
 #include "azid/platform/process_runner.hpp"
 #include "emulator.hpp"
@@ -94,9 +98,14 @@ class Sandbox {
     r.exit = at == std::string::npos ? -1 : std::atoi(r.err.c_str() + at + 3);
     return r;
   }
+  /// The tool run by `/bin/sh -c script` (which runs it as "$@"): redirections such as `>&-`.
+  Result run_in_shell(const std::string& script, const std::vector<std::string>& args) const {
+    return run_vec(args, false, false, script);
+  }
   Result run_vec(const std::vector<std::string>& args, bool to_full_device = false,
-                 bool to_closed_pipe = false) const {
+                 bool to_closed_pipe = false, const std::string& shell = {}) const {
     azid::ProcessSpec spec;
+    if (!shell.empty()) spec.argv = {"/bin/sh", "-c", shell, "sh"};
     if (to_full_device) spec.argv = {"/bin/sh", "-c", "exec \"$@\" > /dev/full", "sh"};
     // The reader closes its end at once; the tool starts 0.3 s later, so it always writes to a
     // pipe nobody reads.
@@ -587,7 +596,8 @@ TEST_SUITE("cli_doctor") {
       CHECK(has(field(credential_entry(j.out, "AzureCliCredential"), "reason").value_or(""),
                 "Not tried"));
       CHECK_FALSE(s.tools.exists("runs"));  // nothing was tried
-      CHECK(j.exit == 1);
+      CHECK(j.exit == 64);                  // as for `azid token`
+      CHECK(has(j.out, "\"exit_code\":64"));
       CHECK(s.run({"token", "--scope", "https://management.azure.com/.default"}).exit == 64);
       // The table quotes the value without the escape sequences it may carry to a terminal.
       s.set("AZURE_TOKEN_CREDENTIALS", "bogus\x1b[2J\rforged");
@@ -658,6 +668,213 @@ TEST_SUITE("cli_doctor") {
     CHECK(wrong.exit == 1);
     CHECK(has(wrong.err, "AADSTS7000215"));
     CHECK_FALSE(has(wrong.all(), "not-the-secret-4Fq"));
+  }
+  TEST_CASE("a closed stdout: exit 74 before any network I/O; a closed stderr does no harm") {
+    // A closed descriptor 1 would go to the next socket opened: the token's JSON would be written
+    // onto the connection to the token endpoint.
+    emu::Emulator e;
+    e.register_app({std::string(tenant), std::string(client), std::string(secret), false, ""});
+    Sandbox s;
+    service_principal(s, e);
+    const std::string scope = "https://vault.azure.net/.default";
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"token", "--credential", "client-secret", "--scope", scope},
+          std::vector<std::string>{"token", "--scope", scope},
+          std::vector<std::string>{"doctor", "--json"}, std::vector<std::string>{"version"},
+          std::vector<std::string>{"--help"}, std::vector<std::string>{"token", "--help"}}) {
+      CAPTURE(args.back());
+      e.clear_requests();
+      const Result r = s.run_in_shell("exec \"$@\" >&-", args);
+      CHECK(r.exit == 74);
+      CHECK(has(r.err, "could not write the result to standard output"));
+      CHECK(e.requests().empty());  // nothing reached the emulator
+      check_no_secrets(r, {secret});
+    }
+    // Standard error closed: the token still comes out, and the log lines go nowhere (on the
+    // connection they would break the TLS stream).
+    e.clear_requests();
+    const Result quiet = s.run_in_shell(
+        "exec \"$@\" 2>&-",
+        {"token", "--credential", "client-secret", "--log-level", "debug", "--scope", scope});
+    CHECK(quiet.exit == 0);
+    CHECK(has(quiet.out, "\"access_token\":\"eyJ"));
+    CHECK(quiet.err.empty());
+    CHECK_FALSE(e.requests().empty());
+  }
+
+  TEST_CASE("an option the chosen --credential does not use is refused (64), never ignored") {
+    emu::Emulator e(plain());
+    Sandbox s;
+    s.set("AZURE_POD_IDENTITY_AUTHORITY_HOST", e.base_url());
+    // Whatever the refused option's credential would reach, it is a loopback port.
+    s.set("AZURE_AUTHORITY_HOST", "https://127.0.0.1:" + std::to_string(closed_port()));
+    s.set("AZURE_TENANT_ID", std::string(tenant));
+    s.set("AZURE_CLIENT_ID", std::string(client));
+    s.set("AZURE_CLIENT_SECRET", std::string(secret));
+    const std::string scope = "https://vault.azure.net/.default";
+    // Ignored, --client-id would get the system-assigned identity's token.
+    Result r = s.run({"token", "--credential", "managed-identity", "--client-id",
+                      std::string(client), "--scope", scope});
+    CHECK(r.exit == 64);
+    CHECK(has(r.err, "--client-id is not used by --credential managed-identity"));
+    CHECK(has(r.err, "give --managed-identity-client-id"));
+    CHECK(r.out.empty());
+    CHECK(e.requests().empty());
+    CHECK(s.run({"token", "--credential", "managed-identity", "--scope", scope}).exit == 0);
+
+    const std::vector<std::vector<std::string>> refused = {
+        {"environment", "--client-secret", std::string(secret)},
+        {"client-secret", "--certificate", "/nonexistent.pem", "--token-file", "/nonexistent"},
+        {"azure-cli", "--authority-host", "https://127.0.0.1:1"},
+        {"azure-developer-cli", "--subscription", "s"},
+        {"managed-identity", "--additionally-allowed-tenant", "*"},
+        {"workload-identity", "--send-certificate-chain"},
+        {"certificate", "--process-timeout", "5"},
+        {"azure-powershell", "--exclude", "environment"}};
+    for (const auto& c : refused) {
+      CAPTURE(c[0]);
+      CAPTURE(c[1]);
+      std::vector<std::string> args = {"token", "--scope", scope, "--credential"};
+      args.insert(args.end(), c.begin(), c.end());
+      const Result u = s.run_vec(args);
+      CHECK(u.exit == 64);
+      CHECK(has(u.err, c[1] + " is not used by --credential " + c[0]));
+      check_no_secrets(u, {secret});
+    }
+    CHECK(has(
+        s.run({"token", "--scope", scope, "--credential", "azure-cli", "--exclude", "environment"})
+            .err,
+        "(it applies to --credential default)"));
+  }
+
+  TEST_CASE("the doctor's table and azid's messages show outside text printable and bounded") {
+    Sandbox s;
+    // A token whose claims carry escape sequences, a line break and a bidi override (az hands
+    // back whatever it is given).
+    const long long exp =
+        duration_cast<seconds>(system_clock::now().time_since_epoch()).count() + 3600;
+    const std::string payload =
+        R"({"tid":"evil\u001b[2J\nforged","oid":"o\u202eid","aud":"https://x\u0007","exp":)" +
+        std::to_string(exp) + "}";
+    const std::string jwt = azid::detail::base64_encode(R"({"alg":"none"})", true) + "." +
+                            azid::detail::base64_encode(payload, true) + ".c2ln";
+    s.tools.script("az",
+                   "printf '%s' " + sh_quote(R"({"accessToken": ")" + jwt + R"(", "expires_on": )" +
+                                             std::to_string(exp) + R"(, "tokenType": "Bearer"})"));
+    // azd in a directory whose name sets the terminal's title.
+    const std::string odd_dir = s.tools.path() + "/bin\x1b]0;title\x07";
+    std::filesystem::create_directory(odd_dir);
+    {
+      std::ofstream f(odd_dir + "/azd", std::ios::binary);
+      f << "#!/bin/sh\nexit 1\n";
+    }
+    ::chmod((odd_dir + "/azd").c_str(), 0755);
+    s.set("PATH", s.tools.path() + ":" + odd_dir);
+    // "dev" and 120 KB of spaces: the chain trims it; the table must not carry the spaces.
+    s.set("AZURE_TOKEN_CREDENTIALS", "dev" + std::string(120 * 1024, ' '));
+
+    const Result t = s.run({"doctor"});
+    CHECK(t.exit == 0);
+    CHECK(t.out.size() < 16 * 1024);
+    for (std::string_view bad : {"\x1b", "\x07", "\r", "\xe2\x80\xae"})
+      CHECK_FALSE(has(t.out, bad));
+    CHECK(has(t.out, "tenant     evil?[2J?forged\n"));
+    CHECK(has(t.out, "object id  o?id\n"));
+    CHECK(has(t.out, "why: excluded by AZURE_TOKEN_CREDENTIALS=dev\n"));
+    CHECK(has(t.out, "/bin?]0;title?/azd"));
+
+    // The JSON keeps the values whole (escaped), and the variable trimmed in the reason.
+    const Result j = s.doctor_json();
+    CHECK(j.exit == 0);
+    CHECK(field(object_member(j.out, "token"), "tenant_id") == "evil\x1b[2J\nforged");
+    CHECK(field(credential_entry(j.out, "EnvironmentCredential"), "reason") ==
+          "excluded by AZURE_TOKEN_CREDENTIALS=dev");
+    CHECK(field(tool_entry(j.out, "azd"), "path") == odd_dir + "/azd");
+    CHECK(j.out.find('\x1b') == std::string::npos);
+
+    // A usage error quoting the command line.
+    const Result u = s.run({"token", "--scope", "https://vault.azure.net/.default", "--credential",
+                            "x\x1b[2J\nforged"});
+    CHECK(u.exit == 64);
+    CHECK(has(u.err, "unknown --credential 'x?[2J?forged'"));
+    CHECK_FALSE(has(u.err, "\x1b"));
+  }
+
+  TEST_CASE("-h and --help are help only where an option name is expected") {
+    Sandbox s;
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"token", "--credential", "azure-cli", "--scope", "-h"},
+          std::vector<std::string>{"token", "--client-secret", "--help", "--scope", "x"},
+          std::vector<std::string>{"doctor", "--tenant", "--help", "--json"},
+          std::vector<std::string>{"token", "--scope=x", "--tenant", "-h"}}) {
+      CAPTURE(args[2]);
+      const Result r = s.run_vec(args);
+      CHECK(r.exit != 0);
+      CHECK_FALSE(has(r.out, "usage:"));
+    }
+    Result help = s.run({"token", "--scope", "x", "--help"});
+    CHECK(help.exit == 0);
+    CHECK(has(help.out, "usage: azid token"));
+    help = s.run({"doctor", "--json", "-h"});
+    CHECK(help.exit == 0);
+    CHECK(has(help.out, "usage: azid doctor"));
+  }
+
+  TEST_CASE("version and help: an unwritable output is 74, a stray argument 64") {
+    Sandbox s;
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"version"}, std::vector<std::string>{"--help"},
+          std::vector<std::string>{"-h"}, std::vector<std::string>{"help"},
+          std::vector<std::string>{"token", "--help"},
+          std::vector<std::string>{"doctor", "--help"}}) {
+      CAPTURE(args.back());
+      const Result r = s.run_to_full_device(args);
+      CHECK(r.exit == 74);
+      CHECK(has(r.err, "could not write the result"));
+    }
+    const Result v = s.run({"version"});
+    CHECK(v.exit == 0);
+    CHECK(has(v.out, "azid "));
+    const Result extra = s.run({"version", "extra"});
+    CHECK(extra.exit == 64);
+    CHECK(extra.out.empty());
+  }
+
+  TEST_CASE("an internal error (no thread can be started) is 70, not an authentication failure") {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    MESSAGE("skipped: a sanitizer's shadow memory does not fit under the address-space limit");
+#else
+    // Each new thread's stack is as large as the stack limit, which here is more than the whole
+    // address space allowed: the doctor's first std::async throws std::system_error.
+    Sandbox s;
+    const Result r = s.run_in_shell("ulimit -s 2097152 && ulimit -v 1048576 && exec \"$@\"",
+                                    {"doctor", "--json"});
+    CHECK(r.exit == 70);
+    CHECK(has(r.err, "azid: internal error"));
+#endif
+  }
+
+  TEST_CASE("an unknown option after or resembling a secret's option is not echoed") {
+    Sandbox s;
+    const std::string scope = "https://vault.azure.net/.default";
+    Result r = s.run({"token", "--client-secret", "abc", "--2x", "--scope", scope});
+    CHECK(r.exit == 64);
+    CHECK_FALSE(has(r.err, "--2x"));
+    CHECK(has(r.err, "unknown option in argument #3 after a secret's option"));
+    r = s.run({"token", "--client-secret:hunter2", "--scope", scope});
+    CHECK(r.exit == 64);
+    CHECK_FALSE(has(r.all(), "hunter2"));
+    CHECK(has(r.err, "unknown option in argument #1"));
+    r = s.run({"token", "--scope", scope, "--system-access-tokenhunter2=x"});
+    CHECK(r.exit == 64);
+    CHECK_FALSE(has(r.all(), "hunter2"));
+    r = s.run({"token", "--certificate-password=p", "w--x", "--scope", scope});
+    CHECK(r.exit == 64);
+    CHECK_FALSE(has(r.all(), "w--x"));
+    // Elsewhere the unknown option is named, which helps with typos.
+    r = s.run({"token", "--scoep", scope});
+    CHECK(r.exit == 64);
+    CHECK(has(r.err, "unknown option --scoep"));
   }
 }
 
