@@ -170,7 +170,9 @@ TEST_SUITE("default_azure_credential_emulator") {
     CHECK(reqs[1].query_param("client_id") == user.client_id);
   }
 
-  TEST_CASE("ManagedIdentityCredential on a closed port: unavailable at once, the chain moves on") {
+  // (That the chain then moves on to a later member is the next test's: here managed identity is
+  // the last member.)
+  TEST_CASE("ManagedIdentityCredential on a closed port: unavailable at once, and listed as such") {
     Fixture f;
     f.pod_identity(closed_url());
     Cloud dac(f.opts(), f.platform);

@@ -14,7 +14,12 @@
 #include <thread>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "azid/credentials/managed_identity.hpp"
 #include "azid/detail/token_json.hpp"
@@ -265,7 +270,29 @@ TEST_SUITE("managed_identity_emulator") {
     CHECK(r.failure() == Failure::unavailable);
     CHECK(has(message(r), "no managed identity endpoint found"));
     CHECK(p.clock().sleeps().empty());
-    CHECK(cred.try_get_token(vault()).failure() == Failure::unavailable);
+    // Now something listens on that port. A credential that probed again would connect to it;
+    // one that remembered its verdict does no I/O and answers as before.
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(listener >= 0);
+    const int one = 1;
+    ::setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(std::stoi(o.imds_authority.substr(17))));
+    const bool listening =
+        ::bind(listener, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::listen(listener, 8) == 0;
+    const TokenResult again = cred.try_get_token(vault());
+    CHECK(again.failure() == Failure::unavailable);
+    CHECK(message(again) == message(r));
+    if (listening) {
+      pollfd pending{listener, POLLIN, 0};
+      CHECK(::poll(&pending, 1, 0) == 0);  // nobody connected
+    } else {
+      MESSAGE("the port was taken meanwhile; only the answer was checked");
+    }
+    ::close(listener);
   }
 
   TEST_CASE("probe: a slow but present IMDS is not misjudged") {

@@ -214,12 +214,15 @@ TEST_SUITE("azure_developer_cli") {
 
   TEST_CASE("a hanging azd, and what it started, is killed at process_timeout") {
     ToolDir d;
-    d.script("azd", "/bin/sleep 30 & /bin/sleep 30");
+    d.script("azd", "/bin/sleep 30 & echo $! > " + d.file("started") + "; /bin/sleep 30");
     Cred cred(opt([](auto& o) { o.process_timeout = milliseconds{300}; }), platform_for(d));
     const auto t0 = steady_clock::now();
     auto r = cred.try_get_token(vault());
     CHECK(steady_clock::now() - t0 < seconds{3});
     CHECK(r.failure() == Failure::unavailable);
     CHECK(mentions(r, "did not finish within 300 ms"));
+    const auto started = d.lines("started");  // the background sleep azd started
+    REQUIRE(started.size() == 1);
+    CHECK(azid_test::becomes_dead(static_cast<pid_t>(std::stol(started[0])), seconds{2}));
   }
 }

@@ -46,24 +46,6 @@ ProcessSpec sh(std::string script, milliseconds timeout = milliseconds{10'000}) 
   return s;
 }
 
-// Gone, or a zombie nobody has reaped yet (containers often run without an init that reaps).
-bool process_dead(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  if (!f) return true;
-  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  const auto paren = stat.rfind(')');
-  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
-}
-
-bool becomes_dead(pid_t pid, milliseconds within) {
-  const auto until = steady_clock::now() + within;
-  while (steady_clock::now() < until) {
-    if (process_dead(pid)) return true;
-    std::this_thread::sleep_for(milliseconds{10});
-  }
-  return process_dead(pid);
-}
-
 }  // namespace
 
 TEST_SUITE("process_runner") {
@@ -133,7 +115,7 @@ TEST_SUITE("process_runner") {
     CHECK(took < seconds{3});
     const auto lines = dir.lines("grandchild");
     REQUIRE(lines.size() == 1);
-    CHECK(becomes_dead(static_cast<pid_t>(std::stol(lines[0])), seconds{2}));
+    CHECK(azid_test::becomes_dead(static_cast<pid_t>(std::stol(lines[0])), seconds{2}));
   }
 
   TEST_CASE("an enormous timeout means no limit, not an overflow") {

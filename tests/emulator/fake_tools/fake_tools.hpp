@@ -7,14 +7,17 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "azid/testing/platform.hpp"
@@ -103,6 +106,26 @@ inline std::string sh_quote(std::string_view s) {
   }
   out += "'";
   return out;
+}
+
+/// Whether process `pid` has exited: gone, or a zombie nobody has reaped yet (containers often
+/// run without an init that reaps).
+inline bool process_dead(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  if (!f) return true;
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const auto paren = stat.rfind(')');
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+}
+
+/// Whether process `pid` exits within `within` (polled every 10 ms).
+inline bool becomes_dead(pid_t pid, std::chrono::milliseconds within) {
+  const auto until = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < until) {
+    if (process_dead(pid)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  return process_dead(pid);
 }
 
 }  // namespace azid_test
