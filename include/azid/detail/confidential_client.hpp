@@ -236,9 +236,7 @@ class ConfidentialClient {
       return TokenResult::failed(credential, std::string(credential) + ": planned, not fetched");
     }
     TokenResult result = cache_.get_or_fetch(ctx, tenant, platform_.clock(), [&]() -> TokenResult {
-      if (decision != TenantDecision::none && platform_.logger().enabled(LogLevel::info))
-        platform_.logger().write(
-            LogLevel::info, tenant_decision_line(credential, decision, tenant_, ctx.tenant_id));
+      log_tenant_decision(platform_.logger(), credential, decision, tenant_, ctx.tenant_id);
       const std::string endpoint = token_endpoint(authority_, tenant);
       std::string fields;
       if (auto r = auth(std::string_view(endpoint), fields); r.failure() != Failure::none) return r;

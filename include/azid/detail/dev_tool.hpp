@@ -248,9 +248,7 @@ class DevTool {
       return r;
     if (auto r = check(tenant); r.failure() != Failure::none) return r;
     auto fetch = [&]() -> TokenResult {
-      if (decision != TenantDecision::none && platform_.logger().enabled(LogLevel::info))
-        platform_.logger().write(
-            LogLevel::info, tenant_decision_line(credential, decision, tenant_, ctx.tenant_id));
+      log_tenant_decision(platform_.logger(), credential, decision, tenant_, ctx.tenant_id);
       ProcessSpec spec;
       spec.argv = argv(tenant);
       for (std::string_view name : {std::string_view("PATH"), std::string_view("HOME")})

@@ -10,6 +10,7 @@
 
 #include "azid/config.hpp"
 #include "azid/core/access_token.hpp"
+#include "azid/core/log.hpp"
 #include "azid/core/result.hpp"
 #include "azid/transport/http_message.hpp"
 
@@ -75,6 +76,14 @@ AZID_DECL TokenResult resolve_tenant(std::string_view credential, std::string_vi
 /// The INFO line for `decision`; empty for TenantDecision::none.
 AZID_DECL std::string tenant_decision_line(std::string_view credential, TenantDecision decision,
                                            std::string_view configured, std::string_view requested);
+/// Writes tenant_decision_line to `log` at INFO; nothing for TenantDecision::none or with INFO off
+/// (the line is then not even built).
+inline void log_tenant_decision(const Logger& log, std::string_view credential,
+                                TenantDecision decision, std::string_view configured,
+                                std::string_view requested) {
+  if (decision != TenantDecision::none && log.enabled(LogLevel::info))
+    log.write(LogLevel::info, tenant_decision_line(credential, decision, configured, requested));
+}
 
 /// Splits `AZURE_ADDITIONALLY_ALLOWED_TENANTS` on ';', dropping empty items.
 AZID_DECL std::vector<std::string> split_tenant_list(std::string_view value);
