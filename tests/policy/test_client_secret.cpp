@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <stdexcept>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -324,13 +326,52 @@ TEST_SUITE("client_secret") {
     p.transport().push(429, "{}", {{"Retry-After", "7"}});
     p.transport().push(503, "");
     p.transport().push(200, ok_body);
-    Cred cred(tenant, client, secret, {}, p);
+    ClientSecretCredentialOptions exact;
+    exact.retry.jitter = 0;
+    Cred cred(tenant, client, secret, exact, p);
     CHECK(cred.try_get_token(vault()).ok());
     CHECK(p.transport().request_count() == 3);
     auto sleeps = p.clock().sleeps();
     REQUIRE(sleeps.size() == 2);
     CHECK(sleeps[0] == seconds(7));
     CHECK(sleeps[1] == milliseconds(1600));
+  }
+
+  TEST_CASE("computed waits are jittered by default; a server's Retry-After is not") {
+    testing::Platform p;
+    constexpr int retries = 40;
+    p.transport().push(429, "{}", {{"Retry-After", "7"}});
+    for (int i = 1; i < retries; ++i) p.transport().push(503, "");
+    p.transport().push(200, ok_body);
+    ClientSecretCredentialOptions o;
+    o.retry.max_retries = retries;
+    o.retry.base_delay = milliseconds(1000);
+    Cred cred(tenant, client, secret, o, p);
+    CHECK(cred.try_get_token(vault()).ok());
+    const auto sleeps = p.clock().sleeps();
+    REQUIRE(sleeps.size() == retries);
+    CHECK(sleeps[0] == seconds(7));
+    std::set<long long> distinct;
+    for (std::size_t i = 1; i < sleeps.size(); ++i) {
+      // Wait i (attempt i; wait 0 was the server's) is 1 s doubled i times (at most 120 s), times [0.8, 1.2], at most 120 s.
+      const double nominal = std::min(1000.0 * std::pow(2.0, static_cast<double>(i)), 120000.0);
+      CHECK(static_cast<double>(sleeps[i].count()) >= 0.8 * nominal - 1);
+      CHECK(static_cast<double>(sleeps[i].count()) <= std::min(1.2 * nominal + 1, 120000.0));
+      if (nominal == 120000.0) distinct.insert(sleeps[i].count());
+    }
+    CHECK(distinct.size() > 5);  // 32 draws at the cap: not one value over and over
+    // The factor itself: within [1 - j, 1 + j]; 0 and negative jitter mean exact waits.
+    for (int i = 0; i < 1000; ++i) {
+      const double f = detail::retry_jitter_factor(0.2);
+      CHECK((f >= 0.8 && f <= 1.2));
+    }
+    CHECK(detail::retry_jitter_factor(0) == 1.0);
+    CHECK(detail::retry_jitter_factor(-3) == 1.0);
+    const double wild = detail::retry_jitter_factor(7);  // clamped to 1: [0, 2]
+    CHECK((wild >= 0 && wild <= 2));
+    CHECK(detail::retry_delay(RetryOptions{}, 1, milliseconds(-1), 1.1) == milliseconds(1760));
+    CHECK(detail::retry_delay(RetryOptions{}, 1, seconds(3), 1.1) == seconds(3));
+    CHECK(detail::retry_delay(RetryOptions{}, 9, milliseconds(-1), 1.2) == seconds(120));
   }
 
   TEST_CASE("a long Retry-After is honoured up to azure-core's 120 s cap") {
@@ -350,6 +391,7 @@ TEST_SUITE("client_secret") {
     p.transport().push(200, ok_body);
     ClientSecretCredentialOptions o;
     o.retry.max_retries = retries;
+    o.retry.jitter = 0;
     Cred cred(tenant, client, secret, o, p);
     CHECK(cred.try_get_token(vault()).ok());
     const auto sleeps = p.clock().sleeps();

@@ -203,7 +203,7 @@ asio::awaitable<Outcome<HttpResponse>> send_with_retry_async(const P& platform,
     std::chrono::milliseconds delay = out.ec
                                           ? std::chrono::milliseconds(-1)
                                           : retry_after(out.value.headers, platform.clock().now());
-    delay = retry_delay(opts, attempt, delay);
+    delay = retry_delay(opts, attempt, delay, retry_jitter_factor(opts.jitter));
     if (platform.logger().enabled(LogLevel::info))
       platform.logger().write(LogLevel::info, "Retrying in " + std::to_string(delay.count()) +
                                                   " ms (attempt " + std::to_string(attempt + 2) +

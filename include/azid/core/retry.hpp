@@ -15,6 +15,11 @@ struct RetryOptions {
   int max_retries = 3;
   std::chrono::milliseconds base_delay{800};
   std::chrono::milliseconds max_delay{120'000};
+  /// A wait the backoff computes (not a server's Retry-After) is multiplied by a random factor
+  /// in [1 - jitter, 1 + jitter], as azure-core does, so that many clients refused at the same
+  /// moment (a throttled or restarting token service) do not all come back in step. 0: exact
+  /// waits. At most 1.
+  double jitter = 0.2;
 };
 
 AZID_END

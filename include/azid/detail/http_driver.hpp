@@ -23,11 +23,31 @@ AZID_BEGIN
 
 namespace detail {
 
+/// A factor in [1 - jitter, 1 + jitter] (jitter clamped to [0, 1]; 1 when it is 0), from a
+/// per-thread splitmix64 sequence: enough to keep clients refused together from retrying in
+/// step, with no <random> and no lock.
+[[nodiscard]] inline double retry_jitter_factor(double jitter) noexcept {
+  if (!(jitter > 0)) return 1.0;
+  jitter = std::min(jitter, 1.0);
+  thread_local std::uint64_t state =
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+      static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(&state));
+  state += 0x9E3779B97F4A7C15ull;
+  std::uint64_t z = state;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  const double unit = static_cast<double>(z >> 11) * 0x1.0p-53;  // [0, 1)
+  return 1.0 - jitter + 2.0 * jitter * unit;
+}
+
 /// The wait before retry `attempt` + 1: the server's Retry-After when it gave one (`asked`, else
-/// negative), otherwise base_delay doubled per attempt; never below zero nor above max_delay,
-/// whatever the options (a large max_retries or base_delay must not overflow into no wait).
-[[nodiscard]] inline std::chrono::milliseconds retry_delay(
-    const RetryOptions& opts, int attempt, std::chrono::milliseconds asked) noexcept {
+/// negative), otherwise base_delay doubled per attempt times `factor` (retry_jitter_factor);
+/// never below zero nor above max_delay, whatever the options (a large max_retries or base_delay
+/// must not overflow into no wait).
+[[nodiscard]] inline std::chrono::milliseconds retry_delay(const RetryOptions& opts, int attempt,
+                                                           std::chrono::milliseconds asked,
+                                                           double factor = 1.0) noexcept {
   const auto cap = std::max(opts.max_delay, std::chrono::milliseconds::zero());
   if (asked.count() >= 0) return std::min(asked, cap);
   const auto base = std::clamp(opts.base_delay, std::chrono::milliseconds::zero(), cap);
@@ -35,7 +55,11 @@ namespace detail {
   // base << doublings, stopping at the cap (base <= cap, so no step can overflow).
   auto d = base;
   for (int i = 0; i < doublings && d < cap; ++i) d = d > cap / 2 ? cap : d * 2;
-  return std::min(d, cap);
+  d = std::min(d, cap);
+  if (factor == 1.0 || !(factor >= 0)) return d;
+  const double scaled = static_cast<double>(d.count()) * factor;
+  if (scaled >= static_cast<double>(cap.count())) return cap;
+  return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(scaled + 0.5));
 }
 
 /// Query parameters whose values may appear in logs (errors-and-logging.md §4); all others read REDACTED.
@@ -153,7 +177,7 @@ HttpResponse send_with_retry(const P& platform, const HttpRequest& req, const Re
     if (!retry || attempt >= opts.max_retries) return res;
     std::chrono::milliseconds delay =
         ec ? std::chrono::milliseconds(-1) : retry_after(res.headers, platform.clock().now());
-    delay = retry_delay(opts, attempt, delay);
+    delay = retry_delay(opts, attempt, delay, retry_jitter_factor(opts.jitter));
     if (platform.logger().enabled(LogLevel::info))
       platform.logger().write(LogLevel::info, "Retrying in " + std::to_string(delay.count()) +
                                                   " ms (attempt " + std::to_string(attempt + 2) +
