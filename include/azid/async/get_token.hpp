@@ -733,7 +733,10 @@ struct BlockingBridge {
 /// What a blocking_call_async thread may touch of the caller's execution context, under `mu`:
 /// the work guard and the bridge (a timer), until the context shuts down. An application may
 /// stop and destroy its io_context with such a call still running; the context's shutdown then
-/// drops both (BlockingCalls below) and the thread, when its call returns, touches nothing.
+/// drops both (BlockingCalls below) and the thread, when its call returns, touches nothing of
+/// the context. It is still inside the credential's blocking call until then, so the credential
+/// must outlive it (README: at most the tool's process_timeout); the shutdown does not wait for
+/// it, since the call may itself wait for a fetch that only the context's destruction releases.
 struct BlockingHandoff {
   std::mutex mu;
   bool gone = false;
