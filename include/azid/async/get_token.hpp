@@ -449,7 +449,7 @@ asio::awaitable<TokenResult> imds_fetch_async(const P& p, std::string_view autho
     elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(p.clock().steady_now() - start);
     const bool gone = !ec && res.status == 410;
     if (n >= o.max_retries && !(gone && elapsed < o.gone_window)) break;
-    auto delay = msi::imds_backoff(o, n + 1, msi::jitter_factor(o.jitter));
+    auto delay = msi::imds_backoff(o, n + 1, retry_jitter_factor(o.jitter));
     if (gone) delay = std::max(delay, o.gone_interval);
     if (!ec) delay = std::max(delay, retry_after(res.headers, p.clock().now()));
     if (elapsed + delay >= o.max_total) break;

@@ -145,11 +145,10 @@ AZID_DECL std::string body_detail(std::string_view body);
 [[nodiscard]] AZID_DECL bool connect_error(const std::error_code& ec) noexcept;
 /// Docker Desktop answers for 169.254.169.254 with 403 "... unreachable network/host".
 [[nodiscard]] AZID_DECL bool docker_unreachable(const HttpResponse& res);
-/// Delay before retry `n` (1-based): base * 2^(n-1), capped, times `jitter_factor`.
+/// Delay before retry `n` (1-based): base * 2^(n-1), capped, times `jitter_factor`
+/// (retry_jitter_factor, the token requests' own generator).
 [[nodiscard]] AZID_DECL std::chrono::milliseconds imds_backoff(const ImdsOptions& o, int n,
                                                                double jitter_factor);
-/// A random factor in [1 - jitter, 1 + jitter].
-[[nodiscard]] AZID_DECL double jitter_factor(double jitter);
 AZID_DECL TokenResult imds_not_assigned(const HttpResponse& res, const ManagedIdentityId& id);
 AZID_DECL TokenResult imds_unreachable_network(const HttpResponse& res);
 AZID_DECL TokenResult imds_probe_failed(std::string_view url, const std::error_code& ec);
@@ -289,7 +288,7 @@ TokenResult imds_fetch(const P& p, std::string_view authority, bool probe, bool 
     // that long even past the retry count.
     const bool gone = !ec && res.status == 410;
     if (n >= o.max_retries && !(gone && elapsed < o.gone_window)) break;
-    auto delay = imds_backoff(o, n + 1, jitter_factor(o.jitter));
+    auto delay = imds_backoff(o, n + 1, retry_jitter_factor(o.jitter));
     if (gone) delay = std::max(delay, o.gone_interval);
     if (!ec) delay = std::max(delay, retry_after(res.headers, p.clock().now()));
     if (elapsed + delay >= o.max_total) break;

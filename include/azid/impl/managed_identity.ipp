@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <random>
 #include <string>
 #include <system_error>
 
@@ -282,13 +281,6 @@ AZID_DECL std::chrono::milliseconds imds_backoff(const ImdsOptions& o, int n, do
   for (int i = 1; i < n && ms < static_cast<double>(o.max_delay.count()); ++i) ms *= 2;
   ms = std::min(ms, static_cast<double>(o.max_delay.count())) * factor;
   return std::chrono::milliseconds(static_cast<long long>(std::llround(std::max(ms, 0.0))));
-}
-
-AZID_DECL double jitter_factor(double jitter) {
-  if (!(jitter > 0)) return 1.0;
-  thread_local std::minstd_rand rng{std::random_device{}()};
-  std::uniform_real_distribution<double> d(1.0 - jitter, 1.0 + jitter);
-  return d(rng);
 }
 
 AZID_DECL TokenResult imds_not_assigned(const HttpResponse& res, const ManagedIdentityId& id) {

@@ -84,7 +84,8 @@ struct ImdsOptions {
   /// Delay before retry n (1-based) is base_delay * 2^(n-1), at most max_delay, then jittered.
   std::chrono::milliseconds base_delay{2'000};
   std::chrono::milliseconds max_delay{60'000};
-  /// Each delay is multiplied by a random factor in [1 - jitter, 1 + jitter]; 0 disables it.
+  /// Each delay is multiplied by a random factor in [1 - jitter, 1 + jitter]; 0 disables it, and
+  /// more than 1 counts as 1.
   double jitter = 0.2;
   /// While IMDS answers 410 (it is being upgraded, and promises to be back within 70 s), retry at
   /// least every `gone_interval` until `gone_window` has passed since the first attempt.
