@@ -150,13 +150,12 @@ class BearerTokenAuthorizer {
     // azid's credentials refuse such tokens already; a custom credential may not.
     if (!header_safe_token(t.token))
       throw ClientAuthenticationError(ErrorInfo{
-          "BearerTokenAuthorizer",
-          "BearerTokenAuthorizer: the credential returned a token with a space, a control "
-          "character or a non-ASCII byte (or an empty one); it is not put on the request, where "
-          "a CR or LF would start a header of its own. Check the credential that made it.",
-          0,
-          {},
-          {}});
+          .credential = "BearerTokenAuthorizer",
+          .message =
+              "BearerTokenAuthorizer: the credential returned a token with a space, a control "
+              "character or a non-ASCII byte (or an empty one); it is not put on the request, "
+              "where a CR or LF would start a header of its own. Check the credential that made "
+              "it."});
     std::string header;
     header.reserve(7 + t.token.size());
     header.append("Bearer ").append(t.token);

@@ -54,12 +54,14 @@ inline std::string chain_failure_message(std::string_view chain,
     m += a.credential;
     if (!a.message.empty()) {
       m += ": ";
-      // Members prefix their own name; do not say it twice.
+      // A member's "<Name>: reason" is not prefixed twice. A message that goes on with the
+      // name as its subject ("EnvironmentCredential authentication unavailable. ...") is kept
+      // whole: it is the guide's phrase, verbatim.
       std::string_view msg = a.message;
-      if (msg.substr(0, a.credential.size()) == a.credential) {
-        msg.remove_prefix(a.credential.size());
-        while (!msg.empty() && (msg.front() == ':' || msg.front() == ' ')) msg.remove_prefix(1);
-      }
+      if (msg.size() > a.credential.size() + 1 &&
+          msg.substr(0, a.credential.size()) == a.credential &&
+          msg.substr(a.credential.size(), 2) == ": ")
+        msg.remove_prefix(a.credential.size() + 2);
       for (char c : msg) {
         m.push_back(c);
         if (c == '\n') m += "\t  ";  // keep multi-line reasons inside their entry
@@ -67,8 +69,8 @@ inline std::string chain_failure_message(std::string_view chain,
     }
   }
   m += "\nTo fix this, act on the reason given for the credential you meant to use (or exclude the "
-       "ones "
-       "you did not); see the azid troubleshooting guide, section \"";
+       "ones you did not); enable logging at INFO (azid: --log-level info) to see each credential "
+       "tried and its diagnostics, and see the azid troubleshooting guide, section \"";
   m += chain;
   m += "\".";
   return m;

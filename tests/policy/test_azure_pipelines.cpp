@@ -119,6 +119,8 @@ TEST_SUITE("azure_pipelines") {
     CHECK(m.find("x-vss-e2eid: e2e-1234") != std::string::npos);
     CHECK(m.find("x-msedge-ref: Ref A: 42") != std::string::npos);
     CHECK(m.find("TF400813") != std::string::npos);
+    // The guide's mitigation for this row: the system access token is the one to check.
+    CHECK(m.find("System.AccessToken") != std::string::npos);
     CHECK(m.find(system_token) == std::string::npos);
     CHECK(r.error_info().http_status == 401);
   }
@@ -132,6 +134,8 @@ TEST_SUITE("azure_pipelines") {
     REQUIRE(r.failure() == Failure::failed);
     CHECK(r.error_info().message.find(std::string("No service connection found with identifier ") +
                                       connection + ".") != std::string::npos);
+    // Not the system token's fault: no advice about it.
+    CHECK(r.error_info().message.find("System.AccessToken") == std::string::npos);
   }
 
   TEST_CASE("200 without oidcToken: OIDC token not found in response, with the response") {

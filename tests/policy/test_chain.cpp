@@ -33,9 +33,9 @@ struct FakeBase {
       t->expires_on = std::chrono::system_clock::now() + std::chrono::hours(1);
       return TokenResult(std::shared_ptr<const AccessToken>(std::move(t)));
     }
-    return TokenResult::error(
-        s->next,
-        ErrorInfo{std::string(my_name), std::string(my_name) + ": " + s->message, 0, {}, {}});
+    return TokenResult::error(s->next,
+                              ErrorInfo{.credential = std::string(my_name),
+                                        .message = std::string(my_name) + ": " + s->message});
   }
   AccessToken get_token(const TokenRequestContext& c) const { return try_get_token(c).value(); }
 };
@@ -80,8 +80,8 @@ TEST_SUITE("chain") {
     FakeA a;
     FakeB b;
     a.s->next = b.s->next = Failure::unavailable;
-    a.s->message = "AZURE_TENANT_ID is not set.";
-    b.s->message = "line one\nline two";
+    a.s->message = "AZURE_TENANT_ID is not set.";  // FakeA says "FakeA: ...": not said twice
+    b.s->message = "FakeB authentication unavailable.\nline two";  // kept whole
     Chain<FakeA, FakeB> chain(a, b);
     auto r = chain.try_get_token(ctx());
     REQUIRE(r.failure() == Failure::unavailable);
@@ -90,7 +90,8 @@ TEST_SUITE("chain") {
         m.rfind("ChainedTokenCredential failed to retrieve a token from the included credentials.",
                 0) == 0);
     CHECK(m.find("\n\tFakeA: AZURE_TENANT_ID is not set.") != std::string::npos);
-    CHECK(m.find("\n\tFakeB: line one\n\t  line two") != std::string::npos);
+    CHECK(m.find("\n\tFakeB: FakeB authentication unavailable.\n\t  line two") !=
+          std::string::npos);
     // What to do comes last: act on the reason of the credential meant to be used.
     CHECK(m.find("\nTo fix this, act on the reason given for the credential you meant to use") !=
           std::string::npos);

@@ -90,6 +90,29 @@ TEST_SUITE("client_secret") {
       const TokenResult r = cred.try_get_token(vault());
       CHECK(r.failure() == Failure::auth_required);
       CHECK_THROWS_AS((void)r.value(), AuthenticationRequiredError);
+      // errors-and-logging.md §2: the error carries the request's scopes and the STS's claims.
+      CHECK(r.error_info().scopes == std::vector<std::string>{"https://vault.azure.net/.default"});
+      CHECK(r.error_info().claims.empty());  // this answer carried no challenge
+    }
+    SUBCASE("the claims challenge an STS sends with interaction_required reaches the caller") {
+      testing::Platform p;
+      p.transport().push(
+          400,
+          R"({"error":"interaction_required","error_description":"AADSTS50079: x","error_codes":[50079],"claims":"{\"access_token\":{\"capolids\":{\"essential\":true,\"values\":[\"c1\"]}}}"})");
+      Cred cred(tenant, client, secret, {}, p);
+      const TokenResult r = cred.try_get_token(vault());
+      CAPTURE(r.error_info().message);
+      REQUIRE(r.failure() == Failure::auth_required);
+      const std::string expected =
+          R"({"access_token":{"capolids":{"essential":true,"values":["c1"]}}})";
+      CHECK(r.error_info().claims == expected);
+      try {
+        (void)r.value();
+        FAIL("no exception");
+      } catch (const AuthenticationRequiredError& e) {
+        CHECK(e.claims() == expected);
+        CHECK(e.scopes() == std::vector<std::string>{"https://vault.azure.net/.default"});
+      }
     }
     testing::Platform p;  // the control: another error is a plain failure
     p.transport().push(
@@ -236,11 +259,37 @@ TEST_SUITE("client_secret") {
     }
   }
 
+  TEST_CASE("an STS's error_description is quoted on one line, printable and at most 4 KiB") {
+    testing::Platform p;
+    const std::string huge(200'000, 'x');
+    p.transport().push(400, R"({"error":"invalid_client","error_description":"AADSTS7000215: )" +
+                                huge + R"(","error_codes":[7000215]})");
+    p.transport().push(
+        400,
+        R"({"error":"invalid_client","error_description":"AADSTS7000215: bad\r\nTrace ID: t\u001b[31m","error_codes":[7000215]})");
+    RetryOptions no_retry;
+    no_retry.max_retries = 0;
+    ClientSecretCredentialOptions o;
+    o.retry = no_retry;
+    Cred cred(tenant, client, secret, o, p);
+    const std::string m1 = cred.try_get_token(vault()).error_info().message;
+    CHECK(m1.size() < 6000);
+    CHECK(m1.find("xxx...") != std::string::npos);
+    CHECK(m1.find("An invalid client secret was provided.") != std::string::npos);  // advice
+    TokenRequestContext other = vault();
+    other.scopes = {"https://storage.azure.com/.default"};
+    const std::string m2 = cred.try_get_token(other).error_info().message;
+    CHECK(m2.find("AADSTS7000215: bad Trace ID: t?[31m") != std::string::npos);
+    CHECK(m2.find('\x1b') == std::string::npos);
+  }
+
   TEST_CASE("arguments are validated before any request") {
     testing::Platform p;
     CHECK_THROWS_WITH_AS(Cred("bad tenant/../x", client, secret, {}, p),
                          doctest::Contains("Invalid tenant ID"), std::invalid_argument);
-    CHECK_THROWS_AS(Cred("", client, secret, {}, p), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(Cred("", client, secret, {}, p),
+                         "ClientSecretCredential: 'tenant_id' is required and must not be empty",
+                         std::invalid_argument);
     CHECK_THROWS_WITH_AS(Cred(tenant, "", secret, {}, p), doctest::Contains("'client_id'"),
                          std::invalid_argument);
     CHECK_THROWS_WITH_AS(Cred(tenant, client, "", {}, p), doctest::Contains("'client_secret'"),

@@ -258,7 +258,7 @@ TEST_SUITE("token_cache") {
         std::this_thread::sleep_for(milliseconds(150));
         return TokenResult::error(
             Failure::auth_required,
-            ErrorInfo{"X", "interaction_required (claims request)", 0, {}, {}});
+            ErrorInfo{.credential = "X", .message = "interaction_required (claims request)"});
       });
       CHECK(r.failure() == Failure::auth_required);
     });

@@ -78,6 +78,22 @@ TEST_SUITE("token_json") {
         CHECK(duration_cast<seconds>(*t.refresh_on - t0).count() == 43199);
       }
     }
+    SUBCASE(
+        "an unusable refresh_in or refresh_on is dropped, the token kept: the half life applies") {
+      for (const char* body : {R"({"access_token":"x","expires_in":86398,"refresh_in":"soon"})",
+                               R"({"access_token":"x","expires_in":86398,"refresh_in":-5})",
+                               R"({"access_token":"x","expires_in":86398,"refresh_in":{"a":1}})",
+                               R"({"access_token":"x","expires_in":86398,"refresh_on":"tomorrow"})",
+                               R"({"access_token":"x","expires_in":86398,"refresh_on":1e400})"}) {
+        CAPTURE(body);
+        detail::ParsedToken p;
+        REQUIRE_FALSE(detail::parse_token_json(body, p));
+        AccessToken t;
+        REQUIRE_FALSE(detail::make_access_token(std::move(p), t0, t));
+        REQUIRE(t.refresh_on);
+        CHECK(duration_cast<seconds>(*t.refresh_on - t0).count() == 43199);
+      }
+    }
     SUBCASE("half life at 2 h") {
       detail::ParsedToken p;
       REQUIRE_FALSE(detail::parse_token_json(R"({"access_token":"x","expires_in":7200})", p));

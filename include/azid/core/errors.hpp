@@ -21,6 +21,7 @@ struct StsError {
   std::string trace_id;
   std::string timestamp;
   std::string suberror;
+  std::string claims;  ///< a claims challenge (JSON) the STS asks the next request to carry
 
   /// The first AADSTS code, or 0 when there is none.
   [[nodiscard]] long long code() const noexcept {
@@ -41,12 +42,18 @@ struct CredentialAttempt {
 };
 
 /// What went wrong, as a value (TokenResult carries it; the exceptions below wrap it).
+/// Every member has a default, so it can be built with only the members that matter
+/// (`ErrorInfo{.credential = ..., .message = ...}`).
 struct ErrorInfo {
-  std::string credential;  ///< e.g. "ClientSecretCredential"
-  std::string message;     ///< complete, human-readable; never contains a secret
-  int http_status = 0;     ///< status of the failing HTTP exchange, 0 when none
-  std::optional<StsError> sts;
-  std::vector<CredentialAttempt> attempts;  ///< filled by chains
+  std::string credential{};  ///< e.g. "ClientSecretCredential"
+  std::string message{};     ///< complete, human-readable; never contains a secret
+  int http_status = 0;       ///< status of the failing HTTP exchange, 0 when none
+  std::optional<StsError> sts{};
+  std::vector<CredentialAttempt> attempts{};  ///< filled by chains
+  /// For AuthenticationRequiredError: the scopes that were requested, and the claims challenge
+  /// the STS returned (JSON, empty when it sent none), to pass as TokenRequestContext::claims.
+  std::vector<std::string> scopes{};
+  std::string claims{};
 };
 
 /// Authentication was attempted and failed. Chains stop on it.
@@ -79,6 +86,12 @@ class CredentialUnavailableError : public ClientAuthenticationError {
 class AuthenticationRequiredError : public ClientAuthenticationError {
  public:
   using ClientAuthenticationError::ClientAuthenticationError;
+
+  /// The scopes of the request that needs the interaction.
+  [[nodiscard]] const std::vector<std::string>& scopes() const noexcept { return info().scopes; }
+  /// The claims challenge from the STS (JSON), empty when there was none: a retry with
+  /// `TokenRequestContext::claims` set to it asks for a token that satisfies the challenge.
+  [[nodiscard]] const std::string& claims() const noexcept { return info().claims; }
 };
 
 AZID_END

@@ -37,16 +37,16 @@ class TokenResult {
   }
   [[nodiscard]] static TokenResult unavailable(std::string_view credential, std::string message) {
     return error(Failure::unavailable,
-                 ErrorInfo{std::string(credential), std::move(message), 0, {}, {}});
+                 ErrorInfo{.credential = std::string(credential), .message = std::move(message)});
   }
   [[nodiscard]] static TokenResult failed(std::string_view credential, std::string message) {
     return error(Failure::failed,
-                 ErrorInfo{std::string(credential), std::move(message), 0, {}, {}});
+                 ErrorInfo{.credential = std::string(credential), .message = std::move(message)});
   }
   [[nodiscard]] static TokenResult invalid_argument(std::string_view credential,
                                                     std::string message) {
     return error(Failure::invalid_argument,
-                 ErrorInfo{std::string(credential), std::move(message), 0, {}, {}});
+                 ErrorInfo{.credential = std::string(credential), .message = std::move(message)});
   }
 
   [[nodiscard]] bool ok() const noexcept { return kind_ == Failure::none && token_ != nullptr; }
@@ -69,7 +69,7 @@ class TokenResult {
 
   [[noreturn]] void throw_error() const {
     if (!error_)
-      throw ClientAuthenticationError(ErrorInfo{"", "no token and no error recorded", 0, {}, {}});
+      throw ClientAuthenticationError(ErrorInfo{.message = "no token and no error recorded"});
     switch (kind_) {
       case Failure::unavailable:
         throw CredentialUnavailableError(*error_);

@@ -169,22 +169,27 @@ class AzurePipelinesCredential {
           std::string(name) + ": " + std::to_string(res.status) + " (" +
           (res.reason.empty() ? std::string(reason_for(res.status)) : res.reason) +
           ") response from OIDC endpoint. Check service connection ID and Pipeline configuration.";
+      if (res.status == 401 || res.status == 403)
+        msg +=
+            " The system access token seems malformed or invalid: pass the pipeline's predefined "
+            "System.AccessToken variable ($(System.AccessToken)) unchanged, and allow the job to "
+            "use it.";
       if (auto e2e = res.headers.get("x-vss-e2eid"); !e2e.empty())
         msg += " x-vss-e2eid: " + std::string(e2e) + ".";
       if (auto ref = res.headers.get("x-msedge-ref"); !ref.empty())
         msg += " x-msedge-ref: " + std::string(ref) + ".";
       if (!res.body.empty()) msg += " Response: " + safe_body(res.body);
-      ErrorInfo info{std::string(name), std::move(msg), res.status, {}, {}};
+      ErrorInfo info{
+          .credential = std::string(name), .message = std::move(msg), .http_status = res.status};
       return TokenResult::error(Failure::failed, std::move(info));
     }
     auto token = detail::json_string_member(res.body, "oidcToken");
     if (!token || token->empty()) {
-      ErrorInfo info{std::string(name),
-                     std::string(name) +
-                         ": OIDC token not found in response. Response = " + safe_body(res.body),
-                     res.status,
-                     {},
-                     {}};
+      ErrorInfo info{
+          .credential = std::string(name),
+          .message = std::string(name) +
+                     ": OIDC token not found in response. Response = " + safe_body(res.body),
+          .http_status = res.status};
       return TokenResult::error(Failure::failed, std::move(info));
     }
     out = std::move(*token);

@@ -129,8 +129,8 @@ class PlanScope {
   };
   const ErrorInfo& e = r.error_info();
   const bool in_sts = e.sts && (found_in(e.sts->error_description) || found_in(e.sts->error) ||
-                                found_in(e.sts->suberror));
-  if (!found_in(e.message) && !in_sts) return r;
+                                found_in(e.sts->suberror) || found_in(e.sts->claims));
+  if (!found_in(e.message) && !in_sts && !found_in(e.claims)) return r;
   auto scrub = [&](std::string& text) {
     for (std::string_view s : secrets) redact_all(text, s);
   };
@@ -140,8 +140,20 @@ class PlanScope {
     scrub(info.sts->error_description);
     scrub(info.sts->error);
     scrub(info.sts->suberror);
+    scrub(info.sts->claims);
   }
+  scrub(info.claims);
   return TokenResult::error(r.failure(), std::move(info));
+}
+
+/// An AuthenticationRequiredError names the scopes of the request that needs the interaction
+/// (ErrorInfo::scopes); any other result is returned as is.
+[[nodiscard]] inline TokenResult with_request_scopes(TokenResult r,
+                                                     const TokenRequestContext& ctx) {
+  if (r.failure() != Failure::auth_required) return r;
+  ErrorInfo info = r.error_info();
+  info.scopes = ctx.scopes;
+  return TokenResult::error(Failure::auth_required, std::move(info));
 }
 
 [[nodiscard]] inline bool env_flag(const std::optional<std::string>& v) {
@@ -163,6 +175,9 @@ class ConfidentialClient {
         connect_timeout_(opts.connect_timeout),
         timeout_(opts.timeout),
         cache_(opts.cache) {
+    if (tenant_.empty())
+      throw std::invalid_argument(std::string(credential) +
+                                  ": 'tenant_id' is required and must not be empty");
     if (!valid_tenant_id(tenant_)) throw std::invalid_argument(std::string(invalid_tenant_message));
     if (client_id_.empty())
       throw std::invalid_argument(std::string(credential) +
@@ -249,8 +264,10 @@ class ConfidentialClient {
       // A signed assertion (or federated token) echoed back by the STS or a proxy, in whatever
       // form, never reaches the message: it is valid for minutes and can be replayed.
       const std::string_view sent = form_field(fields, "client_assertion");
-      return redact_secrets(token_result(credential, endpoint, res, ec, request_time, sts_failure),
-                            {sent, percent_decode(sent, true)});
+      return with_request_scopes(
+          redact_secrets(token_result(credential, endpoint, res, ec, request_time, sts_failure),
+                         {sent, percent_decode(sent, true)}),
+          ctx);
     });
     if (!result.ok() && !secret_.empty())
       result = redact_secrets(std::move(result), {secret_, secret_encoded_});

@@ -2,8 +2,10 @@
 #pragma once
 
 #include <chrono>
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <sys/random.h>
 #include <sys/types.h>
@@ -12,6 +14,7 @@
 #include "azid/core/error_code.hpp"
 #include "azid/detail/entra.hpp"
 #include "azid/detail/names.hpp"
+#include "azid/detail/redact.hpp"
 #include "azid/detail/sts_advice.hpp"
 #include "azid/detail/token_json.hpp"
 #include "azid/detail/url.hpp"
@@ -142,6 +145,27 @@ inline std::string status_text(const HttpResponse& res) {
   return s;
 }
 
+/// An STS's error_description as the message quotes it: its line breaks (Entra puts the trace
+/// and correlation ids on lines of their own) as single spaces, nothing a terminal would act on
+/// (printable()), and at most 4 KiB, so a server cannot make every message and log line huge.
+inline std::string description_text(std::string_view d) {
+  constexpr std::size_t max_bytes = 4096;
+  std::string flat;
+  flat.reserve(std::min(d.size(), max_bytes + 1));
+  for (char c : d) {
+    if (flat.size() > max_bytes) break;
+    if (c == '\r' || c == '\n' || c == '\t') {
+      if (!flat.empty() && flat.back() != ' ') flat.push_back(' ');
+    } else {
+      flat.push_back(c);
+    }
+  }
+  while (!flat.empty() && flat.back() == ' ') flat.pop_back();
+  std::string out = printable(flat, max_bytes);
+  if (flat.size() > max_bytes) out += "...";  // cut
+  return out;
+}
+
 }  // namespace entra_impl
 
 AZID_DECL TokenResult token_result(std::string_view credential, std::string_view endpoint,
@@ -150,13 +174,11 @@ AZID_DECL TokenResult token_result(std::string_view credential, std::string_view
                                    Failure sts_failure) {
   const std::string cred(credential);
   if (ec) {
-    ErrorInfo info{cred,
-                   cred +
-                       " authentication failed: could not get a response from the token endpoint " +
-                       std::string(endpoint) + ": " + ec.message() + ".",
-                   0,
-                   {},
-                   {}};
+    ErrorInfo info{
+        .credential = cred,
+        .message = cred +
+                   " authentication failed: could not get a response from the token endpoint " +
+                   std::string(endpoint) + ": " + ec.message() + "."};
     if (ec == make_error_code(errc::certificate_untrusted) ||
         ec == make_error_code(errc::certificate_host_mismatch))
       info.message +=
@@ -173,38 +195,34 @@ AZID_DECL TokenResult token_result(std::string_view credential, std::string_view
   if (res.status == 200) {
     ParsedToken parsed;
     if (auto perr = parse_token_json(res.body, parsed)) {
-      ErrorInfo info{cred,
-                     cred +
-                         " authentication failed: Unexpected response from Microsoft Entra ID (" +
-                         perr.message() + "): " + scrub_body(res.body),
-                     res.status,
-                     {},
-                     {}};
+      ErrorInfo info{
+          .credential = cred,
+          .message = cred +
+                     " authentication failed: Unexpected response from Microsoft Entra ID (" +
+                     perr.message() + "): " + scrub_body(res.body),
+          .http_status = res.status};
       return TokenResult::error(Failure::failed, std::move(info));
     }
     auto token = std::make_shared<AccessToken>();
     if (auto terr = make_access_token(std::move(parsed), request_time, *token)) {
-      ErrorInfo info{cred,
-                     cred +
-                         " authentication failed: Unexpected response from Microsoft Entra ID (" +
-                         terr.message() + "): " + scrub_body(res.body),
-                     res.status,
-                     {},
-                     {}};
+      ErrorInfo info{
+          .credential = cred,
+          .message = cred +
+                     " authentication failed: Unexpected response from Microsoft Entra ID (" +
+                     terr.message() + "): " + scrub_body(res.body),
+          .http_status = res.status};
       return TokenResult::error(Failure::failed, std::move(info));
     }
     return TokenResult(std::shared_ptr<const AccessToken>(std::move(token)));
   }
   StsError sts;
   if (!parse_sts_error(res.body, sts)) {
-    ErrorInfo info{
-        cred,
-        cred + " authentication failed: the token endpoint answered " +
-            entra_impl::status_text(res) +
-            (res.body.empty() ? std::string(" with an empty body.") : ": " + scrub_body(res.body)),
-        res.status,
-        {},
-        {}};
+    ErrorInfo info{.credential = cred,
+                   .message = cred + " authentication failed: the token endpoint answered " +
+                              entra_impl::status_text(res) +
+                              (res.body.empty() ? std::string(" with an empty body.")
+                                                : ": " + scrub_body(res.body)),
+                   .http_status = res.status};
     return TokenResult::error(Failure::failed, std::move(info));
   }
   sts.error_description = redact_echoed_secrets(sts.error_description);
@@ -212,7 +230,8 @@ AZID_DECL TokenResult token_result(std::string_view credential, std::string_view
   // then the guide's description of the code and what to do.
   std::string msg = cred + " authentication failed: " + sts.error;
   if (sts.code() != 0) msg += ": " + std::to_string(sts.code());
-  if (!sts.error_description.empty()) msg += " - " + sts.error_description;
+  if (!sts.error_description.empty())
+    msg += " - " + entra_impl::description_text(sts.error_description);
   for (long long code : sts.error_codes) {
     if (const StsAdvice* a = find_sts_advice(code)) {
       msg += "\n";
@@ -227,7 +246,9 @@ AZID_DECL TokenResult token_result(std::string_view credential, std::string_view
   if (sts.error == "interaction_required" || sts.error == "login_required" ||
       sts.error == "consent_required")
     kind = Failure::auth_required;
-  ErrorInfo info{cred, std::move(msg), res.status, std::move(sts), {}};
+  ErrorInfo info{.credential = cred, .message = std::move(msg), .http_status = res.status};
+  if (kind == Failure::auth_required) info.claims = sts.claims;  // the scopes: the caller's
+  info.sts = std::move(sts);
   return TokenResult::error(kind, std::move(info));
 }
 

@@ -377,6 +377,9 @@ AZID_DECL std::error_code parse_token_json(std::string_view body, ParsedToken& o
   using json_impl::Step;
   out = ParsedToken{};
   bool have_token = false, bad_expiry = false, wrong_type = false;
+  // refresh_in / refresh_on are advice: an unusable one is dropped (the half-life rule applies),
+  // never a reason to refuse a token whose expiry is fine.
+  bool bad_advice = false;
   const bool ok =
       json_impl::walk_object(body, [&](std::string_view key, const json_impl::Value& v) {
         if (key == "access_token" || key == "accessToken" || key == "token") {
@@ -393,15 +396,16 @@ AZID_DECL std::error_code parse_token_json(std::string_view body, ParsedToken& o
         } else if (key == "expires_in" || key == "expiresIn") {
           out.expires_in = json_impl::seconds_value(v, max_duration_seconds, false, bad_expiry);
         } else if (key == "refresh_in") {
-          out.refresh_in = json_impl::seconds_value(v, max_duration_seconds, false, bad_expiry);
+          out.refresh_in = json_impl::seconds_value(v, max_duration_seconds, false, bad_advice);
         } else if (key == "refresh_on") {
-          out.refresh_on = json_impl::seconds_value(v, max_epoch_seconds, true, bad_expiry);
+          out.refresh_on = json_impl::seconds_value(v, max_epoch_seconds, true, bad_advice);
         }
         return Step::next;
       });
   if (!ok || wrong_type) return make_error_code(errc::malformed_json);
   if (!have_token) return make_error_code(errc::missing_field);
   if (bad_expiry) return make_error_code(errc::invalid_expiry);
+  (void)bad_advice;
   return {};
 }
 
@@ -429,6 +433,8 @@ AZID_DECL bool parse_sts_error(std::string_view body, StsError& out) {
           take(out.timestamp);
         else if (key == "suberror")
           take(out.suberror);
+        else if (key == "claims")
+          take(out.claims);
         else if (key == "error_codes" && v.kind == json_impl::Kind::array) {
           // Integers only, at most 16; a damaged element ends the list.
           (void)json_impl::walk_array(v.raw, [&](std::string_view, const json_impl::Value& el) {
