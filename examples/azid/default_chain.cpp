@@ -54,18 +54,22 @@ EnvSelection token_credentials_from_env() {
   return sel;
 }
 
+std::optional<std::chrono::milliseconds> process_timeout_option(const Args& a) {
+  const auto t = a.one("process-timeout");
+  if (!t) return std::nullopt;
+  char* end = nullptr;
+  const double seconds = std::strtod(t->c_str(), &end);
+  if (end == t->c_str() || *end != '\0' || !(seconds >= 0.001) || seconds > 3600)
+    throw UsageError("--process-timeout takes seconds, at least 0.001 and at most 3600");
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
 ChainSettings chain_settings(const Args& a) {
   ChainSettings s;
   s.managed_identity_client_id = a.one("managed-identity-client-id").value_or("");
   s.authority_host = a.one("authority-host").value_or("");
   s.additionally_allowed_tenants = a.many("additionally-allowed-tenant");
-  if (auto t = a.one("process-timeout")) {
-    char* end = nullptr;
-    const double seconds = std::strtod(t->c_str(), &end);
-    if (end == t->c_str() || *end != '\0' || !(seconds >= 0.001) || seconds > 3600)
-      throw UsageError("--process-timeout takes seconds, at least 0.001 and at most 3600");
-    s.process_timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
-  }
+  if (auto t = process_timeout_option(a)) s.process_timeout = *t;
   return s;
 }
 

@@ -56,6 +56,10 @@ struct ChainSettings {
 };
 ChainSettings chain_settings(const Args& a);
 
+/// --process-timeout SECONDS (at least 0.001, at most 3600), nullopt when not given; a bad value
+/// is a UsageError. Bounds each developer tool's run.
+std::optional<std::chrono::milliseconds> process_timeout_option(const Args& a);
+
 /// A member's outcome when run on its own, as it runs within the default chain.
 struct MemberRun {
   MemberInfo info;

@@ -197,6 +197,13 @@ Advice advice_for(const MemberRun& r) {
   for (const auto& t : tools) {
     if (name != t.credential) continue;
     const std::string section(t.credential);
+    // Before the "isn't installed" test below: this message says so of the module, not of pwsh.
+    if (contains(m, "Az.Account module"))
+      return {
+          "PowerShell runs, but the Az.Accounts module is missing or older than 2.2.0: run "
+          "'Install-Module Az.Accounts' (or 'Update-Module Az.Accounts') in pwsh. Nothing to do "
+          "if you do not use it.",
+          section};
     if (contains(m, "not installed") || contains(m, "could not be found") ||
         contains(m, "isn't installed"))
       return {std::string(t.install) + " Nothing to do if you do not use it.", section};
@@ -334,13 +341,14 @@ std::string login_state(const MemberRun& r, bool found) {
   if (r.excluded) return "not checked (excluded)";
   if (r.result.ok()) return "signed in";
   const std::string& m = r.result.error_info().message;
+  // First: the module's message also says "isn't installed", of the module rather than of pwsh.
+  if (found && contains(m, "Az.Account module")) return "Az.Accounts missing";
   if (!found || contains(m, "not installed") || contains(m, "could not be found") ||
       contains(m, "isn't installed"))
     return "not installed";
   if (contains(m, "az login") || contains(m, "azd auth login") || contains(m, "Connect-AzAccount"))
     return "not signed in";
   if (contains(m, "did not finish within")) return "timed out";
-  if (contains(m, "Az.Account module")) return "Az.Accounts missing";
   return "error (see its reason above)";
 }
 

@@ -39,6 +39,7 @@
 #include "azid/detail/names.hpp"
 #include "azid/detail/token_json.hpp"
 #include "azid/platform/default_platform.hpp"
+#include "azid/platform/process_runner.hpp"
 #include "cli.hpp"
 #include "default_chain.hpp"
 #include "doctor.hpp"
@@ -131,9 +132,10 @@ const std::vector<KindOptions>& kind_options() {
       {"managed-identity",
        {"managed-identity-client-id", "managed-identity-object-id",
         "managed-identity-resource-id"}},
-      {"azure-cli", {"tenant-id", "additionally-allowed-tenant", "subscription"}},
-      {"azure-developer-cli", {"tenant-id", "additionally-allowed-tenant"}},
-      {"azure-powershell", {"tenant-id", "additionally-allowed-tenant"}},
+      {"azure-cli",
+       {"tenant-id", "additionally-allowed-tenant", "subscription", "process-timeout"}},
+      {"azure-developer-cli", {"tenant-id", "additionally-allowed-tenant", "process-timeout"}},
+      {"azure-powershell", {"tenant-id", "additionally-allowed-tenant", "process-timeout"}},
       {"client-secret",
        {"tenant-id", "client-id", "client-secret", "authority-host",
         "additionally-allowed-tenant"}},
@@ -205,10 +207,12 @@ azid::AnyCredential make_credential(std::string_view kind, const Args& a,
     azid::DeveloperToolOptions tool;
     if (auto t = a.one("tenant-id")) tool.tenant_id = *t;
     tool.additionally_allowed_tenants = entra.additionally_allowed_tenants;
+    if (auto t = process_timeout_option(a)) tool.process_timeout = *t;
     if (kind == "azure-cli") {
       azid::AzureCliCredentialOptions cli;
       cli.tenant_id = tool.tenant_id;
       cli.additionally_allowed_tenants = tool.additionally_allowed_tenants;
+      cli.process_timeout = tool.process_timeout;
       if (auto s = a.one("subscription")) cli.subscription = *s;
       return azid::AnyCredential::make<azid::AzureCliCredential<>>(cli, platform);
     }
@@ -342,6 +346,31 @@ bool reopen_closed_standard_fds(bool& stdout_closed) {
   return true;
 }
 
+// SIGINT, SIGTERM or SIGHUP: az, azd or pwsh runs in a process group of its own (so a Ctrl-C at the
+// terminal does not reach it) and would outlive azid. Kill every tool running now, then die of the
+// signal as without this handler, so the caller sees the usual status. Async-signal-safe only.
+void stop_tools_and_reraise(int sig) {
+  azid::kill_running_tools(SIGKILL);
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  ::sigaction(sig, &dfl, nullptr);
+  // Pending until the handler returns (sa_mask blocks it meanwhile), then the default action.
+  ::raise(sig);
+}
+
+void install_interrupt_handlers() {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction old {};
+    // A signal ignored on entry (nohup, a background job of a non-interactive shell) stays so.
+    if (::sigaction(sig, nullptr, &old) != 0 || old.sa_handler == SIG_IGN) continue;
+    struct sigaction sa {};
+    sa.sa_handler = stop_tools_and_reraise;
+    sigfillset(&sa.sa_mask);
+    ::sigaction(sig, &sa, nullptr);
+  }
+}
+
 // The commands whose result goes to standard output.
 bool prints_result(std::string_view cmd) {
   return cmd == "token" || cmd == "doctor" || cmd == "version" || cmd == "help" ||
@@ -367,6 +396,8 @@ int main(int argc, char** argv) {
   // A reader that went away (`azid token ... | head -c0`) must give exit 74 with a message, not a
   // silent death by SIGPIPE. Children (az, pwsh) get default dispositions back at spawn.
   std::signal(SIGPIPE, SIG_IGN);
+  // Before any tool can be started (by any thread).
+  install_interrupt_handlers();
   // azid reports TLS failures through its own error codes and never formats OpenSSL's error
   // strings, so this process does not load them (about 5 % of a one-token run's instructions).
   // Only the strings are skipped: openssl.cnf (system crypto policy) is still read.

@@ -4,7 +4,9 @@
 // stand-in az / azd / pwsh scripts on a temporary PATH and HOME, and IMDS always pointed at the
 // emulator or a closed loopback port (never 169.254.169.254).
 #include <doctest/doctest.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -13,8 +15,10 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -51,6 +55,7 @@ constexpr std::string_view secret = "doctor-test-client-secret-Zq7";
 struct Result {
   int exit = -1;
   std::string out, err;
+  int signal = 0;  ///< the signal that ended the tool, 0 when it exited
   [[nodiscard]] std::string all() const { return out + err; }
 };
 
@@ -104,6 +109,15 @@ class Sandbox {
   }
   Result run_vec(const std::vector<std::string>& args, bool to_full_device = false,
                  bool to_closed_pipe = false, const std::string& shell = {}) const {
+    std::error_code ec;
+    azid::ProcessResult r =
+        azid::PosixProcessRunner{}.run(spec(args, to_full_device, to_closed_pipe, shell), ec);
+    REQUIRE_MESSAGE(!ec, ec.message());
+    return {r.exit_code, std::move(r.out), std::move(r.err), r.term_signal};
+  }
+  /// What run_vec runs.
+  azid::ProcessSpec spec(const std::vector<std::string>& args, bool to_full_device = false,
+                         bool to_closed_pipe = false, const std::string& shell = {}) const {
     azid::ProcessSpec spec;
     if (!shell.empty()) spec.argv = {"/bin/sh", "-c", shell, "sh"};
     if (to_full_device) spec.argv = {"/bin/sh", "-c", "exec \"$@\" > /dev/full", "sh"};
@@ -119,10 +133,7 @@ class Sandbox {
     spec.argv.emplace_back(AZID_CLI_PATH);
     for (const auto& a : args) spec.argv.push_back(a);
     spec.timeout = seconds(90);
-    std::error_code ec;
-    azid::ProcessResult r = azid::PosixProcessRunner{}.run(spec, ec);
-    REQUIRE_MESSAGE(!ec, ec.message());
-    return {r.exit_code, std::move(r.out), std::move(r.err)};
+    return spec;
   }
 
   ToolDir tools;
@@ -554,6 +565,95 @@ TEST_SUITE("cli_doctor") {
     CHECK(field(tool_entry(j.out, "az"), "login") == "timed out");
     CHECK(has(field(credential_entry(j.out, "AzureCliCredential"), "mitigation").value_or(""),
               "--process-timeout"));
+  }
+
+  TEST_CASE("azid token --credential TOOL --process-timeout bounds that tool (exit 2)") {
+    Sandbox s;
+    for (const char* tool : {"az", "azd", "pwsh"}) s.tools.script(tool, "exec /bin/sleep 60");
+    for (std::string_view kind : {"azure-cli", "azure-developer-cli", "azure-powershell"}) {
+      CAPTURE(kind);
+      const auto start = steady_clock::now();
+      Result r = s.run({"token", "--credential", std::string(kind), "--process-timeout", "1",
+                        "--scope", "https://management.azure.com/.default"});
+      // Under the tools' own 10 s default, so the option must have reached the credential.
+      CHECK(steady_clock::now() - start < seconds(8));
+      CHECK(r.exit == 2);  // CredentialUnavailableError
+      CHECK(has(r.err, "did not finish within 1 s"));
+      CHECK(r.out.empty());
+    }
+    // A bad value is a usage error, as for --credential default.
+    CHECK(s.run({"token", "--credential", "azure-cli", "--process-timeout", "0", "--scope",
+                 "https://management.azure.com/.default"})
+              .exit == 64);
+  }
+
+  TEST_CASE("SIGINT/SIGTERM/SIGHUP to azid: the tool it runs is killed, azid dies of the signal") {
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+      CAPTURE(sig);
+      Sandbox s;
+      // Records its own pid and its parent's (azid: env execs it), then hangs well past the test.
+      s.tools.script("az",
+                     "echo \"$$ $PPID\" > " + s.tools.file("az.pid") + "\nexec /bin/sleep 300");
+      std::optional<azid::ProcessResult> result;
+      std::error_code ec;
+      std::thread runner([&] {
+        result =
+            azid::PosixProcessRunner{}.run(s.spec({"token", "--credential", "azure-cli", "--scope",
+                                                   "https://management.azure.com/.default"}),
+                                           ec);
+      });
+      pid_t az = 0, azid_pid = 0;
+      for (auto until = steady_clock::now() + seconds(60); steady_clock::now() < until;
+           std::this_thread::sleep_for(milliseconds(20))) {
+        const std::string line = s.tools.read("az.pid");
+        if (line.empty() || line.back() != '\n') continue;
+        std::istringstream in(line);
+        long a = 0, p = 0;
+        if (in >> a >> p) {
+          az = static_cast<pid_t>(a);
+          azid_pid = static_cast<pid_t>(p);
+          break;
+        }
+      }
+      REQUIRE_MESSAGE(az > 1, "the fake az never started");
+      REQUIRE(azid_pid > 1);
+      // azid lists the group right after posix_spawn returns, long before the script gets here;
+      // the margin is for a loaded machine.
+      std::this_thread::sleep_for(milliseconds(200));
+      CHECK(::kill(azid_pid, sig) == 0);
+      runner.join();
+      REQUIRE_FALSE(ec);
+      REQUIRE(result.has_value());
+      CHECK(result->term_signal == sig);  // the usual status: death by that signal
+      CHECK(result->exit_code == -1);
+      CHECK(result->out.empty());
+      const bool gone = azid_test::becomes_dead(az, seconds(3));
+      CHECK_MESSAGE(gone, "the fake az outlived azid");
+      if (!gone) ::kill(az, SIGKILL);  // leave nothing behind
+    }
+  }
+
+  TEST_CASE("pwsh without Az.Accounts: the module is missing, not PowerShell") {
+    Sandbox s;
+    s.tools.script("pwsh", "echo NO_AZ_ACCOUNT_MODULE");
+    Result j = s.doctor_json();
+    CHECK(j.exit == 2);
+    const std::string entry = credential_entry(j.out, "AzurePowerShellCredential");
+    CHECK(status(j.out, "AzurePowerShellCredential") == "unavailable");
+    CHECK(has(field(entry, "reason").value_or(""), "Az.Account module"));
+    const std::string fix = field(entry, "mitigation").value_or("");
+    CHECK(has(fix, "Install-Module Az.Accounts"));
+    CHECK(has(fix, "2.2.0"));
+    CHECK_FALSE(has(fix, "Install PowerShell"));
+    CHECK(has(tool_entry(j.out, "pwsh"), "\"found\":true"));
+    CHECK(field(tool_entry(j.out, "pwsh"), "login") == "Az.Accounts missing");
+    // Without pwsh on PATH it is PowerShell that is missing.
+    Sandbox none;
+    Result n = none.doctor_json();
+    CHECK(field(tool_entry(n.out, "pwsh"), "login") == "not installed");
+    CHECK(
+        has(field(credential_entry(n.out, "AzurePowerShellCredential"), "mitigation").value_or(""),
+            "Install PowerShell 7"));
   }
 
   TEST_CASE(

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -325,6 +326,85 @@ TEST_SUITE("process_runner") {
       });
     for (auto& th : threads) th.join();
     CHECK(good == 20);
+  }
+
+  TEST_CASE("kill_running_tools kills the groups of children run by several threads at once") {
+    REQUIRE(kill_running_tools(0) == 0);  // nothing is running
+    ToolDir dir;
+    constexpr int n = 2;
+    ProcessResult results[n];
+    std::error_code ecs[n];
+    std::vector<std::thread> threads;
+    const auto start = steady_clock::now();
+    for (int i = 0; i < n; ++i)
+      threads.emplace_back([&, i] {
+        // A grandchild in the background, its pid recorded, and the child waiting for it.
+        const std::string pids = dir.file("pids" + std::to_string(i));
+        results[i] =
+            run(sh("/bin/sleep 300 & echo \"$$ $!\" > " + pids + "; wait", milliseconds{120'000}),
+                ecs[i]);
+      });
+    std::vector<pid_t> pids;
+    for (int i = 0; i < n; ++i) {
+      const auto until = steady_clock::now() + seconds(30);
+      std::string line;
+      while (steady_clock::now() < until &&
+             ((line = dir.read("pids" + std::to_string(i))).empty() || line.back() != '\n'))
+        std::this_thread::sleep_for(milliseconds{10});
+      std::istringstream in(line);
+      long child = 0, grandchild = 0;
+      in >> child >> grandchild;
+      pids.push_back(static_cast<pid_t>(child));
+      pids.push_back(static_cast<pid_t>(grandchild));
+    }
+    // Each run() listed its child when posix_spawn returned, before the script ran.
+    CHECK(kill_running_tools(0) == n);  // signal 0: only checks that the groups exist
+    CHECK(kill_running_tools() == n);   // SIGKILL
+    for (auto& t : threads) t.join();
+    CHECK(steady_clock::now() - start < seconds(60));
+    for (int i = 0; i < n; ++i) {
+      CAPTURE(i);
+      CHECK(ecs[i] == std::error_code{});
+      CHECK(results[i].term_signal == SIGKILL);
+      CHECK_FALSE(results[i].timed_out);
+    }
+    for (pid_t p : pids) {
+      CAPTURE(p);
+      REQUIRE(p > 1);
+      CHECK(azid_test::becomes_dead(p, seconds(5)));  // grandchildren too: the whole group
+    }
+    CHECK(kill_running_tools(0) == 0);  // every run() took its child off the list before reaping
+  }
+
+  TEST_CASE("the registry of running children stays right under concurrent runs and signals") {
+    sigset_t before, after;
+    REQUIRE(::pthread_sigmask(SIG_SETMASK, nullptr, &before) == 0);
+    std::atomic<bool> done{false};
+    std::atomic<int> good{0};
+    // Signal 0 from a thread of its own, over and over, while four threads start and reap children.
+    std::thread signaller([&] {
+      while (!done) (void)kill_running_tools(0);
+    });
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 10; ++i) {
+          std::error_code ec;
+          auto r = run(sh("printf " + std::to_string(t * 100 + i)), ec);
+          if (!ec && r.exit_code == 0 && r.out == std::to_string(t * 100 + i)) ++good;
+        }
+      });
+    for (auto& th : threads) th.join();
+    done = true;
+    signaller.join();
+    CHECK(good == 40);
+    CHECK(kill_running_tools(0) == 0);  // nothing left listed
+    // run() blocks signals only while it starts the child, and restores the caller's mask.
+    REQUIRE(::pthread_sigmask(SIG_SETMASK, nullptr, &after) == 0);
+    for (int sig = 1; sig < NSIG; ++sig) {
+      CAPTURE(sig);
+      CHECK(sigismember(&before, sig) == sigismember(&after, sig));
+    }
   }
 
   TEST_CASE("ScriptedProcessRunner replays results and records specs") {

@@ -1,9 +1,11 @@
 // azid/impl/spawn_posix.ipp: PosixProcessRunner (posix_spawn, poll on both pipes, process-group
-// kill on timeout). Included only by platform/process_runner.hpp (header-only) or src.hpp.
+// kill on timeout) and kill_running_tools() (the registry of live children's process groups).
+// Included only by platform/process_runner.hpp (header-only) or src.hpp.
 #pragma once
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -132,6 +135,83 @@ inline constexpr std::chrono::milliseconds straggler_grace{250};
 // Upper bound of one poll() so a child that exits while a descendant holds the pipes is noticed.
 inline constexpr std::chrono::milliseconds poll_slice{100};
 
+// The registry of live children's process groups that kill_running_tools() signals. A slot holds
+//   0        free;
+//   -1       reserved by a run() that is starting its child (signals blocked on its thread);
+//   p > 1    the process group p, whose leader (the child) is not reaped yet;
+//   -p       the same while a kill_running_tools() call signals it.
+// run() takes a slot 0 -> -1 before spawning, publishes -1 -> p after, and gives it back p -> 0
+// before it reaps the child; kill_running_tools() claims p -> -p, signals, and puts p back. So a
+// group is signalled only while its id is still taken by the unreaped leader.
+inline constexpr std::size_t tracked_groups = 64;
+inline constexpr pid_t slot_free = 0;
+inline constexpr pid_t slot_starting = -1;
+static_assert(std::atomic<pid_t>::is_always_lock_free,
+              "kill_running_tools() must be async-signal-safe");
+inline std::atomic<pid_t> live_groups[tracked_groups]{};
+
+// One run()'s slot in the registry, or none when every slot is taken.
+class GroupSlot {
+ public:
+  GroupSlot() = default;
+  GroupSlot(const GroupSlot&) = delete;
+  GroupSlot& operator=(const GroupSlot&) = delete;
+  ~GroupSlot() { release(); }
+
+  // Call with signals blocked on this thread (see kill_running_tools).
+  void reserve() noexcept {
+    for (auto& s : live_groups) {
+      pid_t expected = slot_free;
+      if (s.compare_exchange_strong(expected, slot_starting)) {
+        slot_ = &s;
+        return;
+      }
+    }
+  }
+  // The child's pid (and process group id), or release() when it was not started.
+  void publish(pid_t pid) noexcept {
+    if (slot_ != nullptr) slot_->store(pid);
+  }
+  // Before the child is reaped: afterwards no kill_running_tools() can signal its group.
+  void release() noexcept {
+    if (slot_ == nullptr) return;
+    for (;;) {
+      pid_t v = slot_->load();
+      if (v >= slot_starting && v <= 1) {  // only this run() moves a slot out of -1
+        slot_->store(slot_free);
+        break;
+      }
+      if (v > 1 && slot_->compare_exchange_weak(v, slot_free)) break;
+      // -p: a kill_running_tools() on another thread is signalling the group; it is brief (and
+      // not on this thread, or it would have finished before this line ran again).
+      if (v < slot_starting) std::this_thread::yield();
+    }
+    slot_ = nullptr;
+  }
+
+ private:
+  std::atomic<pid_t>* slot_ = nullptr;
+};
+
+// Blocks every signal on this thread for the object's life.
+class SignalsBlocked {
+ public:
+  SignalsBlocked() noexcept {
+    sigset_t all;
+    sigfillset(&all);
+    blocked_ = ::pthread_sigmask(SIG_SETMASK, &all, &saved_) == 0;
+  }
+  SignalsBlocked(const SignalsBlocked&) = delete;
+  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
+  ~SignalsBlocked() {
+    if (blocked_) ::pthread_sigmask(SIG_SETMASK, &saved_, nullptr);
+  }
+
+ private:
+  sigset_t saved_{};
+  bool blocked_ = false;
+};
+
 }  // namespace spawn_impl
 
 AZID_DECL std::optional<std::string> find_program(std::string_view program, std::string_view path) {
@@ -154,6 +234,27 @@ AZID_DECL std::optional<std::string> find_program(std::string_view program, std:
 }
 
 }  // namespace detail
+
+AZID_DECL int kill_running_tools(int sig) noexcept {
+  namespace si = detail::spawn_impl;
+  const int saved_errno = errno;
+  int signalled = 0;
+  for (auto& slot : si::live_groups) {
+    pid_t v = slot.load();
+    // A run() on another thread is between posix_spawn and publishing the pid: wait for it, so a
+    // child started just before an interrupt is not left behind. poll() is async-signal-safe.
+    for (int waited = 0; v == si::slot_starting && waited < 2000; ++waited) {
+      ::poll(nullptr, 0, 1);
+      v = slot.load();
+    }
+    if (v <= 1) continue;  // free, still starting, or being signalled by a concurrent call
+    if (!slot.compare_exchange_strong(v, -v)) continue;  // given back (being reaped) meanwhile
+    if (::kill(-v, sig) == 0) ++signalled;
+    slot.store(v);
+  }
+  errno = saved_errno;
+  return signalled;
+}
 
 AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec,
                                                 std::error_code& ec) const {
@@ -246,10 +347,22 @@ AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec,
              ::posix_spawnattr_setsigmask(&attr, &no_signals) == 0 &&
              ::posix_spawnattr_setsigdefault(&attr, &all_signals) == 0;
 
+  // Listed for kill_running_tools() from the moment the child exists. Signals are blocked on this
+  // thread meanwhile, so a handler that waits for the slot to be published never runs here.
+  si::GroupSlot group;
   pid_t pid = -1;
-  int spawn_error =
-      setup_ok ? ::posix_spawn(&pid, program->c_str(), &actions, &attr, argv.data(), envp.data())
-               : EINVAL;
+  int spawn_error = EINVAL;
+  {
+    si::SignalsBlocked blocked;
+    group.reserve();
+    if (setup_ok)
+      spawn_error =
+          ::posix_spawn(&pid, program->c_str(), &actions, &attr, argv.data(), envp.data());
+    if (spawn_error == 0)
+      group.publish(pid);
+    else
+      group.release();
+  }
   ::posix_spawn_file_actions_destroy(&actions);
   ::posix_spawnattr_destroy(&attr);
   out_w.reset();
@@ -320,6 +433,8 @@ AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec,
 
   // The child is not reaped yet, so `pid` still names its process group: safe to signal.
   if (result.timed_out || too_large) ::kill(-pid, SIGKILL);
+  // Off the registry before the reap frees the id for reuse.
+  group.release();
 
   int status = 0;
   pid_t reaped;

@@ -2,6 +2,8 @@
 // ProcessRunner (models ProcessRunner; declarations only, spawning lives in impl/spawn_posix.ipp).
 #pragma once
 
+#include <signal.h>
+
 #include <chrono>
 #include <cstddef>
 #include <optional>
@@ -66,6 +68,9 @@ AZID_DECL std::optional<std::string> find_program(std::string_view program, std:
 /// ours. At the deadline the whole group is killed with SIGKILL, so grandchildren go too. The
 /// child is always reaped before run() returns.
 ///
+/// While it runs, the child's process group is listed in a process-wide registry, so that
+/// kill_running_tools() can stop it when the application is interrupted.
+///
 /// Thread safety: run() may be called from several threads at once; the object holds no state.
 class PosixProcessRunner {
  public:
@@ -75,6 +80,24 @@ class PosixProcessRunner {
   /// errc::process_output_too_large. Never throws for these; std::bad_alloc can escape.
   AZID_DECL ProcessResult run(const ProcessSpec& spec, std::error_code& ec) const;
 };
+
+/// Sends `sig` to the process group of every child that a PosixProcessRunner::run() in this
+/// process is running at the moment (az, azd, pwsh and whatever they started), and returns how
+/// many groups it signalled. Each tool runs in a process group of its own, so a Ctrl-C at the
+/// terminal does not reach it, and once the application dies of a signal nothing enforces the
+/// tool's timeout any more: the tool runs on. An application with its own SIGINT / SIGTERM /
+/// SIGHUP handling calls this from its handler before it exits (the `azid` tool does, then
+/// re-raises the signal).
+///
+/// Async-signal-safe: it allocates nothing, takes no lock (the registry is a fixed array of
+/// lock-free atomics) and keeps errno; it may also be called from any thread. A group is only
+/// signalled while its leader is unreaped, so the id cannot have been reused. Limits: up to 64
+/// children are tracked at once (more run untracked, bounded by their timeout only); a group that
+/// a concurrent call is signalling at that moment is skipped; a run() that is starting its child
+/// right then is waited for, up to about 2 s (run() blocks signals on its own thread meanwhile, so
+/// a handler never waits for the thread it interrupted). After a signal other than SIGKILL the
+/// runs go on until their children end.
+AZID_DECL int kill_running_tools(int sig = SIGKILL) noexcept;
 
 AZID_END
 
