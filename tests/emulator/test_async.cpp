@@ -581,6 +581,25 @@ TEST_SUITE("async") {
   }
 
   TEST_CASE(
+      "interaction_required on the async path: AuthenticationRequired with the scopes and the "
+      "STS's claims challenge") {
+    Fixture f;
+    auto cred = f.make();
+    f.emu.push_fault(
+        "/" + tenant,
+        azid_emulator::Fault::respond_with(
+            400,
+            R"({"error":"interaction_required","error_description":"AADSTS50079: x","error_codes":[50079],"claims":"{\"access_token\":{\"nbf\":{\"essential\":true}}}"})"));
+    std::optional<TokenResult> r;
+    async_try_get_token(cred, vault(), [&](TokenResult x) { r = std::move(x); });
+    f.run();
+    REQUIRE(r);
+    REQUIRE(r->failure() == Failure::auth_required);
+    CHECK(r->error_info().claims == R"({"access_token":{"nbf":{"essential":true}}})");
+    CHECK(r->error_info().scopes == vault().scopes);
+  }
+
+  TEST_CASE(
       "ManagedIdentityCredential under AKS workload identity is native: eight waiters, one "
       "exchange") {
     Fixture f;
@@ -922,6 +941,50 @@ TEST_SUITE("async_managed_identity") {
           std::string::npos);
     CHECK(r->error_info().message == cred.try_get_token(vault()).error_info().message);
     CHECK(e.request_count(token_path) == 1);
+  }
+
+  TEST_CASE("IMDS: a refused resource fails that resource only, natively as blocking") {
+    azid_emulator::Emulator e(plain());
+    asio::io_context io;
+    AsyncEmuPlatform p(io.get_executor(), TransportOptions{});
+    e.push_fault(
+        token_path,
+        azid_emulator::Fault::respond_with(
+            400,
+            R"({"error":"invalid_resource","error_description":"AADSTS500011: The resource principal named https://unknown.example was not found in the tenant."})"));
+    Mi cred(quick(&e), p);
+    TokenRequestContext unknown;
+    unknown.scopes = {"https://unknown.example/.default"};
+    std::optional<TokenResult> bad, good;
+    async_try_get_token(cred, unknown, [&](TokenResult x) { bad = std::move(x); });
+    io.run_for(seconds(30));
+    async_try_get_token(cred, vault(), [&](TokenResult x) { good = std::move(x); });
+    io.restart();
+    io.run_for(seconds(30));
+    REQUIRE(bad);
+    CHECK(bad->failure() == Failure::failed);
+    CHECK(bad->error_info().message.find("IMDS refused the resource 'https://unknown.example'") !=
+          std::string::npos);
+    CHECK(bad->error_info().message.find("hasn't been assigned") == std::string::npos);
+    REQUIRE(good);
+    CHECK(good->ok());
+    CHECK(e.request_count(token_path) == 2);
+  }
+
+  TEST_CASE("a blank scope is an argument error before any I/O, natively as blocking") {
+    azid_emulator::Emulator e(plain());
+    asio::io_context io;
+    AsyncEmuPlatform p(io.get_executor(), TransportOptions{});
+    Mi cred(quick(&e), p);
+    TokenRequestContext blank;
+    blank.scopes = {"  "};
+    std::optional<TokenResult> r;
+    async_try_get_token(cred, blank, [&](TokenResult x) { r = std::move(x); });
+    io.run_for(seconds(30));
+    REQUIRE(r);
+    REQUIRE(r->failure() == Failure::invalid_argument);
+    CHECK(r->error_info().message == cred.try_get_token(blank).error_info().message);
+    CHECK(e.request_count(token_path) == 0);
   }
 
   // Every source: eight waiters over a slow first answer (a 500 after 300 ms, retried) share one

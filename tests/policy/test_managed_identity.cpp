@@ -3,9 +3,13 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <future>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "azid/credentials/managed_identity.hpp"
@@ -58,6 +62,47 @@ std::string message(const TokenResult& r) {
   return r.ok() ? std::string() : r.error_info().message;
 }
 bool has(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+TokenRequestContext scope_of(std::string s) {
+  TokenRequestContext c;
+  c.scopes = {std::move(s)};
+  return c;
+}
+
+// Holds every IMDS probe (the token GET without `Metadata`) until open() is called.
+class GatedTransport {
+ public:
+  HttpResponse send(const HttpRequest& req, std::error_code& ec) {
+    if (!req.headers.contains("Metadata")) {
+      std::unique_lock lk(mu_);
+      ++probes_;
+      cv_.notify_all();
+      cv_.wait(lk, [&] { return open_; });
+    }
+    return script.send(req, ec);
+  }
+  void wait_for_probe() {
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return probes_ > 0; });
+  }
+  void open() {
+    std::lock_guard lk(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  int probes() {
+    std::lock_guard lk(mu_);
+    return probes_;
+  }
+  testing::ScriptedTransport script;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  int probes_ = 0;
+};
+using GatedPlatform = testing::BasicPlatform<GatedTransport>;
+
 std::vector<long long> sleeps_ms(const testing::Platform& p) {
   std::vector<long long> out;
   for (auto d : p.clock().sleeps()) out.push_back(d.count());
@@ -99,7 +144,7 @@ TEST_SUITE("managed_identity") {
           {"MSI_ENDPOINT", "m"},
           {"MSI_SECRET", "s"}},
          ManagedIdentitySource::azure_ml},
-        // AKS workload identity: all three of the webhook's variables, after every host source.
+        // AKS workload identity: the webhook's variables, after every host source.
         {{{"AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token"},
           {"AZURE_TENANT_ID", "7a1e0f3c-1111-4222-8333-944455556666"},
           {"AZURE_AUTHORITY_HOST", "https://127.0.0.1:1/"},
@@ -109,8 +154,9 @@ TEST_SUITE("managed_identity") {
           {"AZURE_TENANT_ID", "t"},
           {"AZURE_AUTHORITY_HOST", "https://a/"}},
          ManagedIdentitySource::workload_identity},
+        // AZURE_AUTHORITY_HOST is not needed (the inner credential defaults it).
         {{{"AZURE_FEDERATED_TOKEN_FILE", "/t"}, {"AZURE_TENANT_ID", "t"}},
-         ManagedIdentitySource::imds},
+         ManagedIdentitySource::workload_identity},
         {{{"AZURE_FEDERATED_TOKEN_FILE", "/t"}, {"AZURE_AUTHORITY_HOST", "https://a/"}},
          ManagedIdentitySource::imds},
         {{{"AZURE_FEDERATED_TOKEN_FILE", "/t"},
@@ -889,17 +935,25 @@ TEST_SUITE("managed_identity") {
         CHECK_FALSE(logs.contains(s));
       }
     };
+    // "{S}" is the secret the source sends (IDENTITY_HEADER, MSI_SECRET), echoed back by the
+    // endpoint or something in front of it; IMDS sends none, so its bodies hold no secret.
     const std::vector<std::pair<int, std::string>> answers = {
-        {400, R"({"statusCode":400,"message":"bad"})"},
-        {401, R"({"error":"x"})"},
-        {500, R"({"access_token":")" + token + R"("})"},
-        {200, R"({"access_token":")" + token + R"(","expires_on":"bogus"})"},
-        {502, "gateway"},
+        {400, R"({"statusCode":400,"message":"bad header {S}"})"},
+        {401, R"({"error":"x","error_description":"the secret {S} was refused"})"},
+        {403, "secret: {S}"},
+        {404, R"({"message":"no identity; got {S}"})"},
+        {500, R"({"access_token":")" + token + R"(","message":"{S}"})"},
+        {200, R"({"access_token":")" + token + R"(","expires_on":"bogus","echo":"{S}"})"},
+        {502, "gateway saw X-IDENTITY-HEADER {S}"},
     };
-    for (const auto& [status, body] : answers) {
+    for (const auto& [status, body_template] : answers) {
       for (int source = 0; source < 3; ++source) {
         CAPTURE(status);
         CAPTURE(source);
+        const std::string secret = source == 0 ? header : source == 1 ? ml_secret : "";
+        std::string body = body_template;
+        if (const auto at = body.find("{S}"); at != std::string::npos) body.replace(at, 3, secret);
+        if (source < 2) REQUIRE(has(body, secret));
         testing::Platform p;
         LogCapture logs(p);
         if (source == 0) {
@@ -918,5 +972,241 @@ TEST_SUITE("managed_identity") {
         check_clean(logs, r);
       }
     }
+  }
+
+  TEST_CASE("IMDS 400 for a resource it does not know fails that resource only, not remembered") {
+    const std::vector<std::pair<std::string, std::string>> rows = {
+        {R"({"error":"invalid_resource","error_description":"AADSTS500011: The resource principal named https://unknown.example was not found in the tenant named contoso.","error_codes":[500011]})",
+         "AADSTS500011"},
+        {R"({"error":"invalid_request","error_description":"AADSTS500011: The resource principal named https://unknown.example was not found."})",
+         "AADSTS500011"},
+        {R"({"error":"invalid_request","error_description":"Required audience parameter not specified"})",
+         "Required audience parameter not specified"},
+    };
+    for (bool chain : {false, true}) {
+      for (const auto& [body, detail] : rows) {
+        CAPTURE(chain);
+        CAPTURE(body);
+        testing::Platform p;
+        auto o = fast();
+        o.within_default_chain = chain;
+        if (chain) p.transport().push(400, R"({"error":"invalid_request"})");  // the probe's answer
+        p.transport().push(400, body);
+        p.transport().push(200, imds_ok);
+        p.transport().push(400, body);
+        Cred cred(o, p);
+        const TokenResult bad = cred.try_get_token(scope_of("https://unknown.example/.default"));
+        CHECK(bad.failure() == Failure::failed);
+        CHECK(bad.error_info().http_status == 400);
+        CHECK(has(message(bad), "IMDS refused the resource 'https://unknown.example' (400)"));
+        CHECK(has(message(bad), detail));
+        CHECK_FALSE(has(message(bad), "hasn't been assigned"));
+        // The identity is fine: another resource gets its token...
+        CHECK(cred.try_get_token(vault()).ok());
+        // ...and the refused one is asked again, not answered from memory.
+        const std::size_t before = p.transport().request_count();
+        CHECK(cred.try_get_token(scope_of("https://unknown.example/.default")).failure() ==
+              Failure::failed);
+        CHECK(p.transport().request_count() == before + 1);
+      }
+    }
+  }
+
+  TEST_CASE("an empty or blank scope is an argument error, before any I/O") {
+    for (const char* scope : {"", " ", "\t \n", "/.default", "  /.default"}) {
+      CAPTURE(scope);
+      testing::Platform p;
+      Cred cred(fast(), p);
+      const TokenResult r = cred.try_get_token(scope_of(scope));
+      CHECK(r.failure() == Failure::invalid_argument);
+      CHECK(has(message(r), "An invalid scope was provided: the scope is empty or blank"));
+      CHECK_THROWS_AS(cred.get_token(scope_of(scope)), std::invalid_argument);
+      CHECK(p.transport().request_count() == 0);
+    }
+  }
+
+  TEST_CASE("workload identity needs no AZURE_AUTHORITY_HOST: the default authority host") {
+    testing::Platform p;
+    const std::string tenant = "7a1e0f3c-1111-4222-8333-944455556666";
+    p.environment().set("AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/token");
+    p.environment().set("AZURE_TENANT_ID", tenant);
+    p.environment().set("AZURE_CLIENT_ID", "c0ffee00-aaaa-4bbb-8ccc-ddddeeeeffff");
+    p.files().set("/var/run/secrets/azure/tokens/token", "federated.jwt.value");
+    p.transport().push(200,
+                       R"({"token_type":"Bearer","expires_in":3599,"access_token":"wi.token"})");
+    ManagedIdentityCredentialOptions o = fast();
+    o.arc_himds_path = "";
+    Cred cred(o, p);
+    REQUIRE(cred.source() == ManagedIdentitySource::workload_identity);
+    const TokenResult r = cred.try_get_token(vault());
+    REQUIRE_MESSAGE(r.ok(), message(r));
+    CHECK(r.token().token == "wi.token");
+    const auto reqs = p.transport().requests();
+    REQUIRE(reqs.size() == 1);
+    CHECK(reqs[0].url == "https://login.microsoftonline.com/" + tenant + "/oauth2/v2.0/token");
+    CHECK(has(reqs[0].body, "client_assertion=federated.jwt.value"));
+  }
+
+  TEST_CASE("the blocking IMDS probe holds no lock while it sends and logs") {
+    testing::Platform p;
+    detail::msi::State st;
+    std::optional<bool> lock_free;
+    p.logger().set_level(LogLevel::debug);
+    p.logger().set_sink([&](LogLevel, std::string_view) {
+      if (lock_free) return;
+      // The probe's own log line, written while it is in flight. Another thread tries the lock
+      // (a thread may not try a mutex it holds itself), as an async caller or a remembered()
+      // call would take it.
+      lock_free = std::async(std::launch::async, [&] {
+                    if (!st.mu.try_lock()) return false;
+                    st.mu.unlock();
+                    return true;
+                  }).get();
+    });
+    p.transport().push(
+        400,
+        R"({"error":"invalid_request","error_description":"Required metadata header not specified"})");
+    const ManagedIdentityCredentialOptions o = fast();
+    const ManagedIdentityId id = ManagedIdentityId::system_assigned();
+    const detail::msi::Call c{
+        "https://vault.azure.net", id, true, o.connect_timeout, o.timeout, o.retry, o.imds, {}};
+    const TokenResult r = detail::msi::imds_probe(
+        p, detail::msi::imds_url("http://127.0.0.1:9", c.resource, id), c, st);
+    CHECK(r.failure() == Failure::none);
+    REQUIRE(lock_free.has_value());
+    CHECK(*lock_free);
+    CHECK(st.probed);
+    CHECK_FALSE(st.probing);
+  }
+
+  TEST_CASE("a log sink that calls the credential during the IMDS probe does not deadlock") {
+    testing::Platform p;
+    auto o = fast();
+    o.within_default_chain = true;
+    Cred cred(o, p);
+    std::optional<TokenResult> nested;
+    p.logger().set_level(LogLevel::info);
+    p.logger().set_sink([&](LogLevel, std::string_view) {
+      // The first line is the probe's request line: ask for another scope from inside the sink.
+      if (nested) return;
+      nested = TokenResult{};
+      nested = cred.try_get_token(scope_of("https://storage.azure.com/.default"));
+    });
+    const std::string probe_answer = R"({"error":"invalid_request"})";
+    p.transport().push(400, probe_answer);  // the outer probe
+    p.transport().push(400, probe_answer);  // the nested call's own probe
+    p.transport().push(200, imds_ok);       // the nested token
+    p.transport().push(200, imds_ok);       // the outer token
+    CHECK(cred.try_get_token(vault()).ok());
+    REQUIRE(nested.has_value());
+    CHECK(nested->ok());
+    CHECK(p.transport().request_count() == 4);
+  }
+
+  TEST_CASE("concurrent blocking callers share one IMDS probe") {
+    GatedPlatform p;
+    p.transport().script.push(400, R"({"error":"invalid_request"})");  // the probe's answer
+    p.transport().script.push(200, imds_ok);
+    p.transport().script.push(200, imds_ok);
+    auto o = fast();
+    o.within_default_chain = true;
+    ManagedIdentityCredential<GatedPlatform> cred(o, p);
+    auto first = std::async(std::launch::async, [&] { return cred.try_get_token(vault()); });
+    p.transport().wait_for_probe();
+    auto second = std::async(std::launch::async, [&] {
+      return cred.try_get_token(scope_of("https://storage.azure.com/.default"));
+    });
+    std::this_thread::sleep_for(milliseconds(200));  // the second caller reaches the probe
+    p.transport().open();
+    CHECK(first.get().ok());
+    CHECK(second.get().ok());
+    CHECK(p.transport().probes() == 1);
+    CHECK(p.transport().script.request_count() == 3);
+  }
+
+  TEST_CASE("a malformed endpoint variable fails clearly, before any I/O, without its secrets") {
+    struct Row {
+      std::vector<std::pair<std::string, std::string>> env;
+      ManagedIdentitySource source;
+      std::string want;
+    };
+    const std::string thumbprint = "abcdef0123456789abcdef0123456789abcdef01";
+    const std::vector<Row> rows = {
+        {{{"IDENTITY_ENDPOINT", "http://user:s3cretPW@127.0.0.1:1/x?sig=SECRETSIG"},
+          {"IDENTITY_HEADER", "h"}},
+         ManagedIdentitySource::app_service,
+         "'http://REDACTED@127.0.0.1:1/x' is not a valid App Service endpoint (IDENTITY_ENDPOINT)"},
+        {{{"IDENTITY_ENDPOINT", "http://127.0.0.1:1/x#SECRETSIG"}, {"IDENTITY_HEADER", "h"}},
+         ManagedIdentitySource::app_service,
+         "'http://127.0.0.1:1/x' is not a valid App Service endpoint (IDENTITY_ENDPOINT)"},
+        {{{"MSI_ENDPOINT", "not a url"}, {"MSI_SECRET", "s"}},
+         ManagedIdentitySource::azure_ml,
+         "'not a url' is not a valid Azure Machine Learning endpoint (MSI_ENDPOINT)"},
+        {{{"MSI_ENDPOINT", "http://u:s3cretPW@127.0.0.1:1/token"}},
+         ManagedIdentitySource::cloud_shell,
+         "'http://REDACTED@127.0.0.1:1/token' is not a valid Cloud Shell endpoint (MSI_ENDPOINT)"},
+        {{{"IDENTITY_ENDPOINT", "http://127.0.0.1:1/token#SECRETSIG"},
+          {"IMDS_ENDPOINT", "http://127.0.0.1:2"}},
+         ManagedIdentitySource::azure_arc,
+         "'http://127.0.0.1:1/token' is not a valid Azure Arc endpoint (IDENTITY_ENDPOINT)"},
+        {{{"IDENTITY_ENDPOINT", "https://u:s3cretPW@127.0.0.1:1/token"},
+          {"IDENTITY_HEADER", "h"},
+          {"IDENTITY_SERVER_THUMBPRINT", thumbprint}},
+         ManagedIdentitySource::service_fabric,
+         "'https://REDACTED@127.0.0.1:1/token' is not a valid Service Fabric endpoint "
+         "(IDENTITY_ENDPOINT)"},
+    };
+    for (bool chain : {false, true}) {
+      for (const auto& row : rows) {
+        CAPTURE(chain);
+        CAPTURE(row.want);
+        testing::Platform p;
+        LogCapture logs(p);
+        for (const auto& [k, v] : row.env) p.environment().set(k, v);
+        auto o = fast();
+        o.arc_himds_path = "";
+        o.within_default_chain = chain;
+        Cred cred(o, p);
+        REQUIRE(cred.source() == row.source);
+        const TokenResult r = cred.try_get_token(vault());
+        CHECK(r.failure() == Failure::failed);  // not unavailable: a chain stops here
+        CHECK(has(message(r), "ManagedIdentityCredential authentication failed. " + row.want));
+        CHECK_FALSE(has(message(r), "No response received"));
+        for (const char* secret : {"s3cretPW", "SECRETSIG"}) {
+          CHECK_FALSE(has(message(r), secret));
+          CHECK_FALSE(logs.contains(secret));
+        }
+        CHECK(p.transport().request_count() == 0);
+      }
+    }
+  }
+
+  TEST_CASE("no query parameter is ever put inside a fragment") {
+    std::string url = "http://127.0.0.1:1/token";
+    CHECK(detail::msi::append_query(url, "resource", "r"));
+    CHECK(url == "http://127.0.0.1:1/token?resource=r");
+    url = "http://127.0.0.1:1/token#frag";
+    CHECK_FALSE(detail::msi::append_query(url, "resource", "r"));
+    CHECK(url.empty());
+    std::string why;
+    CHECK_FALSE(detail::msi::normalize_imds_authority("http://127.0.0.1:9#frag", why));
+    CHECK(has(why, "is not a valid IMDS authority"));
+  }
+
+  TEST_CASE("Service Fabric requests never go through a proxy") {
+    testing::Platform p;
+    p.environment().set("HTTPS_PROXY", "http://proxy.example:3128");
+    p.environment().set("IDENTITY_ENDPOINT",
+                        "https://10.0.0.4:2377/metadata/identity/oauth2/token");
+    p.environment().set("IDENTITY_HEADER", "sf-secret");
+    p.environment().set("IDENTITY_SERVER_THUMBPRINT", "abcdef0123456789abcdef0123456789abcdef01");
+    p.transport().push(
+        200,
+        R"({"token_type":"Bearer","access_token":"t","expires_on":1700003600,"resource":"r"})");
+    Cred cred(p);
+    REQUIRE(cred.source() == ManagedIdentitySource::service_fabric);
+    CHECK(cred.try_get_token(vault()).ok());
+    REQUIRE(p.transport().request_count() == 1);
+    CHECK(p.transport().requests()[0].bypass_proxy);
   }
 }

@@ -356,8 +356,11 @@ concept NativeConfidential = requires {
 // Managed identity, natively: IMDS (managed_identity.hpp's imds_probe and imds_fetch, awaited), then
 // the other sources through their request/result steps
 
-/// imds_probe, awaited. The verdict is recorded under the state's lock, but the probe runs without
-/// it (no lock is held across a suspension); a cancelled probe records nothing.
+/// imds_probe, awaited. The verdict is read and recorded under the state's lock (record_probe,
+/// shared with the blocking probe), but the probe and its log lines run without it (no lock is
+/// held across a suspension or a log write); a cancelled probe records nothing. It does not wait
+/// for a blocking probe in flight (that would block an executor thread): concurrent probes are
+/// reconciled by record_probe.
 template <class P>
 asio::awaitable<TokenResult> imds_probe_async(const P& p, const std::string& url,
                                               const msi::Call& c, msi::State& st) {
@@ -373,29 +376,10 @@ asio::awaitable<TokenResult> imds_probe_async(const P& p, const std::string& url
   req.timeout = c.timeout;
   Outcome<HttpResponse> r = co_await send_logged_async(p, req);
   if (co_await cancelled()) co_return cancelled_result(msi::credential_name);
-  TokenResult verdict;
-  if (r.ec)
-    verdict = msi::imds_probe_failed(url, r.ec);
-  else if (msi::docker_unreachable(r.value))
-    verdict = msi::imds_unreachable_network(r.value);
-  std::lock_guard lk(st.mu);
-  // Probes for two scopes may run at once, in either order: a probe that finds IMDS forgets a
-  // failed probe's verdict, and a failure arriving after a success is not remembered, so a
-  // transient timeout cannot fail every later call. (A 400 from IMDS is not a probe's verdict and
-  // stays.)
-  if (verdict.failure() == Failure::none) {
-    st.probed = true;
-    if (st.remembered_probe) {
-      st.remembered = TokenResult{};
-      st.remembered_probe = false;
-    }
+  TokenResult verdict = msi::probe_verdict(url, r.value, r.ec);
+  msi::record_probe(st, verdict, false);
+  if (verdict.failure() == Failure::none)
     msi::log_line(p.logger(), LogLevel::debug, "the IMDS probe got a response; IMDS is available");
-    co_return TokenResult{};
-  }
-  if (!st.probed) {
-    st.remembered = verdict;
-    st.remembered_probe = true;
-  }
   co_return verdict;
 }
 
@@ -435,10 +419,7 @@ asio::awaitable<TokenResult> imds_fetch_async(const P& p, std::string_view autho
     } else if (res.status == 200) {
       co_return msi::token_from_response(res, request_time);
     } else if (res.status == 400) {
-      TokenResult r = msi::imds_not_assigned(res, c.id);
-      std::lock_guard lk(st.mu);
-      st.remembered = r;
-      co_return r;
+      co_return msi::imds_refused(res, c, st);
     } else if (res.status == 403 && msi::docker_unreachable(res)) {
       co_return msi::imds_unreachable_network(res);
     } else if (!msi::imds_retriable_status(res.status)) {
@@ -484,6 +465,7 @@ asio::awaitable<TokenResult> source_fetch_async(const P& p, const S& source, con
 template <class P>
 asio::awaitable<TokenResult> arc_fetch_async(const P& p, const mi::AzureArc& arc,
                                              const msi::Call& c) {
+  if (auto r = arc.precheck(); r.failure() != Failure::none) co_return r;
   HttpRequest req = arc.request(c);
   req.connect_timeout = c.connect_timeout;
   req.timeout = c.timeout;
@@ -548,10 +530,11 @@ struct ManagedIdentityAsync {
     using Cred = ManagedIdentityCredential<P, S...>;
     const auto& sources = cred.source_;
     const mi::Imds* imds = source_if<mi::Imds>(sources);
-    // Refused before any I/O (no source, scope count, identity options, a malformed IMDS
-    // authority): the blocking path answers without blocking.
+    // Refused before any I/O (no source, scope count, a blank scope, identity options, a
+    // malformed IMDS authority): the blocking path answers without blocking.
     if (std::holds_alternative<msi::NoSource>(sources) || ctx.scopes.size() != 1 ||
-        !cred.identity_error_.empty() || (imds != nullptr && imds->authority().empty())) {
+        msi::blank_resource(ctx.scopes.front()) || !cred.identity_error_.empty() ||
+        (imds != nullptr && imds->authority().empty())) {
       const ChainScope scope(via);
       co_return cred.try_get_token(ctx);
     }
@@ -705,9 +688,11 @@ asio::awaitable<TokenResult> confidential_async(const C& cred, TokenRequestConte
         const auto request_time = platform.clock().now();
         Outcome<HttpResponse> sent = co_await send_with_retry_async(platform, req, plan.retry);
         const std::string_view assertion = form_field(fields, "client_assertion");
-        co_return redact_secrets(
-            token_result(name, plan.endpoint, sent.value, sent.ec, request_time, plan.sts_failure),
-            {assertion, percent_decode(assertion, true)});
+        co_return with_request_scopes(
+            redact_secrets(token_result(name, plan.endpoint, sent.value, sent.ec, request_time,
+                                        plan.sts_failure),
+                           {assertion, percent_decode(assertion, true)}),
+            ctx);
       });
   if (!result.ok() && plan.secret != nullptr && !plan.secret->empty())
     result = redact_secrets(std::move(result), {*plan.secret, *plan.secret_encoded});

@@ -71,8 +71,9 @@ inline constexpr bool distinct_sources<H, T...> =
 /// + IDENTITY_SERVER_THUMBPRINT), App Service and Functions (IDENTITY_ENDPOINT + IDENTITY_HEADER),
 /// Azure Machine Learning (MSI_ENDPOINT + MSI_SECRET), Azure Arc (IDENTITY_ENDPOINT +
 /// IMDS_ENDPOINT, or the Arc agent installed), Cloud Shell (MSI_ENDPOINT), AKS workload identity
-/// (AZURE_FEDERATED_TOKEN_FILE + AZURE_TENANT_ID + AZURE_AUTHORITY_HOST: the federated token is
-/// exchanged by an inner WorkloadIdentityCredential), else IMDS (VMs, scale sets, AKS pod identity
+/// (AZURE_FEDERATED_TOKEN_FILE + AZURE_TENANT_ID, client id from AZURE_CLIENT_ID or the options:
+/// the federated token is exchanged by an inner WorkloadIdentityCredential, at AZURE_AUTHORITY_HOST
+/// or the default authority host), else IMDS (VMs, scale sets, AKS pod identity
 /// through AZURE_POD_IDENTITY_AUTHORITY_HOST). `Sources...` narrows the candidates at compile
 /// time, e.g. `ManagedIdentityCredential<DefaultPlatform, mi::Imds>` on a VM fleet; the sources
 /// left out are not compiled. None named: all seven.
@@ -85,9 +86,11 @@ inline constexpr bool distinct_sources<H, T...> =
 /// configured, when IMDS says the identity is not assigned (400; remembered, later calls fail
 /// at once), when the probe finds no endpoint, or when pod identity keeps answering 404;
 /// ClientAuthenticationError for the rest (gateway errors, "Multiple attempts failed", no
-/// response, bad responses, Arc key file problems, a Service Fabric certificate that does not
-/// match its pin); std::invalid_argument when more than one user-assigned id is set, when the
-/// source does not support the kind of id given, or for a request without exactly one scope.
+/// response, bad responses, IMDS refusing the resource (400 invalid_resource / AADSTS500011; not
+/// remembered), a malformed endpoint variable, Arc key file problems, a Service Fabric
+/// certificate that does not match its pin); std::invalid_argument when more than one
+/// user-assigned id is set, when the source does not support the kind of id given, or for a
+/// request without exactly one scope or with an empty or blank one.
 /// No message or log line contains IDENTITY_HEADER, MSI_SECRET, the Arc key or a token.
 ///
 /// Thread safety: get_token and try_get_token may be called concurrently on a const object.
@@ -293,6 +296,8 @@ TokenResult ManagedIdentityCredential<P, Sources...>::try_get_token(
                   : std::string(name) +
                         ": This credential requires exactly one scope per token request.");
   }
+  if (detail::msi::blank_resource(ctx.scopes.front()))
+    return TokenResult::invalid_argument(name, detail::msi::blank_scope_message());
   if (!identity_error_.empty()) return TokenResult::invalid_argument(name, identity_error_);
   // Managed identity lives in one tenant: a requested tenant is ignored (caching-and-tenants.md §5).
   const std::string refresh_sha256 = refresh_hint(ctx);

@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "azid/config.hpp"
@@ -49,12 +51,19 @@ struct Call {
 AZID_DECL std::string sha256_hex(std::string_view data);
 
 /// Per-credential memory shared by all threads: the IMDS probe's verdict and failures that
-/// later calls repeat without I/O (managed-identity.md §4.2, §4.3: a failed probe and a 400).
+/// later calls repeat without I/O (managed-identity.md §4.2, §4.3: a failed probe and a 400 that
+/// says the identity is not assigned). `mu` guards the fields only: no I/O, log write or wait
+/// for the network happens while it is held.
 struct State {
   std::mutex mu;
   bool probed = false;
   TokenResult remembered;
   bool remembered_probe = false;  // `remembered` is a failed probe's verdict
+  /// A blocking probe is in flight (run by `prober`): other blocking callers wait on
+  /// `probe_done` for its verdict instead of sending a probe of their own.
+  bool probing = false;
+  std::thread::id prober;
+  std::condition_variable probe_done;
 };
 
 /// The alternative a credential holds when none of its compiled-in sources is configured.
@@ -77,7 +86,25 @@ AZID_DECL std::string resource_from_scope(std::string_view scope);
 AZID_DECL std::string resolve_identity(const ManagedIdentityCredentialOptions& o,
                                        ManagedIdentityId& out);
 /// Appends `&key=value` (or `?key=value` to a URL without a query), value percent-encoded.
-AZID_DECL void append_query(std::string& url, std::string_view key, std::string_view value);
+/// A URL with a fragment ('#') is refused, since the parameter would land inside the fragment,
+/// which is never sent: `url` is cleared (so no request can go out) and false returned. The
+/// sources validate their endpoints when detected (invalid_endpoint), so they never get here.
+AZID_DECL bool append_query(std::string& url, std::string_view key, std::string_view value);
+/// Whether a scope names no resource: empty or blank, or nothing but "/.default". Refused as an
+/// argument error before any I/O (IMDS would answer 400 "Required audience parameter").
+[[nodiscard]] AZID_DECL bool blank_resource(std::string_view scope) noexcept;
+/// The argument error for a scope blank_resource refuses.
+AZID_DECL std::string blank_scope_message();
+/// Why `endpoint` (the value of `variable`, e.g. IDENTITY_ENDPOINT) cannot be `source`'s
+/// endpoint, or "" when it can: it must be an absolute http(s) URL with a host, without user
+/// information and without a fragment, that parse_url accepts. The text quotes the URL without
+/// user information, query or fragment (quoted_url): `'<url>' is not a valid <source> endpoint`.
+AZID_DECL std::string invalid_endpoint(ManagedIdentitySource source, std::string_view variable,
+                                       std::string_view endpoint);
+/// A source's configuration error (invalid_endpoint, a bad thumbprint, ...) as the failure that
+/// ends every fetch before any I/O (ClientAuthenticationError, in a chain too), or an empty
+/// result when `why` is empty.
+AZID_DECL TokenResult config_failure(std::string_view why);
 /// Whether `url` names this host (localhost, 127.0.0.0/8 as a dotted quad, ::1) or its link
 /// (169.254.0.0/16, fe80::/10: App Service on Linux serves its endpoint on a link-local address),
 /// as the App Service, Arc, Cloud Shell, Azure ML and most Service Fabric endpoints do. Such a
@@ -150,6 +177,12 @@ AZID_DECL std::string body_detail(std::string_view body);
 [[nodiscard]] AZID_DECL std::chrono::milliseconds imds_backoff(const ImdsOptions& o, int n,
                                                                double jitter_factor);
 AZID_DECL TokenResult imds_not_assigned(const HttpResponse& res, const ManagedIdentityId& id);
+/// Whether an IMDS 400 is about the resource, not the identity: `invalid_resource`, AADSTS500011
+/// (no such resource principal in the tenant), or a missing audience ("Required audience
+/// parameter not specified"). Another resource may well work, so it is not remembered.
+[[nodiscard]] AZID_DECL bool imds_resource_refused(const HttpResponse& res);
+/// The failure for imds_resource_refused: ClientAuthenticationError naming the resource.
+AZID_DECL TokenResult imds_bad_resource(const HttpResponse& res, std::string_view resource);
 AZID_DECL TokenResult imds_unreachable_network(const HttpResponse& res);
 AZID_DECL TokenResult imds_probe_failed(std::string_view url, const std::error_code& ec);
 /// After the retries ran out: gateway error, no endpoint (404 from AKS pod identity's NMI: its
@@ -208,15 +241,91 @@ TokenResult fetch_single(const P& p, const S& source, const Call& c) {
   return source.result(req, res, ec, request_time, c);
 }
 
+/// A probe's verdict: a connect failure or silence (unavailable), Docker Desktop's 403
+/// (unavailable), else any answer at all means IMDS is there (an empty result).
+inline TokenResult probe_verdict(const std::string& url, const HttpResponse& res,
+                                 const std::error_code& ec) {
+  if (ec) return imds_probe_failed(url, ec);
+  if (docker_unreachable(res)) return imds_unreachable_network(res);
+  return {};
+}
+
+/// Records a probe's verdict (blocking and async probes alike), and ends the blocking claim on
+/// the probe when `claimed`, waking its waiters. Probes for two scopes may run at once, in either
+/// order: a probe that finds IMDS forgets a failed probe's verdict, and a failure arriving after
+/// a success is not remembered, so a transient timeout cannot fail every later call. (A 400 from
+/// IMDS is not a probe's verdict and stays.)
+inline void record_probe(State& st, const TokenResult& verdict, bool claimed) {
+  {
+    std::lock_guard lk(st.mu);
+    if (verdict.failure() == Failure::none) {
+      st.probed = true;
+      if (st.remembered_probe) {
+        st.remembered = TokenResult{};
+        st.remembered_probe = false;
+      }
+    } else if (!st.probed) {
+      st.remembered = verdict;
+      st.remembered_probe = true;
+    }
+    if (claimed) {
+      st.probing = false;
+      st.prober = std::thread::id();
+    }
+  }
+  if (claimed) st.probe_done.notify_all();
+}
+
+/// A blocking probe's claim, given up however the probe ends (a transport or log sink that
+/// throws included), so that no caller waits for a probe that is gone.
+class ProbeClaim {
+ public:
+  ProbeClaim(State& st, bool claimed) noexcept : st_(st), claimed_(claimed) {}
+  ProbeClaim(const ProbeClaim&) = delete;
+  ProbeClaim& operator=(const ProbeClaim&) = delete;
+  ~ProbeClaim() {
+    if (!claimed_) return;
+    {
+      std::lock_guard lk(st_.mu);
+      st_.probing = false;
+      st_.prober = std::thread::id();
+    }
+    st_.probe_done.notify_all();
+  }
+  void record(const TokenResult& verdict) {
+    record_probe(st_, verdict, claimed_);
+    claimed_ = false;
+  }
+
+ private:
+  State& st_;
+  bool claimed_;
+};
+
 /// The IMDS probe (managed-identity.md §4.2): the token GET without `Metadata`, which a real
 /// IMDS refuses at once. Only the TCP connect has the short timeout; once connected the probe
 /// gets the full read timeout, so a busy IMDS is not taken for an absent one. Runs once per
-/// credential; its verdict is remembered.
+/// credential; its verdict is remembered. The state's lock is held only to read and record the
+/// verdict, never across the exchange or its log lines (azid/async's probe does the same):
+/// concurrent blocking callers wait for the one probe in flight on a condition variable, and
+/// the thread running it, back here through a log sink that calls the credential, does not
+/// wait for itself (it sends a probe of its own, as concurrent async probes do).
 template <class P>
 TokenResult imds_probe(const P& p, const std::string& url, const Call& c, State& st) {
-  std::lock_guard lk(st.mu);
-  if (st.probed) return {};
-  if (st.remembered.failure() != Failure::none) return st.remembered;
+  const std::thread::id self = std::this_thread::get_id();
+  bool claimed = false;
+  {
+    std::unique_lock lk(st.mu);
+    st.probe_done.wait(lk, [&] { return !st.probing || st.prober == self; });
+    if (st.probed) return {};
+    if (st.remembered.failure() != Failure::none) return st.remembered;
+    if (!st.probing) {
+      st.probing = true;
+      st.prober = self;
+      claimed = true;
+    }
+  }
+  ProbeClaim claim(st, claimed);
   HttpRequest req;
   req.url = url;
   req.bypass_proxy = true;  // IMDS refuses proxied calls
@@ -224,19 +333,22 @@ TokenResult imds_probe(const P& p, const std::string& url, const Call& c, State&
   req.timeout = c.timeout;
   std::error_code ec;
   HttpResponse res = send_logged(p, req, ec);
-  TokenResult verdict;
-  if (ec)
-    verdict = imds_probe_failed(url, ec);
-  else if (docker_unreachable(res))
-    verdict = imds_unreachable_network(res);
-  else {
-    st.probed = true;
+  TokenResult verdict = probe_verdict(url, res, ec);
+  claim.record(verdict);
+  if (verdict.failure() == Failure::none)
     log_line(p.logger(), LogLevel::debug, "the IMDS probe got a response; IMDS is available");
-    return {};
-  }
-  st.remembered = verdict;
-  st.remembered_probe = true;
   return verdict;
+}
+
+/// What an IMDS 400 comes to (blocking and async alike): a refused resource fails this call
+/// only; an identity that is not assigned is remembered, so later calls fail without I/O.
+inline TokenResult imds_refused(const HttpResponse& res, const Call& c, State& st) {
+  if (imds_resource_refused(res)) return imds_bad_resource(res, c.resource);
+  TokenResult r = imds_not_assigned(res, c.id);
+  std::lock_guard lk(st.mu);
+  st.remembered = r;
+  st.remembered_probe = false;
+  return r;
 }
 
 /// IMDS token request with the spec's retries (managed-identity.md §4.3-§4.4). Waits go through
@@ -272,10 +384,7 @@ TokenResult imds_fetch(const P& p, std::string_view authority, bool probe, bool 
     } else if (res.status == 200) {
       return token_from_response(res, request_time);
     } else if (res.status == 400) {
-      TokenResult r = imds_not_assigned(res, c.id);
-      std::lock_guard lk(st.mu);
-      st.remembered = r;
-      return r;
+      return imds_refused(res, c, st);
     } else if (res.status == 403 && docker_unreachable(res)) {
       return imds_unreachable_network(res);
     } else if (!imds_retriable_status(res.status)) {

@@ -35,8 +35,9 @@ inline std::string prefix_failed() {
 }
 
 inline TokenResult with_status(Failure kind, std::string message, int status) {
-  return TokenResult::error(
-      kind, ErrorInfo{std::string(credential_name), std::move(message), status, {}, {}});
+  return TokenResult::error(kind, ErrorInfo{.credential = std::string(credential_name),
+                                            .message = std::move(message),
+                                            .http_status = status});
 }
 
 inline std::string source_label(ManagedIdentitySource s) { return std::string(to_string(s)); }
@@ -94,11 +95,62 @@ AZID_DECL std::string resolve_identity(const ManagedIdentityCredentialOptions& o
   return {};
 }
 
-AZID_DECL void append_query(std::string& url, std::string_view key, std::string_view value) {
+AZID_DECL bool append_query(std::string& url, std::string_view key, std::string_view value) {
+  if (url.find('#') != std::string::npos) {
+    // After a '#' the parameter would be part of the fragment, which is never sent: the request
+    // would go out without it (without the resource, say). No URL at all is safer.
+    url.clear();
+    return false;
+  }
   url.push_back(url.find('?') == std::string::npos ? '?' : '&');
   url.append(key);
   url.push_back('=');
   url.append(url_encode(value));
+  return true;
+}
+
+AZID_DECL bool blank_resource(std::string_view scope) noexcept {
+  // resource_from_scope without its copy: this runs on the cache hit path, which allocates nothing.
+  constexpr std::string_view suffix = "/.default";
+  if (scope.size() >= suffix.size() && scope.substr(scope.size() - suffix.size()) == suffix)
+    scope.remove_suffix(suffix.size());
+  return std::all_of(scope.begin(), scope.end(), [](char ch) {
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v';
+  });
+}
+
+AZID_DECL std::string blank_scope_message() {
+  return std::string(credential_name) +
+         ": An invalid scope was provided: the scope is empty or blank, so it names no resource. "
+         "Request the resource's scope, e.g. https://management.azure.com/.default.";
+}
+
+AZID_DECL std::string invalid_endpoint(ManagedIdentitySource source, std::string_view variable,
+                                       std::string_view endpoint) {
+  std::string why;
+  Url parsed;
+  if (endpoint.empty()) {
+    why = "it is empty";
+  } else if (const auto sep = endpoint.find("://");
+             sep != std::string_view::npos &&
+             endpoint.substr(sep + 3, endpoint.find_first_of("/?#", sep + 3) - (sep + 3))
+                     .find('@') != std::string_view::npos) {
+    why = "it holds user information (user@host), which a managed identity endpoint never has";
+  } else if (endpoint.find('#') != std::string_view::npos) {
+    why = "it has a fragment ('#'), which would swallow the request's parameters";
+  } else if (parse_url(endpoint, parsed)) {
+    why =
+        "expected an absolute http:// or https:// URL with a host, and no spaces or control "
+        "characters";
+  }
+  if (why.empty()) return {};
+  return "'" + quoted_url(endpoint) + "' is not a valid " + impl::source_label(source) +
+         " endpoint (" + std::string(variable) + "): " + why + ".";
+}
+
+AZID_DECL TokenResult config_failure(std::string_view why) {
+  if (why.empty()) return {};
+  return TokenResult::failed(credential_name, impl::prefix_failed() + std::string(why));
 }
 
 AZID_DECL std::string imds_url(std::string_view authority, std::string_view resource,
@@ -128,7 +180,8 @@ AZID_DECL std::optional<std::string> normalize_imds_authority(std::string_view a
   while (!authority.empty() && (authority.back() == '/' || authority.back() == ' '))
     authority.remove_suffix(1);
   Url parsed;
-  if (authority.empty() || parse_url(authority, parsed) || parsed.target != "/") {
+  if (authority.empty() || authority.find('#') != std::string_view::npos ||
+      parse_url(authority, parsed) || parsed.target != "/") {
     why = "'" + quoted_url(authority) +
           "' is not a valid IMDS authority (expected http://host[:port]).";
     return std::nullopt;
@@ -298,6 +351,29 @@ AZID_DECL TokenResult imds_not_assigned(const HttpResponse& res, const ManagedId
            "one.";
   }
   return impl::with_status(Failure::unavailable, std::move(msg), res.status);
+}
+
+AZID_DECL bool imds_resource_refused(const HttpResponse& res) {
+  if (res.status != 400) return false;
+  if (json_string_member(res.body, "error") == std::optional<std::string>("invalid_resource"))
+    return true;
+  if (res.body.find("AADSTS500011") != std::string::npos) return true;
+  // "Required audience parameter not specified": no resource at all.
+  std::string detail = body_detail(res.body);
+  for (char& ch : detail)
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  return detail.find("audience") != std::string::npos;
+}
+
+AZID_DECL TokenResult imds_bad_resource(const HttpResponse& res, std::string_view resource) {
+  return impl::with_status(
+      Failure::failed,
+      impl::prefix_failed() + "IMDS refused the resource '" + printable(resource, 200) +
+          "' (400): " + body_detail(res.body) +
+          ". Check the scope requested: it must be the application ID URI of a resource that "
+          "exists in the identity's tenant (e.g. https://management.azure.com/.default); the "
+          "identity itself was not refused, so other resources can still be requested.",
+      res.status);
 }
 
 AZID_DECL TokenResult imds_unreachable_network(const HttpResponse& res) {

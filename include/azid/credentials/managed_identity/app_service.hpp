@@ -34,7 +34,9 @@ class AppService {
     auto endpoint = platform.environment().get(names::identity_endpoint);
     auto header = platform.environment().get(names::identity_header);
     if (!endpoint || !header) return std::nullopt;
-    return AppService(std::move(*endpoint), std::move(*header));
+    AppService s(std::move(*endpoint), std::move(*header));
+    s.config_error_ = detail::msi::invalid_endpoint(kind, names::identity_endpoint, s.endpoint_);
+    return s;
   }
 
   [[nodiscard]] static std::string unsupported_identity(const ManagedIdentityId&) { return {}; }
@@ -76,6 +78,10 @@ class AppService {
                                            header_);
   }
 
+  /// A configuration error (a malformed endpoint) that fails every fetch before any I/O, or an
+  /// empty result.
+  [[nodiscard]] TokenResult precheck() const { return detail::msi::config_failure(config_error_); }
+
   template <class P>
   [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c,
                                   detail::msi::State&) const {
@@ -87,6 +93,7 @@ class AppService {
       : endpoint_(std::move(endpoint)), header_(std::move(header)) {}
   std::string endpoint_;
   std::string header_;
+  std::string config_error_;
 };
 
 }  // namespace mi

@@ -42,8 +42,11 @@ class AzureArc {
     std::string key_dir = o.arc_key_directory;
     if (key_dir.empty()) key_dir = detail::msi::arc_default_key_directory(env.get("ProgramData"));
     auto endpoint = env.get(names::identity_endpoint);
-    if (endpoint && env.get(names::imds_endpoint))
-      return AzureArc(std::move(*endpoint), std::move(key_dir));
+    if (endpoint && env.get(names::imds_endpoint)) {
+      AzureArc s(std::move(*endpoint), std::move(key_dir));
+      s.config_error_ = detail::msi::invalid_endpoint(kind, names::identity_endpoint, s.endpoint_);
+      return s;
+    }
     // Newer agents may not export the variables; the agent binary is the other sign of Arc.
     const std::string himds = o.arc_himds_path == "default"
                                   ? detail::msi::arc_default_himds_path(env.get("ProgramFiles"))
@@ -123,9 +126,14 @@ class AzureArc {
     return r;
   }
 
+  /// A configuration error (a malformed endpoint) that fails every fetch before any I/O, or an
+  /// empty result.
+  [[nodiscard]] TokenResult precheck() const { return detail::msi::config_failure(config_error_); }
+
   template <class P>
   [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c,
                                   detail::msi::State&) const {
+    if (auto r = precheck(); r.failure() != Failure::none) return r;
     HttpRequest req = request(c);
     std::error_code ec;
     HttpResponse challenge = detail::msi::send_source(platform, req, c, ec);
@@ -145,6 +153,7 @@ class AzureArc {
       : endpoint_(std::move(endpoint)), key_dir_(std::move(key_dir)) {}
   std::string endpoint_;
   std::string key_dir_;
+  std::string config_error_;
 };
 
 }  // namespace mi

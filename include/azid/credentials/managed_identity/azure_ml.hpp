@@ -36,8 +36,10 @@ class AzureMl {
     auto endpoint = env.get(names::msi_endpoint);
     auto secret = env.get(names::msi_secret);
     if (!endpoint || !secret) return std::nullopt;
-    return AzureMl(std::move(*endpoint), std::move(*secret),
-                   env.get(names::default_identity_client_id).value_or(""));
+    AzureMl s(std::move(*endpoint), std::move(*secret),
+              env.get(names::default_identity_client_id).value_or(""));
+    s.config_error_ = detail::msi::invalid_endpoint(kind, names::msi_endpoint, s.endpoint_);
+    return s;
   }
 
   [[nodiscard]] static std::string unsupported_identity(const ManagedIdentityId& id) {
@@ -75,6 +77,10 @@ class AzureMl {
                                            secret_);
   }
 
+  /// A configuration error (a malformed endpoint) that fails every fetch before any I/O, or an
+  /// empty result.
+  [[nodiscard]] TokenResult precheck() const { return detail::msi::config_failure(config_error_); }
+
   template <class P>
   [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c,
                                   detail::msi::State&) const {
@@ -89,6 +95,7 @@ class AzureMl {
   std::string endpoint_;
   std::string secret_;
   std::string default_client_id_;
+  std::string config_error_;
 };
 
 }  // namespace mi

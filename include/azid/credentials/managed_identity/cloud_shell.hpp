@@ -32,7 +32,9 @@ class CloudShell {
                                                         const ManagedIdentityCredentialOptions&) {
     auto endpoint = platform.environment().get(names::msi_endpoint);
     if (!endpoint || platform.environment().get(names::msi_secret)) return std::nullopt;
-    return CloudShell(std::move(*endpoint));
+    CloudShell s(std::move(*endpoint));
+    s.config_error_ = detail::msi::invalid_endpoint(kind, names::msi_endpoint, s.endpoint_);
+    return s;
   }
 
   [[nodiscard]] static std::string unsupported_identity(const ManagedIdentityId& id) {
@@ -65,6 +67,10 @@ class CloudShell {
     return detail::msi::source_result(kind, req.url, res, ec, request_time, c.within_chain);
   }
 
+  /// A configuration error (a malformed endpoint) that fails every fetch before any I/O, or an
+  /// empty result.
+  [[nodiscard]] TokenResult precheck() const { return detail::msi::config_failure(config_error_); }
+
   template <class P>
   [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c,
                                   detail::msi::State&) const {
@@ -74,6 +80,7 @@ class CloudShell {
  private:
   explicit CloudShell(std::string endpoint) : endpoint_(std::move(endpoint)) {}
   std::string endpoint_;
+  std::string config_error_;
 };
 
 }  // namespace mi

@@ -111,8 +111,8 @@ struct ManagedIdentityCredentialOptions {
   /// and "no response" becomes CredentialUnavailableError so the chain moves on.
   bool within_default_chain = false;
 
-  /// With AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_AUTHORITY_HOST set (AKS workload
-  /// identity) and no other host source configured, exchange the federated token at Microsoft Entra
+  /// With AZURE_FEDERATED_TOKEN_FILE and AZURE_TENANT_ID set (AKS workload identity; the client id
+  /// from AZURE_CLIENT_ID or `client_id`) and no other host source configured, exchange the federated token at Microsoft Entra
   /// as WorkloadIdentityCredential does (managed-identity.md §2, row 6). DefaultAzureCredential
   /// clears it when its own WorkloadIdentityCredential is excluded.
   bool allow_workload_identity = true;

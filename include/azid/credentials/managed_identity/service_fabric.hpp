@@ -50,6 +50,9 @@ class ServiceFabric {
     if (!(s.endpoint_.size() > 8 &&
           iequals(std::string_view(s.endpoint_).substr(0, 8), "https://")))
       s.config_error_ = "Service Fabric managed identity endpoint must use HTTPS.";
+    if (auto why = detail::msi::invalid_endpoint(kind, names::identity_endpoint, s.endpoint_);
+        !why.empty())
+      s.config_error_ = std::move(why);
     return s;
   }
 
@@ -72,7 +75,10 @@ class ServiceFabric {
   [[nodiscard]] HttpRequest request(const detail::msi::Call& c) const {
     HttpRequest req;
     req.url = endpoint_;
-    req.bypass_proxy = detail::msi::on_this_host(endpoint_);
+    // Never through a forwarding proxy, wherever the endpoint is (MSAL's pinning refuses them,
+    // managed-identity.md §7): the certificate is pinned end to end and `Secret` must reach only
+    // the cluster's token service.
+    req.bypass_proxy = true;
     detail::msi::append_query(req.url, "api-version", names::service_fabric_api_version);
     detail::msi::append_query(req.url, "resource", c.resource);
     if (!c.refresh_sha256.empty())
@@ -92,13 +98,7 @@ class ServiceFabric {
   }
 
   /// A configuration error that fails every fetch before any I/O, or an empty result.
-  [[nodiscard]] TokenResult precheck() const {
-    if (!config_error_.empty())
-      return TokenResult::failed(
-          detail::msi::credential_name,
-          std::string(detail::msi::credential_name) + " authentication failed. " + config_error_);
-    return {};
-  }
+  [[nodiscard]] TokenResult precheck() const { return detail::msi::config_failure(config_error_); }
 
   template <class P>
   [[nodiscard]] TokenResult fetch(const P& platform, const detail::msi::Call& c,

@@ -16,8 +16,10 @@
 AZID_BEGIN
 namespace mi {
 
-/// AKS workload identity (managed-identity.md §2, row 6): the webhook's AZURE_FEDERATED_TOKEN_FILE,
-/// AZURE_TENANT_ID and AZURE_AUTHORITY_HOST are all set. The credential then exchanges the
+/// AKS workload identity (managed-identity.md §2, row 6): the webhook's AZURE_FEDERATED_TOKEN_FILE
+/// and AZURE_TENANT_ID are set (AZURE_AUTHORITY_HOST is not needed: without it the inner
+/// credential uses the default authority host, as WorkloadIdentityCredential does standalone).
+/// The credential then exchanges the
 /// projected service account token at Microsoft Entra exactly as WorkloadIdentityCredential does
 /// (it is one, inside). The identity is the user-assigned client id if one was given, else
 /// AZURE_CLIENT_ID; an object or resource id cannot name a federated identity.
@@ -28,7 +30,7 @@ class WorkloadIdentity {
   static constexpr ManagedIdentitySource kind = ManagedIdentitySource::workload_identity;
   static constexpr int detection_rank = 5;
   static constexpr std::string_view requirement =
-      "workload identity: AZURE_FEDERATED_TOKEN_FILE with AZURE_TENANT_ID and AZURE_AUTHORITY_HOST";
+      "workload identity: AZURE_FEDERATED_TOKEN_FILE with AZURE_TENANT_ID (and AZURE_CLIENT_ID)";
 
   template <class P>
   [[nodiscard]] static std::optional<WorkloadIdentity> detect(
@@ -37,7 +39,7 @@ class WorkloadIdentity {
     const auto& env = platform.environment();
     auto file = env.get(names::azure_federated_token_file);
     auto tenant = env.get(names::azure_tenant_id);
-    if (!file || !tenant || !env.get(names::azure_authority_host)) return std::nullopt;
+    if (!file || !tenant) return std::nullopt;
     return WorkloadIdentity(std::move(*file), std::move(*tenant),
                             env.get(names::azure_client_id).has_value());
   }
