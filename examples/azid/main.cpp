@@ -346,7 +346,7 @@ bool reopen_closed_standard_fds(bool& stdout_closed) {
   return true;
 }
 
-// SIGINT, SIGTERM or SIGHUP: az, azd or pwsh runs in a process group of its own (so a Ctrl-C at the
+// SIGINT, SIGTERM, SIGHUP or SIGQUIT: az, azd or pwsh runs in a process group of its own (so a Ctrl-C at the
 // terminal does not reach it) and would outlive azid. Kill every tool running now, then die of the
 // signal as without this handler, so the caller sees the usual status. Async-signal-safe only.
 void stop_tools_and_reraise(int sig) {
@@ -360,7 +360,7 @@ void stop_tools_and_reraise(int sig) {
 }
 
 void install_interrupt_handlers() {
-  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) {
     struct sigaction old {};
     // A signal ignored on entry (nohup, a background job of a non-interactive shell) stays so.
     if (::sigaction(sig, nullptr, &old) != 0 || old.sa_handler == SIG_IGN) continue;

@@ -281,6 +281,20 @@ TEST_SUITE("client_secret") {
     const std::string m2 = cred.try_get_token(other).error_info().message;
     CHECK(m2.find("AADSTS7000215: bad Trace ID: t?[31m") != std::string::npos);
     CHECK(m2.find('\x1b') == std::string::npos);
+    // At the cut: no half of a UTF-8 character shown as '?', and a cut at a line break is still
+    // marked as one.
+    const std::string prefix = "AADSTS7000215: ";
+    for (const std::string& tail : {std::string(4096 - prefix.size() - 1, 'x') + "\u20ac and more",
+                                    std::string(4096 - prefix.size(), 'x') + "\nmore"}) {
+      testing::Platform q;
+      q.transport().push(400, R"({"error":"invalid_client","error_description":")" + prefix + tail +
+                                  R"(","error_codes":[7000215]})");
+      Cred c(tenant, client, secret, o, q);
+      const std::string m = c.try_get_token(vault()).error_info().message;
+      CAPTURE(m.substr(0, 200));
+      CHECK(m.find("xx...") != std::string::npos);
+      CHECK(m.find("x?") == std::string::npos);
+    }
   }
 
   TEST_CASE("arguments are validated before any request") {

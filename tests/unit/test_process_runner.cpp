@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -329,7 +330,7 @@ TEST_SUITE("process_runner") {
   }
 
   TEST_CASE("kill_running_tools kills the groups of children run by several threads at once") {
-    REQUIRE(kill_running_tools(0) == 0);  // nothing is running
+    REQUIRE(detail::tracked_tool_slots() == 0);  // nothing is running
     ToolDir dir;
     constexpr int n = 2;
     ProcessResult results[n];
@@ -361,6 +362,15 @@ TEST_SUITE("process_runner") {
     CHECK(kill_running_tools(0) == n);  // signal 0: only checks that the groups exist
     CHECK(kill_running_tools() == n);   // SIGKILL
     for (auto& t : threads) t.join();
+    // The process is stopping now: no further tool starts.
+    {
+      std::error_code ec;
+      (void)run(sh("exit 0"), ec);
+      CHECK(ec == std::errc::operation_canceled);
+      detail::allow_tools_again();
+      (void)run(sh("exit 0"), ec);
+      CHECK_FALSE(ec);
+    }
     CHECK(steady_clock::now() - start < seconds(60));
     for (int i = 0; i < n; ++i) {
       CAPTURE(i);
@@ -373,13 +383,53 @@ TEST_SUITE("process_runner") {
       REQUIRE(p > 1);
       CHECK(azid_test::becomes_dead(p, seconds(5)));  // grandchildren too: the whole group
     }
-    CHECK(kill_running_tools(0) == 0);  // every run() took its child off the list before reaping
+    CHECK(detail::tracked_tool_slots() == 0);  // every run() took its child off before reaping
+  }
+
+  TEST_CASE("once kill_running_tools has signalled, no thread starts a tool") {
+    // What keeps a tool that another thread starts during the scan from being left behind: the
+    // scan marks the process as stopping before it looks at a slot, and run() checks the mark
+    // after taking its slot, so either the scan sees the slot or run() sees the mark.
+    REQUIRE(detail::tracked_tool_slots() == 0);
+    std::thread killer([] { (void)kill_running_tools(SIGTERM); });
+    killer.join();
+    std::error_code ec;
+    ProcessResult r;
+    std::thread starter([&] { r = run(sh("exit 0"), ec); });
+    starter.join();
+    CHECK(ec == std::errc::operation_canceled);
+    CHECK(detail::tracked_tool_slots() == 0);  // the refused run gave its slot back
+    detail::allow_tools_again();
+    (void)run(sh("exit 0"), ec);
+    CHECK_FALSE(ec);
+  }
+
+  TEST_CASE("a fork() child does not signal its parent's tools") {
+    REQUIRE(detail::tracked_tool_slots() == 0);
+    ToolDir dir;
+    std::error_code ec;
+    ProcessResult r;
+    std::thread t([&] { r = run(sh("sleep 1; exit 7"), ec); });
+    const auto until = steady_clock::now() + seconds(10);
+    while (detail::tracked_tool_slots() == 0 && steady_clock::now() < until)
+      std::this_thread::sleep_for(milliseconds{5});
+    REQUIRE(detail::tracked_tool_slots() == 1);
+    const pid_t child = ::fork();
+    if (child == 0) _exit(kill_running_tools(SIGKILL) == 0 ? 0 : 1);  // async-signal-safe only
+    REQUIRE(child > 0);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    t.join();
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);  // it found nothing of its own to signal
+    CHECK_FALSE(ec);
+    CHECK(r.exit_code == 7);  // the parent's tool ran to its end
+    CHECK(detail::tracked_tool_slots() == 0);
   }
 
   TEST_CASE("the registry of running children stays right under concurrent runs and signals") {
-    sigset_t before, after;
-    REQUIRE(::pthread_sigmask(SIG_SETMASK, nullptr, &before) == 0);
     std::atomic<bool> done{false};
+    std::atomic<int> masks_kept{0};
     std::atomic<int> good{0};
     // Signal 0 from a thread of its own, over and over, while four threads start and reap children.
     std::thread signaller([&] {
@@ -388,23 +438,30 @@ TEST_SUITE("process_runner") {
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t)
       threads.emplace_back([&, t] {
+        // run() blocks signals only while it starts the child, and restores this thread's mask
+        // (one with SIGUSR1 blocked, so "restored" is told from "emptied").
+        sigset_t mine, before, after;
+        sigemptyset(&mine);
+        sigaddset(&mine, SIGUSR1);
+        ::pthread_sigmask(SIG_BLOCK, &mine, nullptr);
+        ::pthread_sigmask(SIG_SETMASK, nullptr, &before);
         for (int i = 0; i < 10; ++i) {
           std::error_code ec;
           auto r = run(sh("printf " + std::to_string(t * 100 + i)), ec);
           if (!ec && r.exit_code == 0 && r.out == std::to_string(t * 100 + i)) ++good;
         }
+        ::pthread_sigmask(SIG_SETMASK, nullptr, &after);
+        bool same = true;
+        for (int sig = 1; sig < NSIG; ++sig)
+          if (sigismember(&before, sig) != sigismember(&after, sig)) same = false;
+        if (same && sigismember(&after, SIGUSR1) == 1) ++masks_kept;
       });
     for (auto& th : threads) th.join();
     done = true;
     signaller.join();
     CHECK(good == 40);
-    CHECK(kill_running_tools(0) == 0);  // nothing left listed
-    // run() blocks signals only while it starts the child, and restores the caller's mask.
-    REQUIRE(::pthread_sigmask(SIG_SETMASK, nullptr, &after) == 0);
-    for (int sig = 1; sig < NSIG; ++sig) {
-      CAPTURE(sig);
-      CHECK(sigismember(&before, sig) == sigismember(&after, sig));
-    }
+    CHECK(masks_kept == 4);
+    CHECK(detail::tracked_tool_slots() == 0);  // nothing left listed
   }
 
   TEST_CASE("ScriptedProcessRunner replays results and records specs") {

@@ -151,18 +151,31 @@ inline std::string status_text(const HttpResponse& res) {
 inline std::string description_text(std::string_view d) {
   constexpr std::size_t max_bytes = 4096;
   std::string flat;
-  flat.reserve(std::min(d.size(), max_bytes + 1));
+  flat.reserve(std::min(d.size(), max_bytes));
+  bool cut = false;
   for (char c : d) {
-    if (flat.size() > max_bytes) break;
-    if (c == '\r' || c == '\n' || c == '\t') {
-      if (!flat.empty() && flat.back() != ' ') flat.push_back(' ');
-    } else {
-      flat.push_back(c);
+    const bool space = c == '\r' || c == '\n' || c == '\t';
+    if (space && (flat.empty() || flat.back() == ' ')) continue;
+    if (flat.size() == max_bytes) {
+      cut = true;
+      break;
     }
+    flat.push_back(space ? ' ' : c);
+  }
+  if (cut) {  // no half of a UTF-8 sequence at the cut (printable() would show it as '?')
+    std::size_t end = flat.size();
+    std::size_t lead = end;
+    while (lead > 0 && (static_cast<unsigned char>(flat[lead - 1]) & 0xC0) == 0x80) --lead;
+    if (lead > 0 && static_cast<unsigned char>(flat[lead - 1]) >= 0xC0) {
+      const unsigned char b = static_cast<unsigned char>(flat[lead - 1]);
+      const std::size_t want = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+      if (end - (lead - 1) < want) end = lead - 1;
+    }
+    flat.resize(end);
   }
   while (!flat.empty() && flat.back() == ' ') flat.pop_back();
   std::string out = printable(flat, max_bytes);
-  if (flat.size() > max_bytes) out += "...";  // cut
+  if (cut) out += "...";
   return out;
 }
 

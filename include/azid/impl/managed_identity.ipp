@@ -362,7 +362,7 @@ AZID_DECL bool imds_resource_refused(const HttpResponse& res) {
   std::string detail = body_detail(res.body);
   for (char& ch : detail)
     if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  return detail.find("audience") != std::string::npos;
+  return detail.find("audience parameter") != std::string::npos;
 }
 
 AZID_DECL TokenResult imds_bad_resource(const HttpResponse& res, std::string_view resource) {

@@ -149,6 +149,21 @@ inline constexpr pid_t slot_starting = -1;
 static_assert(std::atomic<pid_t>::is_always_lock_free,
               "kill_running_tools() must be async-signal-safe");
 inline std::atomic<pid_t> live_groups[tracked_groups]{};
+// Set (for good) by kill_running_tools() with a real signal, before it scans: a run() that
+// reserved its slot after the scan went past it sees the flag (both sequentially consistent) and
+// starts no child, so no tool is started behind the scan's back while the application stops.
+inline std::atomic<bool> tools_stopping{false};
+// The process whose children the table lists. A child made by fork() inherits a copy of the table
+// naming its parent's children, which are not its own to signal (nor unreaped by it, so their ids
+// may be reused): the table counts only in the process that filled it.
+inline std::atomic<pid_t> registry_owner{0};
+
+// Resets the copy of the table a fork() child inherits (only the forking thread exists then).
+inline void forget_parents_children() noexcept {
+  for (auto& s : live_groups) s.store(slot_free);
+  tools_stopping.store(false);
+  registry_owner.store(::getpid());
+}
 
 // One run()'s slot in the registry, or none when every slot is taken.
 class GroupSlot {
@@ -160,6 +175,17 @@ class GroupSlot {
 
   // Call with signals blocked on this thread (see kill_running_tools).
   void reserve() noexcept {
+    // Once per process: clear the inherited table in fork() children (posix_spawn does not run
+    // these handlers, and its children exec at once).
+    static const bool at_fork = ::pthread_atfork(nullptr, nullptr, forget_parents_children) == 0;
+    (void)at_fork;
+    const pid_t self = ::getpid();
+    if (pid_t owner = registry_owner.load(); owner != self) {
+      // A fork() child whose handler could not be registered (or that forked before the first
+      // run()): start from an empty table, as the handler would have.
+      if (registry_owner.compare_exchange_strong(owner, self) && owner != 0)
+        for (auto& s : live_groups) s.store(slot_free);
+    }
     for (auto& s : live_groups) {
       pid_t expected = slot_free;
       if (s.compare_exchange_strong(expected, slot_starting)) {
@@ -238,6 +264,9 @@ AZID_DECL std::optional<std::string> find_program(std::string_view program, std:
 AZID_DECL int kill_running_tools(int sig) noexcept {
   namespace si = detail::spawn_impl;
   const int saved_errno = errno;
+  // The table is another process's (a fork() child's inherited copy): nothing here is ours.
+  if (si::registry_owner.load() != ::getpid()) return 0;
+  if (sig != 0) si::tools_stopping.store(true);  // before the scan: see tools_stopping
   int signalled = 0;
   for (auto& slot : si::live_groups) {
     pid_t v = slot.load();
@@ -255,6 +284,17 @@ AZID_DECL int kill_running_tools(int sig) noexcept {
   errno = saved_errno;
   return signalled;
 }
+
+namespace detail {
+AZID_DECL int tracked_tool_slots() noexcept {
+  if (spawn_impl::registry_owner.load() != ::getpid()) return 0;
+  int n = 0;
+  for (const auto& slot : spawn_impl::live_groups)
+    if (slot.load() != spawn_impl::slot_free) ++n;
+  return n;
+}
+AZID_DECL void allow_tools_again() noexcept { spawn_impl::tools_stopping.store(false); }
+}  // namespace detail
 
 AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec,
                                                 std::error_code& ec) const {
@@ -355,7 +395,9 @@ AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec,
   {
     si::SignalsBlocked blocked;
     group.reserve();
-    if (setup_ok)
+    if (si::tools_stopping.load())
+      spawn_error = ECANCELED;  // kill_running_tools() ran: the application is stopping
+    else if (setup_ok)
       spawn_error =
           ::posix_spawn(&pid, program->c_str(), &actions, &attr, argv.data(), envp.data());
     if (spawn_error == 0)
@@ -367,6 +409,10 @@ AZID_DECL ProcessResult PosixProcessRunner::run(const ProcessSpec& spec,
   ::posix_spawnattr_destroy(&attr);
   out_w.reset();
   err_w.reset();
+  if (spawn_error == ECANCELED) {
+    ec = std::make_error_code(std::errc::operation_canceled);
+    return result;
+  }
   if (spawn_error != 0) {
     // glibc reports exec failures from the child (CLONE_VFORK), so ENOENT here means the file
     // vanished after the search, or a script's interpreter is missing.

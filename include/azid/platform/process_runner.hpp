@@ -89,6 +89,11 @@ class PosixProcessRunner {
 /// SIGHUP handling calls this from its handler before it exits (the `azid` tool does, then
 /// re-raises the signal).
 ///
+/// With a signal other than 0 it also marks the process as stopping: from then on run() starts
+/// no tool (it fails with std::errc::operation_canceled), so a tool started on another thread
+/// while the call scans is not left behind. Signal 0 only counts the groups that exist.
+/// A fork() child does not inherit the list (its parent's children are not its own).
+///
 /// Async-signal-safe: it allocates nothing, takes no lock (the registry is a fixed array of
 /// lock-free atomics) and keeps errno; it may also be called from any thread. A group is only
 /// signalled while its leader is unreaped, so the id cannot have been reused. Limits: up to 64
@@ -98,6 +103,15 @@ class PosixProcessRunner {
 /// a handler never waits for the thread it interrupted). After a signal other than SIGKILL the
 /// runs go on until their children end.
 AZID_DECL int kill_running_tools(int sig = SIGKILL) noexcept;
+
+namespace detail {
+/// How many registry slots kill_running_tools() would look at now (listed or starting children);
+/// 0 once every run() has ended. For tests and diagnostics.
+AZID_DECL int tracked_tool_slots() noexcept;
+/// Lets run() start tools again after a kill_running_tools() with a signal (tests only: an
+/// application calls that function because it is stopping).
+AZID_DECL void allow_tools_again() noexcept;
+}  // namespace detail
 
 AZID_END
 
