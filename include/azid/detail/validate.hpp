@@ -40,10 +40,20 @@ inline constexpr std::string_view no_scope_message = "\"get_token\" requires at 
 
 /// Scopes: letters, digits and `_ - . : /` (spec README R5), not starting with '-' (a scope is a
 /// URI or an app id; `-h` would reach `az` or `azd` as an option, not as the value of one).
+/// One load per character: this check runs on every developer-tool cache hit.
+inline constexpr struct ScopeChars {
+  bool ok[256] = {};
+  constexpr ScopeChars() {
+    for (int c = 0; c < 256; ++c)
+      ok[c] = is_alnum(static_cast<char>(c)) || c == '_' || c == '-' || c == '.' || c == ':' ||
+              c == '/';
+  }
+} scope_chars{};
+
 [[nodiscard]] constexpr bool valid_scope(std::string_view s) noexcept {
   if (s.empty() || s.front() == '-') return false;
   for (char c : s)
-    if (!is_alnum(c) && c != '_' && c != '-' && c != '.' && c != ':' && c != '/') return false;
+    if (!scope_chars.ok[static_cast<unsigned char>(c)]) return false;
   return true;
 }
 
