@@ -264,9 +264,10 @@ AZID_DECL std::optional<std::string> find_program(std::string_view program, std:
 AZID_DECL int kill_running_tools(int sig) noexcept {
   namespace si = detail::spawn_impl;
   const int saved_errno = errno;
-  // The table is another process's (a fork() child's inherited copy): nothing here is ours.
-  if (si::registry_owner.load() != ::getpid()) return 0;
   if (sig != 0) si::tools_stopping.store(true);  // before the scan: see tools_stopping
+  // No table yet (no tool ever started here), or another process's (a fork() child's inherited
+  // copy): nothing in it is ours to signal.
+  if (si::registry_owner.load() != ::getpid()) return 0;
   int signalled = 0;
   for (auto& slot : si::live_groups) {
     pid_t v = slot.load();
