@@ -96,12 +96,14 @@ class PosixProcessRunner {
 ///
 /// Async-signal-safe: it allocates nothing, takes no lock (the registry is a fixed array of
 /// lock-free atomics) and keeps errno; it may also be called from any thread. A group is only
-/// signalled while its leader is unreaped, so the id cannot have been reused. Limits: up to 64
-/// children are tracked at once (more run untracked, bounded by their timeout only); a group that
-/// a concurrent call is signalling at that moment is skipped; a run() that is starting its child
-/// right then is waited for, up to about 2 s (run() blocks signals on its own thread meanwhile, so
-/// a handler never waits for the thread it interrupted). After a signal other than SIGKILL the
-/// runs go on until their children end.
+/// signalled while its leader is unreaped, so the id cannot have been reused (unless the
+/// application sets SIGCHLD to SIG_IGN: the kernel then reaps children itself, and an id could in
+/// principle be reused within the ~100 ms before run() notices, as for its own timeout kill).
+/// Limits: up to 64 children are tracked at once (more run untracked, bounded by their timeout
+/// only); a group that a concurrent call is signalling at that moment is skipped; a run() that is
+/// starting its child right then is waited for, up to about 2 s (run() blocks signals on its own
+/// thread meanwhile, so a handler never waits for the thread it interrupted). After a signal
+/// other than SIGKILL the runs go on until their children end.
 AZID_DECL int kill_running_tools(int sig = SIGKILL) noexcept;
 
 namespace detail {
