@@ -492,6 +492,29 @@ TEST_SUITE("azure_cli") {
     CHECK(mentions(r, "did not finish within 300 ms"));
   }
 
+  // A hit is looked up before the checks; what the checks refuse must still be refused while a
+  // token for the same scope sits in the cache.
+  TEST_CASE("a cached token does not answer requests the checks refuse") {
+    ToolDir d;
+    az_prints(d, az_json(now_s + 3600));
+    Cred cred(opt([](auto& o) { o.tenant_id = tenant; }), platform_for(d));
+    REQUIRE(cred.try_get_token(vault()).ok());
+    REQUIRE(cred.try_get_token(vault()).ok());  // a hit
+    auto claims = vault();
+    claims.claims = R"({"access_token":{"acrs":{"essential":true,"value":"p1"}}})";
+    CHECK(cred.try_get_token(claims).failure() == Failure::unavailable);
+    auto foreign = vault();
+    foreign.tenant_id = "11111111-1111-1111-1111-111111111111";
+    CHECK(cred.try_get_token(foreign).failure() == Failure::failed);
+    auto two = vault();
+    two.scopes.push_back("https://storage.azure.com/.default");
+    CHECK(cred.try_get_token(two).failure() == Failure::invalid_argument);
+    auto same_tenant = vault();
+    same_tenant.tenant_id = tenant;
+    CHECK(cred.try_get_token(same_tenant).ok());
+    CHECK(d.runs() == 1);
+  }
+
   TEST_CASE("a claims challenge is refused with the az login command that satisfies it") {
     ToolDir d;
     az_prints(d, az_json(now_s + 3600));

@@ -68,6 +68,7 @@ class AzureCliCredential {
   /// A token, or the reason there is none (no exceptions for authentication failures). The scope
   /// and tenant are checked before `az` is started.
   [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const {
+    if (const auto* hit = tool_.cached(ctx)) return TokenResult(*hit);
     if (auto r = detail::check_single_scope(name, ctx); r.failure() != Failure::none) return r;
     const std::string_view resource = detail::scope_to_resource(ctx.scopes.front());
     return tool_.get(

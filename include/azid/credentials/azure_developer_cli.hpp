@@ -46,6 +46,7 @@ class AzureDeveloperCliCredential {
 
   /// A token, or the reason there is none. Scopes and tenant are checked before azd is started.
   [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const {
+    if (const auto* hit = tool_.cached(ctx)) return TokenResult(*hit);
     // Messages are built only on failure: this runs on every cache hit.
     const auto refuse = [](std::string_view problem) {
       return TokenResult::invalid_argument(name, std::string(name) + ": " + std::string(problem));

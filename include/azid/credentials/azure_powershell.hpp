@@ -46,6 +46,7 @@ class AzurePowerShellCredential {
 
   /// A token, or the reason there is none. The scope and tenant are checked before pwsh starts.
   [[nodiscard]] TokenResult try_get_token(const TokenRequestContext& ctx) const {
+    if (const auto* hit = tool_.cached(ctx)) return TokenResult(*hit);
     if (auto r = detail::check_single_scope(name, ctx); r.failure() != Failure::none) return r;
     const std::string_view resource = detail::scope_to_resource(ctx.scopes.front());
     return tool_.get(

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -226,6 +227,18 @@ class DevTool {
       result = TokenResult::error(Failure::unavailable, result.error_info());
     log_outcome(platform_.logger(), credential, result, within_chain_ || caller.in_chain);
     return result;
+  }
+
+  /// The hit path, tried before the request is checked: a fresh cached token for the credential's
+  /// own tenant, found without a lock or an allocation, or nullptr. Only a request that passed the
+  /// checks ever put a token under its key, so a hit needs none of them. Requests naming a tenant or
+  /// claims, an active plan (azid/async) and a logger at INFO (the hit is logged) take the long way.
+  [[nodiscard]] const std::shared_ptr<const AccessToken>* cached(
+      const TokenRequestContext& ctx) const noexcept {
+    if (ctx.scopes.empty() || !ctx.tenant_id.empty() || !ctx.claims.empty()) return nullptr;
+    if (active_dev_tool_plan() != nullptr || platform_.logger().enabled(LogLevel::info))
+      return nullptr;
+    return TokenCacheHitPath::find(cache_, ctx, tenant_, platform_.clock());
   }
 
   [[nodiscard]] const P& platform() const noexcept { return platform_; }
