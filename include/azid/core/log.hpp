@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "azid/config.hpp"
+#include "azid/detail/call_context.hpp"
 
 AZID_BEGIN
 
@@ -51,8 +52,12 @@ class Logger {
     return static_cast<int>(l) >= level_.load(std::memory_order_relaxed) && l != LogLevel::off &&
            sink_;
   }
+  /// Runs the sink with the thread's call in progress set aside (detail::CallContextPause): the
+  /// sink may itself ask any credential for a token.
   void write(LogLevel l, std::string_view message) const {
-    if (enabled(l)) sink_(l, message);
+    if (!enabled(l)) return;
+    const detail::CallContextPause pause;
+    sink_(l, message);
   }
   void set_level(LogLevel l) noexcept {
     level_.store(static_cast<int>(l), std::memory_order_relaxed);

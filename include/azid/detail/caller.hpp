@@ -6,33 +6,16 @@
 #include <string_view>
 
 #include "azid/config.hpp"
+#include "azid/detail/call_context.hpp"
 #include "azid/core/log.hpp"
 #include "azid/core/result.hpp"
 
 AZID_BEGIN
 namespace detail {
 
-/// Who is calling a credential's try_get_token. A chain tells its members so (Python's
-/// `within_credential_chain` and `within_dac`): inside any chain, managed identity probes IMDS
-/// first and treats a silent endpoint as unavailable, so the chain moves on; inside
-/// DefaultAzureCredential a developer tool that ran and failed is unavailable too; and inside any
-/// chain a member's own success and failure lines go to DEBUG (errors-and-logging.md §4).
-struct Caller {
-  bool in_chain = false;
-  bool in_default_chain = false;
-  /// A sticky chain's later call to the member it settled on: the member answers as it would
-  /// where the chain itself was called (alone, or in an enclosing chain), whatever options the
-  /// chain gave it for the walk (spec default-and-chain.md §1: failures then propagate as-is).
-  /// Not inherited by nested scopes.
-  bool settled = false;
-};
-
 /// This thread's caller, as set by the innermost ChainScope. Blocking calls only: an
 /// asynchronous walk hands the same facts to its members explicitly (azid/async).
-inline Caller& current_caller() noexcept {
-  thread_local Caller c;
-  return c;
-}
+inline Caller& current_caller() noexcept { return call_context().caller; }
 
 /// Marks the calls made on this thread during its lifetime as a chain's. Nested chains inherit
 /// "inside DefaultAzureCredential" from their enclosing one; `settled` is as given.

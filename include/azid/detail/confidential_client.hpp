@@ -20,6 +20,7 @@
 #include "azid/core/access_token.hpp"
 #include "azid/core/log.hpp"
 #include "azid/core/result.hpp"
+#include "azid/detail/call_context.hpp"
 #include "azid/detail/caller.hpp"
 #include "azid/detail/entra.hpp"
 #include "azid/detail/http_driver.hpp"
@@ -84,10 +85,7 @@ struct ConfidentialPlan {
   std::string tenant_note;  ///< resolve_tenant's decision, logged at INFO when the fetch runs
   bool captured = false;
 };
-inline ConfidentialPlan*& active_plan() noexcept {
-  thread_local ConfidentialPlan* plan = nullptr;
-  return plan;
-}
+inline ConfidentialPlan*& active_plan() noexcept { return call_context().plan; }
 /// Makes `plan` the calling thread's plan for its lifetime.
 class PlanScope {
  public:

@@ -22,6 +22,7 @@
 #include "azid/core/concepts.hpp"
 #include "azid/core/log.hpp"
 #include "azid/core/result.hpp"
+#include "azid/detail/call_context.hpp"
 #include "azid/detail/caller.hpp"
 #include "azid/detail/entra.hpp"
 #include "azid/detail/names.hpp"
@@ -159,10 +160,7 @@ struct DevToolPlan {
   std::string tenant;
   bool captured = false;
 };
-inline DevToolPlan*& active_dev_tool_plan() noexcept {
-  thread_local DevToolPlan* plan = nullptr;
-  return plan;
-}
+inline DevToolPlan*& active_dev_tool_plan() noexcept { return call_context().tool_plan; }
 /// Makes `plan` the calling thread's plan for its lifetime.
 class DevToolPlanScope {
  public:
