@@ -22,6 +22,8 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
 
@@ -44,6 +46,7 @@
 #include "emulator.hpp"
 #include "fake_tools/fake_tools.hpp"
 #include "test_certs.hpp"
+#include "transport_test_server.hpp"
 
 using namespace azid;
 using namespace std::chrono;
@@ -1220,6 +1223,56 @@ TEST_SUITE("async_dev_tools") {
     CHECK(r->error_info().message == cred.try_get_token(two).error_info().message);
     CHECK(d.runs() == 0);
   }
+
+  TEST_CASE("a request refused before any I/O is logged once, asynchronously as blocking") {
+    // The initiating call asks the credential (under a plan) whether it can answer at once; a
+    // refusal it logged there is the answer, not asked for (and logged) a second time.
+    const std::string other = "0c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5";
+    TokenRequestContext ctx = vault();
+    ctx.tenant_id = other;  // not among the credential's allowed tenants
+    std::vector<std::string> warnings;
+    auto count_warnings = [&](LogLevel l, std::string_view m) {
+      if (l == LogLevel::warning) warnings.emplace_back(m);
+    };
+    SUBCASE("a confidential credential") {
+      Fixture f;
+      f.platform.logger().set_level(LogLevel::debug);
+      f.platform.logger().set_sink(count_warnings);
+      auto cred = f.make();
+      std::optional<TokenResult> r;
+      async_try_get_token(cred, ctx, [&](TokenResult x) { r = std::move(x); });
+      f.run();
+      REQUIRE(r);
+      CHECK(r->failure() != Failure::none);
+      CHECK(warnings.size() == 1);
+      std::optional<std::error_code> ec;
+      async_get_token(cred, ctx, [&](std::error_code e, AccessToken) { ec = e; });
+      f.run();
+      REQUIRE(ec);
+      CHECK(*ec == to_error_code(*r));
+      CHECK(warnings.size() == 2);
+      CHECK(cred.try_get_token(ctx).error_info().message == r->error_info().message);
+      CHECK(warnings.size() == 3);  // the blocking call's one line
+      CHECK(f.token_requests() == 0);
+    }
+    SUBCASE("a developer tool") {
+      azid_test::ToolDir d;
+      d.script("az", d.record() + "exit 1");
+      AzureCliCredentialOptions o;
+      o.tenant_id = tenant;
+      AzureCliCredential<testing::Platform> cred(o, azid_test::platform_for(d));
+      cred.platform().logger().set_level(LogLevel::debug);
+      cred.platform().logger().set_sink(count_warnings);
+      asio::io_context io;
+      std::optional<TokenResult> r;
+      async_try_get_token(io.get_executor(), cred, ctx, [&](TokenResult x) { r = std::move(x); });
+      io.run_for(seconds(30));
+      REQUIRE(r);
+      CHECK(r->failure() != Failure::none);
+      CHECK(warnings.size() == 1);
+      CHECK(d.runs() == 0);
+    }
+  }
 }
 
 TEST_SUITE("async_transport") {
@@ -1285,6 +1338,165 @@ TEST_SUITE("async_transport") {
       REQUIRE(status);
       CHECK(*status == 401);
     }
+  }
+
+  TEST_CASE("an io_context destroyed before the transport closes the connections it parked") {
+    // The io_context must outlive the operations, not the transport (README). A kept-alive
+    // connection's socket belongs to the context, so the context's shutdown closes it; closed by
+    // the transport afterwards (or by close_idle) it was a heap-use-after-free under ASan.
+    azid_test::TestPki pki;
+    azid_test::TestServer server(pki, {});
+    auto io = std::make_unique<asio::io_context>();
+    auto transport = std::make_unique<AsyncHttpsTransport>(io->get_executor());
+    HttpRequest req;
+    req.url = server.url("/kept");
+    std::optional<std::error_code> ec;
+    transport->async_send(req, [&](std::error_code e, HttpResponse) { ec = e; });
+    io->run_for(seconds(30));
+    REQUIRE(ec);
+    REQUIRE_FALSE(*ec);
+    CHECK(server.sessions_ended() == 0);  // parked in the pool, open
+    io.reset();
+    for (int i = 0; i < 500 && server.sessions_ended() == 0; ++i)
+      std::this_thread::sleep_for(milliseconds(10));
+    CHECK(server.sessions_ended() == 1);  // closed with the context, the transport still there
+    transport->close_idle();              // nothing of the context is left to close
+    transport.reset();
+  }
+
+  TEST_CASE("an executor on another io_context than the transport's does the I/O there") {
+    // async_get_token(ex, ...) runs on ex's io_context alone, whichever the transport was made
+    // with; a connection is pooled with the context it belongs to and reused there only.
+    Fixture f;  // the transport is made with f.io
+    auto cred = f.make();
+    asio::io_context io2;
+    std::optional<std::error_code> got;
+    AccessToken token;
+    async_get_token(io2.get_executor(), cred, vault(), [&](std::error_code ec, AccessToken t) {
+      got = ec;
+      token = std::move(t);
+    });
+    io2.run_for(seconds(20));  // f.io does not run
+    REQUIRE(got);
+    CHECK_FALSE(*got);
+    CHECK(valid(f.emu, token));
+    auto& t = f.platform.transport();
+    CHECK(t.connections_opened() == 1);
+    HttpRequest req;
+    req.url = f.emu.base_url() + "/secrets/none";
+    std::optional<int> status;
+    t.async_send(req, [&](std::error_code e, HttpResponse res) {
+      CHECK_FALSE(e);
+      status = res.status;
+    });
+    f.run();
+    REQUIRE(status);
+    CHECK(*status == 401);
+    CHECK(t.connections_opened() == 2);  // io2's connection is not f.io's to use
+    std::optional<int> again;
+    asio::co_spawn(
+        asio::make_strand(io2),
+        [&]() -> asio::awaitable<void> {
+          auto out = co_await t.exchange(req);
+          CHECK_FALSE(out.ec);
+          again = out.value.status;
+        },
+        asio::detached);
+    io2.restart();
+    io2.run_for(seconds(20));
+    REQUIRE(again);
+    CHECK(*again == 401);
+    CHECK(t.connections_opened() == 2);  // but io2's own, reused
+  }
+
+  TEST_CASE("exchange() in a coroutine of the caller's leaves its throw_if_cancelled as it was") {
+    Fixture f;
+    HttpRequest req;
+    req.url = f.emu.base_url() + "/secrets/none";
+    auto& t = f.platform.transport();
+    asio::any_io_executor ex;
+    SUBCASE("on a strand (the exchange runs inline)") { ex = asio::make_strand(f.io); }
+    SUBCASE("on a plain executor (the exchange runs on a strand of its own)") {
+      ex = f.io.get_executor();
+    }
+    std::optional<int> status;
+    std::optional<bool> throwing;
+    asio::co_spawn(
+        ex,
+        [&]() -> asio::awaitable<void> {
+          auto out = co_await t.exchange(req);
+          status = out.value.status;
+          throwing = co_await asio::this_coro::throw_if_cancelled();
+        },
+        asio::detached);
+    f.run();
+    REQUIRE(status);
+    CHECK(*status == 401);
+    REQUIRE(throwing);
+    CHECK(*throwing);  // Asio's default, which the caller never changed
+  }
+
+  TEST_CASE("exchange() on a plain executor run by two threads: its timer and reads take turns") {
+    // The watchdog's timer closes the socket the exchange is reading from. On an executor that is
+    // not a strand, run by two threads, the expiry and the read's completion would run at once
+    // (a data race under TSan): the exchange runs on a strand of its own there. A server trickling
+    // its answer byte by byte keeps completions coming right up to the timeout.
+    azid_test::TestPki pki;
+    azid_test::ServerOptions o;
+    o.behavior = azid_test::Behavior::trickle;
+    o.trickle_interval = milliseconds(1);
+    azid_test::TestServer server(pki, o);
+    asio::io_context io;
+    AsyncHttpsTransport t(io.get_executor());
+    HttpRequest req;
+    req.url = server.url("/slow");
+    req.timeout = milliseconds(300);
+    constexpr int n = 4;
+    std::atomic<int> timed_out{0};
+    std::atomic<int> done{0};
+    for (int i = 0; i < n; ++i)
+      asio::co_spawn(
+          io.get_executor(),
+          [&]() -> asio::awaitable<void> {
+            auto out = co_await t.exchange(req);
+            if (out.ec == errc::timeout) ++timed_out;
+            ++done;
+          },
+          asio::detached);
+    std::thread second([&] { io.run_for(seconds(30)); });
+    io.run_for(seconds(30));
+    second.join();
+    CHECK(done == n);
+    CHECK(timed_out == n);
+  }
+
+  TEST_CASE("exchange() on a plain executor still ends when its caller is cancelled") {
+    // The caller's cancellation reaches the exchange's own strand (posted there).
+    azid_test::TestPki pki;
+    azid_test::ServerOptions o;
+    o.behavior = azid_test::Behavior::silent;
+    azid_test::TestServer server(pki, o);
+    asio::io_context io;
+    AsyncHttpsTransport t(io.get_executor());
+    HttpRequest req;
+    req.url = server.url("/never");
+    req.timeout = seconds(60);
+    asio::cancellation_signal cancel;
+    std::optional<std::error_code> ec;
+    asio::co_spawn(
+        io.get_executor(),
+        [&]() -> asio::awaitable<void> {
+          auto out = co_await t.exchange(req);
+          ec = out.ec;
+        },
+        asio::bind_cancellation_slot(cancel.slot(), asio::detached));
+    asio::steady_timer later(io, milliseconds(200));
+    later.async_wait([&](std::error_code) { cancel.emit(asio::cancellation_type::terminal); });
+    const auto start = steady_clock::now();
+    io.run_for(seconds(30));
+    REQUIRE(ec);
+    CHECK(*ec);
+    CHECK(steady_clock::now() - start < seconds(20));  // not the request's own timeout
   }
 
   TEST_CASE("a closed port fails fast and a black-holed connect is cut off") {

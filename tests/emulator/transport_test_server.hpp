@@ -250,6 +250,9 @@ class TestServer {
            std::to_string(port_) + std::string(path);
   }
   [[nodiscard]] std::size_t connections() const noexcept { return connections_.load(); }
+  /// Connections whose session is over and whose socket the server has closed (the client left,
+  /// or the behaviour ended it).
+  [[nodiscard]] std::size_t sessions_ended() const noexcept { return ended_.load(); }
   [[nodiscard]] std::size_t requests() const noexcept { return requests_.load(); }
   [[nodiscard]] std::size_t tunnels() const noexcept { return tunnels_.load(); }
   [[nodiscard]] const std::string& leaf_sha1() const noexcept { return leaf_sha1_; }
@@ -304,7 +307,10 @@ class TestServer {
       if (stopping_ || ec) return;
       connections_.fetch_add(1);
       std::lock_guard lock(mutex_);
-      threads_.emplace_back([this, s = std::move(socket)]() mutable { serve(std::move(s)); });
+      threads_.emplace_back([this, s = std::move(socket)]() mutable {
+        serve(std::move(s));
+        ended_.fetch_add(1);
+      });
     }
   }
 
@@ -530,6 +536,7 @@ class TestServer {
   std::uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> connections_{0};
+  std::atomic<std::size_t> ended_{0};
   std::atomic<std::size_t> requests_{0};
   std::atomic<std::size_t> tunnels_{0};
   mutable std::mutex mutex_;  // guards open_fds_, threads_, last_head_

@@ -974,9 +974,11 @@ std::optional<TokenResult> chain_member_hit(const Chain<Cs...>& chain, std::size
   }
 }
 
-/// A fresh cached token for `ctx`, looked up as the blocking hit path does (no lock, no I/O), or
-/// nothing. Lets the initiating function complete a hit without starting a coroutine, and the
-/// blocking fallback answer a hit without a thread.
+/// What the blocking path answers without I/O: a fresh cached token for `ctx`, looked up as the
+/// blocking hit path does (no lock), or a refusal found before any I/O (a tenant not allowed, a
+/// scope a tool refuses: already logged by the call that found it); else nothing. Lets the
+/// initiating function complete either without starting a coroutine, and the blocking fallback
+/// answer it without a thread.
 template <class C>
 std::optional<TokenResult> cached_hit(const C& cred, const TokenRequestContext& ctx) {
   if constexpr (requires { typename confidential_platform<C>::type; }) {
@@ -988,28 +990,29 @@ std::optional<TokenResult> cached_hit(const C& cred, const TokenRequestContext& 
       PlanScope scope(plan);
       r = cred.try_get_token(ctx);
     }
-    if (r.ok() && !plan.captured) return r;  // this thread's slot held it
-    if (plan.captured) {  // the token may still be cached, just not yet seen by this thread
-      using P = typename confidential_platform<C>::type;
-      const P& platform = *static_cast<const P*>(plan.platform);
-      if (const auto* t =
-              TokenCacheHitPath::find_or_refill(*plan.cache, ctx, plan.tenant, platform.clock()))
-        return TokenResult(*t);
-    }
+    // This thread's slot held it, or the request was refused (and logged) before any plan: asked
+    // again, the credential would answer (and log) the same.
+    if (!plan.captured) return r;
+    // The token may still be cached, just not yet seen by this thread.
+    using P = typename confidential_platform<C>::type;
+    const P& platform = *static_cast<const P*>(plan.platform);
+    if (const auto* t =
+            TokenCacheHitPath::find_or_refill(*plan.cache, ctx, plan.tenant, platform.clock()))
+      return TokenResult(*t);
     return std::nullopt;
   } else if constexpr (requires { ManagedIdentityAsync::cached(cred, ctx); }) {
     return ManagedIdentityAsync::cached(cred, ctx);
   } else if constexpr (is_dev_tool<C>::value) {
     DevToolPlan plan;
+    TokenResult r;
     {
       DevToolPlanScope scope(plan);
-      (void)cred.try_get_token(ctx);
+      r = cred.try_get_token(ctx);
     }
-    if (plan.captured) {
-      if (const auto* t = TokenCacheHitPath::find_or_refill(*plan.cache, ctx, plan.tenant,
-                                                            cred.platform().clock()))
-        return TokenResult(*t);
-    }
+    if (!plan.captured) return r;  // refused (and logged) before any process
+    if (const auto* t = TokenCacheHitPath::find_or_refill(*plan.cache, ctx, plan.tenant,
+                                                          cred.platform().clock()))
+      return TokenResult(*t);
     return std::nullopt;
   } else if constexpr (is_chain<C>::value) {
     // A sticky chain that settled on a member answers from that member's cache, as
@@ -1136,11 +1139,13 @@ inline constexpr bool is_native_async_v = detail::is_native_async<C>::value;
 /// works: a callback, asio::use_future, asio::use_awaitable (C++20 coroutines), deferred.
 ///
 /// Work runs on a strand of `ex`; the handler runs on its associated executor (default: that
-/// strand); it is never invoked from inside this call. A cache hit completes without I/O.
+/// strand); it is never invoked from inside this call. A cache hit completes without I/O, and so
+/// does a request the credential refuses before any (a tenant it may not use, for instance).
 /// Concurrent callers for one key share one request with each other and with synchronous callers:
 /// asynchronous waiters are queued handlers, not blocked threads.
 ///
-/// Native (no thread of its own, I/O on `ex`'s io_context): ClientSecretCredential,
+/// Native (no thread of its own, I/O on `ex`'s io_context, whichever the transport was made
+/// with, for an AsyncHttpsTransport): ClientSecretCredential,
 /// CertificateCredential, ClientAssertionCredential, WorkloadIdentityCredential,
 /// EnvironmentCredential, AzurePipelinesCredential, ManagedIdentityCredential (every source), and chains and
 /// DefaultAzureCredential made of them (AZURE_TOKEN_CREDENTIALS applies), on a platform
@@ -1155,11 +1160,14 @@ auto async_get_token(asio::any_io_executor ex, const C& cred, const TokenRequest
                      CompletionToken&& token) {
   return asio::async_initiate<CompletionToken, void(std::error_code, AccessToken)>(
       [](auto handler, asio::any_io_executor ex, const C* cred, TokenRequestContext ctx) {
-        // A cache hit completes with one post: no strand, no coroutine.
+        // A cache hit (or a refusal before any I/O) completes with one post: no strand, no
+        // coroutine.
         if (std::optional<TokenResult> hit = detail::cached_hit(*cred, ctx)) {
           auto handler_ex = asio::get_associated_executor(handler, ex);
-          asio::post(handler_ex, [h = std::move(handler), t = hit->token()]() mutable {
-            std::move(h)(std::error_code{}, std::move(t));
+          const std::error_code ec = to_error_code(*hit);
+          AccessToken t = ec ? AccessToken{} : hit->token();
+          asio::post(handler_ex, [h = std::move(handler), ec, t = std::move(t)]() mutable {
+            std::move(h)(ec, std::move(t));
           });
           return;
         }

@@ -104,13 +104,16 @@ concept AsyncTransport = requires(T& t, HttpRequest req) {
 /// resolver). The rules are HttpsTransport's (same TransportOptions, trust, host-name
 /// verification and pinning, proxies and CONNECT tunnels, size limits): resolve + connect (and
 /// the tunnel) within `connect_timeout`, handshake + write + read within `timeout`, each phase
-/// cut off by a timer. Kept-alive connections are pooled per host and reused.
+/// cut off by a timer. Kept-alive connections are pooled per host and reused, on the execution
+/// context that opened them only; that context's shutdown closes the ones it has parked, so the
+/// transport may outlive it.
 ///
 /// It also models the synchronous Transport (an HttpsTransport with the same options, its
 /// own pool), so credentials built on it keep their blocking get_token as well.
 ///
-/// Thread safety: async_send and send may be called from any thread; each exchange runs on its
-/// own strand of the executor. The transport must outlive its exchanges.
+/// Thread safety: async_send and send may be called from any thread; each exchange runs on a
+/// strand (async_send's: a strand of its own of the transport's executor). The transport must
+/// outlive its exchanges.
 class AsyncHttpsTransport {
  public:
   using executor_type = asio::any_io_executor;
@@ -132,7 +135,12 @@ class AsyncHttpsTransport {
         [this, r = std::move(request)]() mutable { return exchange(std::move(r)); });
   }
 
-  /// The coroutine behind async_send, for composing inside other coroutines.
+  /// The coroutine behind async_send, for composing inside other coroutines. The exchange runs on
+  /// the awaiting coroutine's executor when that is an asio::strand (of any_io_executor or of
+  /// io_context::executor_type), else on a strand of its own made from it, the caller resuming on
+  /// its own executor; its sockets belong to that executor's execution context, whichever the
+  /// transport's is. A cancellation ends it with an error code, not an exception; the caller's
+  /// throw_if_cancelled setting is left as it was.
   AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> exchange(HttpRequest request);
 
   /// Blocking exchange (models Transport).

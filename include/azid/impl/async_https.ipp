@@ -1,5 +1,6 @@
 // azid/impl/async_https.ipp: AsyncHttpsTransport, the asynchronous HTTPS exchange as a coroutine on
-// the caller's executor. Shares TLS setup, proxy routing and the HTTP/1.1 codec with https.ipp.
+// a strand of the caller's executor. Shares TLS setup, proxy routing and the HTTP/1.1 codec with
+// https.ipp.
 #pragma once
 
 #include <array>
@@ -14,18 +15,29 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <typeinfo>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include <asio/bind_cancellation_slot.hpp>
 #include <asio/buffer.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/cancellation_state.hpp>
+#include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
+#include <asio/execution/context.hpp>
+#include <asio/execution_context.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/query.hpp>
 #include <asio/ssl/error.hpp>
 #include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
@@ -56,8 +68,9 @@ inline std::error_code map_io_error(const std::error_code& e) {
   return make_error_code(errc::io_error);
 }
 
-/// One pooled connection. Its socket belongs to the transport's executor; whichever exchange holds
-/// it drives it from that exchange's strand.
+/// One pooled connection. Its socket belongs to the execution context of the exchange that opened
+/// it (and is only ever reused on that context); whichever exchange holds it drives it from that
+/// exchange's strand.
 struct AsyncConnection {
   explicit AsyncConnection(const asio::any_io_executor& ex) : socket(ex) {}
   tcp::socket socket;  // moved into `tls` once the connection is upgraded
@@ -164,6 +177,81 @@ asio::awaitable<https_impl::ReadOutcome> read_response(AsyncConnection& c, Strea
   co_return out;
 }
 
+/// The kept-alive connections of one transport on one execution context, whose sockets belong to
+/// that context. The context's shutdown (ParkedConnections below) closes them while the context
+/// still exists, and marks the pool gone: nothing is parked in it after that, so no socket of a
+/// destroyed context is ever left to the transport (nor to close_idle) to close.
+class ContextPool {
+ public:
+  explicit ContextPool(const asio::execution_context& ctx) : context_(&ctx) {}
+
+  /// Whether this is the live pool of `ctx` (a gone pool's context may have been destroyed, and
+  /// another created at its address).
+  bool serves(const asio::execution_context& ctx) {
+    std::lock_guard lk(mu_);
+    return !gone_ && context_ == &ctx;
+  }
+  bool gone() {
+    std::lock_guard lk(mu_);
+    return gone_;
+  }
+  AsyncConnectionPtr take(const std::string& key, std::chrono::milliseconds max_idle) {
+    std::lock_guard lk(mu_);
+    if (gone_) return nullptr;
+    return idle_.take(key, max_idle);
+  }
+  void put(AsyncConnectionPtr c, std::size_t max_per_key) {
+    std::lock_guard lk(mu_);
+    if (!gone_) idle_.put(std::move(c), max_per_key);
+  }
+  /// Closes the parked connections. Under the lock: a shutdown of the context waits for it.
+  void clear() noexcept {
+    std::lock_guard lk(mu_);
+    idle_.clear();
+  }
+  void shut() noexcept {
+    std::lock_guard lk(mu_);
+    gone_ = true;
+    idle_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  const asio::execution_context* context_;
+  bool gone_ = false;
+  https_impl::IdlePool<AsyncConnectionPtr> idle_;
+};
+
+/// A service of an execution context that knows the pools parking connections of that context,
+/// so that its shutdown (the first step of its destruction, while its services still exist) can
+/// close them (as BlockingCalls in azid/async/get_token.hpp does for the blocking hand-offs).
+class ParkedConnections final : public asio::execution_context::service {
+ public:
+  inline static asio::execution_context::id id;
+  explicit ParkedConnections(asio::execution_context& ctx)
+      : asio::execution_context::service(ctx) {}
+
+  void add(const std::shared_ptr<ContextPool>& p) {
+    std::lock_guard lk(mu_);
+    std::erase_if(live_, [](const std::weak_ptr<ContextPool>& w) { return w.expired(); });
+    live_.push_back(p);
+  }
+
+ private:
+  void shutdown() override {
+    std::vector<std::weak_ptr<ContextPool>> live;
+    {
+      std::lock_guard lk(mu_);
+      live.swap(live_);
+    }
+    for (const auto& w : live)
+      if (auto p = w.lock()) p->shut();
+  }
+
+  std::mutex mu_;
+  std::vector<std::weak_ptr<ContextPool>> live_;
+};
+
 }  // namespace async_https_impl
 }  // namespace detail
 
@@ -171,9 +259,29 @@ struct AsyncHttpsTransport::Impl : detail::https_impl::TransportState {
   Impl(asio::any_io_executor e, const TransportOptions& o) : ex(std::move(e)), sync(o) {
     detail::https_impl::configure(*this, o);
   }
+  ~Impl() { close_idle(); }
+
+  /// The pool of `ctx`, made (and made known to the context) on first use.
+  std::shared_ptr<detail::async_https_impl::ContextPool> pool_for(asio::execution_context& ctx) {
+    using detail::async_https_impl::ContextPool;
+    std::lock_guard lk(pools_mu);
+    std::erase_if(pools, [](const std::shared_ptr<ContextPool>& p) { return p->gone(); });
+    for (const auto& p : pools)
+      if (p->serves(ctx)) return p;
+    auto p = std::make_shared<ContextPool>(ctx);
+    asio::use_service<detail::async_https_impl::ParkedConnections>(ctx).add(p);
+    pools.push_back(p);
+    return p;
+  }
+  void close_idle() noexcept {
+    std::lock_guard lk(pools_mu);
+    for (const auto& p : pools) p->clear();  // a gone pool is empty already
+  }
+
   asio::any_io_executor ex;
   HttpsTransport sync;  // the blocking side (Transport), with its own pool
-  detail::https_impl::IdlePool<detail::async_https_impl::AsyncConnectionPtr> pool;
+  std::mutex pools_mu;
+  std::vector<std::shared_ptr<detail::async_https_impl::ContextPool>> pools;  // one per context
 };
 
 namespace detail {
@@ -337,16 +445,31 @@ AZID_DECL AsyncHttpsTransport::executor_type AsyncHttpsTransport::get_executor()
   return impl_->ex;
 }
 
-AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::exchange(
-    HttpRequest request) {
-  using namespace detail::async_https_impl;
-  namespace base = detail::https_impl;
-  co_await asio::this_coro::throw_if_cancelled(
-      false);  // a cancelled exchange ends with its error code
-  detail::Outcome<HttpResponse> out;
-  Impl& impl = *impl_;
-  detail::Url url;
-  if ((out.ec = detail::parse_url(request.url, url))) co_return out;
+namespace detail {
+namespace async_https_impl {
+
+/// Whether handlers submitted to `ex` run one at a time: Asio's strands, as async_send and
+/// async_get_token make them (and as applications commonly make them). By the target's type:
+/// Asio 1.22's target<T>() casts whatever it holds. Without RTTI, none counts as one.
+inline bool is_strand(const asio::any_io_executor& ex) noexcept {
+#if !defined(ASIO_NO_TYPEID)
+  return ex.target_type() == typeid(asio::strand<asio::any_io_executor>) ||
+         ex.target_type() == typeid(asio::strand<asio::io_context::executor_type>);
+#else
+  (void)ex;
+  return false;
+#endif
+}
+
+/// The exchange itself, on the calling coroutine's executor, which must be a strand: the
+/// watchdog's timer handler closes the socket the coroutine is driving.
+inline asio::awaitable<Outcome<HttpResponse>> run_exchange(AsyncHttpsTransport::Impl& impl,
+                                                           HttpRequest request) {
+  namespace base = https_impl;
+  co_await asio::this_coro::throw_if_cancelled(false);  // a cancelled exchange ends with its code
+  Outcome<HttpResponse> out;
+  Url url;
+  if ((out.ec = parse_url(request.url, url))) co_return out;
   const bool https = url.scheme == "https";
   const std::string pin = https ? request.pinned_thumbprint : std::string{};
   const base::Route route = base::route_for(impl, request, url);
@@ -360,15 +483,18 @@ AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::ex
   try {
     const asio::any_io_executor strand = co_await asio::this_coro::executor;
     wd = std::make_shared<Watchdog>(strand);
+    // Connections are pooled per execution context: a socket is only driven by the context it
+    // belongs to (that context's shutdown closes the ones parked here).
+    const std::shared_ptr<ContextPool> pool =
+        impl.pool_for(asio::query(strand, asio::execution::context));
     // A replay after a dropped kept-alive connection stays within the first attempt's timeout.
     std::optional<steady::time_point> budget;
     for (int attempt = 0;; ++attempt) {
-      AsyncConnectionPtr c =
-          attempt == 0 ? impl.pool.take(key, impl.options.idle_timeout) : nullptr;
+      AsyncConnectionPtr c = attempt == 0 ? pool->take(key, impl.options.idle_timeout) : nullptr;
       const bool reused = c != nullptr;
       if (reused) budget = base::after(request.timeout);
       if (!reused) {
-        c = std::make_unique<AsyncConnection>(impl.ex);
+        c = std::make_unique<AsyncConnection>(strand);
         c->key = key;
         auto connect_by = base::after(request.connect_timeout);
         if (budget) connect_by = std::min(connect_by, *budget);
@@ -384,7 +510,7 @@ AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::ex
         out.ec = ex.ec;
         co_return out;
       }
-      if (ex.reusable) impl.pool.put(std::move(c), impl.options.max_idle_per_host);
+      if (ex.reusable) pool->put(std::move(c), impl.options.max_idle_per_host);
       out.value = std::move(ex.response);
       co_return out;
     }
@@ -400,6 +526,60 @@ AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::ex
   co_return out;
 }
 
+/// run_exchange on a strand of its own, made from `ex` (the caller's executor, which is not one);
+/// the caller resumes on its own executor once it is done. The caller's cancellation reaches the
+/// exchange through that strand, never from another thread while it runs.
+inline asio::awaitable<Outcome<HttpResponse>> run_on_strand(AsyncHttpsTransport::Impl& impl,
+                                                            HttpRequest request,
+                                                            const asio::any_io_executor& ex) {
+  const asio::any_io_executor strand = asio::make_strand(ex);
+  const auto signal = std::make_shared<asio::cancellation_signal>();
+  const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+  if (asio::cancellation_slot slot = state.slot(); slot.is_connected())
+    slot.assign([strand, signal](asio::cancellation_type type) {
+      try {
+        asio::post(strand, [signal, type] { signal->emit(type); });
+      } catch (...) {
+        // Out of memory: the request's own timeouts still end the exchange.
+      }
+    });
+  // Named, not temporaries of the co_await expression (see blocking_call_async).
+  asio::awaitable<Outcome<HttpResponse>> spawned = run_exchange(impl, std::move(request));
+  auto token = asio::bind_cancellation_slot(signal->slot(), use_tuple);
+  auto [ep, out] = co_await asio::co_spawn(strand, std::move(spawned), token);
+  if (ep) {  // cancelled before it started (co_spawn's own report), or out of memory
+    out.ec = cancelled_before_start(ep) ? std::error_code(asio::error::operation_aborted)
+                                        : make_error_code(errc::io_error);
+  }
+  co_return std::move(out);
+}
+
+}  // namespace async_https_impl
+}  // namespace detail
+
+AZID_DECL asio::awaitable<detail::Outcome<HttpResponse>> AsyncHttpsTransport::exchange(
+    HttpRequest request) {
+  using namespace detail::async_https_impl;
+  // A cancelled exchange ends with its error code, not an exception. The flag belongs to the
+  // whole coroutine thread, the caller's frames too: it is put back on the way out.
+  const bool throwing = co_await asio::this_coro::throw_if_cancelled();
+  co_await asio::this_coro::throw_if_cancelled(false);
+  detail::Outcome<HttpResponse> out;
+  bool failed_unexpectedly = false;
+  try {
+    const asio::any_io_executor ex = co_await asio::this_coro::executor;
+    if (is_strand(ex))
+      out = co_await run_exchange(*impl_, std::move(request));
+    else
+      out = co_await run_on_strand(*impl_, std::move(request), ex);
+  } catch (const std::exception&) {
+    failed_unexpectedly = true;  // bad_alloc: run_exchange reports everything else
+  }
+  if (failed_unexpectedly) out.ec = make_error_code(errc::io_error);
+  co_await asio::this_coro::throw_if_cancelled(throwing);
+  co_return out;
+}
+
 AZID_DECL HttpResponse AsyncHttpsTransport::send(const HttpRequest& request, std::error_code& ec) {
   return impl_->sync.send(request, ec);
 }
@@ -408,6 +588,6 @@ AZID_DECL std::size_t AsyncHttpsTransport::connections_opened() const noexcept {
   return impl_->opened.load(std::memory_order_relaxed);
 }
 
-AZID_DECL void AsyncHttpsTransport::close_idle() noexcept { impl_->pool.clear(); }
+AZID_DECL void AsyncHttpsTransport::close_idle() noexcept { impl_->close_idle(); }
 
 AZID_END
