@@ -78,9 +78,8 @@ cd::X509Ptr cert_of(const azid_test::TestCert& c) {
   return cd::X509Ptr(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
 }
 
-// The key written with a cipher only OpenSSL's legacy provider has: `traditional` as
-// `openssl rsa -des` does (DEK-Info: DES-CBC), otherwise PKCS#8 under PBES1 RC2-40.
-std::string legacy_key_pem(EVP_PKEY* key, const std::string& password, bool traditional) {
+// A library context with OpenSSL's legacy provider, for writing what only it encrypts.
+OSSL_LIB_CTX* test_legacy_context() {
   static OSSL_LIB_CTX* const legacy = [] {
     OSSL_LIB_CTX* c = OSSL_LIB_CTX_new();
     cd::check(c != nullptr && OSSL_PROVIDER_load(c, "default") != nullptr &&
@@ -88,6 +87,13 @@ std::string legacy_key_pem(EVP_PKEY* key, const std::string& password, bool trad
               "loading OpenSSL's legacy provider");
     return c;
   }();
+  return legacy;
+}
+
+// The key written with a cipher only OpenSSL's legacy provider has: `traditional` as
+// `openssl rsa -des` does (DEK-Info: DES-CBC), otherwise PKCS#8 under PBES1 RC2-40.
+std::string legacy_key_pem(EVP_PKEY* key, const std::string& password, bool traditional) {
+  OSSL_LIB_CTX* const legacy = test_legacy_context();
   OSSL_LIB_CTX* previous = OSSL_LIB_CTX_set0_default(legacy);
   cd::BioPtr bio(BIO_new(BIO_s_mem()));
   auto* pw = reinterpret_cast<unsigned char*>(const_cast<char*>(password.data()));
@@ -115,6 +121,113 @@ std::string pkcs12_without_mac(EVP_PKEY* key, X509* cert, const char* password) 
   cd::BioPtr bio(BIO_new(BIO_s_mem()));
   cd::check(bio && i2d_PKCS12_bio(bio.get(), p12.get()) == 1, "i2d_PKCS12_bio");
   return cd::drain(bio.get());
+}
+
+std::string der_of(PKCS12* p12) {
+  cd::BioPtr bio(BIO_new(BIO_s_mem()));
+  cd::check(bio && i2d_PKCS12_bio(bio.get(), p12) == 1, "i2d_PKCS12_bio");
+  return cd::drain(bio.get());
+}
+
+// Gives an encrypted key (PBES2 with PBKDF2) another iteration count without deriving anything:
+// the key still opens only with the old count, so a reader that derives it fails, slowly.
+void set_pbkdf2_iterations(const X509_SIG* sig, long iterations) {
+  const X509_ALGOR* alg = nullptr;
+  X509_SIG_get0(sig, &alg, nullptr);
+  const ASN1_OBJECT* obj = nullptr;
+  int ptype = 0;
+  const void* pval = nullptr;
+  X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+  cd::check(OBJ_obj2nid(obj) == NID_pbes2 && ptype == V_ASN1_SEQUENCE, "a PBES2 key");
+  auto* pbe2 = static_cast<PBE2PARAM*>(
+      ASN1_item_unpack(static_cast<const ASN1_STRING*>(pval), ASN1_ITEM_rptr(PBE2PARAM)));
+  cd::check(pbe2 != nullptr, "PBE2PARAM");
+  auto* k = static_cast<PBKDF2PARAM*>(
+      ASN1_TYPE_unpack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), pbe2->keyfunc->parameter));
+  const bool ok =
+      k != nullptr && ASN1_INTEGER_set(k->iter, iterations) == 1 &&
+      ASN1_TYPE_pack_sequence(ASN1_ITEM_rptr(PBKDF2PARAM), k, &pbe2->keyfunc->parameter) != nullptr;
+  PBKDF2PARAM_free(k);
+  ASN1_STRING* packed = ok ? ASN1_item_pack(pbe2, ASN1_ITEM_rptr(PBE2PARAM), nullptr) : nullptr;
+  PBE2PARAM_free(pbe2);
+  cd::check(
+      packed != nullptr && X509_ALGOR_set0(const_cast<X509_ALGOR*>(alg), OBJ_nid2obj(NID_pbes2),
+                                           V_ASN1_SEQUENCE, packed) == 1,
+      "setting the iteration count");
+}
+
+// A PKCS#12 file with one safe, encrypted with `safe_nid` under `password` (2,048 iterations),
+// holding the certificate and the key; the key asks for `key_iterations` (set_pbkdf2_iterations).
+// A MAC under `password` unless `mac` is false.
+std::string pkcs12_sealed(EVP_PKEY* key, X509* cert, const char* password, long key_iterations,
+                          int safe_nid, bool mac) {
+  STACK_OF(PKCS12_SAFEBAG)* bags = nullptr;
+  cd::check(PKCS12_add_cert(&bags, cert) != nullptr, "PKCS12_add_cert");
+  PKCS12_SAFEBAG* key_bag = PKCS12_add_key(&bags, key, 0, 2048, NID_aes_256_cbc, password);
+  cd::check(key_bag != nullptr, "PKCS12_add_key");
+  set_pbkdf2_iterations(PKCS12_SAFEBAG_get0_pkcs8(key_bag), key_iterations);
+  STACK_OF(PKCS7)* safes = nullptr;
+  const bool added = PKCS12_add_safe_ex(&safes, bags, safe_nid, 2048, password,
+                                        test_legacy_context(), nullptr) == 1;
+  sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+  std::unique_ptr<PKCS12, cd::P12Free> p12(added ? PKCS12_add_safes(safes, 0) : nullptr);
+  sk_PKCS7_pop_free(safes, PKCS7_free);
+  cd::check(p12 != nullptr, "PKCS12_add_safes");
+  if (mac)
+    cd::check(PKCS12_set_mac(p12.get(), password, -1, nullptr, 0, 2048, nullptr) == 1,
+              "PKCS12_set_mac");
+  return der_of(p12.get());
+}
+
+// `p12` with its MAC algorithm made PBMAC1 (RFC 9579): PBKDF2-HMAC-SHA-256 with `iterations`
+// and a `key_length`-byte key, then HMAC-SHA-256. MacData keeps its own count, which PBMAC1
+// ignores. The MAC itself is computed (one derivation) only when `compute` is set.
+std::string with_pbmac1(PKCS12* p12, const char* password, int iterations, int key_length,
+                        bool compute) {
+  unsigned char salt[16] = {'a', 'z', 'i', 'd', ' ', 'p', 'b', 'm',
+                            'a', 'c', '1', ' ', 's', 'a', 'l', 't'};
+  STACK_OF(X509_ALGOR)* params = sk_X509_ALGOR_new_null();
+  X509_ALGOR* kdf = PKCS5_pbkdf2_set(iterations, salt, sizeof salt, NID_hmacWithSHA256, key_length);
+  X509_ALGOR* hmac = X509_ALGOR_new();
+  cd::check(params != nullptr && kdf != nullptr && hmac != nullptr &&
+                X509_ALGOR_set0(hmac, OBJ_nid2obj(NID_hmacWithSHA256), V_ASN1_NULL, nullptr) == 1 &&
+                sk_X509_ALGOR_push(params, kdf) > 0 && sk_X509_ALGOR_push(params, hmac) > 0,
+            "PBMAC1 parameters");  // params owns both from here
+  unsigned char* der = nullptr;
+  const int der_len = i2d_X509_ALGORS(params, &der);
+  sk_X509_ALGOR_pop_free(params, X509_ALGOR_free);
+  ASN1_STRING* seq = ASN1_STRING_type_new(V_ASN1_SEQUENCE);
+  const bool packed = der_len > 0 && seq != nullptr && ASN1_STRING_set(seq, der, der_len) == 1;
+  OPENSSL_free(der);
+  const X509_ALGOR* mac_alg = nullptr;
+  const ASN1_OCTET_STRING* mac = nullptr;
+  PKCS12_get0_mac(&mac, &mac_alg, nullptr, nullptr, p12);
+  cd::check(packed && mac_alg != nullptr &&
+                X509_ALGOR_set0(const_cast<X509_ALGOR*>(mac_alg), OBJ_nid2obj(NID_pbmac1),
+                                V_ASN1_SEQUENCE, seq) == 1,
+            "setting PBMAC1");
+  if (compute) {
+    // The MAC covers the content of the authenticated safe, as encoded.
+    STACK_OF(PKCS7)* safes = PKCS12_unpack_authsafes(p12);
+    unsigned char* content = nullptr;
+    const int content_len = ASN1_item_i2d(reinterpret_cast<ASN1_VALUE*>(safes), &content,
+                                          ASN1_ITEM_rptr(PKCS12_AUTHSAFES));
+    sk_PKCS7_pop_free(safes, PKCS7_free);
+    unsigned char key[32];
+    unsigned char out[EVP_MAX_MD_SIZE];
+    std::size_t out_len = 0;
+    const bool ok =
+        content_len > 0 && key_length == static_cast<int>(sizeof key) &&
+        PKCS5_PBKDF2_HMAC(password, -1, salt, sizeof salt, iterations, EVP_sha256(), sizeof key,
+                          key) == 1 &&
+        EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key, sizeof key, content,
+                  static_cast<std::size_t>(content_len), out, sizeof out, &out_len) != nullptr &&
+        ASN1_OCTET_STRING_set(const_cast<ASN1_OCTET_STRING*>(mac), out,
+                              static_cast<int>(out_len)) == 1;
+    OPENSSL_free(content);
+    cd::check(ok, "computing the PBMAC1 MAC");
+  }
+  return der_of(p12);
 }
 
 }  // namespace
@@ -294,8 +407,16 @@ TEST_SUITE("crypto") {
           std::string::npos);
     CHECK(load_error(c.pkcs12_no_key, c.password)
               .find("Your PFX file shall contain both private key and cert") != std::string::npos);
-    CHECK(load_error(azid_test::ec_pem()).find("ECDSA private keys are not supported") !=
-          std::string::npos);
+    // The spec's sentence, for an EC key and for any other kind.
+    const std::string rsa_only =
+        "The certificate must have an RSA private key because RS256 is used for signing";
+    CHECK(
+        load_error(azid_test::ec_pem()).find("ECDSA private keys are not supported. " + rsa_only) !=
+        std::string::npos);
+    cd::PkeyPtr ed(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+    REQUIRE(ed != nullptr);
+    CHECK(load_error(cd::key_pem(ed.get(), nullptr) + c.cert_pem)
+              .find("has an unsupported private key type. " + rsa_only) != std::string::npos);
     CHECK(load_error("this is not a certificate")
               .find("Failed to deserialize certificate in PEM or PKCS12 format") !=
           std::string::npos);
@@ -307,6 +428,139 @@ TEST_SUITE("crypto") {
     CHECK(load_error(azid_test::unregistered_cert().key_pem + c.cert_pem).find("belongs to none") !=
           std::string::npos);
     CHECK(load_error(c.pkcs12, "Sup3r$ecret").find("Sup3r$ecret") == std::string::npos);
+  }
+
+  TEST_CASE("a key inside an encrypted PKCS#12 safe is counted before it is derived") {
+    // Whoever knows the password opens the safe, and for a file without one that is everyone.
+    const auto& c = azid_test::registered_cert();
+    auto key = key_of(c);
+    auto cert = cert_of(c);
+    REQUIRE(key != nullptr);
+    REQUIRE(cert != nullptr);
+    struct Case {
+      std::string what;
+      const char* password;
+      int safe_nid;
+      bool mac;
+    };
+    const Case cases[] = {
+        {"AES-256 safe, empty password", "", NID_aes_256_cbc, true},
+        {"RC2 safe (the legacy context opens it)", c.password.c_str(),
+         NID_pbe_WithSHA1And40BitRC2_CBC, true},
+        // PKCS#12's own derivation tells no password from "": the safe opens only to none.
+        {"3DES safe, no password, no MAC", nullptr, NID_pbe_WithSHA1And3_Key_TripleDES_CBC, false},
+    };
+    for (const auto& k : cases) {
+      CAPTURE(k.what);
+      const std::string password = k.password != nullptr ? k.password : "";
+      CHECK(
+          load_error(pkcs12_sealed(key.get(), cert.get(), k.password, 2'500'000, k.safe_nid, k.mac),
+                     password)
+              .find("asks for 2500000 key-derivation iterations") != std::string::npos);
+      // The same file with a usual count loads.
+      CHECK(load_error(pkcs12_sealed(key.get(), cert.get(), k.password, 2048, k.safe_nid, k.mac),
+                       password) == "loaded");
+    }
+    ERR_clear_error();
+  }
+
+  TEST_CASE("an ENCRYPTED PRIVATE KEY block whose count cannot be read is refused, not derived") {
+    const auto& c = azid_test::registered_cert();
+    auto key = key_of(c);
+    REQUIRE(key != nullptr);
+    // The PKCS#8 structure encrypted once more under Proc-Type/DEK-Info headers: OpenSSL's
+    // decoder takes off both layers with the same password, and the count is hidden until then.
+    for (const std::string& password : {std::string(), c.password}) {
+      PKCS8_PRIV_KEY_INFO* p8 = EVP_PKEY2PKCS8(key.get());
+      REQUIRE(p8 != nullptr);
+      X509_SIG* sig = PKCS8_encrypt(-1, EVP_aes_256_cbc(), password.c_str(),
+                                    static_cast<int>(password.size()), nullptr, 0, 2048, p8);
+      PKCS8_PRIV_KEY_INFO_free(p8);
+      REQUIRE(sig != nullptr);
+      set_pbkdf2_iterations(sig, 2'500'000);
+      cd::BioPtr bio(BIO_new(BIO_s_mem()));
+      auto* pw = reinterpret_cast<unsigned char*>(const_cast<char*>(password.c_str()));
+      const int written = PEM_ASN1_write_bio(
+          reinterpret_cast<i2d_of_void*>(i2d_X509_SIG), PEM_STRING_PKCS8, bio.get(), sig,
+          EVP_aes_128_cbc(), pw, static_cast<int>(password.size()), nullptr, nullptr);
+      X509_SIG_free(sig);
+      REQUIRE(written == 1);
+      const std::string pem = cd::drain(bio.get());
+      REQUIRE(pem.find("DEK-Info: AES-128-CBC") != std::string::npos);
+      CHECK(load_error(pem + c.cert_pem, password).find("with Proc-Type/DEK-Info headers") !=
+            std::string::npos);
+    }
+    // Not a PKCS#8 encrypted key at all (SEQUENCE { INTEGER 1 }).
+    const std::string odd =
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAMCAQE=\n-----END ENCRYPTED PRIVATE KEY-----\n";
+    CHECK(load_error(odd + c.cert_pem, c.password).find("is not a PKCS#8 encrypted key") !=
+          std::string::npos);
+    ERR_clear_error();
+  }
+
+  TEST_CASE("a PKCS#12 MAC under PBMAC1 is counted by its own PBKDF2 parameters") {
+    // OpenSSL 3.4 and later derive a PBMAC1 key (RFC 9579) with the PBKDF2 count inside the
+    // algorithm and ignore MacData's; older releases cannot check such a MAC at all.
+    const auto& c = azid_test::registered_cert();
+    auto key = key_of(c);
+    auto cert = cert_of(c);
+    REQUIRE(key != nullptr);
+    REQUIRE(cert != nullptr);
+    auto pbmac1_file = [&](int iterations, int key_length, bool compute) {
+      std::unique_ptr<PKCS12, cd::P12Free> p12(PKCS12_create(
+          c.password.c_str(), "azid pbmac1", key.get(), cert.get(), nullptr, 0, 0, 0, 0, 0));
+      REQUIRE(p12 != nullptr);
+      return with_pbmac1(p12.get(), c.password.c_str(), iterations, key_length, compute);
+    };
+    const std::string usual = load_error(pbmac1_file(2048, 32, true), c.password);
+    if (OpenSSL_version_num() >= 0x30400000L) {
+      CHECK(usual == "loaded");
+    } else {
+      CHECK(usual.find("has a PBMAC1 integrity MAC (RFC 9579), which needs OpenSSL 3.4 or later") !=
+            std::string::npos);
+    }
+    CHECK(load_error(pbmac1_file(2'500'000, 32, false), c.password)
+              .find("asks for 2500000 key-derivation iterations") != std::string::npos);
+    // A MAC key longer than any HMAC's.
+    CHECK(load_error(pbmac1_file(2048, 1 << 20, false), c.password)
+              .find("PBMAC1 integrity MAC whose parameters azid does not read") !=
+          std::string::npos);
+    ERR_clear_error();
+  }
+
+  TEST_CASE("a derivation is counted as often as a failed read may run it") {
+    const auto& c = azid_test::registered_cert();
+    auto key = key_of(c);
+    REQUIRE(key != nullptr);
+    // PEM with a password: OpenSSL's decoder, its older reader, then the legacy context's.
+    PKCS8_PRIV_KEY_INFO* p8 = EVP_PKEY2PKCS8(key.get());
+    REQUIRE(p8 != nullptr);
+    X509_SIG* sig = PKCS8_encrypt(-1, EVP_aes_256_cbc(), c.password.c_str(),
+                                  static_cast<int>(c.password.size()), nullptr, 0, 2048, p8);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    REQUIRE(sig != nullptr);
+    set_pbkdf2_iterations(sig, 1'500'000);
+    cd::BioPtr bio(BIO_new(BIO_s_mem()));
+    const bool written = bio && PEM_write_bio_PKCS8(bio.get(), sig) == 1;
+    X509_SIG_free(sig);
+    REQUIRE(written);
+    const std::string block = cd::drain(bio.get());
+    // One such key is 4.5 million in all, within the total; a second makes 9 million.
+    CHECK(load_error(block + block + c.cert_pem, c.password)
+              .find("asks for 9000000 key-derivation iterations in all") != std::string::npos);
+    // PKCS#12 with an empty password: its MAC is checked for "" and for none, here and in each
+    // of PKCS12_parse's two attempts.
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(c.pkcs12_no_password.data());
+    std::unique_ptr<PKCS12, cd::P12Free> p12(
+        d2i_PKCS12(nullptr, &p, static_cast<long>(c.pkcs12_no_password.size())));
+    REQUIRE(p12 != nullptr);
+    const ASN1_INTEGER* iter = nullptr;
+    PKCS12_get0_mac(nullptr, nullptr, nullptr, &iter, p12.get());
+    REQUIRE(iter != nullptr);
+    REQUIRE(ASN1_INTEGER_set(const_cast<ASN1_INTEGER*>(iter), 1'400'000) == 1);
+    CHECK(load_error(der_of(p12.get()), "")
+              .find("asks for 8400000 key-derivation iterations in all") != std::string::npos);
+    ERR_clear_error();
   }
 
   TEST_CASE("a key that cannot sign for its certificate is refused at load") {

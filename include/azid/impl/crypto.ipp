@@ -3,6 +3,7 @@
 #pragma once
 
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -97,11 +98,12 @@ inline bool check_key_type(EVP_PKEY* key, std::string& error) {
   if (id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS) return true;
   if (id == EVP_PKEY_EC)
     error =
-        "has an EC private key. ECDSA private keys are not supported: the certificate must have an "
-        "RSA private "
-        "key because RS256 is used for signing";
+        "has an EC private key. ECDSA private keys are not supported. The certificate must have an "
+        "RSA private key because RS256 is used for signing";
   else
-    error = "has an unsupported private key type; the certificate must have an RSA private key";
+    error =
+        "has an unsupported private key type. The certificate must have an RSA private key "
+        "because RS256 is used for signing";
   return false;
 }
 
@@ -252,12 +254,22 @@ inline bool read_pem_certificates(std::string_view data, std::vector<X509Ptr>& c
 // iteration counts (or scrypt costs); one made to stall its reader asks for billions: minutes of
 // PBKDF2 inside get_token, under the credential's lock. Exports use 2,048 (OpenSSL) to 10,000
 // (Windows, Java) iterations; 600,000 is the most any current guidance asks for. Each derivation
-// may ask for max_kdf_iterations, and all those a file names together for max_kdf_total; only
-// what can be read without the password is counted (what is inside an encrypted safe opens only
-// to whoever knows the password).
+// may ask for max_kdf_iterations, and all those a file names together for max_kdf_total, each
+// counted as often as the reading below may run it (a failed attempt is retried another way).
+// Everything is counted before it is derived: the key bags inside an encrypted PKCS#12 safe as
+// soon as the password is settled, since a file without a password opens to anyone. The total
+// leaves room for a PKCS#12 file at 600,000 everywhere (MAC, safe and key, with the repeats:
+// 7.2 million with an empty password) and bounds the worst file to about 2 s of PBKDF2 here.
 
 inline constexpr long long max_kdf_iterations = 2'000'000;
-inline constexpr long long max_kdf_total = 4'000'000;
+inline constexpr long long max_kdf_total = 8'000'000;
+
+// A count from a KDF's parameters, saturated at 2^40; -1 when unreadable.
+inline long long kdf_count(const ASN1_INTEGER* i) {
+  std::uint64_t v = 0;
+  if (i == nullptr || ASN1_INTEGER_get_uint64(&v, i) != 1) return -1;
+  return v > (std::uint64_t{1} << 40) ? (1LL << 40) : static_cast<long long>(v);
+}
 
 // The work one algorithm identifier asks for: PBKDF2's iteration count (PBES2), scrypt's
 // N * r * p, PKCS#5 v1 / PKCS#12 PBE's count. 0 for anything else (nothing to derive, or an
@@ -271,11 +283,6 @@ inline long long kdf_work(const X509_ALGOR* alg) {
   const auto* seq = static_cast<const ASN1_STRING*>(pval);
   const unsigned char* p = ASN1_STRING_get0_data(seq);
   const long len = ASN1_STRING_length(seq);
-  auto value = [](const ASN1_INTEGER* i) -> long long {
-    std::uint64_t v = 0;
-    if (i == nullptr || ASN1_INTEGER_get_uint64(&v, i) != 1) return -1;
-    return v > (std::uint64_t{1} << 40) ? (1LL << 40) : static_cast<long long>(v);
-  };
   if (OBJ_obj2nid(obj) == NID_pbes2) {
     PBE2PARAM* pbe2 = d2i_PBE2PARAM(nullptr, &p, len);
     if (pbe2 == nullptr) return -1;
@@ -289,13 +296,13 @@ inline long long kdf_work(const X509_ALGOR* alg) {
         const long qlen = ASN1_STRING_length(kp->value.sequence);
         if (kdf == NID_id_pbkdf2) {
           PBKDF2PARAM* k = d2i_PBKDF2PARAM(nullptr, &q, qlen);
-          if (k != nullptr) work = value(k->iter);
+          if (k != nullptr) work = kdf_count(k->iter);
           PBKDF2PARAM_free(k);
         } else {
           SCRYPT_PARAMS* k = d2i_SCRYPT_PARAMS(nullptr, &q, qlen);
           if (k != nullptr) {
-            const long long n = value(k->costParameter), r = value(k->blockSize),
-                            par = value(k->parallelizationParameter);
+            const long long n = kdf_count(k->costParameter), r = kdf_count(k->blockSize),
+                            par = kdf_count(k->parallelizationParameter);
             // Each factor is at most 2^40: saturate rather than overflow.
             if (n >= 0 && r >= 0 && par >= 0)
               work = (n != 0 && r > (1LL << 40) / n)               ? (1LL << 40)
@@ -311,7 +318,7 @@ inline long long kdf_work(const X509_ALGOR* alg) {
   }
   PBEPARAM* pbe = d2i_PBEPARAM(nullptr, &p, len);
   if (pbe == nullptr) return 0;  // not a PBE algorithm's parameters
-  const long long work = value(pbe->iter);
+  const long long work = kdf_count(pbe->iter);
   PBEPARAM_free(pbe);
   return work;
 }
@@ -322,23 +329,29 @@ struct KdfBudget {
   long long spent = 0;
 };
 
-inline bool kdf_allowed(long long work, KdfBudget& budget, std::string& error) {
+// Charges a derivation of `work` that may run `runs` times.
+inline bool kdf_allowed(long long work, int runs, KdfBudget& budget, std::string& error) {
   if (work < 0) return true;  // unreadable parameters: OpenSSL refuses them, at no cost
-  budget.spent += work;
-  budget.left -= work;
+  budget.spent += work * runs;
+  budget.left -= work * runs;
   if (work <= max_kdf_iterations && budget.left >= 0) return true;
-  error = "asks for " + std::to_string(work > max_kdf_iterations ? work : budget.spent) +
-          " key-derivation iterations" + (work > max_kdf_iterations ? "" : " in all") +
-          ", more than the " +
-          std::to_string(work > max_kdf_iterations ? max_kdf_iterations : max_kdf_total) +
-          " azid allows (a file made to stall whoever opens it?). Re-export it with a usual count, "
-          "e.g. openssl pkcs12 -export -iter 2048 -maciter, or openssl pkcs8 -topk8 -v2 "
-          "aes-256-cbc -iter 100000";
+  error =
+      "asks for " + std::to_string(work > max_kdf_iterations ? work : budget.spent) +
+      " key-derivation iterations" +
+      (work > max_kdf_iterations ? "" : " in all (counting retries after a failed decryption)") +
+      ", more than the " +
+      std::to_string(work > max_kdf_iterations ? max_kdf_iterations : max_kdf_total) +
+      " azid allows (a file made to stall whoever opens it?). Re-export it with a usual count, "
+      "e.g. openssl pkcs12 -export -iter 2048 -maciter, or openssl pkcs8 -topk8 -v2 "
+      "aes-256-cbc -iter 100000";
   return false;
 }
 
-// Every ENCRYPTED PRIVATE KEY block of a PEM text, checked before any is decrypted.
-inline bool pem_kdf_allowed(std::string_view data, std::string& error) {
+// Every ENCRYPTED PRIVATE KEY block of a PEM text, checked before any is decrypted; `runs` is how
+// often load_pem may derive one. A block whose count cannot be read here is refused: one with
+// Proc-Type/DEK-Info headers has its PKCS#8 structure encrypted once more, and OpenSSL's
+// decoder takes both layers off with the same password.
+inline bool pem_kdf_allowed(std::string_view data, int runs, std::string& error) {
   BioPtr bio = memory_bio(data);
   if (!bio) return true;
   KdfBudget budget;
@@ -352,11 +365,20 @@ inline bool pem_kdf_allowed(std::string_view data, std::string& error) {
     bool ok = true;
     if (std::string_view(name) == PEM_STRING_PKCS8) {
       const unsigned char* p = der;
-      X509_SIG* sig = d2i_X509_SIG(nullptr, &p, len);
+      X509_SIG* sig = header[0] == '\0' ? d2i_X509_SIG(nullptr, &p, len) : nullptr;
       if (sig != nullptr) {
         const X509_ALGOR* alg = nullptr;
         X509_SIG_get0(sig, &alg, nullptr);
-        ok = kdf_allowed(kdf_work(alg), budget, error);
+        ok = kdf_allowed(kdf_work(alg), runs, budget, error);
+      } else {
+        ok = false;
+        error =
+            header[0] != '\0'
+                ? "has an ENCRYPTED PRIVATE KEY block with Proc-Type/DEK-Info headers (a PKCS#8 "
+                  "key encrypted twice), which azid does not read; write the key again as "
+                  "plain encrypted PKCS#8: openssl pkcs8 -topk8 -v2 aes-256-cbc"
+                : "has an ENCRYPTED PRIVATE KEY block that is not a PKCS#8 encrypted key "
+                  "(damaged?)";
       }
       X509_SIG_free(sig);
     }
@@ -368,41 +390,113 @@ inline bool pem_kdf_allowed(std::string_view data, std::string& error) {
 }
 
 // The bags of one safe: shrouded keys' work counted, safe-contents bags walked (bounded depth).
-inline bool pkcs12_bags_allowed(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth, KdfBudget& budget,
-                                std::string& error) {
+inline bool pkcs12_bags_allowed(const STACK_OF(PKCS12_SAFEBAG) * bags, int depth, int runs,
+                                KdfBudget& budget, std::string& error) {
   for (int b = 0; bags != nullptr && b < sk_PKCS12_SAFEBAG_num(bags); ++b) {
     const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags, b);
     const int nid = PKCS12_SAFEBAG_get_nid(bag);
     if (nid == NID_pkcs8ShroudedKeyBag) {
       const X509_ALGOR* alg = nullptr;
       X509_SIG_get0(PKCS12_SAFEBAG_get0_pkcs8(bag), &alg, nullptr);
-      if (!kdf_allowed(kdf_work(alg), budget, error)) return false;
+      if (!kdf_allowed(kdf_work(alg), runs, budget, error)) return false;
     } else if (nid == NID_safeContentsBag) {
       if (depth >= 8) {
         error = "nests its safe contents more than 8 deep";
         return false;
       }
-      if (!pkcs12_bags_allowed(PKCS12_SAFEBAG_get0_safes(bag), depth + 1, budget, error))
+      if (!pkcs12_bags_allowed(PKCS12_SAFEBAG_get0_safes(bag), depth + 1, runs, budget, error))
         return false;
     }
   }
   return true;
 }
 
+// How often load_pkcs12 may run one derivation of a file made to fail as late as it can. It reads
+// the file up to three times: PKCS12_parse (or the MAC-less reader) with the password, again with
+// no password (a file without a MAC, and an empty password), and again under the legacy context.
+struct Pkcs12Runs {
+  int mac;   // load_pkcs12's check, then each PKCS12_parse's; for "" each tries "" and none
+  int safe;  // each reading, and pkcs12_sealed_bags_allowed's opening (per password, per context)
+  int bag;   // each reading
+};
+inline Pkcs12Runs pkcs12_runs(bool no_mac, bool empty_password) {
+  const bool or_none = no_mac && empty_password;
+  const int readings = or_none ? 3 : 2;
+  const int passwords = or_none ? 2 : 1;
+  return {(empty_password ? 2 : 1) * (1 + readings), readings + 2 * passwords, readings};
+}
+
+// The work of a PBMAC1 MAC (RFC 9579): OpenSSL 3.4 and later derive its key with the PBKDF2
+// parameters inside the algorithm and ignore MacData's count; older releases cannot check it.
+// Parameters that cannot be read here are refused rather than guessed at.
+inline bool pbmac1_allowed(const X509_ALGOR* alg, int runs, KdfBudget& budget, std::string& error) {
+  const ASN1_OBJECT* obj = nullptr;
+  int ptype = 0;
+  const void* pval = nullptr;
+  X509_ALGOR_get0(&obj, &ptype, &pval, alg);
+  long long work = -1;
+  long long key_length = 0;
+  if (ptype == V_ASN1_SEQUENCE && pval != nullptr) {
+    // PBMAC1-params is SEQUENCE { keyDerivationFunc, messageAuthScheme }: two algorithm
+    // identifiers, read here as a sequence of them.
+    const auto* seq = static_cast<const ASN1_STRING*>(pval);
+    const unsigned char* p = ASN1_STRING_get0_data(seq);
+    X509_ALGORS* algs = d2i_X509_ALGORS(nullptr, &p, ASN1_STRING_length(seq));
+    const X509_ALGOR* kdf = sk_X509_ALGOR_num(algs) == 2 ? sk_X509_ALGOR_value(algs, 0) : nullptr;
+    if (kdf != nullptr && OBJ_obj2nid(kdf->algorithm) == NID_id_pbkdf2 &&
+        kdf->parameter != nullptr && kdf->parameter->type == V_ASN1_SEQUENCE) {
+      const ASN1_STRING* kp = kdf->parameter->value.sequence;
+      const unsigned char* q = ASN1_STRING_get0_data(kp);
+      PBKDF2PARAM* k = d2i_PBKDF2PARAM(nullptr, &q, ASN1_STRING_length(kp));
+      if (k != nullptr) {
+        work = kdf_count(k->iter);
+        if (k->keylength != nullptr) key_length = kdf_count(k->keylength);
+      }
+      PBKDF2PARAM_free(k);
+    }
+    sk_X509_ALGOR_pop_free(algs, X509_ALGOR_free);
+  }
+  if (work < 0 || key_length < 0 || key_length > EVP_MAX_MD_SIZE) {
+    // OpenSSL 3.4 writes the derived key into a buffer of EVP_MAX_MD_SIZE bytes.
+    error =
+        "has a PBMAC1 integrity MAC whose parameters azid does not read (no PBKDF2 count, or "
+        "a key longer than any HMAC's); re-export it with a usual MAC: openssl pkcs12 -export "
+        "-macalg sha256";
+    return false;
+  }
+  if (!kdf_allowed(work, runs, budget, error)) return false;
+  if (OpenSSL_version_num() < 0x30400000L) {
+    error =
+        "has a PBMAC1 integrity MAC (RFC 9579), which needs OpenSSL 3.4 or later to check; "
+        "upgrade OpenSSL, or re-export the file with a usual MAC: openssl pkcs12 -export "
+        "-macalg sha256";
+    return false;
+  }
+  return true;
+}
+
 // The PKCS#12 MAC's work, the encrypted safes', and the shrouded key bags' of the plain safes,
-// before anything is derived. Nothing is decrypted here.
-inline bool pkcs12_kdf_allowed(PKCS12* p12, std::string& error) {
-  KdfBudget budget;
+// before anything is derived. Nothing is decrypted here; pkcs12_sealed_bags_allowed counts what
+// is inside the encrypted safes once the password is settled.
+inline bool pkcs12_kdf_allowed(PKCS12* p12, const Pkcs12Runs& runs, KdfBudget& budget,
+                               std::string& error) {
   if (PKCS12_mac_present(p12) == 1) {
+    const X509_ALGOR* mac_alg = nullptr;
     const ASN1_INTEGER* mac_iter = nullptr;
-    PKCS12_get0_mac(nullptr, nullptr, nullptr, &mac_iter, p12);
-    long long work = 1;  // an absent count means 1 (RFC 7292)
-    std::uint64_t v = 0;
-    if (mac_iter != nullptr)
-      work = ASN1_INTEGER_get_uint64(&v, mac_iter) == 1 && v <= (std::uint64_t{1} << 40)
-                 ? static_cast<long long>(v)
-                 : (1LL << 40);
-    if (!kdf_allowed(work, budget, error)) return false;
+    PKCS12_get0_mac(nullptr, &mac_alg, nullptr, &mac_iter, p12);
+    const ASN1_OBJECT* mac_obj = nullptr;
+    if (mac_alg != nullptr) X509_ALGOR_get0(&mac_obj, nullptr, nullptr, mac_alg);
+    if (OBJ_obj2nid(mac_obj) == NID_pbmac1) {
+      if (!pbmac1_allowed(mac_alg, runs.mac, budget, error)) return false;
+    } else {
+      long long work = 1;  // an absent count means 1 (RFC 7292)
+      std::uint64_t v = 0;
+      if (mac_iter != nullptr)
+        work = ASN1_INTEGER_get_uint64(&v, mac_iter) == 1 && v <= (std::uint64_t{1} << 40)
+                   ? static_cast<long long>(v)
+                   : (1LL << 40);
+      if (!kdf_allowed(work, runs.mac, budget, error)) return false;
+    }
   }
   STACK_OF(PKCS7)* safes = PKCS12_unpack_authsafes(p12);
   if (safes == nullptr) return true;  // PKCS12_parse reports what is wrong with it
@@ -411,11 +505,11 @@ inline bool pkcs12_kdf_allowed(PKCS12* p12, std::string& error) {
     PKCS7* p7 = sk_PKCS7_value(safes, i);
     if (PKCS7_type_is_data(p7)) {
       STACK_OF(PKCS12_SAFEBAG)* bags = PKCS12_unpack_p7data(p7);
-      ok = pkcs12_bags_allowed(bags, 0, budget, error);
+      ok = pkcs12_bags_allowed(bags, 0, runs.bag, budget, error);
       sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
     } else if (PKCS7_type_is_encrypted(p7) && p7->d.encrypted != nullptr &&
                p7->d.encrypted->enc_data != nullptr) {
-      ok = kdf_allowed(kdf_work(p7->d.encrypted->enc_data->algorithm), budget, error);
+      ok = kdf_allowed(kdf_work(p7->d.encrypted->enc_data->algorithm), runs.safe, budget, error);
     }
   }
   sk_PKCS7_pop_free(safes, PKCS7_free);
@@ -433,7 +527,9 @@ inline bool load_pem(std::string_view data, std::string_view password,
   // Certificates first: they are independent of the password.
   std::vector<X509Ptr> certs;
   if (!read_pem_certificates(data, certs, error)) return false;
-  if (encrypted && !pem_kdf_allowed(data, error)) return false;
+  // An encrypted key may be derived up to three times: by OpenSSL's decoder, by the older reader
+  // PEM_read_bio_PrivateKey falls back to, and by read_legacy_pem_key (given a password).
+  if (encrypted && !pem_kdf_allowed(data, password.empty() ? 2 : 3, error)) return false;
   PkeyPtr key;
   {
     BioPtr bio = memory_bio(data);
@@ -681,6 +777,38 @@ inline bool parse_pkcs12_legacy(std::string_view data, const char* password, Pke
   return ok;
 }
 
+// Opens an encrypted safe as the readers below would: in the default context, or failing that
+// in the legacy one. Null when neither opens it.
+inline STACK_OF(PKCS12_SAFEBAG) * open_safe(PKCS7* p7, const char* pass) {
+  const int passlen = pass != nullptr ? -1 : 0;
+  STACK_OF(PKCS12_SAFEBAG)* bags = PKCS12_unpack_p7encdata(p7, pass, passlen);
+  if (bags == nullptr && legacy_context() != nullptr) {
+    DefaultContextScope scope(legacy_context());
+    if (scope.active()) bags = PKCS12_unpack_p7encdata(p7, pass, passlen);
+  }
+  return bags;
+}
+
+// The shrouded key bags inside the encrypted safes, counted once the password is settled (the
+// safes' own derivation is counted already), before PKCS12_parse or the MAC-less reader derives
+// any of them. `or_none`: the readers also try no password. A safe that does not open here does
+// not open to the readers either, and nothing in it is derived.
+inline bool pkcs12_sealed_bags_allowed(PKCS12* p12, const char* pass, bool or_none, int runs,
+                                       KdfBudget& budget, std::string& error) {
+  STACK_OF(PKCS7)* safes = PKCS12_unpack_authsafes(p12);
+  bool ok = true;
+  for (int i = 0; ok && safes != nullptr && i < sk_PKCS7_num(safes); ++i) {
+    PKCS7* p7 = sk_PKCS7_value(safes, i);
+    if (!PKCS7_type_is_encrypted(p7)) continue;
+    STACK_OF(PKCS12_SAFEBAG)* bags = open_safe(p7, pass);
+    if (bags == nullptr && or_none) bags = open_safe(p7, nullptr);
+    ok = pkcs12_bags_allowed(bags, 0, runs, budget, error);
+    sk_PKCS12_SAFEBAG_pop_free(bags, PKCS12_SAFEBAG_free);
+  }
+  sk_PKCS7_pop_free(safes, PKCS7_free);
+  return ok;
+}
+
 inline bool load_pkcs12(std::string_view data, std::string_view password,
                         CertificateMaterial::Parts& out, std::string& error) {
   BioPtr bio = memory_bio(data);
@@ -697,7 +825,9 @@ inline bool load_pkcs12(std::string_view data, std::string_view password,
   const char* chosen = nullptr;
   bool matched = false;
   const bool no_mac = PKCS12_mac_present(p12.get()) != 1;
-  if (!pkcs12_kdf_allowed(p12.get(), error)) return false;
+  const Pkcs12Runs runs = pkcs12_runs(no_mac, pw.empty());
+  KdfBudget budget;
+  if (!pkcs12_kdf_allowed(p12.get(), runs, budget, error)) return false;
   if (no_mac) {
     // No integrity MAC (`openssl pkcs12 -nomac`, some Java and Go keystores): nothing to check
     // the password against here, so decoding the bags below decides.
@@ -717,6 +847,8 @@ inline bool load_pkcs12(std::string_view data, std::string_view password,
                 : "is a PKCS#12 file that the given password does not open (wrong password?)";
     return false;
   }
+  if (!pkcs12_sealed_bags_allowed(p12.get(), chosen, no_mac && pw.empty(), runs.bag, budget, error))
+    return false;
   PkeyPtr key;
   std::vector<X509Ptr> certs;
   auto parse_with = [&](const char* pass) {
