@@ -127,4 +127,16 @@ TEST_SUITE("challenge") {
       CHECK_FALSE(claims_from_challenge(h));
     }
   }
+
+  TEST_CASE("claims with control characters are refused; line breaks and tabs become spaces") {
+    const auto with = [](std::string json) {
+      return R"(Bearer error="insufficient_claims", claims=")" + b64(json) + "\"";
+    };
+    CHECK_FALSE(claims_from_challenge(with("{\"a\":1,\"x\":\"\x1b[2J\"}")));
+    CHECK_FALSE(claims_from_challenge(with(std::string("{\"a\":\"\0\"}", 9))));
+    CHECK_FALSE(claims_from_challenge(with("{\"a\":\"\x7f\"}")));
+    const auto spaced = claims_from_challenge(with("{\n\t\"access_token\":{}\r\n}"));
+    REQUIRE(spaced);
+    CHECK(*spaced == "{  \"access_token\":{}  }");
+  }
 }

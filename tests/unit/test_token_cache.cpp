@@ -3,6 +3,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <new>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -449,5 +452,109 @@ TEST_SUITE("token_cache") {
     for (auto& t : threads) t.join();
     CHECK(failed.load() == 8);
     CHECK(fetches.load() <= 2);  // callers arriving after the failure may start one more
+  }
+
+  // A callback of the fetch (a log sink, say) asking for the same token on the same thread would
+  // otherwise wait for its own fetch forever, and with it every later caller of the key.
+  TEST_CASE("a request for the token being fetched, made from inside that fetch, fails at once") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    auto ctx = ctx_for({"s"});
+    std::optional<TokenResult> inner;
+    auto outer = cache.get_or_fetch(ctx, "t", clock, [&] {
+      inner = cache.get_or_fetch(ctx, "t", clock, [&] { return make_token(clock, hours(1), "x"); });
+      return make_token(clock, hours(1));
+    });
+    REQUIRE(outer.ok());
+    CHECK(outer.token().token == "tok");
+    REQUIRE(inner);
+    CHECK(inner->failure() == Failure::failed);
+    CHECK(inner->error_info().message.find("from inside the fetch of the same token") !=
+          std::string::npos);
+    // The key is not stuck: a later caller gets the cached token.
+    CHECK(cache.get_or_fetch(ctx, "t", clock, [&] { return make_token(clock, hours(1), "y"); })
+              .token()
+              .token == "tok");
+  }
+
+  // The exception belongs to the caller whose fetch threw; a waiter fetches for itself. Ending the
+  // fetch that way allocates nothing, so it holds when the exception is bad_alloc.
+  TEST_CASE("a fetch that throws hands the key to a waiter, which fetches for itself") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    auto ctx = ctx_for({"s"});
+    std::atomic<bool> fetching{false};
+    std::atomic<bool> release{false};
+    std::thread first([&] {
+      CHECK_THROWS_AS((void)cache.get_or_fetch(ctx, "t", clock,
+                                               [&]() -> TokenResult {
+                                                 fetching = true;
+                                                 while (!release.load()) std::this_thread::yield();
+                                                 throw std::bad_alloc();
+                                               }),
+                      std::bad_alloc);
+    });
+    while (!fetching.load()) std::this_thread::yield();
+    std::atomic<int> second_fetches{0};
+    std::thread second([&] {
+      TokenResult r = cache.get_or_fetch(ctx, "t", clock, [&] {
+        second_fetches.fetch_add(1);
+        return make_token(clock, hours(1), "second");
+      });
+      CHECK(r.ok());
+      if (r.ok()) CHECK(r.token().token == "second");
+    });
+    std::this_thread::sleep_for(milliseconds(50));  // let the second caller queue (not required)
+    release = true;
+    first.join();
+    second.join();
+    CHECK(second_fetches.load() == 1);
+  }
+
+  TEST_CASE("a min_validity longer than the clock can count is never met by a cached token") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    int fetches = 0;
+    auto fetch = [&] {
+      ++fetches;
+      return make_token(clock, hours(1));
+    };
+    auto ctx = ctx_for({"s"});
+    REQUIRE(cache.get_or_fetch(ctx, "t", clock, fetch).ok());
+    for (const seconds v : {seconds::max(), seconds(10'000'000'000)}) {
+      auto demanding = ctx;
+      demanding.min_validity = v;
+      (void)cache.get_or_fetch(demanding, "t", clock, fetch);
+    }
+    CHECK(fetches == 3);
+  }
+
+  // Destructors of thread-locals built before the cache's per-thread slots, and of statics, run
+  // after the slots are gone, and may still ask for tokens (a last telemetry flush).
+  TEST_CASE("a thread-local destroyed after the thread's slots still gets a token") {
+    testing::ManualClock clock;
+    TokenCache cache;
+    auto ctx = ctx_for({"s"});
+    std::atomic<int> fetches{0};
+    auto fetch = [&] {
+      fetches.fetch_add(1);
+      return make_token(clock, hours(1));
+    };
+    struct AtExit {
+      std::function<void()> run;
+      ~AtExit() {
+        if (run) run();
+      }
+    };
+    std::string at_exit_token;
+    std::thread([&] {
+      thread_local AtExit at_exit;  // built before the slots: destroyed after them
+      at_exit.run = [&] {
+        at_exit_token = cache.get_or_fetch(ctx, "t", clock, fetch).token().token;
+      };
+      for (int i = 0; i < 3; ++i) REQUIRE(cache.get_or_fetch(ctx, "t", clock, fetch).ok());
+    }).join();
+    CHECK(at_exit_token == "tok");
+    CHECK(fetches.load() == 1);
   }
 }

@@ -19,6 +19,7 @@
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -77,9 +78,20 @@ struct ReaderSlots {
   }
 };
 static_assert(ReaderSlots::spill_sets == 64, "spill_set takes the top 6 bits");
-inline ReaderSlots& reader_slots() noexcept {
-  thread_local ReaderSlots s;
-  return s;
+/// Set once this thread's slots are destroyed (thread exit). Trivially destructible, so it can
+/// still be read by the destructors of thread-locals built before the slots, and of statics, which
+/// run later and may ask for tokens: those callers take the locked path.
+inline thread_local bool reader_slots_gone = false;
+struct ReaderSlotsOwner {
+  ReaderSlots slots;
+  ~ReaderSlotsOwner() { reader_slots_gone = true; }
+};
+/// This thread's slots, or nullptr once the thread has destroyed them.
+inline ReaderSlots* reader_slots() noexcept {
+  if (reader_slots_gone) [[unlikely]]
+    return nullptr;
+  thread_local ReaderSlotsOwner owner;
+  return &owner.slots;
 }
 inline std::uint64_t next_cache_uid() noexcept {
   static std::atomic<std::uint64_t> counter{1};
@@ -290,6 +302,7 @@ class TokenCache {
     std::chrono::steady_clock::time_point last_attempt{};
     bool attempted = false;
     bool refreshing = false;
+    std::thread::id fetcher;  // the thread running a blocking fetch (none for an asynchronous one)
     // Out of the index (callers holding it move to the live entry). Written only by rebuild() and
     // ~Shared, under map_mu and this lock; read under this lock.
     bool evicted = false;
@@ -308,7 +321,11 @@ class TokenCache {
   // min_validity beyond now.
   [[nodiscard]] static bool lasts(const AccessToken& t, std::chrono::system_clock::time_point now,
                                   const TokenRequestContext& ctx) noexcept {
-    // A negative min_validity asks for nothing beyond "not expired".
+    // A negative min_validity asks for nothing beyond "not expired"; one longer than the clock can
+    // count (converting it would overflow) is never met.
+    constexpr auto longest = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::system_clock::duration::max());
+    if (ctx.min_validity >= longest) return false;
     return t.expires_on - now > std::max(ctx.min_validity, std::chrono::seconds::zero());
   }
   [[nodiscard]] bool fresh(const AccessToken& t,
@@ -329,8 +346,11 @@ class TokenCache {
   [[nodiscard]] const std::shared_ptr<const AccessToken>* cached(
       const TokenRequestContext& ctx, std::string_view tenant,
       std::chrono::system_clock::time_point now) const noexcept {
+    detail::ReaderSlots* rs = detail::reader_slots();
+    if (rs == nullptr) [[unlikely]]
+      return nullptr;
     const std::uint64_t uid = s_->uid;
-    for (auto& s : detail::reader_slots().slots) {
+    for (auto& s : rs->slots) {
       if (s.cache_uid != uid) continue;
       if (!matches(*static_cast<const Entry*>(s.entry), ctx, tenant)) continue;
       return serves(s, ctx, now) ? &s.token : nullptr;
@@ -371,8 +391,9 @@ class TokenCache {
   [[nodiscard]] const std::shared_ptr<const AccessToken>* spilled(
       std::size_t h, const TokenRequestContext& ctx, std::string_view tenant,
       std::chrono::system_clock::time_point now) const noexcept {
-    auto& rs = detail::reader_slots();
-    if (rs.spill == nullptr) return nullptr;
+    const detail::ReaderSlots* slots = detail::reader_slots();
+    if (slots == nullptr || slots->spill == nullptr) return nullptr;
+    const detail::ReaderSlots& rs = *slots;
     for (int which = 0; which < 2; ++which) {
       const detail::ReaderSlot* set = rs.spill_set(h, which);
       for (std::size_t w = 0; w < rs.spill_ways; ++w) {
@@ -389,7 +410,8 @@ class TokenCache {
   [[gnu::noinline]] const std::shared_ptr<const AccessToken>* find_spilled(
       const TokenRequestContext& ctx, std::string_view tenant,
       std::chrono::system_clock::time_point now) const noexcept {
-    if (detail::reader_slots().spill == nullptr) return nullptr;
+    if (const auto* rs = detail::reader_slots(); rs == nullptr || rs->spill == nullptr)
+      return nullptr;
     return spilled(key_hash(ctx, tenant), ctx, tenant, now);
   }
 
@@ -415,7 +437,9 @@ class TokenCache {
       version = e->version.load(std::memory_order_relaxed);
     }
     if (!master || !fresh(*master, now)) return nullptr;
-    auto& rs = detail::reader_slots();
+    detail::ReaderSlots* slots = detail::reader_slots();
+    if (slots == nullptr) return nullptr;  // thread exit: the slow path serves without slots
+    auto& rs = *slots;
     detail::ReaderSlot* slot = nullptr;
     // The slot already holding this key (perhaps for an entry since evicted): cached() stops at
     // the first slot whose key matches, so a key never occupies two. Else a reusable slot, else
@@ -505,6 +529,15 @@ class TokenCache {
         if (!should_refresh(e, now, clock.steady_now()) || e.refreshing)
           return TokenResult(e.token);
       } else if (e.refreshing) {
+        // This thread's own fetch, called back into (from a callback of the fetch's): waiting would
+        // be waiting for itself, forever.
+        if (e.fetcher == std::this_thread::get_id()) [[unlikely]]
+          return TokenResult::failed(
+              "TokenCache",
+              "TokenCache: a token was requested from inside the fetch of the same token on this "
+              "thread (a log sink or callback asking the credential again); the inner request "
+              "fails instead of waiting for itself. Ask from another thread, or not from inside "
+              "the fetch.");
         // No valid token (or a claims request): wait for the fetch in flight and share its outcome.
         const std::uint64_t gen = e.generation;
         e.cv.wait(lk, [&] { return !e.refreshing; });
@@ -517,6 +550,7 @@ class TokenCache {
       }
       // This caller refreshes.
       e.refreshing = true;
+      e.fetcher = std::this_thread::get_id();
       e.last_attempt = clock.steady_now();
       e.attempted = true;
       lk.unlock();
@@ -524,8 +558,10 @@ class TokenCache {
       try {
         fresh_result = fetch();
       } catch (...) {
+        // The exception is this caller's. Waiters wake without an outcome and one of them fetches
+        // (finishing with an empty result allocates nothing, so this holds under bad_alloc too).
         lk.lock();
-        finish(e, TokenResult::failed("TokenCache", "token fetch threw an exception"));
+        finish(e, TokenResult{});
         throw;
       }
       lk.lock();
@@ -553,6 +589,7 @@ class TokenCache {
 
   static void finish(Entry& e, TokenResult error, bool for_claims = false) {
     e.refreshing = false;
+    e.fetcher = std::thread::id();
     ++e.generation;
     e.last_error = std::move(error);
     e.error_for_claims = for_claims;

@@ -13,6 +13,7 @@
 #include "azid/core/concepts.hpp"
 #include "azid/core/result.hpp"
 #include "azid/detail/dev_tool.hpp"
+#include "azid/detail/redact.hpp"
 #include "azid/platform/default_platform.hpp"
 
 AZID_BEGIN
@@ -57,7 +58,7 @@ class AzurePowerShellCredential {
                                             std::string(name) +
                                                 ": Failed to get token. Run Connect-AzAccount "
                                                 "--ClaimsChallenge " +
-                                                ctx.claims);
+                                                detail::printable(ctx.claims, ctx.claims.size()));
           return {};
         },
         [&](std::string_view tenant) { return detail::pwsh_argv(resource, tenant); },

@@ -187,7 +187,20 @@ constexpr void skip_ows(std::string_view s, std::size_t& i) noexcept {
            (v.back() == ' ' || v.back() == '\n' || v.back() == '\r' || v.back() == '\t'))
       v.remove_suffix(1);
     if (v.size() < 2 || v.front() != '{' || v.back() != '}') continue;
-    return std::string(v);
+    // The claims end up in requests, messages and log lines: control characters are refused, and
+    // line breaks and tabs (insignificant between JSON tokens, invalid inside strings) become
+    // spaces, so a hostile header cannot forge a log line or drive a terminal.
+    std::string out(v);
+    bool clean = true;
+    for (char& c : out) {
+      const auto u = static_cast<unsigned char>(c);
+      if (c == '\n' || c == '\r' || c == '\t')
+        c = ' ';
+      else if (u < 0x20 || u == 0x7F)
+        clean = false;
+    }
+    if (!clean) continue;
+    return out;
   }
   return std::nullopt;
 }
