@@ -16,9 +16,23 @@
 
 #include "azid/detail/base64.hpp"
 #include "azid/core/error_code.hpp"
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <string_view>
 
 #include "azid/async/https_transport.hpp"
+#include "azid/core/retry.hpp"
+#include "azid/detail/http_driver.hpp"
+#include "azid/platform/default_platform.hpp"
+#include "azid/testing/platform.hpp"
 #include "azid/transport/https.hpp"
 #include "transport_test_server.hpp"
 
@@ -135,6 +149,47 @@ TEST_SUITE("transport") {
       CHECK(p.dir == deb_dir);
       CHECK(trust_verifies(p, loaded));
       CHECK(loaded == 0);  // nothing parsed up front; the CA came from the directory
+    }
+    SUBCASE("a hashed directory as large as the bundle stands in for it: the bundle stays unread") {
+      fs::copy_file(pki().ca_file(), root / "debian" / "cert.pem",
+                    fs::copy_options::overwrite_existing);  // one certificate, one hashed name
+      const auto p =
+          azid::detail::system_trust_paths(nullptr, nullptr, deb_file.c_str(), deb_dir.c_str());
+      CHECK(p.file.empty());
+      CHECK(trust_verifies(p, loaded));
+      CHECK(loaded == 0);
+    }
+    SUBCASE(
+        "one private CA hashed into a directory beside a larger bundle: the bundle is read too") {
+      // RHEL, Alpine or Homebrew after an administrator added the company's CA and rehashed: the
+      // directory holds that CA alone, the bundle every public one (here the test CA and another).
+      const azid_test::Leaf corporate = pki().make_leaf(LeafKind::self_signed);
+      const azid_test::Leaf other_public = pki().make_leaf(LeafKind::self_signed);
+      char corp_name[32];
+      std::snprintf(corp_name, sizeof corp_name, "%08lx.0",
+                    X509_subject_name_hash(corporate.cert.get()));
+      const auto write_pem = [](const fs::path& path, std::initializer_list<X509*> certs) {
+        FILE* f = std::fopen(path.c_str(), "w");
+        REQUIRE(f != nullptr);
+        for (X509* c : certs) REQUIRE(PEM_write_X509(f, c) == 1);
+        std::fclose(f);
+      };
+      write_pem(root / "rhel" / "certs" / corp_name, {corporate.cert.get()});
+      {
+        FILE* f = std::fopen(pki().ca_file().c_str(), "r");
+        REQUIRE(f != nullptr);
+        X509* ca = PEM_read_X509(f, nullptr, nullptr, nullptr);
+        std::fclose(f);
+        REQUIRE(ca != nullptr);
+        write_pem(root / "rhel" / "cert.pem", {ca, other_public.cert.get()});
+        X509_free(ca);
+      }
+      const auto p =
+          azid::detail::system_trust_paths(nullptr, nullptr, rhel_file.c_str(), rhel_dir.c_str());
+      CHECK(p.file == rhel_file);
+      CHECK(p.dir == rhel_dir);
+      CHECK(trust_verifies(p, loaded));  // the public CA, from the bundle
+      CHECK(loaded == 2);
     }
     SUBCASE("a CRL's hashed name alone does not make a hashed directory") {
       fs::remove(root / "debian" / "certs" / hashed);
@@ -869,5 +924,342 @@ TEST_SUITE("transport") {
     CHECK(t.connections_opened() >= 1);
     CHECK(t.connections_opened() <= 4);
     CHECK(server.requests() == 40);
+  }
+}
+
+namespace {
+
+// The error an AsyncHttpsTransport send of `req` completes with.
+std::error_code async_error(const azid::TransportOptions& options, const azid::HttpRequest& req) {
+  asio::io_context io;
+  azid::AsyncHttpsTransport t(io.get_executor(), options);
+  std::error_code got = make_error_code(errc::invalid_url);
+  t.async_send(req, [&](std::error_code ec, azid::HttpResponse) { got = ec; });
+  io.run_for(10s);
+  return got;
+}
+
+// A port on 127.0.0.1 that never answers a connect: its listener's accept queue is full and never
+// drained, so the kernel drops each new SYN, as a host that silently drops packets does.
+class SilentPort {
+ public:
+  SilentPort() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&a), len) != 0 ||
+        ::listen(listener_, 0) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      return;
+    port_ = ntohs(a.sin_port);
+    // Fill the queue: connect until an attempt hears nothing for 200 ms.
+    for (int i = 0; i < 16 && !full_; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) return;
+      fillers_.push_back(fd);
+      (void)::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+      pollfd p{fd, POLLOUT, 0};
+      full_ = ::poll(&p, 1, 200) == 0;
+    }
+  }
+  ~SilentPort() {
+    for (int fd : fillers_) ::close(fd);
+    if (listener_ >= 0) ::close(listener_);
+  }
+  SilentPort(const SilentPort&) = delete;
+  SilentPort& operator=(const SilentPort&) = delete;
+
+  [[nodiscard]] bool silent() const noexcept { return full_; }
+  [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+
+ private:
+  int listener_ = -1;
+  std::vector<int> fillers_;
+  std::uint16_t port_ = 0;
+  bool full_ = false;
+};
+
+// What the name-lookup seams below answer. Plain globals: a lookup seam is a bare function.
+std::atomic<int> lookups{0};
+std::atomic<int> failures_left{0};
+std::atomic<int> lookup_failure{EAI_AGAIN};  // EAI_SYSTEM: with errno EAGAIN
+std::atomic<std::uint16_t> first_port{0};    // "two.test": this port first, then the URL's
+std::atomic<std::uint16_t> second_port{0};   // ... or this one, when set
+
+struct RestoreLookup {
+  ~RestoreLookup() { azid::detail::name_lookup() = &::getaddrinfo; }
+};
+
+// "flaky.test" fails `failures_left` times with `lookup_failure`, then is 127.0.0.1; "gone.test"
+// does not exist; "two.test" is 127.0.0.1 twice, at `first_port` then at the URL's port.
+int scripted_lookup(const char* host, const char* port, const addrinfo* hints, addrinfo** res) {
+  const std::string_view h(host);
+  if (h == "flaky.test") {
+    ++lookups;
+    if (failures_left.fetch_sub(1) > 0) {
+      if (lookup_failure == EAI_SYSTEM) errno = EAGAIN;
+      return lookup_failure.load();
+    }
+    return ::getaddrinfo("127.0.0.1", port, hints, res);
+  }
+  if (h == "gone.test") {
+    ++lookups;
+    return EAI_NONAME;
+  }
+  if (h == "two.test") {
+    // glibc frees each node of a result on its own, so two results can be joined into one.
+    addrinfo* first = nullptr;
+    addrinfo* second = nullptr;
+    const std::string p1 = std::to_string(first_port.load());
+    const std::string p2 = second_port != 0 ? std::to_string(second_port.load()) : port;
+    if (const int rc = ::getaddrinfo("127.0.0.1", p1.c_str(), hints, &first)) return rc;
+    if (const int rc = ::getaddrinfo("127.0.0.1", p2.c_str(), hints, &second)) {
+      ::freeaddrinfo(first);
+      return rc;
+    }
+    addrinfo* last = first;
+    while (last->ai_next != nullptr) last = last->ai_next;
+    last->ai_next = second;
+    *res = first;
+    return 0;
+  }
+  return EAI_NONAME;
+}
+
+azid::RetryOptions three_quick_retries() {
+  azid::RetryOptions r;
+  r.max_retries = 3;
+  r.base_delay = 5ms;
+  return r;
+}
+
+}  // namespace
+
+TEST_SUITE("transport") {
+  TEST_CASE("a fork() child never reuses its parent's kept-alive connection") {
+    // Shared, one socket would carry both processes' requests, and each could read the other's
+    // response. The child opens a connection of its own and lets go of the parent's without a
+    // byte on it, so the parent's stays usable (over TLS, a close_notify or a record sent from
+    // the child would break it).
+    for (bool tls : {false, true}) {
+      CAPTURE(tls);
+      TestServer server(pki(), tls ? tls_server() : plain_server());
+      azid::HttpsTransport t(trust_test_ca());
+      std::error_code ec;
+      REQUIRE(t.send(get(server.url()), ec).status == 200);
+      REQUIRE(t.connections_opened() == 1);
+      const pid_t child = ::fork();
+      REQUIRE(child >= 0);
+      if (child == 0) {
+        // One exchange, then _exit: no doctest and no destructors in the child.
+        std::error_code cec;
+        const azid::HttpResponse res = t.send(get(server.url()), cec);
+        ::_exit(cec ? 1 : res.status != 200 ? 2 : t.connections_opened() != 2 ? 3 : 0);
+      }
+      int status = -1;
+      REQUIRE(::waitpid(child, &status, 0) == child);
+      REQUIRE(WIFEXITED(status));
+      CHECK(WEXITSTATUS(status) == 0);  // 3: the child sent on its parent's connection
+      CHECK(server.connections() == 2);
+      CHECK(t.send(get(server.url()), ec).status == 200);
+      CHECK_MESSAGE(!ec, ec.message());
+      CHECK(t.connections_opened() == 1);  // the parent's own connection, still good
+      CHECK(server.requests() == 3);
+    }
+  }
+
+  TEST_CASE("a fork() child never reuses its parent's kept-alive connection (async transport)") {
+    TestServer server(pki(), tls_server());
+    asio::io_context io;
+    azid::AsyncHttpsTransport t(io.get_executor(), trust_test_ca());
+    const auto send = [&] {
+      int status = 0;
+      t.async_send(get(server.url()), [&](std::error_code ec, azid::HttpResponse res) {
+        status = ec ? -1 : res.status;
+      });
+      io.restart();
+      io.run_for(10s);
+      return status;
+    };
+    REQUIRE(send() == 200);
+    REQUIRE(t.connections_opened() == 1);
+    io.notify_fork(asio::execution_context::fork_prepare);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      io.notify_fork(asio::execution_context::fork_child);  // an epoll set of the child's own
+      ::_exit(send() != 200 ? 2 : t.connections_opened() != 2 ? 3 : 0);
+    }
+    io.notify_fork(asio::execution_context::fork_parent);
+    int status = -1;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);  // 3: the child sent on its parent's connection
+    CHECK(server.connections() == 2);
+    CHECK(send() == 200);
+    CHECK(t.connections_opened() == 1);
+    CHECK(server.requests() == 3);
+  }
+
+#if defined(__GLIBC__)
+  TEST_CASE("an address that drops the connect in silence leaves time for the host's next one") {
+    RestoreLookup restore;
+    azid::detail::name_lookup() = &scripted_lookup;
+    SilentPort silent;
+    REQUIRE(silent.silent());
+    first_port = silent.port();
+    second_port = 0;
+    TestServer server(pki(), plain_server());
+    azid::HttpsTransport t;
+    auto req = get("http://two.test:" + std::to_string(server.port()) + "/");
+    req.connect_timeout = 2000ms;
+    std::error_code ec;
+    const auto start = Clock::now();
+    SUBCASE("silent, then a server: the server answers within the connect timeout") {
+      const azid::HttpResponse res = t.send(req, ec);
+      REQUIRE_MESSAGE(!ec, ec.message());
+      CHECK(res.status == 200);
+      CHECK(since(start) < 2000ms);
+      CHECK(t.connections_opened() == 1);
+    }
+    SUBCASE("silent twice: connect_timeout, at the connect timeout") {
+      second_port = silent.port();
+      (void)t.send(req, ec);
+      CHECK(ec == errc::connect_timeout);
+      CHECK(since(start) >= 1900ms);
+      CHECK(since(start) < 3500ms);
+    }
+    second_port = 0;
+  }
+#endif
+
+  TEST_CASE("a proxy's passing failure to open a tunnel is retried; its refusal is not") {
+    TestServer origin(pki(), tls_server());
+    ServerOptions po = plain_server(Behavior::proxy);
+    azid::TransportOptions o = trust_test_ca();
+    const std::string busy = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy";
+    SUBCASE("each answer, as both transports report it") {
+      struct Case {
+        std::string answer;
+        errc expected;
+        bool retried;
+      };
+      const std::vector<Case> cases = {
+          {busy, errc::proxy_temporary_failure, true},
+          {"HTTP/1.1 502 Bad Gateway\r\n\r\n", errc::proxy_temporary_failure, true},
+          {"HTTP/1.1 504 Gateway Timeout\r\n\r\n", errc::proxy_temporary_failure, true},
+          {"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n",
+           errc::proxy_temporary_failure, true},
+          {"reset", errc::connection_closed, true},
+          {"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n",
+           errc::proxy_failed, false},
+          {"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", errc::proxy_failed, false},
+          {"HTTP/1.1 501 Not Implemented\r\n\r\n", errc::proxy_failed, false},
+      };
+      for (const Case& c : cases) {
+        po.connect_answers = {c.answer, c.answer};  // one for each transport
+        TestServer proxy(pki(), po);
+        o.https_proxy = "http://127.0.0.1:" + std::to_string(proxy.port());
+        CAPTURE(c.answer);
+        azid::HttpsTransport t(o);
+        std::error_code ec;
+        (void)t.send(get(origin.url()), ec);
+        CHECK(ec == c.expected);
+        CHECK(azid::detail::retriable_error(ec) == c.retried);
+        if (c.answer == "reset") CHECK(ec.message().find("refused") == std::string::npos);
+        CHECK(async_error(o, get(origin.url())) == c.expected);
+        CHECK(t.send(get(origin.url()), ec).status == 200);  // then the tunnel opens
+        CHECK_MESSAGE(!ec, ec.message());
+        CHECK(proxy.connects() == 3);
+      }
+    }
+    SUBCASE("through the retry policy: attempts until the tunnel opens") {
+      po.connect_answers = {busy, "reset", "HTTP/1.1 502 Bad Gateway\r\n\r\n"};
+      TestServer proxy(pki(), po);
+      o.https_proxy = "http://127.0.0.1:" + std::to_string(proxy.port());
+      azid::testing::BasicPlatform<azid::HttpsTransport> platform(o);
+      std::error_code ec;
+      const azid::HttpResponse res =
+          azid::detail::send_with_retry(platform, get(origin.url()), three_quick_retries(), ec);
+      CHECK_MESSAGE(!ec, ec.message());
+      CHECK(res.status == 200);
+      CHECK(proxy.connects() == 4);
+      CHECK(origin.requests() == 1);
+    }
+    SUBCASE("through the retry policy: a 407 is asked once") {
+      po.connect_answers = {"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n"};
+      TestServer proxy(pki(), po);
+      o.https_proxy = "http://127.0.0.1:" + std::to_string(proxy.port());
+      azid::testing::BasicPlatform<azid::HttpsTransport> platform(o);
+      std::error_code ec;
+      (void)azid::detail::send_with_retry(platform, get(origin.url()), three_quick_retries(), ec);
+      CHECK(ec == errc::proxy_failed);
+      CHECK(proxy.connects() == 1);
+    }
+  }
+
+  TEST_CASE("a temporary name lookup failure (EAI_AGAIN) is retried; an unknown name is not") {
+    RestoreLookup restore;
+    azid::detail::name_lookup() = &scripted_lookup;
+    TestServer server(pki(), plain_server());
+    const std::string port = std::to_string(server.port());
+    const auto flaky = get("http://flaky.test:" + port + "/");
+    lookups = 0;
+    SUBCASE("each failure, as both transports report it") {
+      for (int failure : {EAI_AGAIN, EAI_SYSTEM}) {
+        CAPTURE(failure);
+        lookup_failure = failure;
+        failures_left = 2;
+        azid::HttpsTransport t;
+        std::error_code ec;
+        (void)t.send(flaky, ec);
+        CHECK(ec == errc::resolve_temporary_failure);
+        CHECK(azid::detail::retriable_error(ec));
+        CHECK(async_error({}, flaky) == errc::resolve_temporary_failure);
+        CHECK(t.send(flaky, ec).status == 200);
+      }
+      lookup_failure = EAI_AGAIN;
+    }
+    SUBCASE("through the retry policy: looked up again until the name resolves") {
+      failures_left = 2;
+      azid::testing::BasicPlatform<azid::HttpsTransport> platform;
+      std::error_code ec;
+      const azid::HttpResponse res =
+          azid::detail::send_with_retry(platform, flaky, three_quick_retries(), ec);
+      CHECK_MESSAGE(!ec, ec.message());
+      CHECK(res.status == 200);
+      CHECK(lookups == 3);
+    }
+    SUBCASE("through the retry policy: a name that does not exist is looked up once") {
+      azid::testing::BasicPlatform<azid::HttpsTransport> platform;
+      std::error_code ec;
+      (void)azid::detail::send_with_retry(platform, get("http://gone.test:" + port + "/"),
+                                          three_quick_retries(), ec);
+      CHECK(ec == errc::resolve_failed);
+      CHECK(lookups == 1);
+    }
+  }
+
+  TEST_CASE("under CGI the upper-case HTTP_PROXY is not taken from the environment (httpoxy)") {
+    // A CGI server hands the request's `Proxy:` header to the program as HTTP_PROXY.
+    azid::testing::MapEnvironment env{{"HTTP_PROXY", "http://header.example:1"},
+                                      {"http_proxy", "http://admin.example:2"},
+                                      {"HTTPS_PROXY", "http://secure.example:3"}};
+    SUBCASE("not CGI: HTTP_PROXY first, as before") {
+      const auto t = azid::detail::with_proxy_env({}, true, env);
+      CHECK(t.http_proxy == "http://header.example:1");
+      CHECK(t.https_proxy == "http://secure.example:3");
+    }
+    SUBCASE("CGI: http_proxy, or no proxy at all") {
+      env.set("REQUEST_METHOD", "GET");
+      auto t = azid::detail::with_proxy_env({}, true, env);
+      CHECK(t.http_proxy == "http://admin.example:2");
+      CHECK(t.https_proxy == "http://secure.example:3");  // HTTPS_PROXY no header can set
+      env.unset("http_proxy");
+      t = azid::detail::with_proxy_env({}, true, env);
+      CHECK(t.http_proxy.empty());
+    }
   }
 }

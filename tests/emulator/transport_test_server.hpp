@@ -218,6 +218,9 @@ struct ServerOptions {
   std::string announced_length = "1073741824";
   /// Proxy only: answer CONNECT with 403.
   bool refuse_connect = false;
+  /// Proxy only: the first CONNECTs are answered with these, one each, in order (a status line and
+  /// headers, or "reset": a TCP reset and no answer); the ones after them are tunnelled.
+  std::vector<std::string> connect_answers;
   /// Proxy only: demand this Proxy-Authorization value (407 otherwise); empty: none demanded.
   std::string proxy_authorization;
 };
@@ -255,6 +258,8 @@ class TestServer {
   [[nodiscard]] std::size_t sessions_ended() const noexcept { return ended_.load(); }
   [[nodiscard]] std::size_t requests() const noexcept { return requests_.load(); }
   [[nodiscard]] std::size_t tunnels() const noexcept { return tunnels_.load(); }
+  /// CONNECT requests the proxy received (answered or not).
+  [[nodiscard]] std::size_t connects() const noexcept { return connects_.load(); }
   [[nodiscard]] const std::string& leaf_sha1() const noexcept { return leaf_sha1_; }
   [[nodiscard]] const std::string& leaf_sha256() const noexcept { return leaf_sha256_; }
   [[nodiscard]] std::string last_request_head() const {
@@ -485,6 +490,15 @@ class TestServer {
       write(client, out);
       return;
     }
+    if (const std::size_t n = connects_.fetch_add(1); n < options_.connect_answers.size()) {
+      const std::string& answer = options_.connect_answers[n];
+      std::error_code ec;
+      if (answer == "reset")
+        client.set_option(asio::socket_base::linger(true, 0), ec);  // the close becomes a reset
+      else
+        write(client, answer);
+      return;
+    }
     if (options_.refuse_connect) {
       write(client, std::string_view("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"));
       return;
@@ -539,6 +553,7 @@ class TestServer {
   std::atomic<std::size_t> ended_{0};
   std::atomic<std::size_t> requests_{0};
   std::atomic<std::size_t> tunnels_{0};
+  std::atomic<std::size_t> connects_{0};
   mutable std::mutex mutex_;  // guards open_fds_, threads_, last_head_
   std::set<int> open_fds_;
   std::vector<std::thread> threads_;

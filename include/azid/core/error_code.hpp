@@ -26,7 +26,7 @@ enum class errc {
   malformed_response,         ///< the bytes received are not a valid HTTP/1.1 response
   headers_too_large,          ///< response headers exceed the limit
   body_too_large,             ///< response body exceeds HttpRequest::max_body_bytes
-  proxy_failed,               ///< the proxy refused the CONNECT tunnel
+  proxy_failed,               ///< the proxy refused the CONNECT tunnel (407, another 4xx, not HTTP)
   io_error,                   ///< another socket error
   malformed_json,             ///< a response body is not the JSON expected
   missing_field,              ///< a required JSON field is absent
@@ -43,6 +43,8 @@ enum class errc {
   file_access_denied,   ///< a file exists but this process may not read it
   file_not_regular,     ///< a path names a directory, or a link or special file where refused
   invalid_token,  ///< an access token or token type holds bytes a header cannot carry (space, CR/LF)
+  resolve_temporary_failure,  ///< the name lookup failed this time (EAI_AGAIN); worth retrying
+  proxy_temporary_failure,    ///< the proxy answered CONNECT with 408 or 5xx; worth retrying
 };
 
 namespace detail {
@@ -114,6 +116,10 @@ class errc_category_impl final : public std::error_category {
       case errc::invalid_token:
         return "the token holds a space, a control character or a non-ASCII byte, which no "
                "bearer token has";
+      case errc::resolve_temporary_failure:
+        return "host name could not be resolved for now (temporary DNS failure)";
+      case errc::proxy_temporary_failure:
+        return "the proxy could not open the tunnel for now (it answered 408 or 5xx)";
     }
     return "unknown azid error";
   }

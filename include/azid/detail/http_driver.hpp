@@ -109,8 +109,10 @@ inline constexpr std::array<std::string_view, 6> loggable_response_headers = {
 [[nodiscard]] inline bool retriable_error(const std::error_code& ec) noexcept {
   if (ec.category() != error_category()) return false;
   switch (static_cast<errc>(ec.value())) {
+    case errc::resolve_temporary_failure:
     case errc::connect_failed:
     case errc::connect_timeout:
+    case errc::proxy_temporary_failure:
     case errc::timeout:
     case errc::connection_closed:
     case errc::io_error:

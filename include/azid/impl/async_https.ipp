@@ -20,6 +20,9 @@
 #include <utility>
 #include <vector>
 
+#include <sys/types.h>
+#include <unistd.h>
+
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/buffer.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -77,6 +80,7 @@ struct AsyncConnection {
   std::optional<asio::ssl::stream<tcp::socket>> tls;
   std::string key;
   steady::time_point idle_since{};
+  pid_t pid = ::getpid();  // the process that opened it (IdlePool::take)
   std::array<char, 16 * 1024> buffer{};
 
   tcp::socket& lowest() noexcept { return tls ? tls->next_layer() : socket; }
@@ -321,7 +325,7 @@ inline asio::awaitable<std::error_code> connect(AsyncHttpsTransport::Impl& impl,
       if (te == asio::error::operation_aborted) co_return te;  // the caller cancelled
       wait = std::min(wait * 2, std::chrono::milliseconds(20));
     }
-    if (job->rc != 0 || job->res == nullptr) co_return make_error_code(errc::resolve_failed);
+    if (auto e = https_impl::lookup_failure(*job)) co_return e;
     std::vector<tcp::endpoint> results;
     for (const addrinfo* a = job->res; a != nullptr; a = a->ai_next) {
       if (a->ai_family == AF_INET) {
@@ -358,12 +362,8 @@ inline asio::awaitable<std::error_code> connect(AsyncHttpsTransport::Impl& impl,
     ResponseParser parser(impl.options.max_header_bytes, 0, true);
     if (!e) r = co_await read_response(c, c.socket, parser, *wd, errc::connect_timeout);
     disarm(*wd);
-    if (e) co_return e == errc::connect_timeout ? e : make_error_code(errc::proxy_failed);
-    if (r.ec == errc::connect_timeout) co_return r.ec;
-    // The proxy must not speak for the origin before our ClientHello: leftover bytes are refused.
-    if (r.ec || r.closed || r.leftover) co_return make_error_code(errc::proxy_failed);
-    const int status = parser.response().status;
-    if (status < 200 || status > 299) co_return make_error_code(errc::proxy_failed);
+    if (e) co_return e;  // a reset or close on the way: as without a proxy
+    if (auto v = https_impl::tunnel_verdict(r, parser.response().status)) co_return v;
   }
   co_return std::error_code{};
 }

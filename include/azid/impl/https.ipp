@@ -64,23 +64,50 @@ inline bool exists(const char* path) {
   struct stat st {};
   return ::stat(path, &st) == 0;
 }
-/// True when `dir` holds at least one name of the form OpenSSL's hashed lookup opens: eight hex
-/// digits, a dot and a number (`5ad8a5d6.0`; CRLs have `.r0`, which do not count).
-inline bool has_hashed_names(const char* dir) {
+/// True when `dir` holds at least `wanted` names of the form OpenSSL's hashed lookup opens: eight
+/// hex digits, a dot and a number (`5ad8a5d6.0`; CRLs have `.r0`, which do not count).
+inline bool has_hashed_names(const char* dir, std::size_t wanted) {
   DIR* d = ::opendir(dir);
   if (d == nullptr) return false;
-  bool found = false;
-  while (const dirent* e = ::readdir(d)) {
+  std::size_t found = 0;
+  while (found < wanted) {
+    const dirent* e = ::readdir(d);
+    if (e == nullptr) break;
     const std::string_view name(e->d_name);
     if (name.size() < 10 || name[8] != '.') continue;
     const auto hex = [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); };
     const auto digit = [](char c) { return c >= '0' && c <= '9'; };
-    found = std::all_of(name.begin(), name.begin() + 8, hex) &&
-            std::all_of(name.begin() + 9, name.end(), digit);
-    if (found) break;
+    if (std::all_of(name.begin(), name.begin() + 8, hex) &&
+        std::all_of(name.begin() + 9, name.end(), digit))
+      ++found;
   }
   ::closedir(d);
-  return found;
+  return found >= wanted;
+}
+
+/// How many PEM objects (`-----BEGIN `) the file at `path` holds, counted by a scan of its bytes
+/// with nothing parsed; 0 when it cannot be read. Objects other than certificates count too, so
+/// the count errs on the side of reading the file.
+inline std::size_t pem_objects_in(const char* path) {
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  constexpr std::string_view marker = "-----BEGIN ";
+  std::size_t count = 0;
+  std::array<char, 16 * 1024> chunk;
+  std::string window;  // the unscanned tail of the last read, then the new bytes
+  for (;;) {
+    const ssize_t n = ::read(fd, chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    window.append(chunk.data(), static_cast<std::size_t>(n));
+    for (std::size_t at = window.find(marker); at != std::string::npos;
+         at = window.find(marker, at + marker.size()))
+      ++count;
+    // A marker cut in two by the read ends in the last marker.size() - 1 bytes: keep only those.
+    window.erase(0, window.size() - std::min(window.size(), marker.size() - 1));
+  }
+  ::close(fd);
+  return count;
 }
 }  // namespace https_impl
 
@@ -109,8 +136,10 @@ AZID_DECL SystemTrustPaths system_trust_paths(const char* file_env, const char* 
   }
   if (given(file_env))
     out.file = file_env;
-  else if (!(consults_default && https_impl::has_hashed_names(default_dir)) &&
-           given(default_file) && https_impl::exists(default_file))
+  else if (given(default_file) && https_impl::exists(default_file) &&
+           !(consults_default &&
+             https_impl::has_hashed_names(
+                 default_dir, std::max<std::size_t>(1, https_impl::pem_objects_in(default_file)))))
     out.file = default_file;
   return out;
 }
@@ -134,7 +163,7 @@ inline steady::time_point after(std::chrono::milliseconds d) noexcept {
 // Trust
 
 /// Points `store` at the system trust anchors (system_trust_paths: OpenSSL's default verify
-/// paths, the bundle left unread where a hashed directory holds the same anchors).
+/// paths, the bundle left unread where a hashed directory holds as many anchors as it does).
 inline void add_system_trust(X509_STORE* store) {
   const SystemTrustPaths paths = system_trust_paths(
       std::getenv(X509_get_default_cert_file_env()), std::getenv(X509_get_default_cert_dir_env()),
@@ -293,6 +322,23 @@ inline std::string connect_request_for(const std::string& target, const Route& r
   return r + "\r\n";
 }
 
+/// The verdict on the proxy's answer to CONNECT, `r` (`status` its status): none when the tunnel
+/// is open. An answer cut off by a reset, a close or the deadline keeps the error it would have
+/// without a proxy (connection_closed, io_error, connect_timeout); an answer saying to come back
+/// later (408, 500, 502, 503, 504) is errc::proxy_temporary_failure. Those are retried. Anything
+/// else is errc::proxy_failed: a refusal (407 and other 4xx), an answer that is not HTTP, or one
+/// followed by bytes (the proxy must not speak for the origin before our ClientHello).
+inline std::error_code tunnel_verdict(const ReadOutcome& r, int status) {
+  if (r.ec == errc::connection_closed || r.ec == errc::io_error || r.ec == errc::connect_timeout)
+    return r.ec;
+  if (r.ec) return make_error_code(errc::proxy_failed);
+  if (status == 408 || status == 500 || status == 502 || status == 503 || status == 504)
+    return make_error_code(errc::proxy_temporary_failure);
+  if (status < 200 || status > 299 || r.closed || r.leftover)
+    return make_error_code(errc::proxy_failed);
+  return {};
+}
+
 /// `head_and_body` (a serialized request) with the proxy's credentials after its request line.
 inline void add_proxy_authorization(std::string& head_and_body, const Route& route) {
   if (route.proxy_authorization == nullptr || !route.absolute_form) return;
@@ -418,16 +464,18 @@ inline bool socket_quiet(int fd) noexcept {
 }
 
 /// Idle kept-alive connections by pool slot, most recently used last; both transports keep one.
-/// `Ptr` owns a connection with a `key` and an `idle_since`, for which `idle_and_quiet(conn)` is
-/// found by argument-dependent lookup. Connections are closed (destroyed) outside the lock.
+/// `Ptr` owns a connection with a `key`, an `idle_since` and the `pid` of the process that opened
+/// it, for which `idle_and_quiet(conn)` is found by argument-dependent lookup. Connections are
+/// closed (destroyed) outside the lock.
 template <class Ptr>
 class IdlePool {
  public:
-  /// The most recently parked live connection for `key`, or null; ones older than `max_idle`, or
-  /// with anything waiting to be read, are closed.
+  /// The most recently parked live connection for `key`, or null; ones older than `max_idle`,
+  /// with anything waiting to be read, or opened by another process, are closed.
   Ptr take(const std::string& key, std::chrono::milliseconds max_idle) {
     std::vector<Ptr> expired;  // declared before the lock: closed after it is released
     Ptr found;
+    const pid_t self = ::getpid();
     std::lock_guard lock(mutex_);
     auto it = idle_.find(key);
     if (it == idle_.end()) return nullptr;
@@ -436,6 +484,14 @@ class IdlePool {
     while (!list.empty()) {
       Ptr c = std::move(list.back());  // most recently used: likeliest to be alive
       list.pop_back();
+      // A fork() child inherits the pool, but the sockets in it are shared with its parent: both
+      // would read from one connection, each taking some of the other's responses. The child
+      // lets go of its copy without reading or writing a byte (no TLS close_notify either), which
+      // leaves the parent's connection as it was.
+      if (c->pid != self) {
+        expired.push_back(std::move(c));
+        continue;
+      }
       // Too old, or not quiet: a parked connection must have nothing to read. Bytes or an EOF
       // waiting on it (a late part of the last response, a 408 sent before closing, a close)
       // would be taken for the next response.
@@ -567,11 +623,14 @@ struct Connection {
   SocketBioState bio;
   std::string key;
   steady::time_point idle_since{};
+  pid_t pid = ::getpid();  // the process that opened it (IdlePool::take)
   std::array<char, 16 * 1024> buffer{};
 
   Connection() = default;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+  // No SSL_shutdown (no close_notify is written). In a fork() child, whose descriptor is a copy
+  // of its parent's, the close then reaches nothing but the child's copy.
   ~Connection() {
     if (ssl != nullptr) SSL_free(ssl);
     if (fd >= 0) ::close(fd);
@@ -778,6 +837,7 @@ struct Lookup {
   std::condition_variable cv;
   std::atomic<bool> done{false};
   int rc = 0;
+  int sys_errno = 0;  // errno, when rc is EAI_SYSTEM
   addrinfo* res = nullptr;
   ~Lookup() {
     if (res != nullptr) ::freeaddrinfo(res);
@@ -792,13 +852,26 @@ inline std::shared_ptr<Lookup> start_lookup(const std::string& host, std::uint16
     addrinfo* r = nullptr;
     const int rc =
         name_lookup().load(std::memory_order_relaxed)(host.c_str(), port.c_str(), &h, &r);
+    const int sys_errno = rc == EAI_SYSTEM ? errno : 0;
     std::lock_guard lock(job->m);
     job->rc = rc;
+    job->sys_errno = sys_errno;
     job->res = r;
     job->done.store(true, std::memory_order_release);
     job->cv.notify_all();
   }).detach();
   return job;
+}
+
+/// The failure a finished lookup reports: errc::resolve_temporary_failure when the resolver could
+/// not answer this time (EAI_AGAIN: the DNS server did not answer in time, or said SERVFAIL; or
+/// EAI_SYSTEM with EAGAIN), which is worth retrying; errc::resolve_failed for anything else (no
+/// such name, or EAI_FAIL's hard failure); none when it found addresses.
+inline std::error_code lookup_failure(const Lookup& job) {
+  if (job.rc == EAI_AGAIN || (job.rc == EAI_SYSTEM && job.sys_errno == EAGAIN))
+    return make_error_code(errc::resolve_temporary_failure);
+  if (job.rc != 0 || job.res == nullptr) return make_error_code(errc::resolve_failed);
+  return {};
 }
 
 /// The addresses of `hop`. A literal is converted in place; a name is looked up on a thread of
@@ -818,7 +891,7 @@ inline std::error_code resolve(const Url& hop, steady::time_point deadline, Addr
   std::unique_lock lock(job->m);
   if (!job->cv.wait_until(lock, deadline, [&] { return job->done.load(); }))
     return make_error_code(errc::connect_timeout);
-  if (job->rc != 0 || job->res == nullptr) return make_error_code(errc::resolve_failed);
+  if (auto e = lookup_failure(*job)) return e;
   out.reset(std::exchange(job->res, nullptr));
   return {};
 }
@@ -849,6 +922,11 @@ inline int open_connected(const addrinfo* ai, steady::time_point deadline, bool&
   return fd;
 }
 
+/// The least of the connect time an address gets while others are left to try: a slow but working
+/// path has that long, and an address that drops packets without refusing leaves the rest of the
+/// time to the next one.
+inline constexpr std::chrono::milliseconds min_address_share{500};
+
 /// Everything the blocking transport keeps besides the shared state: its idle connections.
 struct BlockingState : TransportState {
   IdlePool<ConnectionPtr> pool;
@@ -860,9 +938,19 @@ inline std::error_code connect(TransportState& impl, Connection& c, const Url& u
   const Url& hop = route.proxy ? *route.proxy : url;
   AddrInfoPtr addrs;
   if (auto e = resolve(hop, deadline, addrs)) return e;
+  steady::rep left = 0;  // addresses not tried yet
+  for (const addrinfo* ai = addrs.get(); ai != nullptr; ai = ai->ai_next) ++left;
+  // Each address gets an equal share of the time that remains (at least min_address_share), the
+  // last one all of it. Any address that timed out makes the failure connect_timeout.
   bool timed_out = false;
-  for (const addrinfo* ai = addrs.get(); ai != nullptr && !timed_out && c.fd < 0; ai = ai->ai_next)
-    c.fd = open_connected(ai, deadline, timed_out);
+  for (const addrinfo* ai = addrs.get(); ai != nullptr && c.fd < 0; ai = ai->ai_next, --left) {
+    const auto now = steady::now();
+    const auto until =
+        left > 1 ? std::min(deadline, now + std::max<steady::duration>((deadline - now) / left,
+                                                                       min_address_share))
+                 : deadline;
+    c.fd = open_connected(ai, until, timed_out);
+  }
   if (c.fd < 0) return make_error_code(timed_out ? errc::connect_timeout : errc::connect_failed);
   impl.opened.fetch_add(1, std::memory_order_relaxed);
   const int one = 1;
@@ -871,15 +959,11 @@ inline std::error_code connect(TransportState& impl, Connection& c, const Url& u
   if (route.tunnel) {
     const std::string target = host_port(url);
     const std::string connect_request = connect_request_for(target, route);
-    if (auto e = write_all(c, connect_request, deadline, errc::connect_timeout))
-      return e == errc::connect_timeout ? e : make_error_code(errc::proxy_failed);
+    // A reset or close on the way is what it would be without a proxy (connection_closed).
+    if (auto e = write_all(c, connect_request, deadline, errc::connect_timeout)) return e;
     ResponseParser parser(impl.options.max_header_bytes, 0, true);
     const ReadOutcome r = read_response(c, parser, deadline, errc::connect_timeout);
-    if (r.ec == errc::connect_timeout) return r.ec;
-    // The proxy must not speak for the origin before our ClientHello: leftover bytes are refused.
-    if (r.ec || r.closed || r.leftover) return make_error_code(errc::proxy_failed);
-    const int status = parser.response().status;
-    if (status < 200 || status > 299) return make_error_code(errc::proxy_failed);
+    if (auto e = tunnel_verdict(r, parser.response().status)) return e;
   }
   return {};
 }

@@ -18,20 +18,24 @@ AZID_BEGIN
 
 namespace detail {
 /// Fills the proxy fields the options leave empty from HTTPS_PROXY / HTTP_PROXY / NO_PROXY (or
-/// their lower-case forms), when `from_env` asks for it. Shared by every platform that owns a
-/// transport.
-inline TransportOptions with_proxy_env(TransportOptions t, bool from_env,
-                                       const ProcessEnvironment& env) {
+/// their lower-case forms) in `env` (an Environment), when `from_env` asks for it. In a CGI
+/// program (REQUEST_METHOD set) HTTP_PROXY is passed over: there it is the client's `Proxy:`
+/// request header ("httpoxy"), which would route our requests through a proxy of the client's
+/// choosing; http_proxy, which no header can set, still counts. Shared by every platform that owns
+/// a transport.
+template <class Env>
+TransportOptions with_proxy_env(TransportOptions t, bool from_env, const Env& env) {
   if (!from_env) return t;
   auto pick = [&](std::string& field, const char* upper, const char* lower) {
     if (!field.empty()) return;
-    if (auto v = env.get(upper))
+    if (auto v = upper != nullptr ? env.get(upper) : std::nullopt)
       field = *v;
     else if (auto w = env.get(lower))
       field = *w;
   };
+  const bool cgi = env.get("REQUEST_METHOD").has_value();
   pick(t.https_proxy, "HTTPS_PROXY", "https_proxy");
-  pick(t.http_proxy, "HTTP_PROXY", "http_proxy");
+  pick(t.http_proxy, cgi ? nullptr : "HTTP_PROXY", "http_proxy");
   pick(t.no_proxy, "NO_PROXY", "no_proxy");
   return t;
 }
@@ -40,7 +44,8 @@ inline TransportOptions with_proxy_env(TransportOptions t, bool from_env,
 struct DefaultPlatformOptions {
   TransportOptions transport;
   /// Fill the transport's proxy settings from HTTPS_PROXY / HTTP_PROXY / NO_PROXY (either case)
-  /// when they are not set in `transport`.
+  /// when they are not set in `transport`; under CGI (REQUEST_METHOD set) only the lower-case
+  /// http_proxy (see detail::with_proxy_env).
   bool proxy_from_environment = true;
   Logger logger;
 };

@@ -32,10 +32,12 @@ struct SystemTrustPaths {
 /// OpenSSL's default verify paths, with one saving: the same trust as X509_STORE_set_default_paths
 /// (the SSL_CERT_FILE value or the default bundle, and the SSL_CERT_DIR value or the default
 /// directory), except that the default bundle is not read when the default directory is among
-/// those consulted (SSL_CERT_DIR unset, or listing it) and holds hashed names (`5ad8a5d6.0`), as
-/// on Debian, where it mirrors the bundle: a process making one request then does not parse ~150
-/// certificates. A default directory without hashed names (Fedora and RHEL keep only bundles in
-/// theirs) does not replace the bundle, nor does an SSL_CERT_DIR that leaves it out.
+/// those consulted (SSL_CERT_DIR unset, or listing it) and holds at least as many hashed names
+/// (`5ad8a5d6.0`) as the bundle has PEM blocks (counted by a byte scan, nothing parsed), as on
+/// Debian, where it mirrors the bundle: a process making one request then does not parse ~150
+/// certificates. A default directory with fewer (Fedora and RHEL keep only bundles in theirs; an
+/// administrator may have added one private CA and rehashed) does not replace the bundle, nor
+/// does an SSL_CERT_DIR that leaves it out.
 /// Unset and empty variables are the same. The arguments are the two variables' values and
 /// OpenSSL's compiled-in defaults (a seam: tests pass their own).
 [[nodiscard]] AZID_DECL SystemTrustPaths system_trust_paths(const char* file_env,
