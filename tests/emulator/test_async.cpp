@@ -42,6 +42,7 @@
 #include "azid/platform/clock.hpp"
 #include "azid/platform/file_reader.hpp"
 #include "azid/testing/platform.hpp"
+#include "async_emu_platform.hpp"
 #include "confidential_fixture.hpp"
 #include "emulator.hpp"
 #include "fake_tools/fake_tools.hpp"
@@ -56,19 +57,7 @@ const std::string tenant = azid_test::emu_tenant;
 const std::string client = azid_test::emu_client;
 const std::string secret = "As~ync-s3cret.value";
 
-/// testing::BasicPlatform with the asynchronous transport on the test's io_context, real files and
-/// the real clock, a map for the environment and an in-memory log.
-class AsyncEmuPlatform : public testing::BasicPlatform<AsyncHttpsTransport> {
- public:
-  AsyncEmuPlatform(asio::any_io_executor ex, TransportOptions o)
-      : BasicPlatform(std::move(ex), std::move(o)) {}
-  [[nodiscard]] const PosixFileReader& files() const noexcept { return files_; }
-  [[nodiscard]] const SystemClock& clock() const noexcept { return clock_; }
-
- private:
-  PosixFileReader files_;
-  SystemClock clock_;
-};
+using azid_test::AsyncEmuPlatform;
 
 using Secret = ClientSecretCredential<AsyncEmuPlatform>;
 

@@ -20,6 +20,7 @@
 #include "azid/platform/file_reader.hpp"
 #include "azid/testing/platform.hpp"
 #include "azid/async/https_transport.hpp"
+#include "async_emu_platform.hpp"
 #include "confidential_fixture.hpp"
 #include "emulator.hpp"
 
@@ -33,17 +34,7 @@ const std::string client_b = "b2b2b2b2-0000-4000-8000-000000000002";
 const std::string secret_a = "sink-test-secret-A";
 const std::string secret_b = "sink-test-secret-B";
 
-class AsyncEmuPlatform : public testing::BasicPlatform<AsyncHttpsTransport> {
- public:
-  AsyncEmuPlatform(asio::any_io_executor ex, TransportOptions o)
-      : BasicPlatform(std::move(ex), std::move(o)) {}
-  [[nodiscard]] const PosixFileReader& files() const noexcept { return files_; }
-  [[nodiscard]] const SystemClock& clock() const noexcept { return clock_; }
-
- private:
-  PosixFileReader files_;
-  SystemClock clock_;
-};
+using azid_test::AsyncEmuPlatform;
 
 /// The app a token was issued to (empty when the token does not verify).
 std::string appid_of(const azid_emulator::Emulator& emu, const std::string& token) {
