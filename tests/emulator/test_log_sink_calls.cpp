@@ -155,4 +155,59 @@ TEST_SUITE("log_sink_calls") {
       CHECK_FALSE(c.in_default_chain);
     }
   }
+
+  // At INFO every success is logged, the sink's own included: without dropping what the sink's
+  // calls log, this would recurse until the stack ran out.
+  TEST_CASE(
+      "a sink asking its own credential for the token being logged neither recurses nor "
+      "waits for itself") {
+    azid_test::ConfidentialFixture f;
+    std::vector<TokenResult> from_sink;
+    std::optional<ClientSecretCredential<azid_test::EmuPlatform>> cred;
+    f.emu.register_app({tenant, client_a, secret_a, false, {}});
+    f.platform.logger().set_level(LogLevel::info);
+    f.platform.logger().set_sink([&](LogLevel, std::string_view) {
+      from_sink.push_back(cred->try_get_token(scope("https://vault.azure.net/.default")));
+    });
+    cred.emplace(tenant, client_a, secret_a, emu_options<ClientSecretCredentialOptions>(f.emu),
+                 f.platform);
+    TokenResult r = cred->try_get_token(scope("https://vault.azure.net/.default"));
+    REQUIRE_MESSAGE(r.ok(), r.error_info().message);
+    // The HTTP line (during the fetch: the sink's request fails at once) and the success line
+    // (a hit); nothing the sink's own requests logged.
+    REQUIRE(from_sink.size() == 2);
+    CHECK(from_sink[0].failure() == Failure::failed);
+    CHECK(from_sink[0].error_info().message.find("from inside the fetch of the same token") !=
+          std::string::npos);
+    REQUIRE(from_sink[1].ok());
+    CHECK(from_sink[1].token().token == r.token().token);
+  }
+
+  TEST_CASE(
+      "a sink asking for the token an asynchronous fetch is logging gets a failure, and the "
+      "fetch completes") {
+    azid_emulator::Emulator emu;
+    asio::io_context io;
+    AsyncEmuPlatform platform(io.get_executor(),
+                              azid_test::ConfidentialFixture::transport_options(emu));
+    emu.register_app({tenant, client_a, secret_a, false, {}});
+    std::optional<ClientSecretCredential<AsyncEmuPlatform>> cred;
+    std::vector<TokenResult> from_sink;
+    platform.logger().set_level(LogLevel::info);
+    platform.logger().set_sink([&](LogLevel, std::string_view) {
+      from_sink.push_back(cred->try_get_token(scope("https://vault.azure.net/.default")));
+    });
+    cred.emplace(tenant, client_a, secret_a, emu_options<ClientSecretCredentialOptions>(emu),
+                 platform);
+    std::optional<TokenResult> out;
+    async_try_get_token(*cred, scope("https://vault.azure.net/.default"),
+                        [&](TokenResult r) { out = std::move(r); });
+    io.run_for(seconds(30));
+    REQUIRE(out);
+    REQUIRE_MESSAGE(out->ok(), out->error_info().message);
+    CHECK(appid_of(emu, out->token().token) == client_a);
+    REQUIRE_FALSE(from_sink.empty());
+    CHECK(from_sink.front().failure() == Failure::failed);  // asked during the fetch
+    CHECK(from_sink.back().ok());                           // asked once it was done
+  }
 }

@@ -493,7 +493,8 @@ TEST_SUITE("azure_cli") {
   }
 
   // A hit is looked up before the checks; what the checks refuse must still be refused while a
-  // token for the same scope sits in the cache.
+  // token for the same scope sits in the cache (claims and a foreign tenant: requests whose scope
+  // matches the cached token's; the two-scope request is a different key, checked for contrast).
   TEST_CASE("a cached token does not answer requests the checks refuse") {
     ToolDir d;
     az_prints(d, az_json(now_s + 3600));

@@ -61,6 +61,7 @@
 #include "azid/credentials/environment.hpp"
 #include "azid/credentials/managed_identity.hpp"
 #include "azid/credentials/workload_identity.hpp"
+#include "azid/detail/call_context.hpp"
 #include "azid/detail/confidential_client.hpp"
 #include "azid/detail/dev_tool.hpp"
 #include "azid/detail/entra.hpp"
@@ -1031,6 +1032,14 @@ std::optional<TokenResult> cached_hit(const C& cred, const TokenRequestContext& 
   }
 }
 
+/// cached_hit for an initiating function, on the caller's thread: as a call on its own (the
+/// coroutine would run with no caller either), whatever chain or sink that thread is inside.
+template <class C>
+std::optional<TokenResult> initiating_hit(const C& cred, const TokenRequestContext& ctx) {
+  const CallContextPause pause;
+  return cached_hit(cred, ctx);
+}
+
 /// The dispatch: native where the credential has a native path, else the blocking fallback.
 template <class C>
 asio::awaitable<TokenResult> try_get_token_async(const C& cred, TokenRequestContext ctx,
@@ -1162,7 +1171,7 @@ auto async_get_token(asio::any_io_executor ex, const C& cred, const TokenRequest
       [](auto handler, asio::any_io_executor ex, const C* cred, TokenRequestContext ctx) {
         // A cache hit (or a refusal before any I/O) completes with one post: no strand, no
         // coroutine.
-        if (std::optional<TokenResult> hit = detail::cached_hit(*cred, ctx)) {
+        if (std::optional<TokenResult> hit = detail::initiating_hit(*cred, ctx)) {
           auto handler_ex = asio::get_associated_executor(handler, ex);
           const std::error_code ec = to_error_code(*hit);
           AccessToken t = ec ? AccessToken{} : hit->token();
@@ -1199,7 +1208,7 @@ auto async_try_get_token(asio::any_io_executor ex, const C& cred, const TokenReq
                          CompletionToken&& token) {
   return asio::async_initiate<CompletionToken, void(TokenResult)>(
       [](auto handler, asio::any_io_executor ex, const C* cred, TokenRequestContext ctx) {
-        if (std::optional<TokenResult> hit = detail::cached_hit(*cred, ctx)) {
+        if (std::optional<TokenResult> hit = detail::initiating_hit(*cred, ctx)) {
           auto handler_ex = asio::get_associated_executor(handler, ex);
           asio::post(handler_ex, [h = std::move(handler), r = std::move(*hit)]() mutable {
             std::move(h)(std::move(r));

@@ -26,6 +26,7 @@
 #include "azid/config.hpp"
 #include "azid/core/access_token.hpp"
 #include "azid/core/result.hpp"
+#include "azid/detail/call_context.hpp"
 
 AZID_BEGIN
 
@@ -529,15 +530,16 @@ class TokenCache {
         if (!should_refresh(e, now, clock.steady_now()) || e.refreshing)
           return TokenResult(e.token);
       } else if (e.refreshing) {
-        // This thread's own fetch, called back into (from a callback of the fetch's): waiting would
-        // be waiting for itself, forever.
-        if (e.fetcher == std::this_thread::get_id()) [[unlikely]]
+        // This thread's own fetch, called back into (from a callback of the fetch's), or a log sink
+        // (which may be the fetch's, on this thread or on the executor an asynchronous fetch
+        // needs): waiting could be waiting for itself, forever.
+        if (e.fetcher == std::this_thread::get_id() || detail::call_context().in_log_sink)
+            [[unlikely]]
           return TokenResult::failed(
               "TokenCache",
-              "TokenCache: a token was requested from inside the fetch of the same token on this "
-              "thread (a log sink or callback asking the credential again); the inner request "
-              "fails instead of waiting for itself. Ask from another thread, or not from inside "
-              "the fetch.");
+              "TokenCache: a token was requested from inside the fetch of the same token (a log "
+              "sink or callback asking the credential again); the inner request fails instead of "
+              "waiting for itself. Ask from another thread, or not from inside the fetch.");
         // No valid token (or a claims request): wait for the fetch in flight and share its outcome.
         const std::uint64_t gen = e.generation;
         e.cv.wait(lk, [&] { return !e.refreshing; });

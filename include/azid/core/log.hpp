@@ -53,10 +53,10 @@ class Logger {
            sink_;
   }
   /// Runs the sink with the thread's call in progress set aside (detail::CallContextPause): the
-  /// sink may itself ask any credential for a token.
+  /// sink may itself ask any credential for a token. What those requests log is dropped.
   void write(LogLevel l, std::string_view message) const {
-    if (!enabled(l)) return;
-    const detail::CallContextPause pause;
+    if (!enabled(l) || detail::call_context().in_log_sink) return;
+    const detail::CallContextPause pause(true);
     sink_(l, message);
   }
   void set_level(LogLevel l) noexcept {

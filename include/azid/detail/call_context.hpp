@@ -33,6 +33,11 @@ struct CallContext {
   Caller caller;
   ConfidentialPlan* plan = nullptr;
   DevToolPlan* tool_plan = nullptr;
+  /// Inside a log sink (Logger::write): lines logged from here are dropped (a sink asking its own
+  /// credential for a token would otherwise log, and be called, without end), and a request that
+  /// finds its token being fetched fails instead of waiting (the fetch may be the one logging,
+  /// on this thread or on the executor this thread is running).
+  bool in_log_sink = false;
 };
 inline CallContext& call_context() noexcept {
   thread_local CallContext c;
@@ -40,12 +45,16 @@ inline CallContext& call_context() noexcept {
 }
 
 /// Sets the calling thread's CallContext aside for its lifetime, and puts it back after. The
-/// logger runs its sink under one: a sink that asks another credential for a token gets that
-/// credential's own answer, as if called alone, instead of filling in the plan of the call being
-/// logged (which would then fetch with the other credential's client and hand out its token).
+/// logger runs its sink under one (`log_sink`): a sink that asks another credential for a token
+/// gets that credential's own answer, as if called alone, instead of filling in the plan of the
+/// call being logged (which would then fetch with the other credential's client and hand out its
+/// token). azid/async starts an operation under one: it runs as no blocking chain's member.
 class CallContextPause {
  public:
-  CallContextPause() noexcept : saved_(std::exchange(call_context(), CallContext{})) {}
+  explicit CallContextPause(bool log_sink = false) noexcept
+      : saved_(std::exchange(call_context(), CallContext{})) {
+    call_context().in_log_sink = log_sink;
+  }
   ~CallContextPause() { call_context() = saved_; }
   CallContextPause(const CallContextPause&) = delete;
   CallContextPause& operator=(const CallContextPause&) = delete;
