@@ -1133,6 +1133,50 @@ TEST_SUITE("transport") {
     }
     second_port = 0;
   }
+
+  TEST_CASE(
+      "an address that drops the connect in silence leaves time for the host's next one (async "
+      "transport)") {
+    RestoreLookup restore;
+    azid::detail::name_lookup() = &scripted_lookup;
+    SilentPort silent;
+    REQUIRE(silent.silent());
+    first_port = silent.port();
+    second_port = 0;
+    TestServer server(pki(), plain_server());
+    asio::io_context io;
+    azid::AsyncHttpsTransport t(io.get_executor());
+    auto req = get("http://two.test:" + std::to_string(server.port()) + "/");
+    req.connect_timeout = 2000ms;
+    std::optional<std::error_code> ec;
+    int status = 0;
+    const auto start = Clock::now();
+    const auto send = [&] {
+      t.async_send(req, [&](std::error_code e, azid::HttpResponse res) {
+        ec = e;
+        status = res.status;
+      });
+      io.run_for(10s);
+    };
+    SUBCASE("silent, then a server: the server answers within the connect timeout") {
+      send();
+      REQUIRE(ec);
+      REQUIRE_MESSAGE(!*ec, ec->message());
+      CHECK(status == 200);
+      CHECK(since(start) < 2000ms);
+      CHECK(t.connections_opened() == 1);
+    }
+    SUBCASE("silent twice: connect_timeout, at the connect timeout") {
+      second_port = silent.port();
+      send();
+      REQUIRE(ec);
+      CHECK(*ec == errc::connect_timeout);
+      CHECK(since(start) >= 1900ms);
+      CHECK(since(start) < 3500ms);
+      CHECK(t.connections_opened() == 0);
+    }
+    second_port = 0;
+  }
 #endif
 
   TEST_CASE("a proxy's passing failure to open a tunnel is retried; its refusal is not") {

@@ -20,6 +20,10 @@
 #include <utility>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -27,8 +31,8 @@
 #include <asio/buffer.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/cancellation_state.hpp>
+#include <asio/cancellation_type.hpp>
 #include <asio/co_spawn.hpp>
-#include <asio/connect.hpp>
 #include <asio/execution/context.hpp>
 #include <asio/execution_context.hpp>
 #include <asio/experimental/as_tuple.hpp>
@@ -301,13 +305,9 @@ inline asio::awaitable<std::error_code> connect(AsyncHttpsTransport::Impl& impl,
   std::error_code addr_ec;
   const asio::ip::address addr = asio::ip::make_address(hop.host, addr_ec);
   wd->conn = &c;
-  std::error_code result;
+  std::vector<tcp::endpoint> endpoints;
   if (!addr_ec) {
-    arm(wd, deadline);
-    auto [e] = co_await c.socket.async_connect(tcp::endpoint(addr, hop.port), use_tuple);
-    disarm(*wd);
-    if (wd->fired) co_return make_error_code(errc::connect_timeout);
-    result = e;
+    endpoints.emplace_back(addr, hop.port);
   } else {
     // Not Asio's resolver: it runs getaddrinfo on one private thread per io_context, so a slow
     // lookup could be neither abandoned at the deadline nor kept from holding up every lookup
@@ -326,29 +326,52 @@ inline asio::awaitable<std::error_code> connect(AsyncHttpsTransport::Impl& impl,
       wait = std::min(wait * 2, std::chrono::milliseconds(20));
     }
     if (auto e = https_impl::lookup_failure(*job)) co_return e;
-    std::vector<tcp::endpoint> results;
+    // Each address with the port the lookup gave it, as the blocking transport takes them.
     for (const addrinfo* a = job->res; a != nullptr; a = a->ai_next) {
       if (a->ai_family == AF_INET) {
         sockaddr_in sin{};
         std::memcpy(&sin, a->ai_addr, sizeof sin);
-        results.emplace_back(asio::ip::address_v4(ntohl(sin.sin_addr.s_addr)), hop.port);
+        endpoints.emplace_back(asio::ip::address_v4(ntohl(sin.sin_addr.s_addr)),
+                               ntohs(sin.sin_port));
       } else if (a->ai_family == AF_INET6) {
         sockaddr_in6 sin6{};
         std::memcpy(&sin6, a->ai_addr, sizeof sin6);
         asio::ip::address_v6::bytes_type bytes;
         std::memcpy(bytes.data(), &sin6.sin6_addr, bytes.size());
-        results.emplace_back(asio::ip::address_v6(bytes, sin6.sin6_scope_id), hop.port);
+        endpoints.emplace_back(asio::ip::address_v6(bytes, sin6.sin6_scope_id),
+                               ntohs(sin6.sin6_port));
       }
     }
-    if (results.empty()) co_return make_error_code(errc::resolve_failed);
-    arm(wd, deadline);
-    auto [e2, endpoint] = co_await asio::async_connect(c.socket, results, use_tuple);
-    (void)endpoint;
-    disarm(*wd);
-    if (wd->fired) co_return make_error_code(errc::connect_timeout);
-    result = e2;
+    if (endpoints.empty()) co_return make_error_code(errc::resolve_failed);
   }
-  if (result) co_return make_error_code(errc::connect_failed);
+  // As in the blocking transport, each address gets an equal share of the time that remains (at
+  // least min_address_share), the last one all of it: the watchdog, armed anew for each attempt,
+  // closes the socket at the end of its share. Any address that timed out makes the failure
+  // connect_timeout. A cancellation ends the attempts where they are.
+  const asio::cancellation_state cancellation = co_await asio::this_coro::cancellation_state;
+  bool timed_out = false;
+  bool connected = false;
+  for (std::size_t i = 0; i < endpoints.size() && !connected; ++i) {
+    const auto left = static_cast<steady::rep>(endpoints.size() - i);  // not tried yet
+    const auto now = steady::now();
+    const auto until =
+        left > 1
+            ? std::min(deadline, now + std::max<steady::duration>((deadline - now) / left,
+                                                                  https_impl::min_address_share))
+            : deadline;
+    // The last attempt's socket, refused or closed by the watchdog, is no use for the next one:
+    // async_connect opens a fresh one.
+    std::error_code ignored;
+    c.socket.close(ignored);
+    arm(wd, until);
+    auto [e] = co_await c.socket.async_connect(endpoints[i], use_tuple);
+    disarm(*wd);
+    if (wd->fired) timed_out = true;
+    connected = !e && !wd->fired;
+    if (!connected && cancellation.cancelled() != asio::cancellation_type::none) break;
+  }
+  if (!connected)
+    co_return make_error_code(timed_out ? errc::connect_timeout : errc::connect_failed);
   impl.opened.fetch_add(1, std::memory_order_relaxed);
   std::error_code ignored;
   c.socket.set_option(tcp::no_delay(true), ignored);
