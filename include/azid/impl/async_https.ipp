@@ -352,13 +352,7 @@ inline asio::awaitable<std::error_code> connect(AsyncHttpsTransport::Impl& impl,
   bool timed_out = false;
   bool connected = false;
   for (std::size_t i = 0; i < endpoints.size() && !connected; ++i) {
-    const auto left = static_cast<steady::rep>(endpoints.size() - i);  // not tried yet
-    const auto now = steady::now();
-    const auto until =
-        left > 1
-            ? std::min(deadline, now + std::max<steady::duration>((deadline - now) / left,
-                                                                  https_impl::min_address_share))
-            : deadline;
+    const auto until = https_impl::address_deadline(deadline, endpoints.size() - i);
     // The last attempt's socket, refused or closed by the watchdog, is no use for the next one:
     // async_connect opens a fresh one.
     std::error_code ignored;

@@ -927,6 +927,16 @@ inline int open_connected(const addrinfo* ai, steady::time_point deadline, bool&
 /// time to the next one.
 inline constexpr std::chrono::milliseconds min_address_share{500};
 
+/// When the attempt on the next address ends, with `left` addresses not tried yet (it included):
+/// an equal share of the time that remains, at least min_address_share; the last one gets it all.
+inline steady::time_point address_deadline(steady::time_point deadline, std::size_t left) {
+  if (left <= 1) return deadline;
+  const auto now = steady::now();
+  return std::min(
+      deadline, now + std::max<steady::duration>((deadline - now) / static_cast<steady::rep>(left),
+                                                 min_address_share));
+}
+
 /// Everything the blocking transport keeps besides the shared state: its idle connections.
 struct BlockingState : TransportState {
   IdlePool<ConnectionPtr> pool;
@@ -938,19 +948,13 @@ inline std::error_code connect(TransportState& impl, Connection& c, const Url& u
   const Url& hop = route.proxy ? *route.proxy : url;
   AddrInfoPtr addrs;
   if (auto e = resolve(hop, deadline, addrs)) return e;
-  steady::rep left = 0;  // addresses not tried yet
+  std::size_t left = 0;  // addresses not tried yet
   for (const addrinfo* ai = addrs.get(); ai != nullptr; ai = ai->ai_next) ++left;
-  // Each address gets an equal share of the time that remains (at least min_address_share), the
-  // last one all of it. Any address that timed out makes the failure connect_timeout.
+  // Each address gets its share of the time (address_deadline). Any address that timed out makes
+  // the failure connect_timeout.
   bool timed_out = false;
-  for (const addrinfo* ai = addrs.get(); ai != nullptr && c.fd < 0; ai = ai->ai_next, --left) {
-    const auto now = steady::now();
-    const auto until =
-        left > 1 ? std::min(deadline, now + std::max<steady::duration>((deadline - now) / left,
-                                                                       min_address_share))
-                 : deadline;
-    c.fd = open_connected(ai, until, timed_out);
-  }
+  for (const addrinfo* ai = addrs.get(); ai != nullptr && c.fd < 0; ai = ai->ai_next, --left)
+    c.fd = open_connected(ai, address_deadline(deadline, left), timed_out);
   if (c.fd < 0) return make_error_code(timed_out ? errc::connect_timeout : errc::connect_failed);
   impl.opened.fetch_add(1, std::memory_order_relaxed);
   const int one = 1;
