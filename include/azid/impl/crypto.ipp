@@ -490,13 +490,9 @@ inline bool pkcs12_kdf_allowed(PKCS12* p12, const Pkcs12Runs& runs, KdfBudget& b
     if (OBJ_obj2nid(mac_obj) == NID_pbmac1) {
       if (!pbmac1_allowed(mac_alg, runs.mac, budget, error)) return false;
     } else {
-      long long work = 1;  // an absent count means 1 (RFC 7292)
-      std::uint64_t v = 0;
-      if (mac_iter != nullptr)
-        work = ASN1_INTEGER_get_uint64(&v, mac_iter) == 1 && v <= (std::uint64_t{1} << 40)
-                   ? static_cast<long long>(v)
-                   : (1LL << 40);
-      if (!kdf_allowed(work, runs.mac, budget, error)) return false;
+      // An absent count means 1 (RFC 7292); an unreadable one is charged the most (refused).
+      const long long count = mac_iter != nullptr ? kdf_count(mac_iter) : 1;
+      if (!kdf_allowed(count < 0 ? (1LL << 40) : count, runs.mac, budget, error)) return false;
     }
   }
   STACK_OF(PKCS7)* safes = PKCS12_unpack_authsafes(p12);
